@@ -1,0 +1,295 @@
+"""The ``stat311`` command line.
+
+Exit codes: 0 success, 1 an error while working, 2 bad input or usage (nothing was changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dashboard.errors import Stat311Error
+from dashboard.settings import SETTINGS, Settings
+
+log = logging.getLogger("stat311")
+
+DEMO_CASES = Path(__file__).resolve().parent.parent / "etl" / "samples" / "boston_311_2011.zip"
+DEMO_LAYER = (
+    Path(__file__).resolve().parent.parent / "geodata" / "samples" / "boston_neighborhoods.geojson"
+)
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _store(settings: Settings):
+    from dashboard.store import Store
+
+    return Store(settings.database_url)
+
+
+def setup_logging(level: str) -> None:
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# -- commands ---------------------------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.load import load_file
+
+    report = load_file(
+        args.path,
+        store=_store(settings),
+        settings=settings,
+        format=args.format,
+        source=args.source,
+        progress=False if args.json else None,
+    )
+    if args.json:
+        data = report.as_json()
+        out = {k: data[k] for k in ("read", "inserted", "updated", "unchanged", "quarantined")}
+        out.update(seconds=data["seconds"], run_id=data["run_id"], format=data["format"])
+        out["source"] = data["source"]
+        print(json.dumps(out))
+    else:
+        print(report.summary())
+    return 0
+
+
+def cmd_boundaries_add(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.boundaries import add_layer
+
+    report = add_layer(
+        args.path,
+        layer=args.layer,
+        name_field=args.name_field,
+        store=_store(settings),
+        settings=settings,
+    )
+    print(report.summary())
+    return 0
+
+
+def cmd_boundaries_list(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    store.migrate()
+    layers = store.boundary_layers()
+    if not layers:
+        print(
+            "no boundary layers; add one with: stat311 boundaries add PATH --layer NAME "
+            "--name-field FIELD"
+        )
+    for layer in layers:
+        print(f"{layer['name']}\t{layer['feature_count']} areas\tfrom {layer['source_path']}")
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.snapshot import write_snapshot
+
+    store = _store(settings)
+    store.migrate()
+    path = write_snapshot(
+        store=store, snapshot_dir=settings.snapshot_dir, timezone=settings.timezone
+    )
+    print(f"snapshot written: {path}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    store.migrate()
+    runs = store.runs(limit=args.limit)
+    if args.json:
+        print(json.dumps(runs, default=str))
+        return 0
+    if not runs:
+        print("no ingestion runs yet")
+    for run in runs:
+        print(
+            f"#{run['id']} {run['started_at']:%Y-%m-%d %H:%M} {run['format']}/{run['source']} "
+            f"read {run['read']:,} inserted {run['inserted']:,} updated {run['updated']:,} "
+            f"unchanged {run['unchanged']:,} quarantined {run['quarantined']:,} "
+            f"{run['quarantine_reasons']} {run['path']}"
+        )
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    store.migrate()
+    rows = store.quarantined(run_id=args.run, limit=args.limit)
+    if args.json:
+        print(json.dumps(rows, default=str))
+        return 0
+    if not rows:
+        print("no quarantined rows")
+    for row in rows:
+        print(f"run {row['run_id']} line {row['line_number']}: {row['reason']}: {row['raw'][:160]}")
+    return 0
+
+
+def load_demo_if_empty(settings: Settings) -> None:
+    """Load the bundled Boston sample (neighbourhoods, then 2011 cases) into an empty store."""
+    from dashboard.snapshot import ensure_current
+
+    store = _store(settings)
+    store.migrate()
+    if store.is_empty():
+        from etl.boundaries import add_layer
+        from etl.load import load_file
+
+        log.info("empty store: loading the bundled Boston demo data (about a minute)")
+        if not any(layer["name"] == "neighborhood" for layer in store.boundary_layers()):
+            add_layer(
+                DEMO_LAYER,
+                layer="neighborhood",
+                name_field="name",
+                store=store,
+                settings=settings,
+                snapshot=False,
+            )
+        report = load_file(DEMO_CASES, store=store, settings=settings, snapshot=False)
+        print(report.summary(), file=sys.stderr)
+    ensure_current(store=store, snapshot_dir=settings.snapshot_dir, timezone=settings.timezone)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    load_demo_if_empty(settings)
+    print("demo data ready")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.app_factory import create_app
+    from dashboard.snapshot import ensure_current
+
+    if args.demo:
+        load_demo_if_empty(settings)
+    else:
+        store = _store(settings)
+        store.migrate()
+        ensure_current(store=store, snapshot_dir=settings.snapshot_dir, timezone=settings.timezone)
+    app = create_app(settings)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"stat311 dashboard on http://{host}:{port}/  (Ctrl+C to stop)", file=sys.stderr)
+    app.run(host=host, port=port, debug=settings.debug)
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    for setting in SETTINGS:
+        value = getattr(settings, setting.name)
+        print(f"{setting.env}={value if value is not None else ''}")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    from etl.adapters import ADAPTERS
+
+    parser = argparse.ArgumentParser(
+        prog="stat311",
+        description="311 performance and hotspot dashboard. Settings come from STAT311_* "
+        "environment variables (see `stat311 settings`).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "ingest",
+        help="load a 311 export (CSV, .gz, or .zip with one CSV) into the store",
+        description="Load a 311 export into the store in one transaction, quarantining rows "
+        "that cannot be read, then refresh the dashboard snapshot. Loading the same file twice "
+        "changes nothing.",
+    )
+    p.add_argument("path", help="CSV, gzip-compressed CSV, or zip holding one CSV")
+    p.add_argument(
+        "--format",
+        choices=sorted(ADAPTERS),
+        help="the export's format (default: detected from the header)",
+    )
+    p.add_argument("--source", help="source name stored with the cases (default: the format name)")
+    p.add_argument("--json", action="store_true", help="print the load report as JSON")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("boundaries", help="boundary layers (neighbourhoods, districts, ...)")
+    bsub = p.add_subparsers(dest="boundaries_command", required=True, metavar="ACTION")
+    b = bsub.add_parser(
+        "add",
+        help="add (or replace) a layer and assign every stored case to its area",
+        description="Add a boundary layer from GeoJSON or a shapefile (also zipped), in any CRS "
+        "(reprojected to EPSG:4326).",
+    )
+    b.add_argument("path")
+    b.add_argument("--layer", required=True, help="layer name, e.g. neighborhood")
+    b.add_argument("--name-field", required=True, help="property holding each area's name")
+    b.set_defaults(func=cmd_boundaries_add)
+    b = bsub.add_parser("list", help="list the layers")
+    b.set_defaults(func=cmd_boundaries_list)
+
+    p = sub.add_parser("snapshot", help="rebuild the dashboard's Parquet snapshot from the store")
+    p.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser("runs", help="list ingestion runs (newest first)")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("quarantine", help="show quarantined rows with their reasons")
+    p.add_argument("--run", type=int, help="only rows of this ingestion run")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_quarantine)
+
+    p = sub.add_parser("demo", help="load the bundled Boston 2011 sample into an empty store")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="run the dashboard (development server)")
+    p.add_argument("--host", help="default: STAT311_HOST")
+    p.add_argument("--port", type=int, help="default: STAT311_PORT")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="load the bundled Boston sample first if the store is empty",
+    )
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("settings", help="print the effective settings")
+    p.set_defaults(func=cmd_settings)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings()
+        setup_logging(settings.log_level)
+        return int(args.func(args, settings) or 0)
+    except Stat311Error as exc:
+        print(f"stat311: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except ValueError as exc:
+        from geodata.errors import BoundaryError
+
+        if not isinstance(exc, BoundaryError):
+            raise
+        print(f"stat311: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stat311: interrupted; nothing was committed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

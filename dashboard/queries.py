@@ -1,0 +1,203 @@
+"""The query layer: DuckDB over the current Parquet snapshot.
+
+Callbacks ask questions through :class:`ReadModel` with a :class:`CaseFilter`; they never write SQL.
+Every value reaches DuckDB as a bound parameter; column names come from a fixed list (area columns
+are checked against the snapshot's manifest), so filter input can never change the shape of a query.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from dashboard.errors import Stat311Error
+from dashboard.snapshot import CASES_FILE, read_manifest, require_snapshot
+
+log = logging.getLogger(__name__)
+
+PERIODS = ("day", "week", "month", "quarter", "year")
+#: Dimensions a count can be grouped by -> the snapshot column.
+DIMENSIONS: dict[str, str] = {
+    "department": "department",
+    "type": "service_name",
+    "service_code": "service_code",
+    "status": "status",
+    "channel": "channel",
+    "location_quality": "location_quality",
+}
+
+
+class QueryError(Stat311Error):
+    """A query asked for something that does not exist (an unknown layer, period, dimension)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """Which cases: local dates (inclusive) in the city's time zone, and value lists (empty = all)."""
+
+    start: date | None = None
+    end: date | None = None
+    departments: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    area_layer: str | None = None
+    areas: tuple[str, ...] = ()
+    sources: tuple[str, ...] = field(default=())
+
+    def with_(self, **changes: Any) -> CaseFilter:
+        return replace(self, **changes)
+
+
+class ReadModel:
+    """Answers aggregations over the snapshot in ``snapshot_dir``.
+
+    The current snapshot is resolved on every query, so a new snapshot is used as soon as it is
+    swapped in. One DuckDB connection per process; each query runs on its own cursor (thread-safe).
+    """
+
+    def __init__(self, snapshot_dir: str | Path) -> None:
+        self.snapshot_dir = Path(snapshot_dir)
+        self._lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._manifest_cache: tuple[Path, dict[str, Any]] | None = None
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._con is None:
+                self._con = duckdb.connect(config={"threads": 2})
+            return self._con.cursor()
+
+    def snapshot(self) -> Path:
+        return require_snapshot(self.snapshot_dir)
+
+    def manifest(self) -> dict[str, Any]:
+        path = self.snapshot()
+        if self._manifest_cache is None or self._manifest_cache[0] != path:
+            self._manifest_cache = (path, read_manifest(path))
+        return self._manifest_cache[1]
+
+    def version(self) -> str:
+        """Changes with every new snapshot (use it in cache keys)."""
+        return self.snapshot().name
+
+    def _source(self) -> str:
+        return str(self.snapshot() / CASES_FILE)
+
+    def _where(self, flt: CaseFilter) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if flt.start is not None:
+            clauses.append("requested_local >= ?")
+            params.append(pd.Timestamp(flt.start).to_pydatetime())
+        if flt.end is not None:
+            clauses.append("requested_local < ?")
+            params.append(pd.Timestamp(flt.end + timedelta(days=1)).to_pydatetime())
+        for column, values in (
+            ("department", flt.departments),
+            ("service_name", flt.types),
+            ("status", flt.statuses),
+            ("channel", flt.channels),
+            ("source", flt.sources),
+        ):
+            if values:
+                clauses.append(f"list_contains(?, {column})")
+                params.append(list(values))
+        if flt.area_layer:
+            column = self.area_column(flt.area_layer)
+            if flt.areas:
+                clauses.append(f'list_contains(?, "{column}")')
+                params.append(list(flt.areas))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def area_column(self, layer: str) -> str:
+        if layer not in self.manifest()["layers"]:
+            raise QueryError(f"unknown boundary layer {layer!r}")
+        return f"area_{layer}"
+
+    def _query(self, sql: str, params: Sequence[Any]) -> pd.DataFrame:
+        return self._cursor().execute(sql, list(params)).df()
+
+    # -- questions ------------------------------------------------------------------------------
+    def total(self, flt: CaseFilter) -> int:
+        where, params = self._where(flt)
+        sql = f"SELECT count(*) AS n FROM read_parquet(?){where}"  # noqa: S608
+        return int(self._query(sql, [self._source(), *params])["n"].iloc[0])
+
+    def counts(
+        self,
+        flt: CaseFilter,
+        *,
+        by: Sequence[str] = ("department",),
+        period: str | None = "week",
+    ) -> pd.DataFrame:
+        """Case counts by period (local date the period starts) and dimensions.
+
+        Columns: ``period`` (when ``period`` is given), then ``by`` in order, then ``count``;
+        sorted by all keys.
+        """
+        keys: list[str] = []
+        selects: list[str] = []
+        if period is not None:
+            if period not in PERIODS:
+                raise QueryError(f"unknown period {period!r}; use one of {', '.join(PERIODS)}")
+            selects.append(f"CAST(date_trunc('{period}', requested_local) AS DATE) AS period")
+            keys.append("period")
+        for dim in by:
+            if dim.startswith("area:"):
+                column = self.area_column(dim.removeprefix("area:"))
+            elif dim in DIMENSIONS:
+                column = DIMENSIONS[dim]
+            else:
+                raise QueryError(f"unknown dimension {dim!r}")
+            selects.append(f'"{column}" AS "{dim}"')
+            keys.append(f'"{dim}"')
+        where, params = self._where(flt)
+        select_list = ", ".join([*selects, "count(*) AS count"])
+        group = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
+        sql = f"SELECT {select_list} FROM read_parquet(?){where}{group}"  # noqa: S608
+        frame = self._query(sql, [self._source(), *params])
+        frame["count"] = frame["count"].astype("int64")
+        if "period" in frame.columns:
+            frame["period"] = pd.to_datetime(frame["period"])
+        return frame
+
+    def options(self) -> dict[str, Any]:
+        """Values for the filter controls: departments, types, statuses, channels, areas, dates."""
+        src = self._source()
+        cur = self._cursor()
+
+        def distinct(column: str) -> list[str]:
+            sql = (
+                f'SELECT DISTINCT "{column}" AS v FROM read_parquet(?) '  # noqa: S608
+                f'WHERE "{column}" IS NOT NULL ORDER BY 1'
+            )
+            return [r[0] for r in cur.execute(sql, [src]).fetchall()]
+
+        span = cur.execute(
+            "SELECT min(requested_local)::DATE, max(requested_local)::DATE, count(*) "
+            "FROM read_parquet(?)",
+            [src],
+        ).fetchone()
+        manifest = self.manifest()
+        return {
+            "departments": distinct("department"),
+            "types": distinct("service_name"),
+            "statuses": distinct("status"),
+            "channels": distinct("channel"),
+            "layers": {layer: distinct(f"area_{layer}") for layer in manifest["layers"]},
+            "min_date": span[0],
+            "max_date": span[1],
+            "rows": int(span[2]),
+        }

@@ -1,0 +1,167 @@
+"""Settings, declared once as data.
+
+Every setting is an environment variable with the ``STAT311_`` prefix. The table in the README's
+"Settings" section is checked against :data:`SETTINGS` by a test, so a setting cannot be added without
+being documented.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dashboard.errors import ConfigError
+
+PREFIX = "STAT311_"
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true/false, got {raw!r}")
+
+
+def _bounds(raw: str) -> tuple[float, float, float, float] | None:
+    if not raw.strip():
+        return None
+    parts = [float(p) for p in raw.split(",")]
+    if len(parts) != 4:
+        raise ValueError("expected min_lon,min_lat,max_lon,max_lat")
+    min_lon, min_lat, max_lon, max_lat = parts
+    if not (-180 <= min_lon < max_lon <= 180 and -90 <= min_lat < max_lat <= 90):
+        raise ValueError("expected min_lon < max_lon and min_lat < max_lat, in degrees")
+    return (min_lon, min_lat, max_lon, max_lat)
+
+
+def _points(raw: str) -> tuple[tuple[float, float], ...]:
+    points = []
+    for chunk in raw.split(";"):
+        if not chunk.strip():
+            continue
+        lat, lon = (float(p) for p in chunk.split(","))
+        points.append((lat, lon))
+    return tuple(points)
+
+
+def _timezone(raw: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    ZoneInfo(raw)  # raises on an unknown zone
+    return raw
+
+
+def _level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("expected a positive integer")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its environment variable, default, parser and documentation."""
+
+    name: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+
+    @property
+    def env(self) -> str:
+        return PREFIX + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "database_url",
+        "sqlite:///var/stat311.db",
+        str,
+        "SQLAlchemy URL of the system of record. SQLite (default, a file under ./var/) or "
+        "PostgreSQL/PostGIS (`postgresql+psycopg://user:pass@host/db`).",
+    ),
+    Setting(
+        "snapshot_dir",
+        "var/snapshots",
+        Path,
+        "Directory holding the Parquet snapshots the dashboard reads (the read model).",
+    ),
+    Setting(
+        "timezone",
+        "America/New_York",
+        _timezone,
+        "The city's IANA time zone: local times in exports are read in it, times are shown in it.",
+    ),
+    Setting(
+        "city_bounds",
+        "",
+        _bounds,
+        "`min_lon,min_lat,max_lon,max_lat`. Coordinates outside are dropped (case kept, flagged "
+        "`outside_bounds`). Empty: the extent of the loaded boundary layers plus 0.02°, or no check "
+        "when no layer is loaded.",
+    ),
+    Setting(
+        "default_geocodes",
+        "42.3594,-71.0587",
+        _points,
+        "`lat,lon;lat,lon` points that a source uses when it does not know the location "
+        "(Boston City Hall by default). Cases there are flagged `default_geocode`.",
+    ),
+    Setting(
+        "default_geocode_tolerance",
+        "0.0001",
+        float,
+        "Distance in degrees within which a point counts as a default geocode.",
+    ),
+    Setting("batch_size", "50000", _positive_int, "Rows per batch when loading a file."),
+    Setting("log_level", "INFO", _level, "Logging level: DEBUG, INFO, WARNING or ERROR."),
+    Setting("host", "127.0.0.1", str, "Address the development server listens on."),
+    Setting("port", "8050", _positive_int, "Port the development server listens on."),
+    Setting("debug", "false", _bool, "Dash debug mode (never in production)."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Parsed settings. Build with :meth:`from_env`, override with keywords in tests."""
+
+    database_url: str = "sqlite:///var/stat311.db"
+    snapshot_dir: Path = Path("var/snapshots")
+    timezone: str = "America/New_York"
+    city_bounds: tuple[float, float, float, float] | None = None
+    default_geocodes: tuple[tuple[float, float], ...] = ((42.3594, -71.0587),)
+    default_geocode_tolerance: float = 0.0001
+    batch_size: int = 50000
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 8050
+    debug: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every declared setting from ``environ`` (default ``os.environ``)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = environ.get(setting.env, setting.default)
+            try:
+                values[setting.name] = setting.parse(raw)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ConfigError(f"{setting.env}={raw!r} is invalid: {exc}") from exc
+            except Exception as exc:  # e.g. ZoneInfoNotFoundError
+                raise ConfigError(f"{setting.env}={raw!r} is invalid: {exc}") from exc
+        values.update(overrides)
+        return cls(**values)

@@ -1,0 +1,224 @@
+"""The one class that owns database access: :class:`Store`.
+
+SQLite (default) and PostgreSQL/PostGIS share one code path; the database URL chooses. Everything
+that reads or writes the system of record goes through here (the ETL loader gets a connection from
+:meth:`Store.transaction` and uses the helpers below).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy.engine import make_url
+
+from dashboard import schema
+from dashboard.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.close()
+
+
+class Store:
+    """The system of record.
+
+    >>> store = Store("sqlite:///var/stat311.db")  # doctest: +SKIP
+    >>> store.migrate()  # doctest: +SKIP
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.dialect = self.url.get_backend_name()
+        if self.dialect not in {"sqlite", "postgresql"}:
+            raise StoreError(
+                f"unsupported database {self.dialect!r}: use sqlite:///... or postgresql+psycopg://..."
+            )
+        self._engine: Engine | None = None
+
+    def __repr__(self) -> str:
+        return f"Store({self.url.render_as_string(hide_password=True)!r})"
+
+    # -- connection -------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            kwargs: dict[str, Any] = {}
+            if self.dialect == "sqlite":
+                database = self.url.database
+                if database and database != ":memory:":
+                    Path(database).parent.mkdir(parents=True, exist_ok=True)
+                kwargs["connect_args"] = {"timeout": 30}
+            else:
+                kwargs["pool_pre_ping"] = True
+            engine = create_engine(self.url, **kwargs)
+            if self.dialect == "sqlite":
+                event.listen(engine, "connect", _sqlite_pragmas)
+            self._engine = engine
+        return self._engine
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction: committed when the block ends, rolled back on any exception."""
+        with self.engine.begin() as conn:
+            if self.dialect == "sqlite":
+                # Take the write lock now, so a concurrent loader waits instead of failing late.
+                conn.exec_driver_sql("SELECT 1")
+            yield conn
+
+    def connect(self) -> Connection:
+        return self.engine.connect()
+
+    # -- schema -----------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        try:
+            with self.engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except Exception as exc:  # pragma: no cover - reported to the user
+            raise StoreError(f"cannot migrate {self!r}: {exc}") from exc
+
+    def schema_revision(self) -> str | None:
+        with self.connect() as conn:
+            try:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except Exception:
+                return None
+
+    # -- reading ----------------------------------------------------------------------------
+    def count_cases(self) -> int:
+        with self.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(schema.cases)).scalar_one())
+
+    def is_empty(self) -> bool:
+        with self.connect() as conn:
+            return conn.execute(select(schema.cases.c.id).limit(1)).first() is None
+
+    def latest_run_id(self) -> int:
+        """Id of the newest ingestion run (0 when none): the version the snapshot must match."""
+        with self.connect() as conn:
+            value = conn.execute(select(func.max(schema.ingestion_runs.c.id))).scalar()
+        return int(value or 0)
+
+    def data_version(self) -> str:
+        """A string that changes whenever cases or boundary layers change."""
+        with self.connect() as conn:
+            run = conn.execute(select(func.max(schema.ingestion_runs.c.id))).scalar() or 0
+            layers = conn.execute(select(func.count(), func.max(schema.boundary_layers.c.id))).one()
+        return f"r{run}-l{layers[0]}.{layers[1] or 0}"
+
+    def get_case(self, request_id: str, *, source: str | None = None) -> dict[str, Any] | None:
+        """One case by tracking number (and source when ids are not unique across sources)."""
+        query = select(schema.cases).where(schema.cases.c.request_id == request_id)
+        if source is not None:
+            query = query.where(schema.cases.c.source == source)
+        with self.connect() as conn:
+            row = conn.execute(query.order_by(schema.cases.c.id).limit(1)).mappings().first()
+        return dict(row) if row else None
+
+    def runs(self, *, limit: int = 20) -> list[dict[str, Any]]:
+        query = (
+            select(schema.ingestion_runs).order_by(schema.ingestion_runs.c.id.desc()).limit(limit)
+        )
+        with self.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def quarantined(self, *, run_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        query = select(schema.quarantine).order_by(schema.quarantine.c.id).limit(limit)
+        if run_id is not None:
+            query = query.where(schema.quarantine.c.run_id == run_id)
+        with self.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def iter_snapshot_frames(self, *, chunk_size: int = 200_000) -> Iterator[pd.DataFrame]:
+        """Cases for the read model, ordered by requested time, with one ``area_<layer>`` column
+        per boundary layer. Free text (description, resolution) is left out of the snapshot."""
+        layers = self.boundary_layers()
+        c = schema.cases.c
+        columns = [
+            c.id,
+            *(
+                getattr(c, name)
+                for name in schema.CASE_FIELDS
+                if name not in schema.INTERNAL_FIELDS
+            ),
+            *(getattr(c, name) for name in schema.H3_FIELDS),
+        ]
+        query = select(*columns)
+        for layer in layers:
+            alias = schema.case_areas.alias(f"a{layer['id']}")
+            query = query.add_columns(alias.c.area.label(f"area_{layer['name']}")).outerjoin(
+                alias, (alias.c.case_id == c.id) & (alias.c.layer_id == layer["id"])
+            )
+        query = query.order_by(c.requested_at, c.id)
+        with self.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=chunk_size).execute(
+                query
+            )
+            for part in result.partitions(chunk_size):
+                yield pd.DataFrame(part, columns=list(result.keys()))
+
+    # -- boundaries -------------------------------------------------------------------------
+    def boundary_layers(self) -> list[dict[str, Any]]:
+        query = select(schema.boundary_layers).order_by(schema.boundary_layers.c.id)
+        with self.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def boundary_areas(self, layer: str) -> list[dict[str, Any]]:
+        """Areas of one layer: ``[{"name": ..., "geometry": <GeoJSON dict>}]``."""
+        bl, ba = schema.boundary_layers, schema.boundary_areas
+        query = (
+            select(ba.c.name, ba.c.geometry)
+            .join(bl, bl.c.id == ba.c.layer_id)
+            .where(bl.c.name == layer)
+            .order_by(ba.c.name)
+        )
+        with self.connect() as conn:
+            return [
+                {"name": r.name, "geometry": json.loads(r.geometry)} for r in conn.execute(query)
+            ]
+
+    @staticmethod
+    def read_layer_rows(conn: Connection) -> list[dict[str, Any]]:
+        """Every area of every layer on an open connection (used inside a load's transaction)."""
+        bl, ba = schema.boundary_layers, schema.boundary_areas
+        query = (
+            select(bl.c.id.label("layer_id"), bl.c.name.label("layer"), ba.c.name, ba.c.geometry)
+            .join(ba, ba.c.layer_id == bl.c.id)
+            .order_by(bl.c.id, ba.c.name)
+        )
+        return [
+            {**row._asdict(), "geometry": json.loads(row.geometry)} for row in conn.execute(query)
+        ]
+
+    @staticmethod
+    def now() -> datetime:
+        return datetime.now(UTC)

@@ -1,0 +1,355 @@
+"""Load one export into the store: stream, normalise, quarantine, upsert, all in one transaction.
+
+The whole load is a single database transaction: a load that fails, or is killed, leaves the store
+exactly as it was. Re-loading the same file changes nothing (every row is "unchanged"). After the
+commit a new read-model snapshot is written and swapped in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dashboard import schema
+from dashboard.errors import InputFileError
+from dashboard.settings import Settings
+from dashboard.store import Store
+from etl import adapters
+from etl.normalise import NormaliseContext, normalise
+from etl.reader import ExportFile
+from geodata import h3cells
+from geodata.areas import StoredLayers
+
+log = logging.getLogger(__name__)
+
+_LOOKUP_CHUNK = 5000
+_HASHED = [f for f in schema.CASE_FIELDS if f != "source"]
+
+
+@dataclass
+class LoadReport:
+    """What a load did. ``read == inserted + updated + unchanged + sum(quarantined.values())``."""
+
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    run_id: int | None = None
+    format: str = ""
+    source: str = ""
+    path: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+    @property
+    def quarantined_total(self) -> int:
+        return sum(self.quarantined.values())
+
+    def summary(self) -> str:
+        q = ", ".join(f"{k} {v:,}" for k, v in sorted(self.quarantined.items())) or "none"
+        return (
+            f"{self.path}: read {self.read:,} rows as {self.format} into source {self.source!r}: "
+            f"{self.inserted:,} inserted, {self.updated:,} updated, {self.unchanged:,} unchanged, "
+            f"{self.quarantined_total:,} quarantined ({q}) in {self.seconds:.1f} s"
+        )
+
+
+def row_hashes(frame: pd.DataFrame) -> pd.Series:
+    """A stable 64-bit content hash per canonical row (hex), to tell updated from unchanged."""
+    values = pd.util.hash_pandas_object(frame[_HASHED], index=False).to_numpy(dtype=np.uint64)
+    return pd.Series([f"{v:016x}" for v in values.tolist()], index=frame.index, dtype=object)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts with None for every missing value (NaT, NaN, pd.NA)."""
+    clean = frame.astype(object).where(frame.notna(), None)
+    return clean.to_dict("records")
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Loader:
+    """Loads exports into a :class:`Store` (see :func:`load_file`)."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def _insert_ignore(self, table: Any) -> Any:
+        dialect = postgresql if self.store.dialect == "postgresql" else sqlite
+        return dialect.insert(table).on_conflict_do_nothing()
+
+    def load(
+        self,
+        path: str | Path,
+        *,
+        format: str | None = None,
+        source: str | None = None,
+        progress: bool | None = None,
+    ) -> LoadReport:
+        started = time.perf_counter()
+        export = ExportFile(path)
+        report = LoadReport(path=str(path))
+        batch_size = self.settings.batch_size
+        with export.open(batch_size=batch_size) as (header, batches, position):
+            adapter = adapters.get(format) if format else adapters.detect(header, path=str(path))
+            if format and not adapter.matches(header):
+                missing = sorted(adapter.signature - set(header))
+                raise InputFileError(
+                    f"{path}: the header is not a {adapter.name} export "
+                    f"(missing {', '.join(missing)})"
+                )
+            report.format = adapter.name
+            report.source = source or adapter.default_source
+            sha = _file_sha256(Path(path))
+            bar = _progress_bar(position.total, enabled=progress, label=Path(path).name)
+            with self.store.transaction() as conn:
+                layers = StoredLayers.from_store(conn)
+                bounds = self.settings.city_bounds or layers.bounds(margin=0.02)
+                context = NormaliseContext(
+                    source=report.source,
+                    timezone=self.settings.timezone,
+                    city_bounds=bounds,
+                    default_geocodes=self.settings.default_geocodes,
+                    default_geocode_tolerance=self.settings.default_geocode_tolerance,
+                )
+                run_id = conn.execute(
+                    insert(schema.ingestion_runs).values(
+                        source=report.source,
+                        path=str(path),
+                        format=adapter.name,
+                        file_sha256=sha,
+                        started_at=Store.now(),
+                        read=0,
+                        inserted=0,
+                        updated=0,
+                        unchanged=0,
+                        quarantined=0,
+                        quarantine_reasons="{}",
+                    )
+                ).inserted_primary_key[0]
+                report.run_id = run_id
+                reasons: Counter[str] = Counter()
+                for batch in batches:
+                    cases, quarantined = normalise(
+                        header, batch.rows, batch.lines, adapter=adapter, context=context
+                    )
+                    bad = [(line, "wrong_field_count", text) for line, text in batch.bad]
+                    rows_q = [(line, reason, _csv(raw)) for line, reason, raw in quarantined] + bad
+                    self._quarantine(conn, run_id, report.source, rows_q)
+                    reasons.update(reason for _, reason, _ in rows_q)
+                    report.read += len(batch.rows) + len(batch.bad)
+                    self._upsert(conn, run_id, report, cases, layers)
+                    bar.update(position.done, report)
+                report.quarantined = dict(sorted(reasons.items()))
+                report.seconds = time.perf_counter() - started
+                conn.execute(
+                    update(schema.ingestion_runs)
+                    .where(schema.ingestion_runs.c.id == run_id)
+                    .values(
+                        finished_at=Store.now(),
+                        read=report.read,
+                        inserted=report.inserted,
+                        updated=report.updated,
+                        unchanged=report.unchanged,
+                        quarantined=report.quarantined_total,
+                        quarantine_reasons=json.dumps(report.quarantined),
+                        seconds=report.seconds,
+                    )
+                )
+            bar.close()
+        return report
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def _quarantine(
+        self, conn: Connection, run_id: int, source: str, rows: list[tuple[int, str, str]]
+    ) -> None:
+        if not rows:
+            return
+        records = [
+            {
+                "run_id": run_id,
+                "source": source,
+                "line_number": line,
+                "reason": reason,
+                "raw": text,
+                "raw_hash": hashlib.md5(text.encode("utf-8", "replace")).hexdigest(),
+            }
+            for line, reason, text in rows
+        ]
+        conn.execute(self._insert_ignore(schema.quarantine), records)
+
+    def _existing(
+        self, conn: Connection, source: str, keys: list[str]
+    ) -> dict[str, tuple[int, str]]:
+        c = schema.cases.c
+        found: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = keys[start : start + _LOOKUP_CHUNK]
+            query = select(c.request_id, c.id, c.row_hash).where(
+                c.source == source, c.request_id.in_(chunk)
+            )
+            for request_id, case_id, row_hash in conn.execute(query):
+                found[request_id] = (case_id, row_hash)
+        return found
+
+    def _upsert(
+        self,
+        conn: Connection,
+        run_id: int,
+        report: LoadReport,
+        cases: pd.DataFrame,
+        layers: StoredLayers,
+    ) -> None:
+        if cases.empty:
+            return
+        cases = cases.drop(columns=["_line"])
+        cases["row_hash"] = row_hashes(cases)
+        keys = cases["request_id"].drop_duplicates().tolist()
+        existing = self._existing(conn, report.source, keys)
+        stored_hash = {k: v[1] for k, v in existing.items()}
+
+        # Rows are applied in file order: the first row of a key compares with the store, a later
+        # row of the same key with the row before it.
+        previous = cases.groupby("request_id", sort=False)["row_hash"].shift(1)
+        first = previous.isna()
+        previous[first] = cases.loc[first, "request_id"].map(stored_hash)
+        inserted = previous.isna()
+        unchanged = ~inserted & (previous == cases["row_hash"])
+        report.inserted += int(inserted.sum())
+        report.unchanged += int(unchanged.sum())
+        report.updated += int((~inserted & ~unchanged).sum())
+
+        final = cases.drop_duplicates("request_id", keep="last")
+        in_store = final["request_id"].isin(list(existing))
+        new = final[~in_store].copy()
+        changed = final[in_store & (final["row_hash"] != final["request_id"].map(stored_hash))]
+        changed = changed.copy()
+        if new.empty and changed.empty:
+            return
+        for frame in (new, changed):
+            if frame.empty:
+                continue
+            lat, lon = frame["lat"].to_numpy(float), frame["lon"].to_numpy(float)
+            for resolution, name in zip(schema.H3_RESOLUTIONS, schema.H3_FIELDS, strict=True):
+                cells = h3cells.cells(lat=lat, lon=lon, resolution=resolution)
+                frame[name] = pd.Series(cells, index=frame.index).where(cells != 0, None)
+        if not new.empty:
+            new["first_run_id"] = run_id
+            new["last_run_id"] = run_id
+            conn.execute(insert(schema.cases), _records(new))
+        if not changed.empty:
+            changed["_id"] = changed["request_id"].map(lambda k: existing[k][0])
+            changed["last_run_id"] = run_id
+            values = {
+                name: bindparam(name)
+                for name in [*schema.CASE_FIELDS, *schema.H3_FIELDS, "row_hash", "last_run_id"]
+            }
+            statement = (
+                update(schema.cases).where(schema.cases.c.id == bindparam("_id")).values(values)
+            )
+            conn.execute(statement, _records(changed))
+        if layers:
+            touched = pd.concat([new, changed])
+            ids = self._existing(conn, report.source, touched["request_id"].tolist())
+            touched["case_id"] = touched["request_id"].map(lambda k: ids[k][0])
+            changed_ids = touched.loc[touched["request_id"].isin(list(existing)), "case_id"]
+            if not changed_ids.empty:
+                for start in range(0, len(changed_ids), _LOOKUP_CHUNK):
+                    chunk = changed_ids.iloc[start : start + _LOOKUP_CHUNK].tolist()
+                    conn.execute(
+                        delete(schema.case_areas).where(schema.case_areas.c.case_id.in_(chunk))
+                    )
+            rows = layers.assign_records(
+                case_ids=touched["case_id"].to_numpy(),
+                lat=touched["lat"].to_numpy(float),
+                lon=touched["lon"].to_numpy(float),
+            )
+            if rows:
+                conn.execute(insert(schema.case_areas), rows)
+
+
+def _csv(row: list[str]) -> str:
+    from etl.reader import _to_csv_line
+
+    return _to_csv_line(row)
+
+
+class _Bar:
+    def __init__(self, total: int, enabled: bool, label: str) -> None:
+        self.total = total
+        self.last = 0
+        self.tqdm = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.tqdm = tqdm(
+                total=total, unit="B", unit_scale=True, desc=f"loading {label}", file=sys.stderr
+            )
+
+    def update(self, done: int, report: LoadReport) -> None:
+        if self.tqdm is not None:
+            self.tqdm.update(max(0, done - self.last))
+            self.tqdm.set_postfix(rows=f"{report.read:,}", refresh=False)
+        else:
+            log.info(
+                "batch loaded: %s rows read so far (%d%% of the file)",
+                f"{report.read:,}",
+                min(100, int(100 * done / max(self.total, 1))),
+            )
+        self.last = done
+
+    def close(self) -> None:
+        if self.tqdm is not None:
+            self.tqdm.update(max(0, self.total - self.last))
+            self.tqdm.close()
+
+
+def _progress_bar(total: int, *, enabled: bool | None, label: str) -> _Bar:
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return _Bar(total, enabled, label)
+
+
+def load_file(
+    path: str | Path,
+    *,
+    store: Store,
+    settings: Settings,
+    format: str | None = None,
+    source: str | None = None,
+    progress: bool | None = None,
+    snapshot: bool = True,
+) -> LoadReport:
+    """Load one export into ``store`` and (by default) refresh the read-model snapshot."""
+    store.migrate()
+    report = Loader(store, settings).load(path, format=format, source=source, progress=progress)
+    log.info("%s", report.summary())
+    if snapshot:
+        from dashboard.snapshot import write_snapshot
+
+        write_snapshot(store=store, snapshot_dir=settings.snapshot_dir, timezone=settings.timezone)
+    return report

@@ -1,0 +1,190 @@
+"""Open an export (CSV, gzip, zip with one CSV) and stream it in batches of raw rows.
+
+A file that cannot be read as a whole (missing, binary, empty, no header, a zip without exactly one
+CSV) raises :class:`dashboard.errors.InputFileError` before anything is loaded. Rows with the wrong
+number of fields are handed back separately, with their line number, to be quarantined.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import logging
+import os
+import sys
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from dashboard.errors import InputFileError
+
+log = logging.getLogger(__name__)
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+_SNIFF_BYTES = 64 * 1024
+
+
+@dataclass
+class RawBatch:
+    """Rows as read: ``rows[i]`` has exactly ``len(header)`` fields and starts on ``lines[i]``."""
+
+    rows: list[list[str]]
+    lines: list[int]
+    bad: list[tuple[int, str]] = field(default_factory=list)  # (line, raw text) wrong field count
+
+
+class _CountingReader(io.RawIOBase):
+    """Wraps a binary stream and counts bytes consumed (for progress on compressed input)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.consumed += n
+        return n
+
+
+class ExportFile:
+    """An export on disk. Use :meth:`open` to get the header and a batch iterator."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputFileError(f"{self.path}: no such file")
+        if self.path.is_dir():
+            raise InputFileError(f"{self.path}: is a directory, not an export file")
+        self.size = self.path.stat().st_size
+        if self.size == 0:
+            raise InputFileError(f"{self.path}: the file is empty")
+        self.compression = self._detect_compression()
+        self.encoding = "utf-8"
+
+    def _detect_compression(self) -> str:
+        with self.path.open("rb") as fh:
+            magic = fh.read(4)
+        if magic[:2] == b"\x1f\x8b":
+            return "gzip"
+        if magic == b"PK\x03\x04":
+            return "zip"
+        return "none"
+
+    @contextmanager
+    def _binary(self) -> Iterator[tuple[IO[bytes], _CountingReader]]:
+        with self.path.open("rb") as fh:
+            counter = _CountingReader(fh)
+            if self.compression == "gzip":
+                stream: IO[bytes] = gzip.GzipFile(fileobj=io.BufferedReader(counter))
+                yield stream, counter
+            elif self.compression == "zip":
+                try:
+                    archive = zipfile.ZipFile(fh)
+                except zipfile.BadZipFile as exc:
+                    raise InputFileError(f"{self.path}: not a readable zip file ({exc})") from exc
+                members = [
+                    m
+                    for m in archive.infolist()
+                    if not m.is_dir() and not m.filename.startswith("__MACOSX/")
+                ]
+                csvs = [m for m in members if m.filename.lower().endswith((".csv", ".txt"))]
+                if len(csvs) != 1:
+                    names = ", ".join(m.filename for m in members) or "nothing"
+                    raise InputFileError(
+                        f"{self.path}: a zip must hold exactly one CSV file; it holds {names}"
+                    )
+                with archive.open(csvs[0]) as member:
+                    counter = _CountingReader(member)
+                    # progress on a zip: compressed size is unknown per read; use uncompressed.
+                    self.size = csvs[0].file_size or 1
+                    yield io.BufferedReader(counter), counter  # type: ignore[arg-type]
+            else:
+                yield io.BufferedReader(counter), counter  # type: ignore[arg-type]
+
+    def _check_text(self, head: bytes) -> None:
+        if not head.strip():
+            raise InputFileError(f"{self.path}: the file is empty")
+        if b"\x00" in head:
+            raise InputFileError(f"{self.path}: a binary file, not a CSV export")
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        except UnicodeDecodeError:
+            # Exports saved by spreadsheet software on Windows.
+            self.encoding = "cp1252"
+        controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+        if controls > len(head) // 100:
+            raise InputFileError(f"{self.path}: a binary file, not a CSV export")
+
+    @contextmanager
+    def open(self, *, batch_size: int) -> Iterator[tuple[list[str], Iterator[RawBatch], _Progress]]:
+        """Yield ``(header, batches, progress)``. The header is stripped of a BOM and spaces."""
+        try:
+            with self._binary() as (stream, counter):
+                buffered = io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
+                try:
+                    head = buffered.peek(_SNIFF_BYTES)[:_SNIFF_BYTES]
+                except (OSError, EOFError, zipfile.BadZipFile) as exc:
+                    raise InputFileError(f"{self.path}: cannot be read ({exc})") from exc
+                self._check_text(head)
+                text = io.TextIOWrapper(
+                    buffered, encoding=self.encoding, errors="replace", newline=""
+                )
+                reader = csv.reader(text)
+                try:
+                    header = next(reader)
+                except StopIteration as exc:
+                    raise InputFileError(f"{self.path}: the file is empty") from exc
+                except csv.Error as exc:
+                    raise InputFileError(f"{self.path}: not a CSV file ({exc})") from exc
+                header = [h.replace("\ufeff", "").strip() for h in header]
+                if len(header) < 2 or not any(header):
+                    raise InputFileError(f"{self.path}: the first line is not a CSV header")
+                progress = _Progress(counter, self.size)
+                yield header, self._batches(reader, len(header), batch_size), progress
+        except (OSError, EOFError, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
+            raise InputFileError(f"{self.path}: cannot be read ({exc})") from exc
+
+    @staticmethod
+    def _batches(reader: csv.Reader, width: int, batch_size: int) -> Iterator[RawBatch]:
+        batch = RawBatch(rows=[], lines=[])
+        start = reader.line_num + 1
+        for row in reader:
+            if len(row) == width:
+                batch.rows.append(row)
+                batch.lines.append(start)
+            elif row and any(cell.strip() for cell in row):
+                batch.bad.append((start, _to_csv_line(row)))
+            # blank lines are not rows: skipped silently, as every CSV reader does
+            start = reader.line_num + 1
+            if len(batch.rows) + len(batch.bad) >= batch_size:
+                yield batch
+                batch = RawBatch(rows=[], lines=[])
+        if batch.rows or batch.bad:
+            yield batch
+
+
+def _to_csv_line(row: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(row)
+    return out.getvalue()
+
+
+@dataclass
+class _Progress:
+    counter: _CountingReader
+    total: int
+
+    @property
+    def done(self) -> int:
+        return self.counter.consumed
