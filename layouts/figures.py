@@ -1,0 +1,73 @@
+"""Figure builders: pure functions from query results (DataFrames) to plotly figures."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+MAX_SERIES = 10
+OTHER = "All other departments"
+
+
+def empty_figure(message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {
+                "text": message,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "showarrow": False,
+                "font": {"size": 15},
+            }
+        ],
+        margin={"l": 20, "r": 20, "t": 20, "b": 20},
+        template="plotly_white",
+    )
+    return fig
+
+
+def top_series(frame: pd.DataFrame, *, column: str, limit: int = MAX_SERIES) -> pd.DataFrame:
+    """Keep the ``limit`` largest series of ``column``; fold the rest into one "other" series."""
+    totals = frame.groupby(column, dropna=False)["count"].sum().sort_values(ascending=False)
+    keep = set(totals.index[:limit])
+    if len(totals) <= limit:
+        return frame
+    folded = frame.copy()
+    folded[column] = folded[column].where(folded[column].isin(keep), OTHER)
+    return folded.groupby(["period", column], as_index=False, dropna=False)["count"].sum()
+
+
+def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "department") -> go.Figure:
+    """Stacked bars: requests per period, one colour per department (largest first)."""
+    if frame.empty:
+        return empty_figure("No requests match these filters.")
+    data = top_series(frame, column=by)
+    data = data.assign(**{by: data[by].fillna("(none)")})
+    order = data.groupby(by)["count"].sum().sort_values(ascending=False).index.tolist()
+    if OTHER in order:
+        order.remove(OTHER)
+        order.append(OTHER)
+    fig = go.Figure()
+    for name in order:
+        part = data[data[by] == name].sort_values("period")
+        fig.add_bar(
+            x=part["period"],
+            y=part["count"],
+            name=str(name),
+            hovertemplate=f"{name}<br>%{{x|%Y-%m-%d}}: %{{y:,}} requests<extra></extra>",
+        )
+    fig.update_layout(
+        barmode="stack",
+        template="plotly_white",
+        legend={"title": {"text": by.title()}},
+        xaxis={"title": {"text": f"{period.title()} starting"}},
+        yaxis={"title": {"text": "Requests"}},
+        margin={"l": 60, "r": 20, "t": 20, "b": 60},
+        hovermode="closest",
+    )
+    return fig
