@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import dash
-import dash_bootstrap_components as dbc
 from dash import Dash, html
 
 from dashboard.services import Services
@@ -40,7 +39,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         __name__,
         use_pages=True,
         pages_folder="",
-        external_stylesheets=[dbc.themes.BOOTSTRAP, dbc.icons.BOOTSTRAP],
+        # Bootstrap and its icons are vendored in dashboard/assets (no CDN needed).
+        serve_locally=True,
         title="stat311",
         update_title=None,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
