@@ -180,6 +180,11 @@ class Store:
             )
         query = query.order_by(c.requested_at, c.id)
         with self.connect() as conn:
+            if self.dialect == "postgresql":
+                # A server-side cursor is planned for its first 10% of rows by default; right
+                # after a bulk load (no statistics yet) that picks a nested loop over case_areas
+                # that is quadratic (40 s for 58k cases). We read every row: plan for all of them.
+                conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
             result = conn.execution_options(stream_results=True, yield_per=chunk_size).execute(
                 query
             )

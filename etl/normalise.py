@@ -2,25 +2,28 @@
 
 Quarantine reasons (the keys of the load report):
 
-- ``missing_request_id``: no tracking number.
+- ``missing_request_id``: no usable tracking number (empty, or longer than the store's
+  ``cases.request_id`` column).
 - ``unparseable_requested_at``: the requested (open) time is missing or cannot be read.
 - ``closed_before_requested``: the closed time is before the requested time.
 - ``wrong_field_count``: the CSV row has more or fewer fields than the header (set by the reader).
 
 Everything else loads: an unreadable closed/due/updated time becomes empty, unreadable or
-out-of-city coordinates are dropped and the case flagged (``location_quality``).
+out-of-city coordinates are dropped and the case flagged (``location_quality``), text longer than
+its store column is cut to fit, and of two columns with the same name the first is read.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from dashboard.schema import CASE_FIELDS, TIME_FIELDS
+from dashboard.schema import CASE_FIELDS, TIME_FIELDS, cases
 from etl.adapters import Adapter
 
 REASONS = (
@@ -29,7 +32,28 @@ REASONS = (
     "closed_before_requested",
     "wrong_field_count",
 )
-_ZONE = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$")
+#: A zone written after a time: ``...10:00:00Z``, ``...10:00:00+01:00``, ``...10:00 -05``, ``... UTC``.
+#: (A date alone such as ``2023-03-15`` ends in ``-15`` but carries no zone.)
+#: canonical text field -> its width in the store (PostgreSQL refuses longer values).
+_WIDTHS: dict[str, int] = {
+    column.name: column.type.length
+    for column in cases.columns
+    if getattr(column.type, "length", None) is not None
+}
+_ZONE = re.compile(
+    r"\d:\d{2}(?::\d{2})?(?:[.,]\d+)?\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE
+)
+#: A full calendar date (year, month and day). Text in no known format is only read when it has
+#: one: "now", "today", "10:00" or "March" would otherwise be read relative to the day of the load.
+_DATE = re.compile(
+    r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
+    r"|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}"
+    r"|[A-Za-z]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
+    r"|\d{1,2}\s+[A-Za-z]{3,9}\.?,?\s+\d{4}"
+)
+#: Times outside this window are not 311 times (typos such as year 0201 or 9999): unreadable.
+EARLIEST = pd.Timestamp("1900-01-01")
+LATEST = pd.Timestamp("2200-01-01")
 
 
 @dataclass(frozen=True)
@@ -41,32 +65,96 @@ class NormaliseContext:
     default_geocode_tolerance: float
 
 
+def _within(naive: pd.Series) -> pd.Series:
+    """Naive times inside [EARLIEST, LATEST) as datetime64[ns]; anything else NaT."""
+    ok = naive.notna() & (naive >= EARLIEST) & (naive < LATEST)
+    kept = naive.where(ok)
+    return kept.astype("datetime64[ns]")
+
+
+def _mixed(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Read texts in no known format, each on its own: ``(naive, utc)``, one of the two set per
+    readable text (``utc`` when the text carries a zone), NaT for the rest."""
+    naive = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    utc = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    text = text[text.str.contains(_DATE, regex=True)]
+    if text.empty:
+        return naive, utc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parsed = pd.to_datetime(text, format="mixed", errors="coerce")
+            values = [parsed] if parsed.dt.tz is None else None
+        except (ValueError, TypeError, OverflowError, AttributeError):
+            values = None  # naive and zoned texts together, or one the parser chokes on
+        if values is None:
+            for key, value in text.items():
+                try:
+                    stamp = pd.Timestamp(value)
+                except (ValueError, TypeError, OverflowError):
+                    continue
+                if stamp is pd.NaT:
+                    continue
+                if stamp.tzinfo is None:
+                    naive[key] = stamp if EARLIEST <= stamp < LATEST else pd.NaT
+                else:
+                    stamp = stamp.tz_convert("UTC")
+                    inside = EARLIEST <= stamp.tz_localize(None) < LATEST
+                    utc[key] = stamp if inside else pd.NaT
+            return naive, utc
+    naive[text.index] = _within(parsed)
+    return naive, utc
+
+
 def parse_local_times(values: pd.Series, *, timezone: str, fmt: str | None) -> pd.Series:
     """Parse text times to UTC. Text without a zone is local time in ``timezone`` (DST-correct:
     a wall time that does not exist is moved forward, an ambiguous one is read as the first, daylight
-    time, occurrence); text with a zone (``Z``, ``+01:00``) is converted from that zone."""
+    time, occurrence); text with a zone (``Z``, ``+01:00``) is converted from that zone. Text that
+    is not a full date (with year, month and day), or a time outside 1900..2200, is unreadable
+    (NaT)."""
     text = values.fillna("").astype(str).str.strip()
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
-    present = text != ""
+    # pandas reads "now" and "today" as the time of the load, whatever the format says.
+    present = (text != "") & ~text.str.lower().isin(["now", "today"])
     if not present.any():
         return out
     zoned = present & text.str.contains(_ZONE, regex=True)
     local = present & ~zoned
     if zoned.any():
-        out[zoned] = pd.to_datetime(text[zoned], utc=True, errors="coerce", format="ISO8601")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(text[zoned], utc=True, errors="coerce", format="ISO8601")
+            parsed = parsed.astype("datetime64[us, UTC]")  # holds any year the fallback finds
+            missing = parsed.isna()
+            if missing.any():
+                part = text[zoned][missing]
+                part = part[part.str.contains(_DATE, regex=True)]
+                try:
+                    parsed[part.index] = pd.to_datetime(
+                        part, utc=True, errors="coerce", format="mixed"
+                    )
+                except (ValueError, TypeError, OverflowError):
+                    pass  # left unreadable
+        naive_utc = _within(parsed.dt.tz_localize(None))
+        out[zoned] = naive_utc.dt.tz_localize("UTC")
     if local.any():
         naive = pd.Series(pd.NaT, index=text[local].index, dtype="datetime64[ns]")
         if fmt:
-            naive = pd.to_datetime(text[local], format=fmt, errors="coerce")
+            naive = _within(pd.to_datetime(text[local], format=fmt, errors="coerce"))
         missing = naive.isna()
         if missing.any():
             # Fallback for drift between years (ISO with 'T', milliseconds, dates alone, ...).
-            naive[missing] = pd.to_datetime(text[local][missing], format="mixed", errors="coerce")
-        naive = naive.astype("datetime64[ns]")
+            more, zoned_more = _mixed(text[local][missing])
+            naive[more.index] = more
+            found = zoned_more.notna()
+            if found.any():
+                out[zoned_more.index[found]] = zoned_more[found]
         localised = naive.dt.tz_localize(
             timezone, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward"
         )
-        out[local] = localised.dt.tz_convert("UTC")
+        converted = localised.dt.tz_convert("UTC")
+        has = converted.notna()
+        out[converted.index[has]] = converted[has]
     return out
 
 
@@ -91,6 +179,7 @@ def normalise(
     ``_line``; ``quarantined`` holds ``(line, reason, raw row)``."""
     raw = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header)
     raw.columns = header
+    raw = raw.loc[:, ~raw.columns.duplicated()]  # a name given twice: the first column is read
     n = len(raw)
     resolved = adapter.resolve(header)
     out = pd.DataFrame(index=raw.index)
@@ -115,6 +204,9 @@ def normalise(
         "parent_request_id",
     ):
         out[name] = _text(out[name])
+        width = _WIDTHS.get(name)
+        if width is not None and name != "request_id":
+            out[name] = out[name].str.slice(0, width)
 
     # times
     for name in TIME_FIELDS:
@@ -157,7 +249,8 @@ def normalise(
     closed_early = out["closed_at"].notna() & (out["closed_at"] < out["requested_at"])
     reason[closed_early] = "closed_before_requested"
     reason[out["requested_at"].isna()] = "unparseable_requested_at"
-    reason[out["request_id"].isna()] = "missing_request_id"
+    too_long = out["request_id"].str.len() > _WIDTHS["request_id"]
+    reason[out["request_id"].isna() | too_long.fillna(False).astype(bool)] = "missing_request_id"
     bad = reason.notna().to_numpy()
     quarantined: list[tuple[int, str, list[str]]] = [
         (lines[i], reason.iat[i], rows[i]) for i in np.flatnonzero(bad)

@@ -98,7 +98,10 @@ class ExportFile:
                     for m in archive.infolist()
                     if not m.is_dir() and not m.filename.startswith("__MACOSX/")
                 ]
-                csvs = [m for m in members if m.filename.lower().endswith((".csv", ".txt"))]
+                # The CSV, or failing that the one text file (a README.txt beside a CSV is not data).
+                csvs = [m for m in members if m.filename.lower().endswith(".csv")]
+                if not csvs:
+                    csvs = [m for m in members if m.filename.lower().endswith(".txt")]
                 if len(csvs) != 1:
                     names = ", ".join(m.filename for m in members) or "nothing"
                     raise InputFileError(
@@ -140,7 +143,9 @@ class ExportFile:
                 text = io.TextIOWrapper(
                     buffered, encoding=self.encoding, errors="replace", newline=""
                 )
-                reader = csv.reader(text)
+                # NUL characters (a stray one deep in a file) cannot be stored by PostgreSQL.
+                lines = (ln.replace("\x00", "\ufffd") if "\x00" in ln else ln for ln in text)
+                reader = csv.reader(lines)
                 try:
                     header = next(reader)
                 except StopIteration as exc:

@@ -33,7 +33,6 @@ class Ids(StrEnum):
     NOTICE = "overview-notice"
     CHART = "overview-chart"
     TABLE = "overview-table"
-    LINK = "overview-link"
 
 
 def _control(label: str, component: Any, width: int = 3) -> dbc.Col:

@@ -1,0 +1,66 @@
+"""The overview in real headless Chromium: open it, change a filter, see the chart change."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from dashboard.app_factory import create_app
+from dashboard.queries import CaseFilter, ReadModel
+from tests.support.browser import chromium_browser, serve_wsgi
+
+pytestmark = pytest.mark.browser
+
+TRACE_TOTAL = """() => {
+  const plot = document.querySelector('#overview-chart .js-plotly-plot');
+  if (!plot || !plot._fullData) return null;
+  return plot._fullData.reduce((sum, t) => sum + Array.from(t.y || []).reduce((a, b) => a + b, 0), 0);
+}"""
+
+
+@pytest.fixture
+def served(demo, reset_dash_registries):
+    settings, _ = demo
+    app = create_app(settings)
+    with serve_wsgi(app.server) as url:
+        yield url, ReadModel(settings.snapshot_dir)
+
+
+def test_change_a_filter_and_the_chart_follows(served) -> None:
+    url, model = served
+    everything = model.total(CaseFilter())
+    pwd = model.total(CaseFilter(departments=("PWDx",)))
+    with chromium_browser() as browser:
+        page = browser.new_page()
+        page.goto(url + "/")
+        summary = page.locator("#overview-summary")
+        expect(summary).to_contain_text(f"{everything:,} requests", timeout=20_000)
+        page.wait_for_function(f"() => ({TRACE_TOTAL})() === {everything}", timeout=20_000)
+
+        page.locator("#overview-department").click()
+        page.get_by_role("option", name="PWDx", exact=True).click()
+        page.keyboard.press("Escape")
+        expect(summary).to_contain_text(f"{pwd:,} requests", timeout=20_000)
+        page.wait_for_function(f"() => ({TRACE_TOTAL})() === {pwd}", timeout=20_000)
+        expect(page).to_have_url(re.compile(r"\?department=PWDx$"))
+
+        # The link reopens the same view.
+        shared = page.url
+        other = browser.new_page()
+        other.goto(shared)
+        expect(other.locator("#overview-summary")).to_contain_text(
+            f"{pwd:,} requests", timeout=20_000
+        )
+
+
+def test_case_text_is_never_executed(served) -> None:
+    url, _ = served
+    with chromium_browser() as browser:
+        page = browser.new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url + "/?department=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
+        expect(page.locator("#overview-summary")).to_contain_text("requests", timeout=20_000)
+        assert dialogs == []

@@ -1,0 +1,149 @@
+"""The app factory, the overview layout and its callbacks (as plain functions)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+from dash import html
+
+from callbacks.overview import NO_DATA, filter_options, overview_view, state_from_controls
+from dashboard.app_factory import create_app
+from dashboard.queries import CaseFilter, ReadModel
+from dashboard.urlstate import FilterState
+from layouts.overview import Ids, layout
+from tests.conftest import make_settings
+
+
+def _ids(component) -> set[str]:
+    found = set()
+    stack = [component]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+            continue
+        if not hasattr(node, "to_plotly_json"):
+            continue
+        if getattr(node, "id", None) is not None:
+            found.add(str(node.id))
+        for attr in ("children",):
+            child = getattr(node, attr, None)
+            if child is not None:
+                stack.append(child)
+        for value in vars(node).values():
+            if hasattr(value, "to_plotly_json"):
+                stack.append(value)
+    return found
+
+
+def test_layout_has_every_declared_id() -> None:
+    assert _ids(layout()) == {str(i) for i in Ids}
+
+
+def test_layout_restores_the_url_state() -> None:
+    page = layout(**{"from": "2011-08-01", "department": ["PWDx", "ISD"], "period": "month"})
+    store = next(c for c in page.children if getattr(c, "id", None) == Ids.STATE)
+    assert store.data == "?from=2011-08-01&department=PWDx&department=ISD&period=month"
+
+
+def test_app_factory_registers_pages_and_callbacks(reset_dash_registries, tmp_path) -> None:
+    app = create_app(make_settings(tmp_path))
+    import dash
+
+    assert [p["path"] for p in dash.page_registry.values()] == ["/"]
+    # Every id a callback uses exists in the validation layout: no suppress_callback_exceptions.
+    known = _ids(app.validation_layout)
+    used = set()
+    for key, spec in app.callback_map.items():
+        used.update(i["id"] for i in spec["inputs"])
+        for out in key.strip(".").split("..."):
+            used.add(out.split(".")[0])
+    used = {u for u in used if not u.startswith("_pages")}
+    assert used <= known, used - known
+    assert not app.config.suppress_callback_exceptions
+
+
+def test_no_io_at_import_and_factory_time(reset_dash_registries, tmp_path) -> None:
+    create_app(make_settings(tmp_path))
+    assert list(tmp_path.iterdir()) == []  # no store, no snapshot created by building the app
+
+
+def test_overview_view_matches_pandas(demo) -> None:
+    settings, _ = demo
+    model = ReadModel(settings.snapshot_dir)
+    state = FilterState(start=date(2011, 9, 1), end=date(2011, 9, 30), department=("PWDx",))
+    view = overview_view(model, state)
+    expected = model.total(CaseFilter(start=state.start, end=state.end, departments=("PWDx",)))
+    bars = sum(sum(trace.y) for trace in view["figure"].data)
+    assert bars == expected
+    assert view["summary"].startswith(f"{expected:,} requests")
+    assert view["search"] == "?from=2011-09-01&to=2011-09-30&department=PWDx"
+    assert view["notice"] is None
+
+
+def test_many_departments_fold_into_other(demo) -> None:
+    settings, _ = demo
+    model = ReadModel(settings.snapshot_dir)
+    view = overview_view(model, FilterState())
+    names = [trace.name for trace in view["figure"].data]
+    assert len(names) <= 11
+    total = sum(sum(trace.y) for trace in view["figure"].data)
+    assert total == model.total(CaseFilter())
+
+
+def test_empty_result_explains_itself(demo) -> None:
+    settings, _ = demo
+    view = overview_view(ReadModel(settings.snapshot_dir), FilterState(department=("NOPE",)))
+    assert "No requests match" in str(view["notice"].children)
+    assert view["summary"].startswith("0 requests")
+
+
+def test_no_data_yet_explains_how_to_load(tmp_path) -> None:
+    view = overview_view(ReadModel(tmp_path / "snap"), FilterState())
+    assert view["notice"].children == NO_DATA
+    opts = filter_options(ReadModel(tmp_path / "snap"), "?department=PWDx")
+    assert opts["department"] == [] and opts["department_options"] == []
+
+
+def test_filter_options_keep_known_url_values_only(demo) -> None:
+    settings, _ = demo
+    opts = filter_options(
+        ReadModel(settings.snapshot_dir),
+        "?department=PWDx&department=<script>&layer=neighborhood&area=Roxbury&area=Atlantis",
+    )
+    assert opts["department"] == ["PWDx"]
+    assert opts["layer"] == "neighborhood"
+    assert opts["area"] == ["Roxbury"]
+    assert {"label": "Roxbury", "value": "Roxbury"} in opts["area_options"]
+
+
+@pytest.mark.parametrize(
+    "junk",
+    ["' OR 1=1 --", "x" * 10_000, "\u202e\u0000漢字🚧", "<img src=x onerror=alert(1)>"],
+)
+def test_junk_control_values_never_fail(demo, junk: str) -> None:
+    settings, _ = demo
+    state = state_from_controls(
+        start=junk, end=junk, department=[junk], type_=[junk], status=[junk], channel=[junk],
+        layer=junk, area=[junk], period=junk,
+    )
+    view = overview_view(ReadModel(settings.snapshot_dir), state)
+    assert view["figure"] is not None
+    # an unknown layer is reported, never a stack trace
+    assert view["notice"] is not None
+
+
+def test_table_behind_the_chart(demo) -> None:
+    settings, _ = demo
+    model = ReadModel(settings.snapshot_dir)
+    view = overview_view(model, FilterState(department=("PWDx",), period="month"))
+    table = view["table"]
+    rows = table.children[1].children
+    counts = model.counts(CaseFilter(departments=("PWDx",)), by=("department",), period="month")
+    assert len(rows) == len(counts)
+    first = rows[0].children
+    assert isinstance(first[0], html.Th)
+    assert first[1].children == f"{int(counts['count'].iloc[0]):,}"
+    assert pd.Timestamp(first[0].children) == counts["period"].iloc[0]

@@ -1,0 +1,134 @@
+"""The query layer (DuckDB over the snapshot) against the same numbers computed with plain pandas
+from the raw Boston export."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+from dashboard.errors import SnapshotMissingError
+from dashboard.queries import CaseFilter, QueryError, ReadModel
+from tests.conftest import BOSTON_NEIGHBORHOODS, BOSTON_ZIP
+
+CITY_HALL = (42.3594, -71.0587)
+
+
+@pytest.fixture(scope="module")
+def raw() -> pd.DataFrame:
+    frame = pd.read_csv(BOSTON_ZIP, dtype=str, keep_default_na=False)
+    frame["opened"] = pd.to_datetime(frame["open_dt"], format="%Y-%m-%d %H:%M:%S")
+    frame["status"] = frame["case_status"].str.lower().map({"closed": "closed"}).fillna("open")
+    return frame
+
+
+@pytest.fixture(scope="module")
+def model(demo) -> ReadModel:
+    settings, _ = demo
+    return ReadModel(settings.snapshot_dir)
+
+
+def _expected(frame: pd.DataFrame, freq: str, by: str = "department") -> pd.DataFrame:
+    period = frame["opened"].dt.to_period(freq).dt.start_time.rename("period")
+    out = frame.groupby([period, frame[by].rename(by)]).size().rename("count").reset_index()
+    return out.sort_values(["period", by]).reset_index(drop=True)
+
+
+def _compare(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    got = got.sort_values(list(got.columns[:-1])).reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        got.astype({"count": "int64"}), want.astype({"count": "int64"}), check_dtype=False
+    )
+
+
+def test_total_matches_the_raw_file(model: ReadModel, raw: pd.DataFrame) -> None:
+    assert model.total(CaseFilter()) == len(raw)
+
+
+@pytest.mark.parametrize(("period", "freq"), [("week", "W-SUN"), ("month", "M"), ("day", "D")])
+def test_counts_by_period_and_department(model, raw, period: str, freq: str) -> None:
+    got = model.counts(CaseFilter(), by=("department",), period=period)
+    _compare(got, _expected(raw, freq))
+
+
+def test_date_range_is_inclusive_local_dates(model, raw) -> None:
+    flt = CaseFilter(start=date(2011, 8, 1), end=date(2011, 8, 31))
+    want = raw[(raw["opened"] >= "2011-08-01") & (raw["opened"] < "2011-09-01")]
+    assert model.total(flt) == len(want)
+    _compare(model.counts(flt, by=("department",), period="week"), _expected(want, "W-SUN"))
+
+
+def test_department_type_status_filters(model, raw) -> None:
+    flt = CaseFilter(
+        departments=("ISD", "PWDx"),
+        types=("Unsatisfactory Living Conditions", "Street Light Outages"),
+        statuses=("open",),
+    )
+    want = raw[
+        raw["department"].isin(["ISD", "PWDx"])
+        & raw["type"].isin(["Unsatisfactory Living Conditions", "Street Light Outages"])
+        & (raw["status"] == "open")
+    ]
+    assert len(want) > 0
+    _compare(model.counts(flt, by=("department",), period="month"), _expected(want, "M"))
+
+
+def test_channel_filter(model, raw) -> None:
+    want = raw[raw["source"] == "Citizens Connect App"]
+    assert model.total(CaseFilter(channels=("app",))) == len(want)
+
+
+def test_counts_by_type_without_period(model, raw) -> None:
+    got = model.counts(CaseFilter(), by=("type",), period=None).set_index("type")["count"]
+    want = raw.groupby("type").size()
+    pd.testing.assert_series_equal(
+        got.sort_index(), want.sort_index(), check_names=False, check_dtype=False
+    )
+
+
+def test_area_filter_matches_a_spatial_join(model, raw) -> None:
+    lat = pd.to_numeric(raw["latitude"], errors="coerce")
+    lon = pd.to_numeric(raw["longitude"], errors="coerce")
+    at_city_hall = ((lat - CITY_HALL[0]).abs() <= 1e-4) & ((lon - CITY_HALL[1]).abs() <= 1e-4)
+    points = gpd.GeoDataFrame(
+        geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326"
+    )[lat.notna() & ~at_city_hall]
+    areas = gpd.read_file(BOSTON_NEIGHBORHOODS)[["name", "geometry"]]
+    areas["geometry"] = areas.geometry.make_valid()
+    joined = gpd.sjoin(points, areas, predicate="intersects").groupby(level=0).first()
+    want = joined["name"].value_counts()
+    for name in ["Roxbury", "Dorchester", "Back Bay"]:
+        flt = CaseFilter(area_layer="neighborhood", areas=(name,))
+        assert model.total(flt) == want[name], name
+    by_area = model.counts(CaseFilter(), by=("area:neighborhood",), period=None)
+    got = by_area.dropna().set_index("area:neighborhood")["count"]
+    pd.testing.assert_series_equal(
+        got.sort_index(), want.sort_index(), check_names=False, check_dtype=False
+    )
+
+
+def test_options_list_what_is_there(model, raw) -> None:
+    opts = model.options()
+    assert opts["departments"] == sorted(raw["department"].replace("", pd.NA).dropna().unique())
+    assert opts["layers"]["neighborhood"][:2] == sorted(opts["layers"]["neighborhood"])[:2]
+    assert opts["min_date"] == raw["opened"].min().date()
+    assert opts["max_date"] == raw["opened"].max().date()
+
+
+def test_injection_attempts_are_values_not_sql(model) -> None:
+    nasty = ("x' OR '1'='1", "PWDx'); DROP TABLE cases; --", "é" * 500)
+    assert model.total(CaseFilter(departments=nasty)) == 0
+    assert model.total(CaseFilter()) > 0  # nothing was dropped
+    with pytest.raises(QueryError):
+        model.counts(CaseFilter(area_layer='neighborhood"; DROP'), by=("department",))
+    with pytest.raises(QueryError):
+        model.counts(CaseFilter(), by=("1; DROP TABLE cases",))
+    with pytest.raises(QueryError):
+        model.counts(CaseFilter(), period="epoch")
+
+
+def test_missing_snapshot_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(SnapshotMissingError, match="stat311 ingest"):
+        ReadModel(tmp_path / "nothing").total(CaseFilter())
