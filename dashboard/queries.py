@@ -129,6 +129,28 @@ class ReadModel:
     def _query(self, sql: str, params: Sequence[Any]) -> pd.DataFrame:
         return self._cursor().execute(sql, list(params)).df()
 
+    def select(
+        self,
+        template: str,
+        *,
+        flt: CaseFilter | None = None,
+        before: Sequence[Any] = (),
+        after: Sequence[Any] = (),
+    ) -> pd.DataFrame:
+        """Run a query of the ``dashboard`` package over the snapshot.
+
+        ``template`` names the cases as ``{cases}`` and the filter's conditions as ``{where}``
+        (``TRUE`` without a filter). Values are bound in this order: ``before``, the snapshot path,
+        the filter's values, ``after``. Only code in ``dashboard/`` calls this; callbacks never do.
+        """
+        where, params = self._where(flt or CaseFilter())
+        condition = where.removeprefix(" WHERE ") or "TRUE"
+        sql = template.format(cases="read_parquet(?)", where=condition)
+        return self._query(sql, [*before, self._source(), *params, *after])
+
+    def has_column(self, name: str) -> bool:
+        return name in self.manifest().get("columns", [name])
+
     # -- questions ------------------------------------------------------------------------------
     def total(self, flt: CaseFilter) -> int:
         where, params = self._where(flt)

@@ -17,7 +17,10 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,11 +33,17 @@ from dashboard import schema
 from dashboard.errors import SnapshotMissingError
 from dashboard.store import Store
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
 
 CURRENT = "CURRENT"
 CASES_FILE = "cases.parquet"
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 KEEP = 2
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -63,10 +72,9 @@ def arrow_schema(layers: list[str]) -> pa.Schema:
 
 
 def _to_utc(values: pd.Series) -> pd.Series:
-    series = pd.to_datetime(values, utc=False)
-    if getattr(series.dt, "tz", None) is None:
-        return series.dt.tz_localize("UTC")  # SQLite returns naive UTC
-    return series.dt.tz_convert("UTC")
+    # SQLite returns naive UTC, which utc=True takes as UTC; aware values are converted, also
+    # when they carry different fixed offsets (e.g. -05:00 and -04:00 across DST).
+    return pd.to_datetime(values, utc=True)
 
 
 def _prepare(frame: pd.DataFrame, *, timezone: str, layers: list[str]) -> pd.DataFrame:
@@ -85,17 +93,44 @@ def _prepare(frame: pd.DataFrame, *, timezone: str, layers: list[str]) -> pd.Dat
     return frame[snapshot_columns(layers)]
 
 
+@contextmanager
+def _writer_lock(snapshot_dir: Path) -> Iterator[None]:
+    """Serialise snapshot writers on one directory (loads, ``ensure_current`` in several workers).
+
+    Without it two writers raced on the pointer file and one's pruning deleted the other's
+    freshly swapped-in snapshot. A writer that waited writes the store as it is then, so the
+    newest data still wins."""
+    if fcntl is None:  # pragma: no cover - not POSIX
+        yield
+        return
+    with (snapshot_dir / LOCK).open("a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def write_snapshot(*, store: Store, snapshot_dir: Path, timezone: str = "UTC") -> Path:
     """Write the whole store as a new snapshot and make it current. Returns its directory."""
-    started = time.perf_counter()
     snapshot_dir = Path(snapshot_dir)
     snapshot_dir.mkdir(parents=True, exist_ok=True)
+    with _writer_lock(snapshot_dir):
+        return _write_locked(store=store, snapshot_dir=snapshot_dir, timezone=timezone)
+
+
+def _write_locked(*, store: Store, snapshot_dir: Path, timezone: str) -> Path:
+    started = time.perf_counter()
+    # The version is read before the cases: a load committing in between makes the snapshot
+    # look older than it is (rebuilt once more), never newer.
     version = store.data_version()
     layers = [layer["name"] for layer in store.boundary_layers()]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    unique = f"{os.getpid()}.{threading.get_ident()}"
     target = snapshot_dir / f"snap-{version}-{stamp}"
-    partial = snapshot_dir / f".partial-{target.name}"
+    partial = snapshot_dir / f".partial-{target.name}-{unique}"
     partial.mkdir()
+    pointer = snapshot_dir / f".{CURRENT}.{unique}.tmp"
     rows = 0
     try:
         arrow = arrow_schema(layers)
@@ -117,12 +152,15 @@ def write_snapshot(*, store: Store, snapshot_dir: Path, timezone: str = "UTC") -
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
         _fsync_dir(partial)
         partial.rename(target)
-        pointer = snapshot_dir / f".{CURRENT}.tmp"
-        pointer.write_text(target.name + "\n")
+        with pointer.open("w") as fh:
+            fh.write(target.name + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(pointer, snapshot_dir / CURRENT)
-        _fsync_dir(snapshot_dir)
+        _fsync(snapshot_dir)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
+        pointer.unlink(missing_ok=True)
         raise
     _prune(snapshot_dir, keep=KEEP)
     log.info(
@@ -135,10 +173,15 @@ def write_snapshot(*, store: Store, snapshot_dir: Path, timezone: str = "UTC") -
 
 
 def _fsync_dir(path: Path) -> None:
+    """fsync every file in ``path``, then the directory itself."""
     for child in path.iterdir():
         if child.is_file():
             with child.open("rb") as fh:
                 os.fsync(fh.fileno())
+    _fsync(path)
+
+
+def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -185,8 +228,27 @@ def require_snapshot(snapshot_dir: Path) -> Path:
 def ensure_current(*, store: Store, snapshot_dir: Path, timezone: str) -> Path:
     """The current snapshot, rebuilt first when the store has changed since it was written
     (e.g. a load committed but was stopped before its snapshot was swapped in)."""
+    path = _current_if_fresh(store=store, snapshot_dir=snapshot_dir, timezone=timezone)
+    if path is not None:
+        return path
+    snapshot_dir = Path(snapshot_dir)
+    snapshot_dir.mkdir(parents=True, exist_ok=True)
+    with _writer_lock(snapshot_dir):
+        # Several workers may have found it stale at once: the first rebuilds, the others use it.
+        path = _current_if_fresh(store=store, snapshot_dir=snapshot_dir, timezone=timezone)
+        if path is None:
+            path = _write_locked(store=store, snapshot_dir=snapshot_dir, timezone=timezone)
+    return path
+
+
+def _current_if_fresh(*, store: Store, snapshot_dir: Path, timezone: str) -> Path | None:
     path = current_snapshot(snapshot_dir)
-    manifest = read_manifest(path) if path is not None else {}
+    if path is None:
+        return None
+    try:
+        manifest = read_manifest(path)
+    except (OSError, ValueError):  # unreadable manifest: rebuild
+        return None
     if manifest.get("version") != store.data_version() or manifest.get("timezone") != timezone:
-        path = write_snapshot(store=store, snapshot_dir=snapshot_dir, timezone=timezone)
+        return None
     return path

@@ -84,8 +84,11 @@ class Store:
         """One transaction: committed when the block ends, rolled back on any exception."""
         with self.engine.begin() as conn:
             if self.dialect == "sqlite":
-                # Take the write lock now, so a concurrent loader waits instead of failing late.
-                conn.exec_driver_sql("SELECT 1")
+                # Take the write lock now, so a concurrent loader waits instead of failing late,
+                # and what is read before the first write (e.g. the boundary layers) is read inside
+                # the transaction. (The sqlite3 driver would only BEGIN at the first INSERT/UPDATE/
+                # DELETE: a SELECT does not start a transaction.)
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
 
     def connect(self) -> Connection:
@@ -213,12 +216,15 @@ class Store:
 
     @staticmethod
     def read_layer_rows(conn: Connection) -> list[dict[str, Any]]:
-        """Every area of every layer on an open connection (used inside a load's transaction)."""
+        """Every area of every layer on an open connection (used inside a load's transaction).
+
+        Areas come in the layer file's order (the order they were inserted in): a point in two
+        overlapping areas gets the first, the same one :func:`etl.boundaries.add_layer` gave."""
         bl, ba = schema.boundary_layers, schema.boundary_areas
         query = (
             select(bl.c.id.label("layer_id"), bl.c.name.label("layer"), ba.c.name, ba.c.geometry)
             .join(ba, ba.c.layer_id == bl.c.id)
-            .order_by(bl.c.id, ba.c.name)
+            .order_by(bl.c.id, ba.c.id)
         )
         return [
             {**row._asdict(), "geometry": json.loads(row.geometry)} for row in conn.execute(query)

@@ -88,8 +88,12 @@ def add_layer(
         stored = StoredLayers([Layer(id=layer_id, name=layer, frame=frame)])
         c = schema.cases.c
         query = select(c.id, c.lat, c.lon).where(c.lat.is_not(None)).order_by(c.id)
-        result = conn.execute(query)
-        while chunk := result.fetchmany(_CHUNK):
+        # Streamed (a server-side cursor on PostgreSQL): millions of cases are never all in
+        # memory at once.
+        result = conn.execute(
+            query, execution_options={"stream_results": True, "yield_per": _CHUNK}
+        )
+        for chunk in result.partitions(_CHUNK):
             cases = pd.DataFrame(chunk, columns=["id", "lat", "lon"])
             rows = stored.assign_records(
                 case_ids=cases["id"].to_numpy(),

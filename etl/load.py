@@ -98,9 +98,21 @@ class Loader:
         self.store = store
         self.settings = settings
 
-    def _insert_ignore(self, table: Any) -> Any:
+    def _quarantine_upsert(self) -> Any:
+        """Insert a quarantined row; one already kept (same source, raw text and reason) from an
+        earlier run moves to this run and line, so re-loading a file does not grow the table and
+        every run's quarantined rows can be listed with their line numbers."""
+        table = schema.quarantine
         dialect = postgresql if self.store.dialect == "postgresql" else sqlite
-        return dialect.insert(table).on_conflict_do_nothing()
+        statement = dialect.insert(table)
+        return statement.on_conflict_do_update(
+            index_elements=["source", "raw_hash", "reason"],
+            set_={
+                "run_id": statement.excluded.run_id,
+                "line_number": statement.excluded.line_number,
+            },
+            where=table.c.run_id != statement.excluded.run_id,
+        )
 
     def load(
         self,
@@ -189,18 +201,22 @@ class Loader:
     ) -> None:
         if not rows:
             return
-        records = [
-            {
-                "run_id": run_id,
-                "source": source,
-                "line_number": line,
-                "reason": reason,
-                "raw": text,
-                "raw_hash": hashlib.md5(text.encode("utf-8", "replace")).hexdigest(),
-            }
-            for line, reason, text in rows
-        ]
-        conn.execute(self._insert_ignore(schema.quarantine), records)
+        records: dict[tuple[str, str], dict[str, Any]] = {}
+        for line, reason, text in sorted(rows):
+            raw_hash = hashlib.md5(text.encode("utf-8", "replace")).hexdigest()
+            # the same bad line twice in a file is kept once, at its first line
+            records.setdefault(
+                (raw_hash, reason),
+                {
+                    "run_id": run_id,
+                    "source": source,
+                    "line_number": line,
+                    "reason": reason,
+                    "raw": text,
+                    "raw_hash": raw_hash,
+                },
+            )
+        conn.execute(self._quarantine_upsert(), list(records.values()))
 
     def _existing(
         self, conn: Connection, source: str, keys: list[str]

@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -137,7 +138,7 @@ class ExportFile:
                 buffered = io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
                 try:
                     head = buffered.peek(_SNIFF_BYTES)[:_SNIFF_BYTES]
-                except (OSError, EOFError, zipfile.BadZipFile) as exc:
+                except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
                     raise InputFileError(f"{self.path}: cannot be read ({exc})") from exc
                 self._check_text(head)
                 text = io.TextIOWrapper(
@@ -157,8 +158,11 @@ class ExportFile:
                     raise InputFileError(f"{self.path}: the first line is not a CSV header")
                 progress = _Progress(counter, self.size)
                 yield header, self._batches(reader, len(header), batch_size), progress
-        except (OSError, EOFError, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
+        except (OSError, EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
+            # also while streaming: a compressed file that breaks half-way is refused whole
             raise InputFileError(f"{self.path}: cannot be read ({exc})") from exc
+        except csv.Error as exc:
+            raise InputFileError(f"{self.path}: not a readable CSV file ({exc})") from exc
 
     @staticmethod
     def _batches(reader: csv.Reader, width: int, batch_size: int) -> Iterator[RawBatch]:

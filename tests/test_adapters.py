@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 import pytest
 from sqlalchemy import select
 
@@ -68,14 +67,19 @@ def run_cli(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def stored_cases(url: str) -> pd.DataFrame:
+def stored_cases(url: str) -> dict[str, dict]:
+    """request_id -> the stored case, as plain Python values (None for NULL)."""
     store = Store(url)
     try:
         with store.connect() as conn:
             rows = conn.execute(select(schema.cases)).mappings().all()
     finally:
         store.dispose()
-    return pd.DataFrame([dict(r) for r in rows]).set_index("request_id", drop=False)
+    return {r["request_id"]: dict(r) for r in rows}
+
+
+def counts(cases: dict[str, dict], field: str) -> dict:
+    return dict(Counter(c[field] for c in cases.values()))
 
 
 def local_to_utc(text: str, fmt: str) -> datetime | None:
@@ -100,13 +104,11 @@ def read_nyc_raw() -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def same_time(actual, expected: datetime | None) -> bool:
-    if expected is None:
-        return actual is None or pd.isna(actual)
-    return actual is not None and not pd.isna(actual) and pd.Timestamp(actual) == expected
+def same_time(actual: datetime | None, expected: datetime | None) -> bool:
+    return actual == expected
 
 
-def loaded(tmp: Path, path: Path) -> tuple[dict, pd.DataFrame, str]:
+def loaded(tmp: Path, path: Path) -> tuple[dict, dict[str, dict], str]:
     result = run_cli(tmp, "ingest", str(path), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -121,7 +123,7 @@ def boston_raw() -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def boston_loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, pd.DataFrame, str]:
+def boston_loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict[str, dict], str]:
     return loaded(tmp_path_factory.mktemp("boston_cli"), BOSTON_ZIP)
 
 
@@ -152,7 +154,7 @@ def test_boston_every_row_mapped(boston_raw, boston_loaded):
     _, cases, _ = boston_loaded
     mismatches: Counter[str] = Counter()
     for row in boston_raw:
-        case = cases.loc[row["case_enquiry_id"]]
+        case = cases[row["case_enquiry_id"]]
         checks = {
             "department": case["department"] == row["department"],
             "service_name": case["service_name"] == row["type"],
@@ -175,7 +177,7 @@ def test_boston_rows_field_by_field(boston_loaded):
     """Rows read by eye from the raw file, expected values written by hand."""
     _, cases, _ = boston_loaded
     # July (EDT, UTC-4), Employee Generated, closed.
-    first = cases.loc["101000295613"]
+    first = cases["101000295613"]
     assert first["requested_at"] == datetime(2011, 7, 1, 5, 32, 33)  # 01:32:33 EDT
     assert first["due_at"] == datetime(2011, 7, 15, 5, 32, 32)  # target_dt 01:32:32 EDT
     assert first["closed_at"] == datetime(2011, 7, 1, 9, 6, 58)  # 05:06:58 EDT
@@ -187,31 +189,31 @@ def test_boston_rows_field_by_field(boston_loaded):
     assert (first["lat"], first["lon"]) == (42.2715, -71.0772)
     assert first["location_quality"] == "exact"
     # December (EST, UTC-5), Constituent Call, on the City Hall default geocode.
-    december = cases.loc["101000366012"]
+    december = cases["101000366012"]
     assert december["requested_at"] == datetime(2011, 12, 20, 11, 31, 42)  # 06:31:42 EST
     assert december["due_at"] == datetime(2011, 12, 22, 11, 31, 41)
     assert december["closed_at"] == datetime(2011, 12, 21, 11, 11, 19)
     assert december["channel"] == "phone"
     assert december["location_quality"] == "default_geocode"
-    assert pd.isna(december["lat"]) and pd.isna(december["lon"])
+    assert december["lat"] is None and december["lon"] is None
     # Open case from the app, no closed time.
-    open_case = cases.loc["101000295638"]
+    open_case = cases["101000295638"]
     assert open_case["status"] == "open" and open_case["status_raw"] == "Open"
-    assert pd.isna(open_case["closed_at"])
+    assert open_case["closed_at"] is None
     assert open_case["channel"] == "app"
     assert open_case["department"] == "INFO"
     assert open_case["service_name"] == "Graffiti Removal"
     # Twitter -> social
-    assert cases.loc["101000296607", "channel"] == "social"
+    assert cases["101000296607"]["channel"] == "social"
 
 
 def test_boston_channel_status_and_location_counts(boston_raw, boston_loaded):
     _, cases, _ = boston_loaded
     expected_channels = Counter(BOSTON_CHANNELS.get(r["source"], "other") for r in boston_raw)
     assert expected_channels["other"] == 120  # "Maximo Integration"
-    assert dict(cases["channel"].value_counts()) == dict(expected_channels)
+    assert counts(cases, "channel") == dict(expected_channels)
     expected_status = Counter(r["case_status"].lower() for r in boston_raw)
-    assert dict(cases["status"].value_counts()) == dict(expected_status)
+    assert counts(cases, "status") == dict(expected_status)
 
     def quality(row: dict[str, str]) -> str:
         try:
@@ -226,11 +228,12 @@ def test_boston_channel_status_and_location_counts(boston_raw, boston_loaded):
     expected_quality = Counter(quality(r) for r in boston_raw)
     assert expected_quality["default_geocode"] == 4_775
     assert 0.07 < expected_quality["default_geocode"] / len(boston_raw) < 0.09  # "about 8%"
-    assert dict(cases["location_quality"].value_counts()) == dict(expected_quality)
+    assert counts(cases, "location_quality") == dict(expected_quality)
     # Coordinates are kept only for exact locations.
-    exact = cases["location_quality"] == "exact"
-    assert cases.loc[exact, "lat"].notna().all() and cases.loc[~exact, "lat"].isna().all()
-    assert cases.loc[exact, "h3_9"].notna().all()
+    for case in cases.values():
+        exact = case["location_quality"] == "exact"
+        assert (case["lat"] is not None) == exact and (case["lon"] is not None) == exact
+        assert (case["h3_9"] is not None) == exact
 
 
 def test_boston_dst_changeover_hour(boston_raw, boston_loaded):
@@ -241,7 +244,7 @@ def test_boston_dst_changeover_hour(boston_raw, boston_loaded):
     for row in ambiguous:
         wall = datetime.strptime(row["open_dt"], BOSTON_FMT)
         expected = wall.replace(hour=wall.hour + 4)  # EDT, UTC-4
-        assert cases.loc[row["case_enquiry_id"], "requested_at"] == expected
+        assert cases[row["case_enquiry_id"]]["requested_at"] == expected
 
 
 # -- NYC sample (current 41-column export + 5 computed regions) ---------------------------------------
@@ -251,7 +254,7 @@ def nyc_raw() -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def nyc_loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, pd.DataFrame, str]:
+def nyc_loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict[str, dict], str]:
     return loaded(tmp_path_factory.mktemp("nyc_cli"), NYC_CSV)
 
 
@@ -279,7 +282,7 @@ def test_nyc_report_counts(nyc_raw, nyc_loaded):
     q = sum(report["quarantined"].values())
     assert report["read"] == report["inserted"] + report["updated"] + report["unchanged"] + q
     assert report["inserted"] == 4_999 - 2 == len(cases)
-    assert not early & set(cases.index)
+    assert not early & set(cases)
 
 
 def test_nyc_quarantine_table(nyc_loaded):
@@ -307,7 +310,7 @@ def test_nyc_every_row_mapped(nyc_raw, nyc_loaded):
     for row in nyc_raw:
         if row["Unique Key"] in early:
             continue
-        case = cases.loc[row["Unique Key"]]
+        case = cases[row["Unique Key"]]
         i1, i2 = row["Intersection Street 1"].strip(), row["Intersection Street 2"].strip()
         address = row["Incident Address"].strip() or (f"{i1} & {i2}" if i1 and i2 else None)
         checks = {
@@ -336,24 +339,24 @@ def test_nyc_every_row_mapped(nyc_raw, nyc_loaded):
 def test_nyc_rows_field_by_field(nyc_loaded):
     _, cases, _ = nyc_loaded
     # February (EST, UTC-5): 09:13:39 PM local is 02:13:39 UTC the next day. Has a Due Date.
-    graffiti = cases.loc["56924350"]
+    graffiti = cases["56924350"]
     assert graffiti["requested_at"] == datetime(2023, 3, 1, 2, 13, 39)
     assert graffiti["due_at"] == datetime(2023, 3, 31, 1, 13, 39)  # 03/30 09:13:39 PM EDT (-4)
-    assert pd.isna(graffiti["closed_at"])
+    assert graffiti["closed_at"] is None
     assert graffiti["department"] == "DSNY" and graffiti["service_name"] == "Graffiti"
     assert graffiti["status"] == "open" and graffiti["channel"] == "unknown"
     assert graffiti["address"] == "160 HAVEMEYER STREET" and graffiti["zipcode"] == "11211"
     assert graffiti["location_quality"] == "exact"
-    assert graffiti["lat"] == pytest.approx(40.711360152665364)
+    assert graffiti["lat"] == pytest.approx(40.711360152665364, abs=1e-12)
     # "In Progress" is open; ONLINE -> web.
-    food = cases.loc["56919422"]
+    food = cases["56919422"]
     assert food["status"] == "open" and food["status_raw"] == "In Progress"
     assert food["channel"] == "web"
     assert food["requested_at"] == datetime(2023, 3, 1, 4, 25, 18)  # 11:25:18 PM EST
     assert food["updated_at"] == datetime(2023, 3, 2, 19, 0, 16)  # 03/02 02:00:16 PM EST
     # No coordinates -> missing; closed the next day.
-    street = cases.loc["56926734"]
-    assert street["location_quality"] == "missing" and pd.isna(street["lat"])
+    street = cases["56926734"]
+    assert street["location_quality"] == "missing" and street["lat"] is None
     assert street["status"] == "closed"
     assert street["closed_at"] == datetime(2023, 3, 2, 3, 50)  # 03/01 10:50:00 PM EST
 
@@ -363,16 +366,20 @@ def test_nyc_channel_status_and_location_counts(nyc_raw, nyc_loaded):
     early = nyc_closed_early(nyc_raw)
     kept = [r for r in nyc_raw if r["Unique Key"] not in early]
     expected = Counter(NYC_CHANNELS[r["Open Data Channel Type"]] for r in kept)
-    assert dict(cases["channel"].value_counts()) == dict(expected)
+    assert counts(cases, "channel") == dict(expected)
     expected_status = Counter("closed" if r["Status"] == "Closed" else "open" for r in kept)
-    assert dict(cases["status"].value_counts()) == dict(expected_status)
+    assert counts(cases, "status") == dict(expected_status)
     missing = sum(1 for r in kept if not r["Latitude"].strip() or not r["Longitude"].strip())
     assert missing == 87  # "2% without coordinates"
-    assert dict(cases["location_quality"].value_counts()) == {
+    assert counts(cases, "location_quality") == {
         "exact": len(kept) - missing,
         "missing": missing,
     }
-    assert sum(1 for r in kept if r["Due Date"]) == cases["due_at"].notna().sum() > 0
+    assert (
+        sum(1 for r in kept if r["Due Date"])
+        == sum(c["due_at"] is not None for c in cases.values())
+        > 0
+    )
 
 
 # -- synthetic current Boston schema and older NYC schema ---------------------------------------------
@@ -486,7 +493,7 @@ def test_boston_current_schema(tmp_path, leading_id):
     assert report.quarantined == {"closed_before_requested": 1}
     assert report.inserted == 3 == len(cases)
 
-    pothole = cases.loc["101004113298"]
+    pothole = cases["101004113298"]
     assert pothole["requested_at"] == datetime(2023, 7, 10, 13, 15)  # EDT +4
     assert pothole["due_at"] == datetime(2023, 7, 12, 13, 15)  # sla_target_dt
     assert pothole["closed_at"] == datetime(2023, 7, 10, 16, 0, 30)
@@ -502,13 +509,13 @@ def test_boston_current_schema(tmp_path, leading_id):
     assert (pothole["lat"], pothole["lon"]) == (42.3580, -71.0610)
     assert pothole["location_quality"] == "exact"
 
-    trash = cases.loc["101004700001"]
+    trash = cases["101004700001"]
     assert trash["requested_at"] == datetime(2024, 2, 2, 4, 30)  # EST +5, next day in UTC
-    assert pd.isna(trash["due_at"]) and pd.isna(trash["closed_at"])
+    assert trash["due_at"] is None and trash["closed_at"] is None
     assert trash["status"] == "open" and trash["channel"] == "phone"
     assert trash["location_quality"] == "default_geocode"
 
-    graffiti = cases.loc["101004700003"]
+    graffiti = cases["101004700003"]
     assert graffiti["location_quality"] == "missing"
     assert graffiti["channel"] == "other"
 
@@ -573,7 +580,7 @@ def test_nyc_older_52_column_schema(tmp_path):
     assert report.quarantined == {"missing_request_id": 1}
     assert report.inserted == 2 == len(cases)
 
-    noise = cases.loc["23456789"]
+    noise = cases["23456789"]
     assert noise["requested_at"] == datetime(2012, 7, 4, 19, 10)  # 3:10 PM EDT
     assert noise["closed_at"] == datetime(2012, 7, 5, 13, 0)
     assert noise["due_at"] == datetime(2012, 7, 5, 19, 10)
@@ -588,7 +595,7 @@ def test_nyc_older_52_column_schema(tmp_path):
     assert noise["zipcode"] == "10027"
     assert (noise["lat"], noise["lon"]) == (40.808, -73.945)
 
-    light = cases.loc["23456790"]
+    light = cases["23456790"]
     assert light["requested_at"] == datetime(2012, 1, 16, 4, 59, 59)  # 11:59:59 PM EST
     assert light["status"] == "open" and light["status_raw"] == "Assigned"
     assert light["address"] == "100 BROADWAY"

@@ -126,8 +126,15 @@ def test_filter_options_keep_known_url_values_only(demo) -> None:
 def test_junk_control_values_never_fail(demo, junk: str) -> None:
     settings, _ = demo
     state = state_from_controls(
-        start=junk, end=junk, department=[junk], type_=[junk], status=[junk], channel=[junk],
-        layer=junk, area=[junk], period=junk,
+        start=junk,
+        end=junk,
+        department=[junk],
+        type_=[junk],
+        status=[junk],
+        channel=[junk],
+        layer=junk,
+        area=[junk],
+        period=junk,
     )
     view = overview_view(ReadModel(settings.snapshot_dir), state)
     assert view["figure"] is not None

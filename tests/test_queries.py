@@ -92,9 +92,9 @@ def test_area_filter_matches_a_spatial_join(model, raw) -> None:
     lat = pd.to_numeric(raw["latitude"], errors="coerce")
     lon = pd.to_numeric(raw["longitude"], errors="coerce")
     at_city_hall = ((lat - CITY_HALL[0]).abs() <= 1e-4) & ((lon - CITY_HALL[1]).abs() <= 1e-4)
-    points = gpd.GeoDataFrame(
-        geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326"
-    )[lat.notna() & ~at_city_hall]
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")[
+        lat.notna() & ~at_city_hall
+    ]
     areas = gpd.read_file(BOSTON_NEIGHBORHOODS)[["name", "geometry"]]
     areas["geometry"] = areas.geometry.make_valid()
     joined = gpd.sjoin(points, areas, predicate="intersects").groupby(level=0).first()

@@ -18,9 +18,7 @@ def readme_settings() -> dict[str, str]:
     """``{ENV: default}`` from the README's settings table."""
     text = README.read_text()
     section = text.split("## Settings", 1)[1].split("\n## ", 1)[0]
-    rows = re.findall(
-        r"^\| `(STAT311_[A-Z_]+)` \| (?:`([^`]*)`|\(empty\)) \|", section, flags=re.M
-    )
+    rows = re.findall(r"^\| `(STAT311_[A-Z_]+)` \| (?:`([^`]*)`|\(empty\)) \|", section, flags=re.M)
     return dict(rows)
 
 

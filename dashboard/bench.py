@@ -1,0 +1,801 @@
+"""``stat311 bench``: performance figures beside a naive baseline measured in the same run.
+
+``stat311 bench [--cases 1000000] [--json out.json] [--repeat R]`` generates N cases with
+:mod:`etl.generate`, then measures, for each *figure*, the median and p95 of R timed runs (after one
+untimed warm-up run) and the same for each of its baselines; the ratio is the baseline's median
+divided by ours (how many times faster stat311 is: above 1 is faster). Results are compared with the
+baselines' and a mismatch is reported (and makes the command fail): a benchmark that returns wrong
+numbers is worthless.
+
+Figures (more are added by appending a function to :data:`FIGURES`):
+
+- ``ingest``: :func:`etl.load.load_file` of the generated CSV into a fresh default-style SQLite store
+  (WAL, R*Tree; the city's bundled boundary layer added first, as ``stat311 demo`` does), snapshot
+  included, end to end; baseline ``pandas.read_csv`` + ``DataFrame.to_sql`` into a fresh SQLite file.
+- dashboard queries through :class:`dashboard.queries.ReadModel` (DuckDB over the Parquet snapshot):
+  overview counts by week x department (all cases, and one department over the last 90 days), counts
+  by type, and the filter options; baselines: the same aggregation as SQL ``GROUP BY`` on the SQLite
+  store, and in pandas over a DataFrame already in memory.
+
+Everything happens in a temporary directory that is removed at the end (``--keep`` keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from dashboard.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The boundary layer loaded into the benchmark store, per export format (name, file, name field).
+LAYERS = {
+    "boston": (
+        "neighborhood",
+        ROOT / "geodata" / "samples" / "boston_neighborhoods.geojson",
+        "name",
+    ),
+    "nyc": (
+        "community_district",
+        ROOT / "tests" / "data" / "community_districts.geojson",
+        "boro_cd",
+    ),
+}
+ONE_MILLION = 1_000_000
+TEN_MILLION = 10_000_000
+
+
+# -- measurements -----------------------------------------------------------------------------
+@dataclass
+class Measure:
+    """Timed runs of one thing, in milliseconds."""
+
+    runs_ms: list[float]
+
+    @property
+    def median_ms(self) -> float:
+        return float(statistics.median(self.runs_ms))
+
+    @property
+    def p95_ms(self) -> float:
+        return float(np.percentile(self.runs_ms, 95))
+
+
+@dataclass
+class Baseline:
+    name: str
+    measure: Measure
+    equal: bool | None  # the baseline's result equals ours (None: not comparable)
+    note: str = ""
+
+    def ratio(self, ours: Measure) -> float:
+        return self.measure.median_ms / max(ours.median_ms, 1e-9)
+
+
+@dataclass
+class Bar:
+    """One bar from issue 8, checked against this run (``met`` None: not applicable here)."""
+
+    text: str
+    value: str
+    met: bool | None
+
+
+@dataclass
+class Figure:
+    name: str
+    description: str
+    ours: Measure
+    baselines: list[Baseline] = field(default_factory=list)
+    bars: list[Bar] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        first = self.baselines[0] if self.baselines else None
+        return {
+            "name": self.name,
+            "description": self.description,
+            "median_ms": round(self.ours.median_ms, 3),
+            "p95_ms": round(self.ours.p95_ms, 3),
+            "runs_ms": [round(v, 3) for v in self.ours.runs_ms],
+            "baseline": first.name if first else None,
+            "baseline_median_ms": round(first.measure.median_ms, 3) if first else None,
+            "ratio": round(first.ratio(self.ours), 3) if first else None,
+            "baselines": [
+                {
+                    "name": b.name,
+                    "median_ms": round(b.measure.median_ms, 3),
+                    "p95_ms": round(b.measure.p95_ms, 3),
+                    "runs_ms": [round(v, 3) for v in b.measure.runs_ms],
+                    "ratio": round(b.ratio(self.ours), 3),
+                    "equal": b.equal,
+                    "note": b.note,
+                }
+                for b in self.baselines
+            ],
+            "bars": [{"bar": b.text, "value": b.value, "met": b.met} for b in self.bars],
+            "extra": self.extra,
+        }
+
+
+def timed(fn: Callable[[], Any], *, repeat: int, warmup: int = 1) -> tuple[Measure, Any]:
+    """Run ``fn`` ``warmup`` times untimed, then ``repeat`` times timed; the last result."""
+    result = None
+    for _ in range(warmup):
+        result = fn()
+    runs = []
+    for _ in range(repeat):
+        gc.collect()
+        started = time.perf_counter()
+        result = fn()
+        runs.append((time.perf_counter() - started) * 1000.0)
+    return Measure(runs), result
+
+
+@dataclass
+class BenchContext:
+    """What the figure functions share. Figures run in order; later ones may use earlier state."""
+
+    cases: int
+    repeat: int
+    ingest_repeat: int
+    format: str
+    seed: int
+    workdir: Path
+    settings: Settings
+    csv_path: Path | None = None
+    store_settings: Settings | None = None  # the store the queries run on (set by ingest)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def say(self, message: str, *args: Any) -> None:
+        log.info("bench: " + message, *args)
+
+
+# -- ingest -----------------------------------------------------------------------------------
+def _fresh_store(ctx: BenchContext, name: str) -> Settings:
+    from dashboard.store import Store
+    from etl.boundaries import add_layer
+
+    run_dir = ctx.workdir / name
+    run_dir.mkdir()
+    settings = Settings.from_env(
+        {},
+        database_url=f"sqlite:///{run_dir / 'stat311.db'}",
+        snapshot_dir=run_dir / "snapshots",
+        batch_size=ctx.settings.batch_size,
+        timezone=ctx.settings.timezone,
+    )
+    store = Store(settings.database_url)
+    store.migrate()
+    layer, path, name_field = LAYERS[ctx.format]
+    add_layer(
+        path, layer=layer, name_field=name_field, store=store, settings=settings, snapshot=False
+    )
+    store.dispose()
+    return settings
+
+
+def figure_ingest(ctx: BenchContext) -> list[Figure]:
+    from dashboard.snapshot import current_snapshot, read_manifest
+    from dashboard.store import Store
+    from etl.generate import generate
+
+    ctx.csv_path = ctx.workdir / f"{ctx.format}_{ctx.cases}.csv"
+    ctx.say("generating %s %s cases", f"{ctx.cases:,}", ctx.format)
+    gen = generate(ctx.cases, ctx.csv_path, format=ctx.format, seed=ctx.seed)
+    ctx.facts["generate"] = {
+        "seconds": round(gen.seconds, 3),
+        "bytes": gen.bytes,
+        "malformed": gen.malformed,
+        "rows_per_s": round(gen.rows / gen.seconds),
+    }
+    ctx.say("%s", gen.summary())
+
+    runs: list[float] = []
+    reports = []
+    previous: Path | None = None
+    for attempt in range(ctx.ingest_repeat):
+        settings = _fresh_store(ctx, f"store{attempt}")
+        store = Store(settings.database_url)
+        ctx.say("ingest %d/%d into %s", attempt + 1, ctx.ingest_repeat, settings.database_url)
+        from etl.load import load_file
+
+        gc.collect()
+        started = time.perf_counter()
+        report = load_file(ctx.csv_path, store=store, settings=settings, progress=False)
+        runs.append((time.perf_counter() - started) * 1000.0)
+        reports.append((report, store.count_cases()))
+        store.dispose()
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)  # keep only the newest store on disk
+        previous = Path(str(settings.snapshot_dir)).parent
+        ctx.store_settings = settings
+    assert ctx.store_settings is not None
+    report, stored = reports[-1]
+    snapshot = current_snapshot(ctx.store_settings.snapshot_dir)
+    snapshot_rows = read_manifest(snapshot)["rows"] if snapshot else -1
+    consistent = all(
+        r.read == ctx.cases
+        and r.read == r.inserted + r.updated + r.unchanged + r.quarantined_total
+        and n == r.inserted
+        and r.quarantined == {k: v for k, v in gen.malformed.items() if v}
+        for r, n in reports
+    ) and (snapshot_rows == stored)
+
+    baseline_runs: list[float] = []
+    baseline_rows = []
+    for attempt in range(ctx.ingest_repeat):
+        path = ctx.workdir / f"baseline{attempt}.sqlite"
+        gc.collect()
+        started = time.perf_counter()
+        rows = _pandas_ingest(ctx.csv_path, path)
+        baseline_runs.append((time.perf_counter() - started) * 1000.0)
+        baseline_rows.append(rows)
+        path.unlink()
+    ours = Measure(runs)
+    baseline = Baseline(
+        "pandas.read_csv + DataFrame.to_sql (SQLite)",
+        Measure(baseline_runs),
+        equal=consistent and all(r == ctx.cases for r in baseline_rows),
+        note="checked: report adds up, malformed rows quarantined with their reasons, store and "
+        "snapshot hold every other row; baseline table holds every row",
+    )
+    rate = ctx.cases / (ours.median_ms / 1000.0)
+    base_rate = ctx.cases / (baseline.measure.median_ms / 1000.0)
+    figure = Figure(
+        name="ingest",
+        description=f"load_file of {ctx.cases:,} {ctx.format} rows into a fresh SQLite store "
+        "(boundary layer present), snapshot included",
+        ours=ours,
+        baselines=[baseline],
+        extra={
+            "rows_per_s": round(rate),
+            "baseline_rows_per_s": round(base_rate),
+            "report": report.as_json(),
+            "store_bytes": _size(Path(str(ctx.store_settings.database_url)[len("sqlite:///") :])),
+            "snapshot_bytes": _size(snapshot) if snapshot else 0,
+        },
+    )
+    if ctx.cases >= ONE_MILLION:
+        figure.bars = [
+            Bar(">= 100,000 rows/s end to end at 1M rows", f"{rate:,.0f} rows/s", rate >= 100_000),
+            Bar(
+                ">= 5x the baseline's speed",
+                f"{baseline.ratio(ours):.2f}x",
+                baseline.ratio(ours) >= 5,
+            ),
+        ]
+    return [figure]
+
+
+def _pandas_ingest(csv_path: Path, db_path: Path) -> int:
+    """The naive baseline: read the whole CSV with pandas, write it with to_sql."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = pd.read_csv(csv_path)
+    con = sqlite3.connect(db_path)
+    try:
+        frame.to_sql("cases", con, index=False)
+        con.commit()
+        return int(con.execute("SELECT count(*) FROM cases").fetchone()[0])
+    finally:
+        con.close()
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    total = path.stat().st_size if path.exists() else 0
+    for suffix in ("-wal", "-shm"):
+        extra = path.with_name(path.name + suffix)
+        total += extra.stat().st_size if extra.exists() else 0
+    return total
+
+
+# -- dashboard queries ---------------------------------------------------------------------------
+Row = tuple[Any, ...]
+
+
+def _canon(rows: Sequence[Sequence[Any]]) -> list[Row]:
+    """Rows as sorted tuples of plain values (dates as ISO text, NaN/NaT as None)."""
+
+    def value(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+            return None
+        if isinstance(v, pd.Timestamp | datetime):
+            return v.date().isoformat()
+        if isinstance(v, date):
+            return v.isoformat()
+        if isinstance(v, np.integer):
+            return int(v)
+        return v
+
+    out = [tuple(value(v) for v in row) for row in rows]
+    return sorted(out, key=lambda r: tuple((v is None, "" if v is None else v) for v in r))
+
+
+def _frame_rows(frame: pd.DataFrame) -> list[Row]:
+    return _canon(list(frame.itertuples(index=False, name=None)))
+
+
+@contextmanager
+def _local_time(zone: str) -> Iterator[None]:
+    """SQLite's ``'localtime'`` modifier reads the process time zone: set it to the city's."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+
+
+def _utc_text(day: date, zone: str) -> str:
+    """Local midnight of ``day`` as the store's UTC text (comparable as a string)."""
+    local = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone))
+    return local.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+_SQL_WEEK = "date(requested_at, 'localtime', 'weekday 0', '-6 days')"
+
+
+@dataclass
+class QueryCase:
+    """One dashboard query: ours through the ReadModel, and the two baselines."""
+
+    name: str
+    description: str
+    ours: Callable[[Any], Any]  # (ReadModel) -> result
+    sql: Callable[[sqlite3.Connection], Any]
+    pandas: Callable[[pd.DataFrame], Any]
+    canon: Callable[[Any], Any]  # result of any of the three -> comparable value
+
+
+def _options_canon(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: (
+            {k: list(v) for k, v in sorted(value.items())}
+            if isinstance(value, dict)
+            else list(value)
+            if isinstance(value, list)
+            else _canon([[value]])[0][0]
+        )
+        for key, value in sorted(result.items())
+    }
+
+
+def query_cases(
+    *, zone: str, layer: str, department: str, start: date, end: date
+) -> list[QueryCase]:
+    """The dashboard queries measured, with their SQL and pandas equivalents."""
+    from dashboard.queries import CaseFilter
+
+    area_col = f"area_{layer}"
+    utc_start, utc_end = _utc_text(start, zone), _utc_text(end + timedelta(days=1), zone)
+    flt = CaseFilter(start=start, end=end, departments=(department,))
+
+    def week(frame: pd.DataFrame) -> pd.Series:
+        return frame["requested_local"].dt.to_period("W").dt.start_time.rename("period")
+
+    def pandas_week_department(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.groupby([week(frame), "department"], dropna=False).size().reset_index()
+
+    def pandas_week_department_filtered(frame: pd.DataFrame) -> pd.DataFrame:
+        t = frame["requested_local"]
+        part = frame[
+            (frame["department"] == department)
+            & (t >= pd.Timestamp(start))
+            & (t < pd.Timestamp(end + timedelta(days=1)))
+        ]
+        return pandas_week_department(part)
+
+    def sql_options(con: sqlite3.Connection) -> dict[str, Any]:
+        def distinct(column: str) -> list[str]:
+            sql = f"SELECT DISTINCT {column} FROM cases WHERE {column} IS NOT NULL ORDER BY 1"  # noqa: S608
+            return [r[0] for r in con.execute(sql)]
+
+        areas = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT a.area FROM case_areas a JOIN boundary_layers l "
+                "ON l.id = a.layer_id WHERE l.name = ? AND a.area IS NOT NULL ORDER BY 1",
+                [layer],
+            )
+        ]
+        low, high, rows = con.execute(
+            "SELECT date(min(requested_at), 'localtime'), date(max(requested_at), 'localtime'), "
+            "count(*) FROM cases"
+        ).fetchone()
+        return {
+            "departments": distinct("department"),
+            "types": distinct("service_name"),
+            "statuses": distinct("status"),
+            "channels": distinct("channel"),
+            "layers": {layer: areas},
+            "min_date": low,
+            "max_date": high,
+            "rows": rows,
+        }
+
+    def pandas_options(frame: pd.DataFrame) -> dict[str, Any]:
+        def distinct(column: str) -> list[str]:
+            return sorted(frame[column].dropna().unique().tolist())
+
+        return {
+            "departments": distinct("department"),
+            "types": distinct("service_name"),
+            "statuses": distinct("status"),
+            "channels": distinct("channel"),
+            "layers": {layer: distinct(area_col)},
+            "min_date": frame["requested_local"].min().date(),
+            "max_date": frame["requested_local"].max().date(),
+            "rows": len(frame),
+        }
+
+    return [
+        QueryCase(
+            name="overview: week x department, all",
+            description="ReadModel.counts(CaseFilter(), by=department, period=week)",
+            ours=lambda rm: rm.counts(CaseFilter(), by=("department",), period="week"),
+            sql=lambda con: con.execute(
+                f"SELECT {_SQL_WEEK} AS period, department, count(*) FROM cases "  # noqa: S608
+                "GROUP BY 1, 2 ORDER BY 1, 2"
+            ).fetchall(),
+            pandas=pandas_week_department,
+            canon=lambda r: _frame_rows(r) if isinstance(r, pd.DataFrame) else _canon(r),
+        ),
+        QueryCase(
+            name=f"overview: week x department, {department}, 90 days",
+            description=f"counts for department {department}, {start}..{end} (local dates)",
+            ours=lambda rm: rm.counts(flt, by=("department",), period="week"),
+            sql=lambda con: con.execute(
+                f"SELECT {_SQL_WEEK} AS period, department, count(*) FROM cases "  # noqa: S608
+                "WHERE department = ? AND requested_at >= ? AND requested_at < ? "
+                "GROUP BY 1, 2 ORDER BY 1, 2",
+                [department, utc_start, utc_end],
+            ).fetchall(),
+            pandas=pandas_week_department_filtered,
+            canon=lambda r: _frame_rows(r) if isinstance(r, pd.DataFrame) else _canon(r),
+        ),
+        QueryCase(
+            name="counts by type",
+            description="ReadModel.counts(CaseFilter(), by=type, period=None)",
+            ours=lambda rm: rm.counts(CaseFilter(), by=("type",), period=None),
+            sql=lambda con: con.execute(
+                "SELECT service_name, count(*) FROM cases GROUP BY 1 ORDER BY 1"
+            ).fetchall(),
+            pandas=lambda f: f.groupby("service_name", dropna=False).size().reset_index(),
+            canon=lambda r: _frame_rows(r) if isinstance(r, pd.DataFrame) else _canon(r),
+        ),
+        QueryCase(
+            name="filter options",
+            description="ReadModel.options(): distinct departments, types, statuses, channels, "
+            "areas; date span; row count",
+            ours=lambda rm: rm.options(),
+            sql=sql_options,
+            pandas=pandas_options,
+            canon=_options_canon,
+        ),
+    ]
+
+
+def figure_queries(ctx: BenchContext) -> list[Figure]:
+    from dashboard.queries import CaseFilter, ReadModel
+    from dashboard.snapshot import CASES_FILE, current_snapshot
+
+    settings = ctx.store_settings
+    if settings is None:
+        raise RuntimeError("the query figures need the store the ingest figure builds")
+    layer = LAYERS[ctx.format][0]
+    model = ReadModel(settings.snapshot_dir)
+    opts = model.options()
+    end = opts["max_date"]
+    start = end - timedelta(days=89)
+    top = model.counts(CaseFilter(), by=("department",), period=None)
+    department = str(top.sort_values("count", ascending=False)["department"].iloc[0])
+    cases = query_cases(
+        zone=settings.timezone, layer=layer, department=department, start=start, end=end
+    )
+    snapshot = current_snapshot(settings.snapshot_dir)
+    assert snapshot is not None
+    columns = ["requested_local", "department", "service_name", "status", "channel"]
+    frame = pd.read_parquet(snapshot / CASES_FILE, columns=[*columns, f"area_{layer}"])
+    ctx.facts["pandas_frame_bytes"] = int(frame.memory_usage(deep=True).sum())
+    db_path = str(settings.database_url)[len("sqlite:///") :]
+    con = sqlite3.connect(db_path)
+    figures = []
+    try:
+        for case in cases:
+            ctx.say("query %r", case.name)
+            ours, ours_result = timed(lambda c=case: c.ours(model), repeat=ctx.repeat)
+            with _local_time(settings.timezone):
+                sql, sql_result = timed(lambda c=case: c.sql(con), repeat=ctx.repeat)
+            pds, pandas_result = timed(lambda c=case: c.pandas(frame), repeat=ctx.repeat)
+            want = case.canon(ours_result)
+            figure = Figure(
+                name=case.name,
+                description=case.description,
+                ours=ours,
+                baselines=[
+                    Baseline(
+                        "SQL GROUP BY on the SQLite store", sql, case.canon(sql_result) == want
+                    ),
+                    Baseline(
+                        "pandas over a DataFrame in memory", pds, case.canon(pandas_result) == want
+                    ),
+                ],
+                extra={"result_rows": _result_size(ours_result)},
+            )
+            figure.bars = _query_bars(ctx.cases, figure)
+            figures.append(figure)
+    finally:
+        con.close()
+    return figures
+
+
+def _result_size(result: Any) -> int:
+    if isinstance(result, pd.DataFrame):
+        return len(result)
+    if isinstance(result, dict):
+        return sum(len(v) for v in result.values() if isinstance(v, list | dict))
+    return 1
+
+
+def _query_bars(cases: int, figure: Figure) -> list[Bar]:
+    median, p95 = figure.ours.median_ms, figure.ours.p95_ms
+    bars = []
+    if cases >= TEN_MILLION:
+        sql = figure.baselines[0]
+        bars.append(Bar("median <= 400 ms at 10M", f"{median:.1f} ms", median <= 400))
+        ratio = sql.ratio(figure.ours)
+        bars.append(Bar(">= 10x faster than SQL GROUP BY at 10M", f"{ratio:.1f}x", ratio >= 10))
+    elif cases >= ONE_MILLION:
+        bars.append(Bar("median <= 100 ms at 1M", f"{median:.1f} ms", median <= 100))
+    if cases >= ONE_MILLION:
+        bars.append(Bar("p95 <= 2x median", f"{p95 / median:.2f}x", p95 <= 2 * median))
+    return bars
+
+
+#: The figures, in order. Each takes the context and returns its figures; add new ones here.
+FIGURES: list[Callable[[BenchContext], list[Figure]]] = [figure_ingest, figure_queries]
+
+
+# -- machine and report ---------------------------------------------------------------------------
+def machine_facts() -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_model": None,
+        "ram_gib": None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "sqlite": sqlite3.sqlite_version,
+        "versions": {},
+    }
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                facts["cpu_model"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                facts["ram_gib"] = round(int(line.split()[1]) / 1024**2, 1)
+                break
+    except OSError:
+        pass
+    for package in (
+        "stat311",
+        "pandas",
+        "numpy",
+        "pyarrow",
+        "duckdb",
+        "sqlalchemy",
+        "shapely",
+        "h3",
+    ):
+        try:
+            facts["versions"][package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            facts["versions"][package] = None
+    return facts
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.1f}" if value < 10_000 else f"{value:,.0f}"
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The figures as a fixed-width text table (one line per baseline)."""
+    head = ("figure", "median ms", "p95 ms", "baseline", "base median ms", "ratio", "equal")
+    rows: list[tuple[str, ...]] = [head]
+    for fig in result["figures"]:
+        first = True
+        for b in fig["baselines"] or [None]:
+            rows.append(
+                (
+                    fig["name"] if first else "",
+                    _ms(fig["median_ms"]) if first else "",
+                    _ms(fig["p95_ms"]) if first else "",
+                    b["name"] if b else "-",
+                    _ms(b["median_ms"]) if b else "-",
+                    f"{b['ratio']:.2f}x" if b else "-",
+                    {True: "yes", False: "NO", None: "-"}[b["equal"]] if b else "-",
+                )
+            )
+            first = False
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = []
+    for i, row in enumerate(rows):
+        cells = [
+            c.ljust(w) if j in (0, 3) else c.rjust(w)
+            for j, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    bars = [
+        (fig["name"], bar)
+        for fig in result["figures"]
+        for bar in fig["bars"]
+        if bar["met"] is not None
+    ]
+    if bars:
+        lines.append("")
+        lines.append("bars (issue 8):")
+        for name, bar in bars:
+            mark = "met" if bar["met"] else "NOT MET"
+            lines.append(f"  {mark:7s}  {name}: {bar['bar']} ({bar['value']})")
+    return "\n".join(lines)
+
+
+def run_bench(
+    *,
+    cases: int = ONE_MILLION,
+    repeat: int = 10,
+    ingest_repeat: int = 1,
+    format: str = "boston",
+    seed: int = 0,
+    settings: Settings | None = None,
+    json_path: str | os.PathLike[str] | None = None,
+    workdir: str | os.PathLike[str] | None = None,
+    keep: bool = False,
+    out: TextIO | None = None,
+) -> dict[str, Any]:
+    """Run every figure; print the table to ``out`` (default stdout); return (and optionally write)
+    the JSON document. ``settings`` supplies the batch size and time zone (never the store)."""
+    if cases <= 0 or repeat <= 0 or ingest_repeat <= 0:
+        raise ValueError("cases, repeat and ingest_repeat must be positive")
+    if format not in LAYERS:
+        raise ValueError(f"unknown format {format!r}")
+    out = out or sys.stdout
+    base = Path(workdir) if workdir else None
+    if base is not None:
+        base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="stat311-bench-", dir=base))
+    started = time.perf_counter()
+    ctx = BenchContext(
+        cases=cases,
+        repeat=repeat,
+        ingest_repeat=ingest_repeat,
+        format=format,
+        seed=seed,
+        workdir=tmp,
+        settings=settings or Settings.from_env({}),
+    )
+    figures: list[Figure] = []
+    try:
+        for make in FIGURES:
+            figures.extend(make(ctx))
+    finally:
+        if keep:
+            log.info("bench: kept %s", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    result = {
+        "cases": cases,
+        "format": format,
+        "seed": seed,
+        "repeat": repeat,
+        "ingest_repeat": ingest_repeat,
+        "warmup_runs": 1,
+        "ratio": "baseline median / stat311 median (above 1: stat311 is faster)",
+        "started_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 1),
+        "machine": machine_facts(),
+        "facts": ctx.facts,
+        "figures": [f.as_json() for f in figures],
+    }
+    result["all_equal"] = all(
+        b["equal"] is not False for f in result["figures"] for b in f["baselines"]
+    )
+    m = result["machine"]
+    print(
+        f"stat311 bench: {cases:,} {format} cases, {repeat} timed runs per query "
+        f"(+1 warm-up), {ingest_repeat} ingest run(s); {m['cpus_usable']} CPUs, "
+        f"{m['ram_gib']} GiB RAM, Python {m['python']}",
+        file=out,
+    )
+    print("ratio = baseline median / stat311 median (above 1: stat311 is faster)\n", file=out)
+    print(format_table(result), file=out)
+    if not result["all_equal"]:
+        print("\nRESULTS DIFFER from a baseline (see 'equal' above)", file=out)
+    if json_path is not None:
+        Path(json_path).write_text(json.dumps(result, indent=2, default=str) + "\n")
+        print(f"\nJSON written to {json_path}", file=out)
+    return result
+
+
+# -- command line -----------------------------------------------------------------------------
+def _positive(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def add_subparser(subparsers: Any) -> None:
+    """Add ``bench`` to the ``stat311`` command line."""
+    p = subparsers.add_parser(
+        "bench",
+        help="measure ingest and dashboard queries beside naive baselines (temporary store)",
+        description="Generate N cases, load them into a fresh SQLite store in a temporary "
+        "directory, and time ingest and the dashboard queries beside naive baselines measured "
+        "in the same run (median, p95, ratio; results compared). Your store is not touched.",
+    )
+    p.add_argument("--cases", type=_positive, default=ONE_MILLION, help="cases to generate")
+    p.add_argument("--json", metavar="PATH", help="also write every figure as JSON to PATH")
+    p.add_argument("--repeat", type=_positive, default=10, help="timed runs per query (default 10)")
+    p.add_argument(
+        "--ingest-repeat", type=_positive, default=1, help="timed ingest runs (default 1)"
+    )
+    p.add_argument("--format", choices=sorted(LAYERS), default="boston", help="export format")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    p.add_argument("--workdir", help="parent of the temporary directory (default: system temp)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    result = run_bench(
+        cases=args.cases,
+        repeat=args.repeat,
+        ingest_repeat=args.ingest_repeat,
+        format=args.format,
+        seed=args.seed,
+        settings=settings,
+        json_path=args.json,
+        workdir=args.workdir,
+        keep=args.keep,
+    )
+    return 0 if result["all_equal"] else 1

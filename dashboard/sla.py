@@ -1,0 +1,459 @@
+"""Service levels: the SLA policy file, due times, compliance and the three tiers.
+
+Definitions (DESIGN.md, "SLA and the three tiers"; shown on the pages as "how this is measured"):
+
+- A case's **due time** is the source's own (NYC ``Due Date``, Boston ``target_dt``/``sla_target_dt``,
+  Open311 ``expected_datetime``); otherwise the policy file's target for its request type, else for
+  its department, in calendar or business days (weekends and the holiday calendar skipped), counted
+  from the local time it was requested. A case with neither has no SLA and is left out.
+- **Compliance** for a period = cases due in the period that were closed by their due time ÷ cases
+  due in the period. A case still open after its due time is a miss; a case due in the period but
+  not yet past due (the period reaches into the future) is not counted yet.
+- **Tier**: On Target ≥ target; Close But Not There ≥ target − margin; Problem That Needs a Plan
+  below that; Not enough data under the minimum count of due cases.
+- Duplicates (when the source flags them) are excluded by default (``exclude_duplicates``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from dashboard.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+EXAMPLE_POLICY = Path(__file__).with_name("sla_policy.example.yaml")
+
+
+class Tier(StrEnum):
+    ON_TARGET = "On Target"
+    CLOSE = "Close But Not There"
+    PROBLEM = "Problem That Needs a Plan"
+    NOT_ENOUGH = "Not enough data"
+
+
+#: Colour, Bootstrap icon and sort order of each tier (problems first).
+TIER_STYLE: dict[Tier, dict[str, Any]] = {
+    Tier.PROBLEM: {"color": "#b42318", "icon": "bi-exclamation-octagon-fill", "order": 0},
+    Tier.CLOSE: {"color": "#b54708", "icon": "bi-exclamation-triangle-fill", "order": 1},
+    Tier.ON_TARGET: {"color": "#067647", "icon": "bi-check-circle-fill", "order": 2},
+    Tier.NOT_ENOUGH: {"color": "#475467", "icon": "bi-question-circle", "order": 3},
+}
+
+
+@dataclass(frozen=True)
+class DueRule:
+    days: float
+    business: bool = False
+
+
+@dataclass(frozen=True)
+class SlaPolicy:
+    """A parsed policy file. Percentages are stored as fractions (90 -> 0.9)."""
+
+    target: float = 0.90
+    margin: float = 0.10
+    min_count: int = 20
+    exclude_duplicates: bool = True
+    country: str | None = "US"
+    subdivision: str | None = None
+    extra_holidays: tuple[date, ...] = ()
+    department_due: Mapping[str, DueRule] = field(default_factory=dict)
+    type_due: Mapping[str, DueRule] = field(default_factory=dict)
+    department_target: Mapping[str, float] = field(default_factory=dict)
+    type_target: Mapping[str, float] = field(default_factory=dict)
+    source_text: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.source_text.encode()).hexdigest()[:16]
+
+    def holidays(self, years: range) -> list[date]:
+        days: set[date] = set(self.extra_holidays)
+        if self.country:
+            import holidays as holidays_lib
+
+            calendar = holidays_lib.country_holidays(
+                self.country, subdiv=self.subdivision, years=list(years)
+            )
+            days.update(calendar.keys())
+        return sorted(days)
+
+    def target_for(self, *, department: str | None = None, type_: str | None = None) -> float:
+        if type_ is not None and type_ in self.type_target:
+            return self.type_target[type_]
+        if department is not None and department in self.department_target:
+            return self.department_target[department]
+        return self.target
+
+    def tier(self, *, compliance: float | None, due: int, target: float | None = None) -> Tier:
+        return tier_of(
+            compliance=compliance,
+            due=due,
+            target=self.target if target is None else target,
+            margin=self.margin,
+            min_count=self.min_count,
+        )
+
+
+def tier_of(
+    *, compliance: float | None, due: int, target: float, margin: float, min_count: int
+) -> Tier:
+    """The tier of one group. ``compliance`` and ``target`` are fractions (0.9 = 90%)."""
+    if due < min_count or compliance is None or np.isnan(compliance):
+        return Tier.NOT_ENOUGH
+    # Rounding guards against 0.8999999 for an exact 90% (e.g. 9/10).
+    c = round(float(compliance), 9)
+    if c >= round(target, 9):
+        return Tier.ON_TARGET
+    if c >= round(target - margin, 9):
+        return Tier.CLOSE
+    return Tier.PROBLEM
+
+
+# -- policy file --------------------------------------------------------------------------------
+class _PolicyError(ConfigError):
+    pass
+
+
+def _fail(path: str, node: yaml.Node | None, message: str) -> _PolicyError:
+    where = f"{path}, line {node.start_mark.line + 1}" if node is not None else path
+    return _PolicyError(f"SLA policy {where}: {message}")
+
+
+def _mapping(path: str, node: yaml.Node, what: str) -> list[tuple[yaml.Node, yaml.Node]]:
+    if not isinstance(node, yaml.MappingNode):
+        raise _fail(path, node, f"{what} must be a mapping (key: value)")
+    return node.value
+
+
+def _scalar(path: str, node: yaml.Node, what: str) -> str:
+    if not isinstance(node, yaml.ScalarNode):
+        raise _fail(path, node, f"{what} must be a single value")
+    return str(node.value)
+
+
+def _number(path: str, node: yaml.Node, what: str, *, low: float, high: float) -> float:
+    raw = _scalar(path, node, what)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _fail(path, node, f"{what} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise _fail(path, node, f"{what} must be between {low:g} and {high:g}, got {raw}")
+    return value
+
+
+def _bool(path: str, node: yaml.Node, what: str) -> bool:
+    raw = _scalar(path, node, what).lower()
+    if raw in {"true", "yes", "on"}:
+        return True
+    if raw in {"false", "no", "off"}:
+        return False
+    raise _fail(path, node, f"{what} must be true or false, got {raw!r}")
+
+
+def _due_rule(path: str, node: yaml.Node, what: str) -> tuple[DueRule | None, float | None]:
+    days: float | None = None
+    business = False
+    target: float | None = None
+    for key, value in _mapping(path, node, what):
+        name = _scalar(path, key, "a key")
+        if name == "days":
+            days = _number(path, value, f"{what}: days", low=0, high=3650)
+        elif name == "business_days":
+            business = _bool(path, value, f"{what}: business_days")
+        elif name == "target":
+            target = _number(path, value, f"{what}: target", low=0, high=100) / 100
+        else:
+            raise _fail(
+                path, key, f"unknown key {name!r} in {what} (use days, business_days, target)"
+            )
+    return (DueRule(days, business) if days is not None else None), target
+
+
+def parse_policy(text: str, *, path: str = "<policy>") -> SlaPolicy:
+    """Parse and validate a policy file. Errors name the line and the problem."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise _PolicyError(f"SLA policy {path}{line}: not valid YAML ({problem})") from None
+    if root is None:
+        return SlaPolicy(source_text=text)
+    values: dict[str, Any] = {"source_text": text}
+    department_due: dict[str, DueRule] = {}
+    type_due: dict[str, DueRule] = {}
+    department_target: dict[str, float] = {}
+    type_target: dict[str, float] = {}
+    for key, value in _mapping(path, root, "the policy file"):
+        name = _scalar(path, key, "a key")
+        if name == "compliance_target":
+            values["target"] = _number(path, value, name, low=0, high=100) / 100
+        elif name == "tier_margin":
+            values["margin"] = _number(path, value, name, low=0, high=100) / 100
+        elif name == "min_count":
+            values["min_count"] = int(_number(path, value, name, low=1, high=1e9))
+        elif name == "exclude_duplicates":
+            values["exclude_duplicates"] = _bool(path, value, name)
+        elif name == "holidays":
+            for hkey, hvalue in _mapping(path, value, "holidays"):
+                hname = _scalar(path, hkey, "a key")
+                if hname == "country":
+                    values["country"] = _scalar(path, hvalue, "holidays: country") or None
+                elif hname == "subdivision":
+                    values["subdivision"] = _scalar(path, hvalue, "holidays: subdivision") or None
+                elif hname == "extra":
+                    if not isinstance(hvalue, yaml.SequenceNode):
+                        raise _fail(path, hvalue, "holidays: extra must be a list of dates")
+                    extra = []
+                    for item in hvalue.value:
+                        raw = _scalar(path, item, "a holiday")
+                        try:
+                            extra.append(date.fromisoformat(raw))
+                        except ValueError:
+                            raise _fail(
+                                path, item, f"holiday {raw!r} is not a date (YYYY-MM-DD)"
+                            ) from None
+                    values["extra_holidays"] = tuple(extra)
+                else:
+                    raise _fail(
+                        path, hkey, f"unknown key {hname!r} in holidays (country, subdivision, extra)"
+                    )
+        elif name in {"departments", "types"}:
+            for gkey, gvalue in _mapping(path, value, name):
+                group = _scalar(path, gkey, f"a {name[:-1]} name")
+                rule, target = _due_rule(path, gvalue, f"{name} {group!r}")
+                if name == "departments":
+                    if rule:
+                        department_due[group] = rule
+                    if target is not None:
+                        department_target[group] = target
+                else:
+                    if rule:
+                        type_due[group] = rule
+                    if target is not None:
+                        type_target[group] = target
+        else:
+            raise _fail(
+                path,
+                key,
+                f"unknown key {name!r} (use compliance_target, tier_margin, min_count, "
+                "exclude_duplicates, holidays, departments, types)",
+            )
+    if values.get("country") is not None:
+        import holidays as holidays_lib
+
+        try:
+            holidays_lib.country_holidays(values["country"], subdiv=values.get("subdivision"))
+        except NotImplementedError as exc:
+            raise _PolicyError(f"SLA policy {path}: holidays: {exc}") from None
+    return SlaPolicy(
+        **values,
+        department_due=department_due,
+        type_due=type_due,
+        department_target=department_target,
+        type_target=type_target,
+    )
+
+
+def load_policy(path: str | Path | None) -> SlaPolicy:
+    """The policy at ``path``; the shipped example when ``path`` is None."""
+    path = Path(path) if path else EXAMPLE_POLICY
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"SLA policy {path}: cannot be read ({exc.strerror})") from None
+    return parse_policy(text, path=str(path))
+
+
+# -- due times ----------------------------------------------------------------------------------
+def policy_due(
+    requested_local: pd.Series,
+    *,
+    types: pd.Series,
+    departments: pd.Series,
+    policy: SlaPolicy,
+    timezone: str,
+) -> pd.Series:
+    """Due times (UTC) from the policy for cases requested at ``requested_local`` (naive local
+    times). Calendar days add whole days to the local wall time; business days move the local
+    date over weekends and holidays (a request on a weekend or holiday starts the next business
+    day) and keep the time of day. NaT where neither the type nor the department has a rule."""
+    out = pd.Series(pd.NaT, index=requested_local.index, dtype="datetime64[us, UTC]")
+    if requested_local.empty:
+        return out
+    rules = types.map(policy.type_due)
+    missing = rules.isna()
+    rules[missing] = departments[missing].map(policy.department_due)
+    has_rule = rules.notna()
+    if not has_rule.any():
+        return out
+    local = pd.to_datetime(requested_local[has_rule]).astype("datetime64[us]")
+    chosen = rules[has_rule]
+    days = chosen.map(lambda r: r.days).to_numpy(dtype=float)
+    business = chosen.map(lambda r: r.business).to_numpy(dtype=bool)
+    due_local = pd.Series(pd.NaT, index=local.index, dtype="datetime64[us]")
+    if (~business).any():
+        due_local[~business] = local[~business] + pd.to_timedelta(days[~business], unit="D")
+    if business.any():
+        loc = local[business]
+        years = range(loc.min().year, loc.max().year + 3)
+        holidays = np.array(policy.holidays(years), dtype="datetime64[D]")
+        start = loc.to_numpy().astype("datetime64[D]")
+        whole = np.floor(days[business]).astype(int)
+        moved = np.busday_offset(start, whole, roll="forward", holidays=holidays)
+        time_of_day = loc.to_numpy() - start.astype("datetime64[us]")
+        fraction = pd.to_timedelta(days[business] - whole, unit="D").to_numpy()
+        due_local[business] = moved.astype("datetime64[us]") + time_of_day + fraction
+    due = due_local.dt.tz_localize(
+        timezone, ambiguous=np.ones(len(due_local), dtype=bool), nonexistent="shift_forward"
+    ).dt.tz_convert("UTC")
+    out[has_rule] = due
+    return out
+
+
+def describe_rule(rule: DueRule | None) -> str:
+    """ "3 business days", "1 calendar day", "no SLA"."""
+    if rule is None:
+        return "no SLA"
+    days = f"{rule.days:g}"
+    unit = "business day" if rule.business else "calendar day"
+    return f"{days} {unit}{'' if rule.days == 1 else 's'}"
+
+
+# -- compliance over the snapshot ---------------------------------------------------------------
+GROUPS = {"department": "department", "type": "service_name"}
+
+_COMPLIANCE_SQL = """
+SELECT {group} AS grp,
+       count(*) FILTER (WHERE closed_at IS NOT NULL OR sla_due_at <= ?) AS due,
+       count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at <= sla_due_at) AS on_time,
+       median(date_diff('second', requested_at, closed_at) / 86400.0)
+           FILTER (WHERE closed_at IS NOT NULL) AS median_days,
+       quantile_cont(date_diff('second', requested_at, closed_at) / 86400.0, 0.9)
+           FILTER (WHERE closed_at IS NOT NULL) AS p90_days
+FROM {{cases}}
+WHERE {{where}} AND sla_due_local >= ? AND sla_due_local < ? {duplicates}
+GROUP BY grp
+"""
+
+_BACKLOG_SQL = """
+SELECT {group} AS grp,
+       count(*) AS open_backlog,
+       count(*) FILTER (WHERE sla_due_at IS NOT NULL AND sla_due_at < ?) AS overdue_open
+FROM {{cases}}
+WHERE {{where}} AND requested_at < ? AND (closed_at IS NULL OR closed_at >= ?) {duplicates}
+GROUP BY grp
+"""
+
+_VOLUME_SQL = """
+SELECT {group} AS grp, count(*) AS volume
+FROM {{cases}}
+WHERE {{where}} AND requested_local >= ? AND requested_local < ?
+GROUP BY grp
+"""
+
+COLUMNS = (
+    "group",
+    "due",
+    "on_time",
+    "compliance",
+    "target",
+    "tier",
+    "median_days",
+    "p90_days",
+    "volume",
+    "open_backlog",
+    "overdue_open",
+)
+
+
+@dataclass(frozen=True)
+class SlaEngine:
+    """Compliance, tiers and backlog per department or request type, over the snapshot."""
+
+    read_model: Any  # dashboard.queries.ReadModel
+    policy: SlaPolicy
+    timezone: str
+
+    def _end_instant(self, end: date) -> pd.Timestamp:
+        """The first instant after the local date ``end``, in UTC."""
+        return pd.Timestamp(end + pd.Timedelta(days=1)).tz_localize(self.timezone).tz_convert("UTC")
+
+    def report(
+        self,
+        *,
+        start: date,
+        end: date,
+        by: str = "department",
+        flt: Any = None,
+        as_of: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """One row per group with :data:`COLUMNS`, problems first.
+
+        ``start``/``end`` are local dates (inclusive). ``as_of`` (default: now) decides whether an
+        open case is already past due; backlog counts are taken at the end of the period, or at
+        ``as_of`` when the period has not ended yet.
+        """
+        if by not in GROUPS:
+            raise ConfigError(f"--by must be one of {', '.join(GROUPS)}")
+        group = GROUPS[by]
+        as_of = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
+        if as_of.tzinfo is None:
+            as_of = as_of.tz_localize("UTC")
+        end_utc = self._end_instant(end)
+        cut = min(end_utc, as_of)
+        duplicates = "AND NOT is_duplicate" if self.policy.exclude_duplicates else ""
+        start_local = pd.Timestamp(start).to_pydatetime()
+        end_local = pd.Timestamp(end + pd.Timedelta(days=1)).to_pydatetime()
+        compliance = self.read_model.select(
+            _COMPLIANCE_SQL.format(group=group, duplicates=duplicates),
+            flt=flt,
+            before=[as_of.to_pydatetime()],
+            after=[start_local, end_local],
+        )
+        backlog = self.read_model.select(
+            _BACKLOG_SQL.format(group=group, duplicates=duplicates),
+            flt=flt,
+            before=[cut.to_pydatetime()],
+            after=[cut.to_pydatetime(), cut.to_pydatetime()],
+        )
+        volume = self.read_model.select(
+            _VOLUME_SQL.format(group=group), flt=flt, after=[start_local, end_local]
+        )
+        frame = (
+            compliance.merge(backlog, on="grp", how="outer")
+            .merge(volume, on="grp", how="outer")
+            .rename(columns={"grp": "group"})
+        )
+        frame = frame[frame["group"].notna()].copy()
+        for name in ("due", "on_time", "volume", "open_backlog", "overdue_open"):
+            frame[name] = frame[name].fillna(0).astype("int64")
+        frame["compliance"] = np.where(
+            frame["due"] > 0, frame["on_time"] / frame["due"].where(frame["due"] > 0, 1), np.nan
+        )
+        if by == "department":
+            frame["target"] = [self.policy.target_for(department=g) for g in frame["group"]]
+        else:
+            frame["target"] = [self.policy.target_for(type_=g) for g in frame["group"]]
+        frame["tier"] = [
+            str(self.policy.tier(compliance=c, due=d, target=t))
+            for c, d, t in zip(frame["compliance"], frame["due"], frame["target"], strict=True)
+        ]
+        frame["_order"] = frame["tier"].map(lambda t: TIER_STYLE[Tier(t)]["order"])
+        frame = frame.sort_values(["_order", "compliance", "group"], na_position="last")
+        return frame[list(COLUMNS)].reset_index(drop=True)
