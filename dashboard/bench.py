@@ -93,7 +93,8 @@ class Baseline:
     note: str = ""
 
     def ratio(self, ours: Measure) -> float:
-        return self.measure.median_ms / max(ours.median_ms, 1e-9)
+        """Baseline median / our median, rounded as reported (3 decimals)."""
+        return round(self.measure.median_ms / max(ours.median_ms, 1e-9), 3)
 
 
 @dataclass
@@ -124,14 +125,14 @@ class Figure:
             "runs_ms": [round(v, 3) for v in self.ours.runs_ms],
             "baseline": first.name if first else None,
             "baseline_median_ms": round(first.measure.median_ms, 3) if first else None,
-            "ratio": round(first.ratio(self.ours), 3) if first else None,
+            "ratio": first.ratio(self.ours) if first else None,
             "baselines": [
                 {
                     "name": b.name,
                     "median_ms": round(b.measure.median_ms, 3),
                     "p95_ms": round(b.measure.p95_ms, 3),
                     "runs_ms": [round(v, 3) for v in b.measure.runs_ms],
-                    "ratio": round(b.ratio(self.ours), 3),
+                    "ratio": b.ratio(self.ours),
                     "equal": b.equal,
                     "note": b.note,
                 }
@@ -285,7 +286,7 @@ def figure_ingest(ctx: BenchContext) -> list[Figure]:
             Bar(">= 100,000 rows/s end to end at 1M rows", f"{rate:,.0f} rows/s", rate >= 100_000),
             Bar(
                 ">= 5x the baseline's speed",
-                f"{baseline.ratio(ours):.2f}x",
+                fmt_ratio(baseline.ratio(ours)),
                 baseline.ratio(ours) >= 5,
             ),
         ]
@@ -576,7 +577,7 @@ def _query_bars(cases: int, figure: Figure) -> list[Bar]:
         sql = figure.baselines[0]
         bars.append(Bar("median <= 400 ms at 10M", f"{median:.1f} ms", median <= 400))
         ratio = sql.ratio(figure.ours)
-        bars.append(Bar(">= 10x faster than SQL GROUP BY at 10M", f"{ratio:.1f}x", ratio >= 10))
+        bars.append(Bar(">= 10x faster than SQL GROUP BY at 10M", fmt_ratio(ratio), ratio >= 10))
     elif cases >= ONE_MILLION:
         bars.append(Bar("median <= 100 ms at 1M", f"{median:.1f} ms", median <= 100))
     if cases >= ONE_MILLION:
@@ -589,11 +590,16 @@ FIGURES: list[Callable[[BenchContext], list[Figure]]] = [figure_ingest, figure_q
 
 
 # -- machine and report ---------------------------------------------------------------------------
+def _load_average() -> list[float] | None:
+    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
 def machine_facts() -> dict[str, Any]:
     facts: dict[str, Any] = {
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "cpu_model": None,
+        "load_average_end": _load_average(),
         "ram_gib": None,
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -628,6 +634,11 @@ def machine_facts() -> dict[str, Any]:
     return facts
 
 
+def fmt_ratio(value: float) -> str:
+    """A ratio as printed everywhere: 3 decimals below 1, else 2."""
+    return f"{value:.3f}x" if value < 1 else f"{value:.2f}x"
+
+
 def _ms(value: float) -> str:
     return f"{value:,.1f}" if value < 10_000 else f"{value:,.0f}"
 
@@ -646,7 +657,7 @@ def format_table(result: dict[str, Any]) -> str:
                     _ms(fig["p95_ms"]) if first else "",
                     b["name"] if b else "-",
                     _ms(b["median_ms"]) if b else "-",
-                    f"{b['ratio']:.2f}x" if b else "-",
+                    fmt_ratio(b["ratio"]) if b else "-",
                     {True: "yes", False: "NO", None: "-"}[b["equal"]] if b else "-",
                 )
             )
@@ -661,6 +672,14 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append("  ".join(cells).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
+    for fig in result["figures"]:
+        extra = fig["extra"]
+        if "rows_per_s" in extra:
+            lines.append("")
+            lines.append(
+                f"{fig['name']}: {extra['rows_per_s']:,} rows/s end to end; baseline "
+                f"{extra['baseline_rows_per_s']:,} rows/s"
+            )
     bars = [
         (fig["name"], bar)
         for fig in result["figures"]
@@ -700,6 +719,7 @@ def run_bench(
     if base is not None:
         base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="stat311-bench-", dir=base))
+    load_start = _load_average()
     started = time.perf_counter()
     ctx = BenchContext(
         cases=cases,
@@ -729,7 +749,7 @@ def run_bench(
         "ratio": "baseline median / stat311 median (above 1: stat311 is faster)",
         "started_at": datetime.now().astimezone().isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 1),
-        "machine": machine_facts(),
+        "machine": {**machine_facts(), "load_average_start": load_start},
         "facts": ctx.facts,
         "figures": [f.as_json() for f in figures],
     }

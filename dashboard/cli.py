@@ -94,13 +94,11 @@ def cmd_boundaries_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
-    from dashboard.snapshot import write_snapshot
+    from dashboard.snapshot import write_for
 
     store = _store(settings)
     store.migrate()
-    path = write_snapshot(
-        store=store, snapshot_dir=settings.snapshot_dir, timezone=settings.timezone
-    )
+    path = write_for(store, settings)
     print(f"snapshot written: {path}")
     return 0
 
@@ -140,7 +138,7 @@ def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
 
 def load_demo_if_empty(settings: Settings) -> None:
     """Load the bundled Boston sample (neighbourhoods, then 2011 cases) into an empty store."""
-    from dashboard.snapshot import ensure_current
+    from dashboard.snapshot import ensure_current_for
 
     store = _store(settings)
     store.migrate()
@@ -160,7 +158,7 @@ def load_demo_if_empty(settings: Settings) -> None:
             )
         report = load_file(DEMO_CASES, store=store, settings=settings, snapshot=False)
         print(report.summary(), file=sys.stderr)
-    ensure_current(store=store, snapshot_dir=settings.snapshot_dir, timezone=settings.timezone)
+    ensure_current_for(store, settings)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -171,14 +169,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard.app_factory import create_app
-    from dashboard.snapshot import ensure_current
+    from dashboard.snapshot import ensure_current_for
 
     if args.demo:
         load_demo_if_empty(settings)
     else:
         store = _store(settings)
         store.migrate()
-        ensure_current(store=store, snapshot_dir=settings.snapshot_dir, timezone=settings.timezone)
+        ensure_current_for(store, settings)
     app = create_app(settings)
     host = args.host or settings.host
     port = args.port or settings.port

@@ -63,6 +63,10 @@ def _level(raw: str) -> str:
     return level
 
 
+def _optional_path(raw: str) -> Path | None:
+    return Path(raw) if raw.strip() else None
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
@@ -125,6 +129,13 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         "Distance in degrees within which a point counts as a default geocode.",
     ),
+    Setting(
+        "sla_policy",
+        "",
+        _optional_path,
+        "Path of the SLA policy file (YAML). Empty: the example shipped in "
+        "`dashboard/sla_policy.example.yaml`.",
+    ),
     Setting("batch_size", "50000", _positive_int, "Rows per batch when loading a file."),
     Setting("log_level", "INFO", _level, "Logging level: DEBUG, INFO, WARNING or ERROR."),
     Setting("host", "127.0.0.1", str, "Address the development server listens on."),
@@ -143,6 +154,7 @@ class Settings:
     city_bounds: tuple[float, float, float, float] | None = None
     default_geocodes: tuple[tuple[float, float], ...] = ((42.3594, -71.0587),)
     default_geocode_tolerance: float = 0.0001
+    sla_policy: Path | None = None
     batch_size: int = 50000
     log_level: str = "INFO"
     host: str = "127.0.0.1"

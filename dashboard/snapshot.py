@@ -25,12 +25,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dashboard import schema
 from dashboard.errors import SnapshotMissingError
+from dashboard.settings import Settings
+from dashboard.sla import SlaPolicy, load_policy, policy_due
 from dashboard.store import Store
 
 try:
@@ -54,6 +57,8 @@ _TYPES: dict[str, pa.DataType] = {
     "closed_at": _TS,
     "due_at": _TS,
     "requested_local": pa.timestamp("us"),
+    "sla_due_at": _TS,
+    "sla_due_local": pa.timestamp("us"),
     "lat": pa.float64(),
     "lon": pa.float64(),
     "is_duplicate": pa.bool_(),
@@ -64,7 +69,16 @@ _TYPES: dict[str, pa.DataType] = {
 
 def snapshot_columns(layers: list[str]) -> list[str]:
     public = [f for f in schema.CASE_FIELDS if f not in schema.INTERNAL_FIELDS]
-    return ["id", *public, *schema.H3_FIELDS, *(f"area_{n}" for n in layers), "requested_local"]
+    return [
+        "id",
+        *public,
+        *schema.H3_FIELDS,
+        *(f"area_{n}" for n in layers),
+        "requested_local",
+        "sla_due_at",
+        "sla_due_local",
+        "sla_due_source",
+    ]
 
 
 def arrow_schema(layers: list[str]) -> pa.Schema:
@@ -77,12 +91,34 @@ def _to_utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True)
 
 
-def _prepare(frame: pd.DataFrame, *, timezone: str, layers: list[str]) -> pd.DataFrame:
+def _local(values: pd.Series, timezone: str) -> pd.Series:
+    return values.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[us]")
+
+
+def _prepare(
+    frame: pd.DataFrame, *, timezone: str, layers: list[str], policy: SlaPolicy | None
+) -> pd.DataFrame:
     for name in schema.TIME_FIELDS:
         frame[name] = _to_utc(frame[name]).astype("datetime64[us, UTC]")
-    frame["requested_local"] = (
-        frame["requested_at"].dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[us]")
-    )
+    frame["requested_local"] = _local(frame["requested_at"], timezone)
+    # SLA due time: the source's own, else the policy's (by type, then department).
+    due = frame["due_at"].copy()
+    source = pd.Series(np.where(due.notna(), "source", None), index=frame.index, dtype=object)
+    if policy is not None:
+        missing = due.isna()
+        if missing.any():
+            planned = policy_due(
+                frame.loc[missing, "requested_local"],
+                types=frame.loc[missing, "service_name"],
+                departments=frame.loc[missing, "department"],
+                policy=policy,
+                timezone=timezone,
+            )
+            due[missing] = planned
+            source[missing & due.notna()] = "policy"
+    frame["sla_due_at"] = due.astype("datetime64[us, UTC]")
+    frame["sla_due_local"] = _local(frame["sla_due_at"], timezone)
+    frame["sla_due_source"] = source
     for name in ("is_duplicate", "is_private"):
         frame[name] = frame[name].astype(bool)
     for name in schema.H3_FIELDS:
@@ -111,15 +147,27 @@ def _writer_lock(snapshot_dir: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def write_snapshot(*, store: Store, snapshot_dir: Path, timezone: str = "UTC") -> Path:
-    """Write the whole store as a new snapshot and make it current. Returns its directory."""
+def write_snapshot(
+    *,
+    store: Store,
+    snapshot_dir: Path,
+    timezone: str = "UTC",
+    policy: SlaPolicy | None = None,
+) -> Path:
+    """Write the whole store as a new snapshot and make it current. Returns its directory.
+
+    ``policy`` gives SLA due times to cases whose source has none (``sla_due_at``)."""
     snapshot_dir = Path(snapshot_dir)
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     with _writer_lock(snapshot_dir):
-        return _write_locked(store=store, snapshot_dir=snapshot_dir, timezone=timezone)
+        return _write_locked(
+            store=store, snapshot_dir=snapshot_dir, timezone=timezone, policy=policy
+        )
 
 
-def _write_locked(*, store: Store, snapshot_dir: Path, timezone: str) -> Path:
+def _write_locked(
+    *, store: Store, snapshot_dir: Path, timezone: str, policy: SlaPolicy | None
+) -> Path:
     started = time.perf_counter()
     # The version is read before the cases: a load committing in between makes the snapshot
     # look older than it is (rebuilt once more), never newer.
@@ -136,7 +184,7 @@ def _write_locked(*, store: Store, snapshot_dir: Path, timezone: str) -> Path:
         arrow = arrow_schema(layers)
         with pq.ParquetWriter(partial / CASES_FILE, arrow, compression="zstd") as writer:
             for frame in store.iter_snapshot_frames():
-                frame = _prepare(frame, timezone=timezone, layers=layers)
+                frame = _prepare(frame, timezone=timezone, layers=layers, policy=policy)
                 writer.write_table(
                     pa.Table.from_pandas(frame, schema=arrow, preserve_index=False),
                     row_group_size=256_000,
@@ -147,6 +195,8 @@ def _write_locked(*, store: Store, snapshot_dir: Path, timezone: str) -> Path:
             "rows": rows,
             "layers": layers,
             "timezone": timezone,
+            "policy": policy.fingerprint if policy is not None else None,
+            "columns": arrow.names,
             "created_at": datetime.now(UTC).isoformat(),
         }
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -225,23 +275,51 @@ def require_snapshot(snapshot_dir: Path) -> Path:
     return path
 
 
-def ensure_current(*, store: Store, snapshot_dir: Path, timezone: str) -> Path:
-    """The current snapshot, rebuilt first when the store has changed since it was written
-    (e.g. a load committed but was stopped before its snapshot was swapped in)."""
-    path = _current_if_fresh(store=store, snapshot_dir=snapshot_dir, timezone=timezone)
+def write_for(store: Store, settings: Settings) -> Path:
+    """:func:`write_snapshot` with the settings' directory, time zone and SLA policy."""
+    return write_snapshot(
+        store=store,
+        snapshot_dir=settings.snapshot_dir,
+        timezone=settings.timezone,
+        policy=load_policy(settings.sla_policy),
+    )
+
+
+def ensure_current_for(store: Store, settings: Settings) -> Path:
+    """:func:`ensure_current` with the settings' directory, time zone and SLA policy."""
+    return ensure_current(
+        store=store,
+        snapshot_dir=settings.snapshot_dir,
+        timezone=settings.timezone,
+        policy=load_policy(settings.sla_policy),
+    )
+
+
+def ensure_current(
+    *, store: Store, snapshot_dir: Path, timezone: str, policy: SlaPolicy | None = None
+) -> Path:
+    """The current snapshot, rebuilt first when the store, the time zone or the SLA policy has
+    changed since it was written (e.g. a load committed but was stopped before its snapshot was
+    swapped in)."""
+    fresh = {"store": store, "snapshot_dir": snapshot_dir, "timezone": timezone, "policy": policy}
+    path = _current_if_fresh(**fresh)
     if path is not None:
         return path
     snapshot_dir = Path(snapshot_dir)
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     with _writer_lock(snapshot_dir):
         # Several workers may have found it stale at once: the first rebuilds, the others use it.
-        path = _current_if_fresh(store=store, snapshot_dir=snapshot_dir, timezone=timezone)
+        path = _current_if_fresh(**fresh)
         if path is None:
-            path = _write_locked(store=store, snapshot_dir=snapshot_dir, timezone=timezone)
+            path = _write_locked(
+                store=store, snapshot_dir=snapshot_dir, timezone=timezone, policy=policy
+            )
     return path
 
 
-def _current_if_fresh(*, store: Store, snapshot_dir: Path, timezone: str) -> Path | None:
+def _current_if_fresh(
+    *, store: Store, snapshot_dir: Path, timezone: str, policy: SlaPolicy | None
+) -> Path | None:
     path = current_snapshot(snapshot_dir)
     if path is None:
         return None
@@ -249,6 +327,11 @@ def _current_if_fresh(*, store: Store, snapshot_dir: Path, timezone: str) -> Pat
         manifest = read_manifest(path)
     except (OSError, ValueError):  # unreadable manifest: rebuild
         return None
-    if manifest.get("version") != store.data_version() or manifest.get("timezone") != timezone:
+    fingerprint = policy.fingerprint if policy is not None else None
+    if (
+        manifest.get("version") != store.data_version()
+        or manifest.get("timezone") != timezone
+        or manifest.get("policy") != fingerprint
+    ):
         return None
     return path

@@ -192,7 +192,16 @@ class Store:
                 query
             )
             for part in result.partitions(chunk_size):
-                yield pd.DataFrame(part, columns=list(result.keys()))
+                keys = list(result.keys())
+                columns = list(zip(*part, strict=True)) if part else [()] * len(keys)
+                # H3 ids are 64-bit: build them as Int64 from Python ints (a float column on the
+                # way, as pandas makes for ints with None, would round them).
+                yield pd.DataFrame(
+                    {
+                        key: pd.array(values, dtype="Int64") if key in schema.H3_FIELDS else values
+                        for key, values in zip(keys, columns, strict=True)
+                    }
+                )
 
     # -- boundaries -------------------------------------------------------------------------
     def boundary_layers(self) -> list[dict[str, Any]]:

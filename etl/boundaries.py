@@ -114,7 +114,7 @@ def add_layer(
     )
     log.info("%s", report.summary())
     if snapshot:
-        from dashboard.snapshot import write_snapshot
+        from dashboard.snapshot import write_for
 
-        write_snapshot(store=store, snapshot_dir=settings.snapshot_dir, timezone=settings.timezone)
+        write_for(store, settings)
     return report

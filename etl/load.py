@@ -272,7 +272,7 @@ class Loader:
             lat, lon = frame["lat"].to_numpy(float), frame["lon"].to_numpy(float)
             for resolution, name in zip(schema.H3_RESOLUTIONS, schema.H3_FIELDS, strict=True):
                 cells = h3cells.cells(lat=lat, lon=lon, resolution=resolution)
-                frame[name] = pd.Series(cells, index=frame.index).where(cells != 0, None)
+                frame[name] = pd.Series(cells, index=frame.index, dtype=object).where(cells != 0, None)
         if not new.empty:
             new["first_run_id"] = run_id
             new["last_run_id"] = run_id
@@ -365,7 +365,7 @@ def load_file(
     report = Loader(store, settings).load(path, format=format, source=source, progress=progress)
     log.info("%s", report.summary())
     if snapshot:
-        from dashboard.snapshot import write_snapshot
+        from dashboard.snapshot import write_for
 
-        write_snapshot(store=store, snapshot_dir=settings.snapshot_dir, timezone=settings.timezone)
+        write_for(store, settings)
     return report

@@ -197,7 +197,7 @@ def test_daily_weekly_and_seasonal_cycles_and_backlog(generated) -> None:
     opened = pd.to_datetime(frame[opened_col], format=TIME_FORMATS[fmt], errors="coerce")
     hours = opened.dt.hour.value_counts()
     assert hours[10] > 4 * hours[3]
-    days = opened.dt.weekday.value_counts()
+    days = opened.dt.day_of_week.value_counts()
     assert days[[0, 1, 2, 3, 4]].mean() > 1.3 * days[[5, 6]].mean()
     winter = "Request for Snow Plowing" if fmt == "boston" else "HEAT/HOT WATER"
     months = opened[frame[type_col] == winter].dt.month.value_counts()
