@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+from types import ModuleType
 
 import dash
 from dash import Dash, html
@@ -12,25 +14,28 @@ from dashboard.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: (module name, path, title, nav order, layout module)
-PAGES = (("overview", "/", "Overview", 0),)
+#: Pages, in navbar order: each name has ``layouts/<name>.py`` (``PAGE`` dict of
+#: ``register_page`` arguments, and ``layout(**kwargs)``) and ``callbacks/<name>.py``
+#: (``register(app, services)``).
+PAGES: tuple[str, ...] = ("overview", "requests")
 
 
-def _register_pages() -> list:
-    from layouts import overview
-
-    layouts = {"overview": overview.layout}
-    for name, path, title, order in PAGES:
-        dash.register_page(
-            f"stat311.{name}", path=path, name=title, title=f"{title} · stat311", order=order,
-            layout=layouts[name],
+def _page_modules() -> list[tuple[str, ModuleType, ModuleType]]:
+    return [
+        (
+            name,
+            importlib.import_module(f"layouts.{name}"),
+            importlib.import_module(f"callbacks.{name}"),
         )
-    return [layouts[name]() for name, *_ in PAGES]
+        for name in PAGES
+    ]
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Dash:
-    """Build the dashboard. ``services`` defaults to the read model of ``settings``."""
-    from callbacks import overview as overview_callbacks
+    """Build the dashboard. ``services`` defaults to the read model of ``settings``.
+
+    The SLA policy file is read here, so an invalid one stops the start-up with its line and
+    problem named."""
     from layouts import shell
 
     settings = settings or Settings.from_env()
@@ -45,9 +50,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         update_title=None,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    page_layouts = _register_pages()
+    pages = _page_modules()
+    validation = [shell.layout()]
+    for order, (name, layout_module, callback_module) in enumerate(pages):
+        spec = dict(layout_module.PAGE)
+        spec.setdefault("order", order)
+        dash.register_page(f"stat311.{name}", layout=layout_module.layout, **spec)
+        validation.append(layout_module.layout())
+        callback_module.register(app, services)
     app.layout = shell.layout
-    app.validation_layout = html.Div([shell.layout(), *page_layouts])
-    overview_callbacks.register(app, services)
+    app.validation_layout = html.Div(validation)
     app.server.extensions["stat311"] = services
     return app

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import platform
+import shlex
 import shutil
 import sqlite3
 import statistics
@@ -680,6 +681,13 @@ def format_table(result: dict[str, Any]) -> str:
                 f"{fig['name']}: {extra['rows_per_s']:,} rows/s end to end; baseline "
                 f"{extra['baseline_rows_per_s']:,} rows/s"
             )
+            if "report" in extra:
+                load_s = extra["report"]["seconds"]
+                rest_s = fig["median_ms"] / 1000 - load_s
+                lines.append(
+                    f"  of which the load transaction {load_s:,.1f} s, snapshot and the rest "
+                    f"{rest_s:,.1f} s (last run)"
+                )
     bars = [
         (fig["name"], bar)
         for fig in result["figures"]
@@ -707,6 +715,7 @@ def run_bench(
     workdir: str | os.PathLike[str] | None = None,
     keep: bool = False,
     out: TextIO | None = None,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Run every figure; print the table to ``out`` (default stdout); return (and optionally write)
     the JSON document. ``settings`` supplies the batch size and time zone (never the store)."""
@@ -740,6 +749,7 @@ def run_bench(
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     result = {
+        "command": command,
         "cases": cases,
         "format": format,
         "seed": seed,
@@ -817,5 +827,6 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         json_path=args.json,
         workdir=args.workdir,
         keep=args.keep,
+        command=shlex.join(["stat311", *sys.argv[1:]]),
     )
     return 0 if result["all_equal"] else 1

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dashboard.errors import Stat311Error
+from dashboard.errors import ConfigError, Stat311Error
 from dashboard.settings import SETTINGS, Settings
 
 log = logging.getLogger("stat311")
@@ -185,6 +185,76 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _date_arg(value: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_sla(args: argparse.Namespace, settings: Settings) -> int:
+    import pandas as pd
+
+    from dashboard.queries import CaseFilter, ReadModel
+    from dashboard.sla import SlaEngine, load_policy
+    from dashboard.snapshot import ensure_current_for
+
+    if args.to < args.from_:
+        raise ConfigError("--to is before --from")
+    policy = load_policy(settings.sla_policy)
+    store = _store(settings)
+    store.migrate()
+    ensure_current_for(store, settings)
+    engine = SlaEngine(ReadModel(settings.snapshot_dir), policy, settings.timezone)
+    flt = CaseFilter(departments=(args.department,) if args.department else ())
+    as_of = pd.Timestamp(args.as_of).tz_localize(settings.timezone) if args.as_of else None
+    report = engine.report(start=args.from_, end=args.to, by=args.by, flt=flt, as_of=as_of)
+    rows = []
+    for row in report.to_dict("records"):
+        rows.append(
+            {
+                args.by: row["group"],
+                "due": row["due"],
+                "on_time": row["on_time"],
+                "compliance": None if pd.isna(row["compliance"]) else round(row["compliance"], 4),
+                "target": round(row["target"], 4),
+                "tier": row["tier"],
+                "median_days_to_close": None
+                if pd.isna(row["median_days"])
+                else round(row["median_days"], 2),
+                "p90_days_to_close": None
+                if pd.isna(row["p90_days"])
+                else round(row["p90_days"], 2),
+                "volume": row["volume"],
+                "open_backlog": row["open_backlog"],
+                "overdue_open": row["overdue_open"],
+            }
+        )
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    if not rows:
+        print("no cases in this period")
+        return 0
+    header = (
+        f"{args.by:<34} {'due':>7} {'on time':>7} {'compl.':>7} {'target':>6}  "
+        f"{'tier':<26} {'med d':>6} {'p90 d':>6} {'backlog':>7} {'overdue':>7}"
+    )
+    print(header)
+    for r in rows:
+        compliance = "-" if r["compliance"] is None else f"{100 * r['compliance']:.1f}%"
+        med = "-" if r["median_days_to_close"] is None else f"{r['median_days_to_close']:.1f}"
+        p90 = "-" if r["p90_days_to_close"] is None else f"{r['p90_days_to_close']:.1f}"
+        print(
+            f"{str(r[args.by])[:34]:<34} {r['due']:>7,} {r['on_time']:>7,} {compliance:>7} "
+            f"{100 * r['target']:>5.0f}%  {r['tier']:<26} {med:>6} {p90:>6} "
+            f"{r['open_backlog']:>7,} {r['overdue_open']:>7,}"
+        )
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     for setting in SETTINGS:
         value = getattr(settings, setting.name)
@@ -261,6 +331,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="load the bundled Boston sample first if the store is empty",
     )
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "sla",
+        help="SLA compliance and tiers per department or request type for a period",
+        description="Compliance = cases due in the period closed by their due time / cases due "
+        "in the period (an open case past its due time is a miss). Tiers: On Target >= target; "
+        "Close But Not There >= target - margin; Problem That Needs a Plan below; Not enough "
+        "data under the minimum count. Targets, margin and minimum come from the SLA policy "
+        "file (STAT311_SLA_POLICY).",
+    )
+    p.add_argument("--from", dest="from_", required=True, type=_date_arg, metavar="YYYY-MM-DD")
+    p.add_argument("--to", required=True, type=_date_arg, metavar="YYYY-MM-DD")
+    p.add_argument("--by", choices=["department", "type"], default="department")
+    p.add_argument("--department", metavar="CODE", help="only this department's cases")
+    p.add_argument(
+        "--as-of",
+        type=_date_arg,
+        metavar="YYYY-MM-DD",
+        help="judge open cases as of this local date (default: now)",
+    )
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=cmd_sla)
 
     p = sub.add_parser("settings", help="print the effective settings")
     p.set_defaults(func=cmd_settings)

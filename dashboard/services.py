@@ -1,4 +1,4 @@
-"""What callbacks may use: the read model and settings, handed over by the app factory."""
+"""What callbacks may use: the read model, the SLA engine and settings, from the app factory."""
 
 from __future__ import annotations
 
@@ -6,13 +6,23 @@ from dataclasses import dataclass
 
 from dashboard.queries import ReadModel
 from dashboard.settings import Settings
+from dashboard.sla import SlaEngine, SlaPolicy, load_policy
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
     read_model: ReadModel
+    policy: SlaPolicy
+
+    @property
+    def sla(self) -> SlaEngine:
+        return SlaEngine(self.read_model, self.policy, self.settings.timezone)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
-        return cls(settings=settings, read_model=ReadModel(settings.snapshot_dir))
+        return cls(
+            settings=settings,
+            read_model=ReadModel(settings.snapshot_dir),
+            policy=load_policy(settings.sla_policy),
+        )

@@ -231,7 +231,9 @@ def parse_policy(text: str, *, path: str = "<policy>") -> SlaPolicy:
                     values["extra_holidays"] = tuple(extra)
                 else:
                     raise _fail(
-                        path, hkey, f"unknown key {hname!r} in holidays (country, subdivision, extra)"
+                        path,
+                        hkey,
+                        f"unknown key {hname!r} in holidays (country, subdivision, extra)",
                     )
         elif name in {"departments", "types"}:
             for gkey, gvalue in _mapping(path, value, name):
@@ -457,3 +459,50 @@ class SlaEngine:
         frame["_order"] = frame["tier"].map(lambda t: TIER_STYLE[Tier(t)]["order"])
         frame = frame.sort_values(["_order", "compliance", "group"], na_position="last")
         return frame[list(COLUMNS)].reset_index(drop=True)
+
+
+_WEEKLY_SQL = """
+SELECT CAST(date_trunc('week', sla_due_local) AS DATE) AS week,
+       count(*) FILTER (WHERE closed_at IS NOT NULL OR sla_due_at <= ?) AS due,
+       count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at <= sla_due_at) AS on_time
+FROM {{cases}}
+WHERE {{where}} AND sla_due_local >= ? AND sla_due_local < ? {duplicates}
+GROUP BY week ORDER BY week
+"""
+
+_WEEKLY_VOLUME_SQL = """
+SELECT CAST(date_trunc('week', requested_local) AS DATE) AS week, count(*) AS volume
+FROM {cases}
+WHERE {where} AND requested_local >= ? AND requested_local < ?
+GROUP BY week ORDER BY week
+"""
+
+
+def weekly(
+    engine: SlaEngine,
+    *,
+    start: date,
+    end: date,
+    flt: Any = None,
+    as_of: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Per week (Monday) from ``start`` to ``end``: due, on_time, compliance, volume."""
+    as_of = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
+    duplicates = "AND NOT is_duplicate" if engine.policy.exclude_duplicates else ""
+    start_local = pd.Timestamp(start).to_pydatetime()
+    end_local = pd.Timestamp(end + pd.Timedelta(days=1)).to_pydatetime()
+    due = engine.read_model.select(
+        _WEEKLY_SQL.format(duplicates=duplicates),
+        flt=flt,
+        before=[as_of.to_pydatetime()],
+        after=[start_local, end_local],
+    )
+    volume = engine.read_model.select(_WEEKLY_VOLUME_SQL, flt=flt, after=[start_local, end_local])
+    frame = due.merge(volume, on="week", how="outer").sort_values("week")
+    for name in ("due", "on_time", "volume"):
+        frame[name] = frame[name].fillna(0).astype("int64")
+    frame["compliance"] = np.where(
+        frame["due"] > 0, frame["on_time"] / frame["due"].where(frame["due"] > 0, 1), np.nan
+    )
+    frame["week"] = pd.to_datetime(frame["week"])
+    return frame.reset_index(drop=True)

@@ -71,3 +71,50 @@ def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "departmen
         hovermode="closest",
     )
     return fig
+
+
+def compliance_and_volume(weekly: pd.DataFrame, *, target: float) -> go.Figure:
+    """Weekly compliance (line, left axis, %) with the target line, and volume (bars, right)."""
+    if weekly.empty:
+        return empty_figure("No cases due or requested in this period.")
+    fig = go.Figure()
+    fig.add_bar(
+        x=weekly["week"],
+        y=weekly["volume"],
+        name="Requests opened",
+        marker_color="#d0d5dd",
+        yaxis="y2",
+        hovertemplate="Week of %{x|%Y-%m-%d}: %{y:,} requests<extra></extra>",
+    )
+    fig.add_scatter(
+        x=weekly["week"],
+        y=100 * weekly["compliance"],
+        name="Compliance",
+        mode="lines+markers",
+        line={"color": "#1d4ed8", "width": 3},
+        customdata=weekly[["on_time", "due"]].to_numpy(),
+        hovertemplate="Week of %{x|%Y-%m-%d}: %{y:.1f}% "
+        "(%{customdata[0]:,} of %{customdata[1]:,} on time)<extra></extra>",
+    )
+    fig.add_scatter(
+        x=[weekly["week"].min(), weekly["week"].max()],
+        y=[100 * target, 100 * target],
+        name=f"Target {100 * target:.0f}%",
+        mode="lines",
+        line={"color": "#067647", "dash": "dash"},
+        hoverinfo="skip",
+    )
+    fig.update_layout(
+        template="plotly_white",
+        yaxis={"title": {"text": "Compliance (%)"}, "range": [0, 105]},
+        yaxis2={
+            "title": {"text": "Requests opened"},
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+        },
+        xaxis={"title": {"text": "Week (by due date for compliance, by opening for requests)"}},
+        legend={"orientation": "h", "y": 1.12},
+        margin={"l": 60, "r": 60, "t": 40, "b": 60},
+    )
+    return fig

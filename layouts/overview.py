@@ -1,7 +1,7 @@
-"""Overview page (``/``): requests over time by department, with the filters above.
+"""Overview page (``/``), for the stat meeting: one card per department with its SLA tier,
+citywide compliance and volume, and what changed since the previous period.
 
-Layout only: it reads the query string to remember the view, but never touches the data. Options
-and figures are filled in by ``callbacks/overview.py``.
+Layout only; the numbers come from ``callbacks/overview.py``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,39 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.queries import PERIODS
-from dashboard.urlstate import from_query
+PAGE = {"path": "/", "name": "Overview", "title": "Overview · stat311"}
+
+MEASURED = [
+    html.P(
+        [
+            html.Strong("Compliance"),
+            " = cases due in the period that were closed by their due time ÷ cases due in the "
+            "period. A case still open after its due time counts as a miss; a case due later "
+            "than today is not counted yet. Duplicates are left out.",
+        ]
+    ),
+    html.P(
+        [
+            html.Strong("Due time"),
+            ": the one the source system set (Boston target date, NYC due date, Open311 expected "
+            "time); otherwise the SLA policy's target for the request type or department, in "
+            "calendar or business days (weekends and holidays skipped).",
+        ]
+    ),
+    html.P(
+        [
+            html.Strong("Tiers"),
+            ": On Target = compliance at or above the target (90% unless the policy says "
+            "otherwise); Close But Not There = within the margin (10 points) below it; Problem "
+            "That Needs a Plan = further below; Not enough data = fewer due cases than the "
+            "minimum (20).",
+        ]
+    ),
+    html.P(
+        "Backlog and overdue counts are taken at the end of the period (or now, for a period "
+        "still running). Days to close are for the cases due in the period that have closed."
+    ),
+]
 
 
 class Ids(StrEnum):
@@ -21,96 +52,210 @@ class Ids(StrEnum):
 
     URL = "overview-url"
     STATE = "overview-state"
-    DATES = "overview-dates"
+    KIND = "overview-kind"
+    DATE = "overview-date"
+    RANGE = "overview-range"
+    RANGE_BOX = "overview-range-box"
     DEPARTMENT = "overview-department"
-    TYPE = "overview-type"
-    STATUS = "overview-status"
-    CHANNEL = "overview-channel"
-    LAYER = "overview-layer"
-    AREA = "overview-area"
-    PERIOD = "overview-period"
-    SUMMARY = "overview-summary"
+    HEADLINE = "overview-headline"
     NOTICE = "overview-notice"
+    CARDS = "overview-cards"
     CHART = "overview-chart"
     TABLE = "overview-table"
+    CHANGES = "overview-changes"
 
 
-def _control(label: str, component: Any, width: int = 3) -> dbc.Col:
-    return dbc.Col(
-        [dbc.Label(label, html_for=component.id, className="small fw-semibold mb-1"), component],
-        xs=12,
-        md=6,
-        lg=width,
-        className="mb-2",
-    )
-
-
-def _multi(id_: str, placeholder: str) -> dcc.Dropdown:
-    return dcc.Dropdown(id=id_, multi=True, placeholder=placeholder, options=[], value=[])
-
-
-def filters() -> dbc.Row:
+def controls() -> dbc.Row:
     return dbc.Row(
         [
-            _control(
-                "Requested between",
-                dcc.DatePickerRange(
-                    id=Ids.DATES,
-                    display_format="YYYY-MM-DD",
-                    start_date_placeholder_text="from",
-                    end_date_placeholder_text="to",
-                    clearable=True,
+            dbc.Col(
+                [
+                    dbc.Label("Period", html_for=Ids.KIND, className="small fw-semibold mb-1"),
+                    dbc.RadioItems(
+                        id=Ids.KIND,
+                        options=[
+                            {"label": "Week", "value": "week"},
+                            {"label": "Month", "value": "month"},
+                            {"label": "Quarter", "value": "quarter"},
+                            {"label": "Custom", "value": "custom"},
+                        ],
+                        value="month",
+                        inline=True,
+                    ),
+                ],
+                xs=12,
+                md=4,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("Containing the day", html_for=Ids.DATE, className="small mb-1"),
+                    dcc.DatePickerSingle(id=Ids.DATE, display_format="YYYY-MM-DD"),
+                ],
+                xs=12,
+                md=2,
+            ),
+            dbc.Col(
+                html.Div(
+                    [
+                        dbc.Label("Custom dates", html_for=Ids.RANGE, className="small mb-1"),
+                        dcc.DatePickerRange(id=Ids.RANGE, display_format="YYYY-MM-DD"),
+                    ],
+                    id=Ids.RANGE_BOX,
                 ),
+                xs=12,
+                md=3,
             ),
-            _control("Department", _multi(Ids.DEPARTMENT, "All departments")),
-            _control("Request type", _multi(Ids.TYPE, "All request types")),
-            _control(
-                "Period",
-                dcc.Dropdown(
-                    id=Ids.PERIOD,
-                    options=[{"label": p.title(), "value": p} for p in PERIODS],
-                    value="week",
-                    clearable=False,
-                ),
-                width=3,
+            dbc.Col(
+                [
+                    dbc.Label("Departments", html_for=Ids.DEPARTMENT, className="small mb-1"),
+                    dcc.Dropdown(
+                        id=Ids.DEPARTMENT,
+                        multi=True,
+                        options=[],
+                        value=[],
+                        placeholder="All departments",
+                    ),
+                ],
+                xs=12,
+                md=3,
             ),
-            _control("Status", _multi(Ids.STATUS, "Open and closed"), width=2),
-            _control("Channel", _multi(Ids.CHANNEL, "All channels"), width=2),
-            _control(
-                "Boundary layer",
-                dcc.Dropdown(id=Ids.LAYER, options=[], value=None, placeholder="Whole city"),
-                width=3,
-            ),
-            _control("Areas", _multi(Ids.AREA, "All areas"), width=5),
         ],
-        className="g-2",
+        className="g-2 mb-2",
     )
 
 
 def layout(**query: Any) -> html.Div:
-    """The page. ``query`` is the URL's query string as Dash Pages passes it."""
-    state = from_query(query)
+    from urllib.parse import urlencode
+
+    flat = [(k, v) for k, vs in query.items() for v in (vs if isinstance(vs, list) else [vs])]
     return html.Div(
         [
             dcc.Location(id=Ids.URL, refresh=False),
-            dcc.Store(id=Ids.STATE, data=state.to_query()),
-            html.H1("Requests overview", className="h3"),
-            html.P(
-                "Service requests by the week (or period) they were opened, in the city's local "
-                "time. Change a filter and the link in the address bar changes with it: copy it "
-                "to share exactly this view.",
-                className="text-muted small",
-            ),
-            filters(),
+            dcc.Store(id=Ids.STATE, data=("?" + urlencode(flat)) if flat else ""),
+            html.H1("Stat meeting overview", className="h3"),
+            controls(),
+            html.P(id=Ids.HEADLINE, className="lead", role="status"),
             html.Div(id=Ids.NOTICE),
-            html.Div(id=Ids.SUMMARY, className="my-2", role="status", **{"aria-live": "polite"}),
-            dcc.Loading(dcc.Graph(id=Ids.CHART, config={"displaylogo": False})),
+            html.H2("Departments, problems first", className="h5 mt-3"),
+            dcc.Loading(dbc.Row(id=Ids.CARDS, className="g-3")),
+            html.H2("Citywide", className="h5 mt-4"),
+            dcc.Graph(id=Ids.CHART, config={"displaylogo": False}),
             html.Details(
                 [
                     html.Summary("Table of the chart's numbers"),
                     html.Div(id=Ids.TABLE, className="table-responsive small"),
-                ],
-                className="mt-2",
+                ]
+            ),
+            html.H2("What changed since the previous period", className="h5 mt-4"),
+            html.Div(id=Ids.CHANGES),
+            html.Details(
+                [html.Summary("How this is measured"), html.Div(MEASURED, className="small")],
+                className="mt-4 mb-5",
+                open=False,
             ),
         ]
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _arrow(change: float | None, *, unit: str, higher_is_better: bool | None = True) -> html.Span:
+    """A change with an arrow and words; green/red only where up or down is good or bad."""
+    if change is None:
+        return html.Span("no comparison", className="text-muted")
+    if abs(change) < 0.05:
+        return html.Span("→ unchanged", className="text-muted")
+    up = change > 0
+    icon = "bi-arrow-up-right" if up else "bi-arrow-down-right"
+    if higher_is_better is None:
+        colour = "text-body-secondary"
+    else:
+        colour = "text-success" if up == higher_is_better else "text-danger"
+    return html.Span(
+        [
+            html.I(className=f"bi {icon} me-1", **{"aria-hidden": "true"}),
+            f"{'up' if up else 'down'} {abs(change):.1f} {unit}",
+        ],
+        className=colour,
+    )
+
+
+def department_card(card: dict[str, Any]) -> dbc.Col:
+    """One department: ``card`` holds plain values (see callbacks.overview.card_values)."""
+    style = card["style"]
+    return dbc.Col(
+        dcc.Link(
+            dbc.Card(
+                [
+                    dbc.CardHeader(
+                        [
+                            html.I(className=f"bi {style['icon']} me-2", **{"aria-hidden": "true"}),
+                            html.Span(card["tier"], className="fw-semibold"),
+                        ],
+                        style={"backgroundColor": style["color"], "color": "white"},
+                    ),
+                    dbc.CardBody(
+                        [
+                            html.H3(card["department"], className="h5 card-title mb-1"),
+                            html.P(
+                                [
+                                    html.Span(_pct(card["compliance"]), className="fs-4 me-2"),
+                                    f"on time vs target {_pct(card['target'])}"
+                                    if card["compliance"] is not None
+                                    else f"too few due cases to judge (target "
+                                    f"{_pct(card['target'])})",
+                                ],
+                                className="mb-1",
+                            ),
+                            html.P(
+                                [
+                                    _arrow(card["compliance_change"], unit="points"),
+                                    " since the previous period",
+                                ],
+                                className="small mb-2",
+                            ),
+                            html.Ul(
+                                [
+                                    html.Li(
+                                        [
+                                            f"{card['due']:,} due, {card['volume']:,} opened ",
+                                            _arrow(
+                                                card["volume_change"],
+                                                unit="%",
+                                                higher_is_better=None,
+                                            ),
+                                        ]
+                                    ),
+                                    html.Li(
+                                        f"Open backlog {card['open_backlog']:,}, overdue "
+                                        f"{card['overdue_open']:,}"
+                                    ),
+                                    html.Li(
+                                        "Median days to close "
+                                        + (
+                                            "–"
+                                            if card["median_days"] is None
+                                            else f"{card['median_days']:.1f}"
+                                        )
+                                    ),
+                                ],
+                                className="small mb-0 ps-3",
+                            ),
+                        ]
+                    ),
+                ],
+                className="h-100 shadow-sm",
+                style={"borderColor": style["color"]},
+            ),
+            href=card["href"],
+            className="text-decoration-none text-reset",
+            title=f"Open the {card['department']} page for this period",
+        ),
+        xs=12,
+        sm=6,
+        lg=4,
+        xl=3,
+        className="overview-card",
     )

@@ -1,4 +1,4 @@
-"""The overview in real headless Chromium: open it, change a filter, see the chart change."""
+"""The requests page in real headless Chromium: open it, change a filter, see the chart change."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.support.browser import chromium_browser, serve_wsgi
 pytestmark = pytest.mark.browser
 
 TRACE_TOTAL = """() => {
-  const plot = document.querySelector('#overview-chart .js-plotly-plot');
+  const plot = document.querySelector('#requests-chart .js-plotly-plot');
   if (!plot || !plot._fullData) return null;
   return plot._fullData.reduce((sum, t) => sum + Array.from(t.y || []).reduce((a, b) => a + b, 0), 0);
 }"""
@@ -34,12 +34,12 @@ def test_change_a_filter_and_the_chart_follows(served) -> None:
     pwd = model.total(CaseFilter(departments=("PWDx",)))
     with chromium_browser() as browser:
         page = browser.new_page()
-        page.goto(url + "/")
-        summary = page.locator("#overview-summary")
+        page.goto(url + "/requests")
+        summary = page.locator("#requests-summary")
         expect(summary).to_contain_text(f"{everything:,} requests", timeout=20_000)
         page.wait_for_function(f"() => ({TRACE_TOTAL})() === {everything}", timeout=20_000)
 
-        page.locator("#overview-department").click()
+        page.locator("#requests-department").click()
         page.get_by_role("option", name="PWDx", exact=True).click()
         page.keyboard.press("Escape")
         expect(summary).to_contain_text(f"{pwd:,} requests", timeout=20_000)
@@ -50,7 +50,7 @@ def test_change_a_filter_and_the_chart_follows(served) -> None:
         shared = page.url
         other = browser.new_page()
         other.goto(shared)
-        expect(other.locator("#overview-summary")).to_contain_text(
+        expect(other.locator("#requests-summary")).to_contain_text(
             f"{pwd:,} requests", timeout=20_000
         )
 
@@ -61,6 +61,6 @@ def test_case_text_is_never_executed(served) -> None:
         page = browser.new_page()
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto(url + "/?department=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
-        expect(page.locator("#overview-summary")).to_contain_text("requests", timeout=20_000)
+        page.goto(url + "/requests?department=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
+        expect(page.locator("#requests-summary")).to_contain_text("requests", timeout=20_000)
         assert dialogs == []

@@ -1,4 +1,4 @@
-"""The app factory, the overview layout and its callbacks (as plain functions)."""
+"""The app factory, the requests page layout and its callbacks (as plain functions)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from dash import html
 
-from callbacks.overview import NO_DATA, filter_options, overview_view, state_from_controls
+from callbacks.requests import NO_DATA, filter_options, requests_view, state_from_controls
 from dashboard.app_factory import create_app
 from dashboard.queries import CaseFilter, ReadModel
 from dashboard.urlstate import FilterState
-from layouts.overview import Ids, layout
+from layouts.requests import Ids, layout
 from tests.conftest import make_settings
 
 
@@ -52,7 +52,7 @@ def test_app_factory_registers_pages_and_callbacks(reset_dash_registries, tmp_pa
     app = create_app(make_settings(tmp_path))
     import dash
 
-    assert [p["path"] for p in dash.page_registry.values()] == ["/"]
+    assert [p["path"] for p in dash.page_registry.values()] == ["/", "/requests"]
     # Every id a callback uses exists in the validation layout: no suppress_callback_exceptions.
     known = _ids(app.validation_layout)
     used = set()
@@ -70,11 +70,11 @@ def test_no_io_at_import_and_factory_time(reset_dash_registries, tmp_path) -> No
     assert list(tmp_path.iterdir()) == []  # no store, no snapshot created by building the app
 
 
-def test_overview_view_matches_pandas(demo) -> None:
+def test_requests_view_matches_pandas(demo) -> None:
     settings, _ = demo
     model = ReadModel(settings.snapshot_dir)
     state = FilterState(start=date(2011, 9, 1), end=date(2011, 9, 30), department=("PWDx",))
-    view = overview_view(model, state)
+    view = requests_view(model, state)
     expected = model.total(CaseFilter(start=state.start, end=state.end, departments=("PWDx",)))
     bars = sum(sum(trace.y) for trace in view["figure"].data)
     assert bars == expected
@@ -86,7 +86,7 @@ def test_overview_view_matches_pandas(demo) -> None:
 def test_many_departments_fold_into_other(demo) -> None:
     settings, _ = demo
     model = ReadModel(settings.snapshot_dir)
-    view = overview_view(model, FilterState())
+    view = requests_view(model, FilterState())
     names = [trace.name for trace in view["figure"].data]
     assert len(names) <= 11
     total = sum(sum(trace.y) for trace in view["figure"].data)
@@ -95,13 +95,13 @@ def test_many_departments_fold_into_other(demo) -> None:
 
 def test_empty_result_explains_itself(demo) -> None:
     settings, _ = demo
-    view = overview_view(ReadModel(settings.snapshot_dir), FilterState(department=("NOPE",)))
+    view = requests_view(ReadModel(settings.snapshot_dir), FilterState(department=("NOPE",)))
     assert "No requests match" in str(view["notice"].children)
     assert view["summary"].startswith("0 requests")
 
 
 def test_no_data_yet_explains_how_to_load(tmp_path) -> None:
-    view = overview_view(ReadModel(tmp_path / "snap"), FilterState())
+    view = requests_view(ReadModel(tmp_path / "snap"), FilterState())
     assert view["notice"].children == NO_DATA
     opts = filter_options(ReadModel(tmp_path / "snap"), "?department=PWDx")
     assert opts["department"] == [] and opts["department_options"] == []
@@ -136,7 +136,7 @@ def test_junk_control_values_never_fail(demo, junk: str) -> None:
         area=[junk],
         period=junk,
     )
-    view = overview_view(ReadModel(settings.snapshot_dir), state)
+    view = requests_view(ReadModel(settings.snapshot_dir), state)
     assert view["figure"] is not None
     # an unknown layer is reported, never a stack trace
     assert view["notice"] is not None
@@ -145,7 +145,7 @@ def test_junk_control_values_never_fail(demo, junk: str) -> None:
 def test_table_behind_the_chart(demo) -> None:
     settings, _ = demo
     model = ReadModel(settings.snapshot_dir)
-    view = overview_view(model, FilterState(department=("PWDx",), period="month"))
+    view = requests_view(model, FilterState(department=("PWDx",), period="month"))
     table = view["table"]
     rows = table.children[1].children
     counts = model.counts(CaseFilter(departments=("PWDx",)), by=("department",), period="month")

@@ -1,0 +1,266 @@
+"""Requests page callbacks: thin (parse inputs -> one query -> one figure builder).
+
+The work is in plain functions (:func:`filter_options`, :func:`requests_view`) that tests call
+directly; :func:`register` wires them to the app.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, State, html
+
+from dashboard.errors import SnapshotMissingError
+from dashboard.queries import QueryError, ReadModel
+from dashboard.services import Services
+from dashboard.urlstate import FilterState, from_query
+from layouts.figures import empty_figure, requests_over_time
+from layouts.requests import Ids
+
+log = logging.getLogger(__name__)
+
+NO_DATA = (
+    "No data loaded yet. Load an export with `stat311 ingest PATH` (or start with `make run`, "
+    "which loads the bundled Boston sample)."
+)
+
+
+def _opts(values: list[str]) -> list[dict[str, str]]:
+    return [{"label": v, "value": v} for v in values]
+
+
+def _keep(values: tuple[str, ...], allowed: list[str]) -> list[str]:
+    known = set(allowed)
+    return [v for v in values if v in known]
+
+
+def filter_options(read_model: ReadModel, query: str | None) -> dict[str, Any]:
+    """Options for every control, and the values the URL asked for (unknown values dropped)."""
+    state = from_query(query)
+    try:
+        opts = read_model.options()
+    except SnapshotMissingError:
+        opts = {
+            "departments": [],
+            "types": [],
+            "statuses": [],
+            "channels": [],
+            "layers": {},
+            "min_date": None,
+            "max_date": None,
+        }
+    layer = state.layer if state.layer in opts["layers"] else None
+    areas = opts["layers"].get(layer, []) if layer else []
+    return {
+        "department_options": _opts(opts["departments"]),
+        "department": _keep(state.department, opts["departments"]),
+        "type_options": _opts(opts["types"]),
+        "type": _keep(state.type, opts["types"]),
+        "status_options": _opts(opts["statuses"]),
+        "status": _keep(state.status, opts["statuses"]),
+        "channel_options": _opts(opts["channels"]),
+        "channel": _keep(state.channel, opts["channels"]),
+        "layer_options": _opts(list(opts["layers"])),
+        "layer": layer,
+        "area_options": _opts(areas),
+        "area": _keep(state.area, areas),
+        "min_date": opts["min_date"],
+        "max_date": opts["max_date"],
+        "start": state.start,
+        "end": state.end,
+        "period": state.period,
+    }
+
+
+def _parse_date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def state_from_controls(
+    *,
+    start: str | None,
+    end: str | None,
+    department: list[str] | None,
+    type_: list[str] | None,
+    status: list[str] | None,
+    channel: list[str] | None,
+    layer: str | None,
+    area: list[str] | None,
+    period: str | None,
+) -> FilterState:
+    """Control values -> the same validated state a URL gives."""
+    query: dict[str, Any] = {
+        "from": start and str(start)[:10],
+        "to": end and str(end)[:10],
+        "department": department or [],
+        "type": type_ or [],
+        "status": status or [],
+        "channel": channel or [],
+        "layer": layer or "",
+        "area": area or [],
+        "period": period or "week",
+    }
+    return from_query({k: v for k, v in query.items() if v})
+
+
+def _table(frame: Any) -> Any:
+    if frame.empty:
+        return html.P("No rows.")
+    pivot = frame.pivot_table(
+        index="period", columns="department", values="count", aggfunc="sum", fill_value=0
+    )
+    pivot.index = pivot.index.strftime("%Y-%m-%d")
+    header = html.Thead(html.Tr([html.Th("Period"), *[html.Th(str(c)) for c in pivot.columns]]))
+    body = html.Tbody(
+        [
+            html.Tr([html.Th(idx, scope="row"), *[html.Td(f"{v:,}") for v in row]])
+            for idx, row in zip(pivot.index, pivot.to_numpy().tolist(), strict=True)
+        ]
+    )
+    return dbc.Table([header, body], bordered=False, striped=True, size="sm")
+
+
+def requests_view(read_model: ReadModel, state: FilterState) -> dict[str, Any]:
+    """Everything the overview shows for one filter state."""
+    try:
+        frame = read_model.counts(state.to_filter(), by=("department",), period=state.period)
+    except SnapshotMissingError:
+        return {
+            "figure": empty_figure("No data loaded yet."),
+            "summary": "",
+            "notice": dbc.Alert(NO_DATA, color="info"),
+            "table": html.P("No rows."),
+            "search": state.to_query(),
+        }
+    except QueryError as exc:
+        return {
+            "figure": empty_figure(str(exc)),
+            "summary": "",
+            "notice": dbc.Alert(str(exc), color="warning"),
+            "table": html.P("No rows."),
+            "search": state.to_query(),
+        }
+    total = int(frame["count"].sum()) if not frame.empty else 0
+    notice: Any = None
+    if total == 0:
+        notice = dbc.Alert(
+            "No requests match these filters. Widen the dates, or clear a department, type or "
+            "area filter.",
+            color="secondary",
+        )
+    departments = frame["department"].nunique() if total else 0
+    span = ""
+    if state.start or state.end:
+        span = f" between {state.start or 'the first day'} and {state.end or 'the last day'}"
+    summary = f"{total:,} requests{span} across {departments} departments."
+    return {
+        "figure": requests_over_time(frame, period=state.period),
+        "summary": summary,
+        "notice": notice,
+        "table": _table(frame),
+        "search": state.to_query(),
+    }
+
+
+def register(app: Dash, services: Services) -> None:
+    read_model = services.read_model
+
+    @app.callback(
+        Output(Ids.DEPARTMENT, "options"),
+        Output(Ids.DEPARTMENT, "value"),
+        Output(Ids.TYPE, "options"),
+        Output(Ids.TYPE, "value"),
+        Output(Ids.STATUS, "options"),
+        Output(Ids.STATUS, "value"),
+        Output(Ids.CHANNEL, "options"),
+        Output(Ids.CHANNEL, "value"),
+        Output(Ids.LAYER, "options"),
+        Output(Ids.LAYER, "value"),
+        Output(Ids.DATES, "min_date_allowed"),
+        Output(Ids.DATES, "max_date_allowed"),
+        Output(Ids.DATES, "initial_visible_month"),
+        Output(Ids.DATES, "start_date"),
+        Output(Ids.DATES, "end_date"),
+        Output(Ids.PERIOD, "value"),
+        Input(Ids.STATE, "data"),
+    )
+    def _init(query: str | None) -> tuple[Any, ...]:
+        o = filter_options(read_model, query)
+        return (
+            o["department_options"],
+            o["department"],
+            o["type_options"],
+            o["type"],
+            o["status_options"],
+            o["status"],
+            o["channel_options"],
+            o["channel"],
+            o["layer_options"],
+            o["layer"],
+            o["min_date"],
+            o["max_date"],
+            o["start"] or o["max_date"],
+            o["start"],
+            o["end"],
+            o["period"],
+        )
+
+    @app.callback(
+        Output(Ids.AREA, "options"),
+        Output(Ids.AREA, "value"),
+        Input(Ids.LAYER, "value"),
+        State(Ids.STATE, "data"),
+        State(Ids.AREA, "value"),
+    )
+    def _areas(layer: str | None, query: str | None, current: list[str] | None) -> tuple:
+        if not layer:
+            return [], []
+        o = filter_options(read_model, (query or "?") + f"&layer={layer}")
+        names = [x["value"] for x in o["area_options"]]
+        wanted = (current or []) or list(from_query(query).area)
+        return o["area_options"], [a for a in wanted if a in names]
+
+    @app.callback(
+        Output(Ids.CHART, "figure"),
+        Output(Ids.SUMMARY, "children"),
+        Output(Ids.NOTICE, "children"),
+        Output(Ids.TABLE, "children"),
+        Output(Ids.URL, "search"),
+        Input(Ids.DATES, "start_date"),
+        Input(Ids.DATES, "end_date"),
+        Input(Ids.DEPARTMENT, "value"),
+        Input(Ids.TYPE, "value"),
+        Input(Ids.STATUS, "value"),
+        Input(Ids.CHANNEL, "value"),
+        Input(Ids.LAYER, "value"),
+        Input(Ids.AREA, "value"),
+        Input(Ids.PERIOD, "value"),
+    )
+    def _update(start, end, department, type_, status, channel, layer, area, period) -> tuple:
+        state = state_from_controls(
+            start=start,
+            end=end,
+            department=department,
+            type_=type_,
+            status=status,
+            channel=channel,
+            layer=layer,
+            area=area,
+            period=period,
+        )
+        view = requests_view(read_model, state)
+        return (
+            view["figure"],
+            view["summary"],
+            view["notice"],
+            view["table"],
+            view["search"] or "?",
+        )

@@ -1,0 +1,110 @@
+"""Reporting periods for the stat meeting: week, month, quarter or custom, and the one before.
+
+URL keys (shared by the overview and department pages, so a card's link keeps the period):
+``period`` (week|month|quarter|custom), ``date`` (YYYY-MM-DD, any day inside the period; default the
+last day with data), and for custom ``from``/``to``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from urllib.parse import parse_qsl, urlencode
+
+KINDS = ("week", "month", "quarter", "custom")
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str
+    start: date
+    end: date  # inclusive
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        """The period of the same length just before (the previous calendar month or quarter for
+        those kinds)."""
+        if self.kind == "month":
+            end = self.start - timedelta(days=1)
+            return Period("month", end.replace(day=1), end)
+        if self.kind == "quarter":
+            end = self.start - timedelta(days=1)
+            return Period("quarter", _quarter_start(end), end)
+        return Period(self.kind, self.start - timedelta(days=self.days), self.start - timedelta(1))
+
+    def label(self) -> str:
+        if self.kind == "week":
+            return f"week of {self.start:%d %b %Y} – {self.end:%d %b %Y}"
+        if self.kind == "month":
+            return f"{self.start:%B %Y}"
+        if self.kind == "quarter":
+            return f"Q{(self.start.month - 1) // 3 + 1} {self.start.year}"
+        return f"{self.start:%d %b %Y} – {self.end:%d %b %Y}"
+
+    def to_query(self, **extra: str) -> str:
+        pairs: list[tuple[str, str]] = [("period", self.kind)]
+        if self.kind == "custom":
+            pairs += [("from", self.start.isoformat()), ("to", self.end.isoformat())]
+        else:
+            pairs.append(("date", self.start.isoformat()))
+        pairs += [(k, v) for k, v in extra.items() if v]
+        return "?" + urlencode(pairs)
+
+
+def _quarter_start(day: date) -> date:
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def period_of(kind: str, anchor: date) -> Period:
+    """The week (Monday–Sunday), month or quarter containing ``anchor``."""
+    if kind == "week":
+        start = anchor - timedelta(days=anchor.weekday())
+        return Period("week", start, start + timedelta(days=6))
+    if kind == "month":
+        start = anchor.replace(day=1)
+        following = (start + timedelta(days=32)).replace(day=1)
+        return Period("month", start, following - timedelta(days=1))
+    if kind == "quarter":
+        start = _quarter_start(anchor)
+        following = _quarter_start(start + timedelta(days=100))
+        return Period("quarter", start, following - timedelta(days=1))
+    raise ValueError(f"unknown period kind {kind!r}")
+
+
+def _date(value: object) -> date | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        return None
+
+
+def from_query(query: Mapping[str, object] | str | None, *, default_anchor: date) -> Period:
+    """Parse ``period``/``date``/``from``/``to``; anything malformed falls back to the defaults
+    (the month containing ``default_anchor``)."""
+    if isinstance(query, str):
+        query = dict(parse_qsl(query.lstrip("?")))
+    query = query or {}
+    kind = query.get("period")
+    if isinstance(kind, list):
+        kind = kind[0] if kind else None
+    kind = str(kind or "month").lower()
+    if kind not in KINDS:
+        kind = "month"
+    if kind == "custom":
+        start, end = _date(query.get("from")), _date(query.get("to"))
+        if start and end:
+            if start > end:
+                start, end = end, start
+            if (end - start).days <= 3660:
+                return Period("custom", start, end)
+        kind = "month"
+    anchor = _date(query.get("date")) or default_anchor
+    return period_of(kind, anchor)

@@ -1,0 +1,118 @@
+"""Requests page (``/requests``): requests over time by department, with the filters above.
+
+Layout only: it reads the query string to remember the view, but never touches the data. Options
+and figures are filled in by ``callbacks/overview.py``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from dashboard.queries import PERIODS
+from dashboard.urlstate import from_query
+
+PAGE = {"path": "/requests", "name": "Requests", "title": "Requests · stat311"}
+
+
+class Ids(StrEnum):
+    """Component ids of the requests page (declared once)."""
+
+    URL = "requests-url"
+    STATE = "requests-state"
+    DATES = "requests-dates"
+    DEPARTMENT = "requests-department"
+    TYPE = "requests-type"
+    STATUS = "requests-status"
+    CHANNEL = "requests-channel"
+    LAYER = "requests-layer"
+    AREA = "requests-area"
+    PERIOD = "requests-period"
+    SUMMARY = "requests-summary"
+    NOTICE = "requests-notice"
+    CHART = "requests-chart"
+    TABLE = "requests-table"
+
+
+def _control(label: str, component: Any, width: int = 3) -> dbc.Col:
+    return dbc.Col(
+        [dbc.Label(label, html_for=component.id, className="small fw-semibold mb-1"), component],
+        xs=12,
+        md=6,
+        lg=width,
+        className="mb-2",
+    )
+
+
+def _multi(id_: str, placeholder: str) -> dcc.Dropdown:
+    return dcc.Dropdown(id=id_, multi=True, placeholder=placeholder, options=[], value=[])
+
+
+def filters() -> dbc.Row:
+    return dbc.Row(
+        [
+            _control(
+                "Requested between",
+                dcc.DatePickerRange(
+                    id=Ids.DATES,
+                    display_format="YYYY-MM-DD",
+                    start_date_placeholder_text="from",
+                    end_date_placeholder_text="to",
+                    clearable=True,
+                ),
+            ),
+            _control("Department", _multi(Ids.DEPARTMENT, "All departments")),
+            _control("Request type", _multi(Ids.TYPE, "All request types")),
+            _control(
+                "Period",
+                dcc.Dropdown(
+                    id=Ids.PERIOD,
+                    options=[{"label": p.title(), "value": p} for p in PERIODS],
+                    value="week",
+                    clearable=False,
+                ),
+                width=3,
+            ),
+            _control("Status", _multi(Ids.STATUS, "Open and closed"), width=2),
+            _control("Channel", _multi(Ids.CHANNEL, "All channels"), width=2),
+            _control(
+                "Boundary layer",
+                dcc.Dropdown(id=Ids.LAYER, options=[], value=None, placeholder="Whole city"),
+                width=3,
+            ),
+            _control("Areas", _multi(Ids.AREA, "All areas"), width=5),
+        ],
+        className="g-2",
+    )
+
+
+def layout(**query: Any) -> html.Div:
+    """The page. ``query`` is the URL's query string as Dash Pages passes it."""
+    state = from_query(query)
+    return html.Div(
+        [
+            dcc.Location(id=Ids.URL, refresh=False),
+            dcc.Store(id=Ids.STATE, data=state.to_query()),
+            html.H1("Requests over time", className="h3"),
+            html.P(
+                "Service requests by the week (or period) they were opened, in the city's local "
+                "time. Change a filter and the link in the address bar changes with it: copy it "
+                "to share exactly this view.",
+                className="text-muted small",
+            ),
+            filters(),
+            html.Div(id=Ids.NOTICE),
+            html.Div(id=Ids.SUMMARY, className="my-2", role="status", **{"aria-live": "polite"}),
+            dcc.Loading(dcc.Graph(id=Ids.CHART, config={"displaylogo": False})),
+            html.Details(
+                [
+                    html.Summary("Table of the chart's numbers"),
+                    html.Div(id=Ids.TABLE, className="table-responsive small"),
+                ],
+                className="mt-2",
+            ),
+        ]
+    )
