@@ -200,7 +200,7 @@ def overview_view(
         + f" (compared with {model['previous'].label()})."
     )
     notice = None
-    if not model["cards"]:
+    if totals["due"] == 0 and totals["volume"] == 0:
         notice = dbc.Alert(
             f"No cases were due or opened in {period.label()}. The data runs from "
             f"{options['min_date']} to {options['max_date']}: pick a period in that range.",

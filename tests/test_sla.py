@@ -1,0 +1,207 @@
+"""SLA compliance on the Boston demo against an independent pandas computation of the definition,
+and the on-time result against Boston's own ``ontime`` column."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from functools import cache
+
+import holidays as holidays_lib
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard.queries import ReadModel
+from dashboard.sla import SlaEngine, load_policy
+from dashboard.snapshot import CASES_FILE, require_snapshot
+from tests.conftest import BOSTON_ZIP, ROOT
+
+TZ = "America/New_York"
+AS_OF = pd.Timestamp("2026-01-01", tz=TZ).tz_convert("UTC")
+
+
+def _business_add(start: date, days: int, closed: frozenset[date]) -> date:
+    """Plain loop: roll a weekend/holiday start forward, then count ``days`` business days."""
+
+    def off(d: date) -> bool:
+        return d.weekday() >= 5 or d in closed
+
+    d = start
+    while off(d):
+        d += timedelta(days=1)
+    counted = 0
+    while counted < days:
+        d += timedelta(days=1)
+        if not off(d):
+            counted += 1
+    return d
+
+
+@pytest.fixture(scope="module")
+def expected_cases() -> pd.DataFrame:
+    """The Boston export with its due times worked out from scratch (source's, else policy)."""
+    policy = load_policy(None)
+    raw = pd.read_csv(BOSTON_ZIP, dtype=str, keep_default_na=False)
+    requested = pd.to_datetime(raw["open_dt"])
+    target = pd.to_datetime(raw["target_dt"].replace("", None))
+    closed_local = pd.to_datetime(raw["closed_dt"].replace("", None))
+    closed_days = frozenset(
+        set(holidays_lib.country_holidays("US", subdiv="MA", years=range(2011, 2014)))
+        | {date(2011, 11, 25)}
+    )
+
+    @cache
+    def business(day: date, n: int) -> date:
+        return _business_add(day, n, closed_days)
+
+    due = []
+    for req, tgt, typ, dept in zip(requested, target, raw["type"], raw["department"], strict=True):
+        if not pd.isna(tgt):
+            due.append(tgt)
+            continue
+        rule = policy.type_due.get(typ) or policy.department_due.get(dept)
+        if rule is None:
+            due.append(pd.NaT)
+        elif rule.business:
+            day = business(req.date(), int(rule.days))
+            due.append(pd.Timestamp.combine(day, req.time()))
+        else:
+            due.append(req + pd.Timedelta(days=rule.days))
+    due = pd.Series(due, dtype="datetime64[ns]")
+
+    def utc(s: pd.Series) -> pd.Series:
+        return s.dt.tz_localize(
+            TZ, ambiguous=np.ones(len(s), dtype=bool), nonexistent="shift_forward"
+        ).dt.tz_convert("UTC")
+
+    return pd.DataFrame(
+        {
+            "department": raw["department"],
+            "type": raw["type"],
+            "requested_local": requested,
+            "requested": utc(requested),
+            "closed": utc(closed_local),
+            "due_local": due,
+            "due": utc(due),
+        }
+    )
+
+
+def _expected_report(cases: pd.DataFrame, start: date, end: date, by: str) -> pd.DataFrame:
+    end_local = pd.Timestamp(end) + pd.Timedelta(days=1)
+    cut = min(pd.Timestamp(end_local).tz_localize(TZ).tz_convert("UTC"), AS_OF)
+    in_period = cases[
+        (cases["due_local"] >= pd.Timestamp(start)) & (cases["due_local"] < end_local)
+    ]
+    decided = in_period[in_period["closed"].notna() | (in_period["due"] <= AS_OF)]
+    on_time = decided[decided["closed"].notna() & (decided["closed"] <= decided["due"])]
+    closed = decided[decided["closed"].notna()]
+    days = (closed["closed"] - closed["requested"]).dt.total_seconds() / 86400
+    backlog = cases[
+        (cases["requested"] < cut) & (cases["closed"].isna() | (cases["closed"] >= cut))
+    ]
+    volume = cases[
+        (cases["requested_local"] >= pd.Timestamp(start)) & (cases["requested_local"] < end_local)
+    ]
+    out = pd.DataFrame(
+        {
+            "due": decided.groupby(by).size(),
+            "on_time": on_time.groupby(by).size(),
+            "median_days": days.groupby(closed[by]).median(),
+            "p90_days": days.groupby(closed[by]).quantile(0.9),
+            "volume": volume.groupby(by).size(),
+            "open_backlog": backlog.groupby(by).size(),
+            "overdue_open": backlog[backlog["due"] < cut].groupby(by).size(),
+        }
+    )
+    for name in ("due", "on_time", "volume", "open_backlog", "overdue_open"):
+        out[name] = out[name].fillna(0).astype(int)
+    out["compliance"] = out["on_time"] / out["due"].replace(0, np.nan)
+    return out
+
+
+def test_cli_matches_an_independent_pandas_computation(demo, expected_cases) -> None:
+    settings, _ = demo
+    env = {
+        **os.environ,
+        "STAT311_DATABASE_URL": settings.database_url,
+        "STAT311_SNAPSHOT_DIR": str(settings.snapshot_dir),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "dashboard.cli", "sla", "--from", "2011-07-01", "--to",
+         "2011-12-31", "--by", "department", "--as-of", "2026-01-01", "--json"],
+        capture_output=True, text=True, env=env, cwd=ROOT, check=True,
+    )  # fmt: skip
+    got = pd.DataFrame(json.loads(result.stdout)).set_index("department")
+    want = _expected_report(expected_cases, date(2011, 7, 1), date(2011, 12, 31), "department")
+    want = want[(want["due"] > 0) | (want["volume"] > 0) | (want["open_backlog"] > 0)]
+    want = want[want.index != ""]
+    assert sorted(got.index) == sorted(want.index)
+    for name in ("due", "on_time", "volume", "open_backlog", "overdue_open"):
+        assert got[name].to_dict() == want[name].to_dict(), name
+    np.testing.assert_allclose(
+        got["compliance"].astype(float), want.loc[got.index, "compliance"].round(4), atol=1e-9
+    )
+    for name, col in (("median_days_to_close", "median_days"), ("p90_days_to_close", "p90_days")):
+        np.testing.assert_allclose(
+            got[name].astype(float), want.loc[got.index, col].round(2), atol=0.011
+        )
+    # Tiers from the compliance computed here, with the example policy's thresholds.
+    policy = load_policy(None)
+    for dept, row in got.iterrows():
+        c = want.loc[dept, "compliance"]
+        target = policy.target_for(department=dept)
+        if want.loc[dept, "due"] < 20:
+            tier = "Not enough data"
+        elif c >= target:
+            tier = "On Target"
+        elif c >= target - 0.10:
+            tier = "Close But Not There"
+        else:
+            tier = "Problem That Needs a Plan"
+        assert row["tier"] == tier, dept
+    # Problems first.
+    order = {"Problem That Needs a Plan": 0, "Close But Not There": 1, "On Target": 2,
+             "Not enough data": 3}  # fmt: skip
+    ranks = [order[t] for t in got["tier"]]
+    assert ranks == sorted(ranks)
+
+
+def test_by_type_for_one_department_matches_pandas(demo, expected_cases) -> None:
+    settings, _ = demo
+    engine = SlaEngine(ReadModel(settings.snapshot_dir), load_policy(None), TZ)
+    got = engine.report(
+        start=date(2011, 9, 1), end=date(2011, 9, 30), by="type",
+        flt=__import__("dashboard.queries", fromlist=["CaseFilter"]).CaseFilter(
+            departments=("PWDx",)
+        ),
+        as_of=AS_OF,
+    ).set_index("group")  # fmt: skip
+    cases = expected_cases[expected_cases["department"] == "PWDx"]
+    want = _expected_report(cases, date(2011, 9, 1), date(2011, 9, 30), "type")
+    want = want[(want["due"] > 0) | (want["volume"] > 0) | (want["open_backlog"] > 0)]
+    assert sorted(got.index) == sorted(want.index)
+    for name in ("due", "on_time", "volume", "open_backlog", "overdue_open"):
+        assert got[name].to_dict() == want[name].to_dict(), name
+
+
+def test_on_time_agrees_with_bostons_own_ontime_column(demo) -> None:
+    settings, _ = demo
+    snap = pd.read_parquet(
+        require_snapshot(settings.snapshot_dir) / CASES_FILE,
+        columns=["request_id", "closed_at", "sla_due_at", "sla_due_source"],
+    )
+    raw = pd.read_csv(BOSTON_ZIP, dtype=str, keep_default_na=False)
+    raw = raw[(raw["target_dt"] != "") & (raw["closed_dt"] != "") & (raw["ontime"] != "")]
+    joined = raw.merge(snap, left_on="case_enquiry_id", right_on="request_id", how="inner")
+    assert len(joined) == len(raw)
+    assert (joined["sla_due_source"] == "source").all()
+    ours = joined["closed_at"] <= joined["sla_due_at"]
+    theirs = joined["ontime"] == "ONTIME"
+    agreement = float((ours == theirs).mean())
+    print(f"on-time agreement with Boston's ontime column: {agreement:.4%} of {len(joined):,}")
+    assert agreement >= 0.99
