@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 #: Pages, in navbar order: each name has ``layouts/<name>.py`` (``PAGE`` dict of
 #: ``register_page`` arguments, and ``layout(**kwargs)``) and ``callbacks/<name>.py``
 #: (``register(app, services)``).
-PAGES: tuple[str, ...] = ("overview", "requests")
+PAGES: tuple[str, ...] = ("overview", "requests", "department")
 
 
 def _page_modules() -> list[tuple[str, ModuleType, ModuleType]]:
@@ -36,6 +36,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     The SLA policy file is read here, so an invalid one stops the start-up with its line and
     problem named."""
+    from dashboard import auth
+    from dashboard.store import Store
     from layouts import shell
 
     settings = settings or Settings.from_env()
@@ -61,4 +63,18 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.layout = shell.layout
     app.validation_layout = html.Div(validation)
     app.server.extensions["stat311"] = services
+    auth.install(app.server, store=Store(settings.database_url), settings=settings)
+
+    @app.server.errorhandler(dash.exceptions.UnsupportedRelativePath)
+    def _bad_path(exc: Exception):  # a crafted routing request (browsers send real paths)
+        return {"error": "unsupported path"}, 400
+
+    @app.server.errorhandler(KeyError)
+    def _unknown_callback(exc: KeyError):
+        # Dash raises KeyError for a callback request naming no server-side callback (crafted,
+        # or a clientside one); anything else is a real error and stays a 500.
+        if "Callback function not found" in str(exc):
+            return {"error": "no such callback"}, 400
+        raise exc
+
     return app

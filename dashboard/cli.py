@@ -180,6 +180,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings)
     host = args.host or settings.host
     port = args.port or settings.port
+    if args.demo:
+        lines = [
+            f"  {email:<22} {role:<24} {password}"
+            for email, role, password in ensure_demo_users(settings)
+        ]
+        print(
+            "Demo sign-in (new passwords at every start; the public portal needs none):\n"
+            + "\n".join(lines),
+            file=sys.stderr,
+        )
     print(f"stat311 dashboard on http://{host}:{port}/  (Ctrl+C to stop)", file=sys.stderr)
     app.run(host=host, port=port, debug=settings.debug)
     return 0
@@ -253,6 +263,100 @@ def cmd_sla(args: argparse.Namespace, settings: Settings) -> int:
             f"{r['open_backlog']:>7,} {r['overdue_open']:>7,}"
         )
     return 0
+
+
+def _users(settings: Settings):
+    from dashboard.auth import Users
+
+    store = _store(settings)
+    store.migrate()
+    return Users(store, settings)
+
+
+def _password_from_stdin(args: argparse.Namespace) -> str | None:
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\n")
+    return None
+
+
+def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    password = _users(settings).add(
+        args.email,
+        role=args.role,
+        departments=args.department or [],
+        password=_password_from_stdin(args),
+    )
+    print(f"user {args.email.strip().lower()} added as {args.role}")
+    if not args.password_stdin:
+        print(f"password (shown once): {password}")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _users(settings).list()
+    if args.json:
+        print(json.dumps(rows, default=str))
+        return 0
+    if not rows:
+        print("no users; add one with: stat311 users add EMAIL --role executive")
+    for r in rows:
+        state = "disabled" if r["disabled"] else "active"
+        depts = ",".join(r["departments"]) or "all"
+        print(f"{r['email']}\t{r['role']}\t{depts}\t{state}")
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
+    _users(settings).disable(args.email)
+    print(f"user {args.email} disabled")
+    return 0
+
+
+def cmd_users_enable(args: argparse.Namespace, settings: Settings) -> int:
+    _users(settings).enable(args.email)
+    print(f"user {args.email} enabled")
+    return 0
+
+
+def cmd_users_reset(args: argparse.Namespace, settings: Settings) -> int:
+    password = _users(settings).reset_password(args.email, _password_from_stdin(args))
+    print(f"password of {args.email} reset")
+    if not args.password_stdin:
+        print(f"new password (shown once): {password}")
+    return 0
+
+
+def cmd_users_audit(args: argparse.Namespace, settings: Settings) -> int:
+    entries = _users(settings).audit_entries(limit=args.limit)
+    if args.json:
+        print(json.dumps(entries, default=str))
+        return 0
+    for e in entries:
+        print(f"{e['at']:%Y-%m-%d %H:%M:%S} {e['event']:<15} {e['email'] or '-':<30} {e['detail']}")
+    return 0
+
+
+DEMO_USERS = (
+    ("mayor@demo.stat311", "executive", ()),
+    ("pwd@demo.stat311", "department", ("PWDx",)),
+)
+
+
+def ensure_demo_users(settings: Settings) -> list[tuple[str, str, str]]:
+    """Demo accounts with passwords made anew at every start (printed once)."""
+    users = _users(settings)
+    out = []
+    existing = {u["email"] for u in users.list()}
+    for email, role, departments in DEMO_USERS:
+        if email in existing:
+            password = users.reset_password(email)
+            users.enable(email)
+        else:
+            password = users.add(email, role=role, departments=departments)
+        out.append(
+            (email, role + (f" ({', '.join(departments)})" if departments else ""), password)
+        )
+    return out
 
 
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
@@ -353,6 +457,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=cmd_sla)
+
+    p = sub.add_parser("users", help="staff accounts: add, list, disable, reset-password")
+    usub = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    u = usub.add_parser(
+        "add",
+        help="add a user (prints a generated password once)",
+        description="Roles: department (sees only its --department codes), executive (all "
+        "departments), admin (executive + user management).",
+    )
+    u.add_argument("email")
+    u.add_argument("--role", required=True, choices=["department", "executive", "admin"])
+    u.add_argument(
+        "--department", action="append", metavar="CODE", help="repeat for several departments"
+    )
+    u.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    u.set_defaults(func=cmd_users_add)
+    u = usub.add_parser("list", help="list users")
+    u.add_argument("--json", action="store_true")
+    u.set_defaults(func=cmd_users_list)
+    u = usub.add_parser("disable", help="disable a user (sign-in refused)")
+    u.add_argument("email")
+    u.set_defaults(func=cmd_users_disable)
+    u = usub.add_parser("enable", help="enable a user again and clear a lockout")
+    u.add_argument("email")
+    u.set_defaults(func=cmd_users_enable)
+    u = usub.add_parser("reset-password", help="set a new password (generated unless given)")
+    u.add_argument("email")
+    u.add_argument("--password-stdin", action="store_true")
+    u.set_defaults(func=cmd_users_reset)
+    u = usub.add_parser("audit", help="the audit log: sign-ins, lockouts, exports")
+    u.add_argument("--limit", type=int, default=50)
+    u.add_argument("--json", action="store_true")
+    u.set_defaults(func=cmd_users_audit)
 
     p = sub.add_parser("settings", help="print the effective settings")
     p.set_defaults(func=cmd_settings)

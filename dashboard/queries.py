@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -66,8 +66,16 @@ class ReadModel:
     swapped in. One DuckDB connection per process; each query runs on its own cursor (thread-safe).
     """
 
-    def __init__(self, snapshot_dir: str | Path) -> None:
+    def __init__(
+        self,
+        snapshot_dir: str | Path,
+        *,
+        scope: Callable[[], tuple[str, ...] | None] | None = None,
+    ) -> None:
+        """``scope`` returns the department codes the caller may see (None: all). The web app
+        passes the signed-in user's scope; it is applied to every query."""
         self.snapshot_dir = Path(snapshot_dir)
+        self.scope = scope
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._manifest_cache: tuple[Path, dict[str, Any]] | None = None
@@ -98,6 +106,10 @@ class ReadModel:
     def _where(self, flt: CaseFilter) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
+        allowed = self.scope() if self.scope is not None else None
+        if allowed is not None:
+            clauses.append("list_contains(?, department)")
+            params.append(list(allowed))
         if flt.start is not None:
             clauses.append("requested_local >= ?")
             params.append(pd.Timestamp(flt.start).to_pydatetime())
@@ -199,19 +211,21 @@ class ReadModel:
         """Values for the filter controls: departments, types, statuses, channels, areas, dates."""
         src = self._source()
         cur = self._cursor()
+        where, params = self._where(CaseFilter())
+        scoped = where.removeprefix(" WHERE ") or "TRUE"
 
         def distinct(column: str) -> list[str]:
             sql = (
                 f'SELECT DISTINCT "{column}" AS v FROM read_parquet(?) '  # noqa: S608
-                f'WHERE "{column}" IS NOT NULL ORDER BY 1'
+                f'WHERE "{column}" IS NOT NULL AND {scoped} ORDER BY 1'
             )
-            return [r[0] for r in cur.execute(sql, [src]).fetchall()]
+            return [r[0] for r in cur.execute(sql, [src, *params]).fetchall()]
 
-        span = cur.execute(
-            "SELECT min(requested_local)::DATE, max(requested_local)::DATE, count(*) "
-            "FROM read_parquet(?)",
-            [src],
-        ).fetchone()
+        span_sql = (
+            "SELECT min(requested_local)::DATE, max(requested_local)::DATE, count(*) "  # noqa: S608
+            f"FROM read_parquet(?) WHERE {scoped}"
+        )
+        span = cur.execute(span_sql, [src, *params]).fetchone()
         manifest = self.manifest()
         return {
             "departments": distinct("department"),

@@ -169,3 +169,32 @@ case_areas = Table(
     ),
     Column("area", String(200)),
 )
+
+ROLES = ("department", "executive", "admin")
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("departments", Text, nullable=False, default="[]"),  # JSON list of department codes
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("password_changed_at", DateTime(timezone=True), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("email", String(320)),
+    Column("event", String(40), nullable=False),
+    Column("detail", Text, nullable=False, default="{}"),  # JSON
+    Column("ip", String(64)),
+    Index("ix_audit_log_at", "at"),
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dashboard.auth import current_scope
 from dashboard.queries import ReadModel
 from dashboard.settings import Settings
 from dashboard.sla import SlaEngine, SlaPolicy, load_policy
@@ -23,6 +24,8 @@ class Services:
     def from_settings(cls, settings: Settings) -> Services:
         return cls(
             settings=settings,
-            read_model=ReadModel(settings.snapshot_dir),
+            # Every query is limited to what the signed-in user may see (no limit outside a web
+            # request, e.g. on the CLI).
+            read_model=ReadModel(settings.snapshot_dir, scope=current_scope),
             policy=load_policy(settings.sla_policy),
         )

@@ -137,6 +137,36 @@ SETTINGS: tuple[Setting, ...] = (
         "`dashboard/sla_policy.example.yaml`.",
     ),
     Setting("batch_size", "50000", _positive_int, "Rows per batch when loading a file."),
+    Setting(
+        "secret_key",
+        "",
+        str,
+        "Key that signs session cookies. Required when `STAT311_PRODUCTION` is true; otherwise a "
+        "random key is used and sign-ins end when the server restarts.",
+    ),
+    Setting(
+        "production",
+        "false",
+        _bool,
+        "Production mode: refuses to start without `STAT311_SECRET_KEY`, sends the session "
+        "cookie only over HTTPS.",
+    ),
+    Setting("session_hours", "8", _positive_int, "Hours a sign-in lasts."),
+    Setting(
+        "lockout_attempts",
+        "5",
+        _positive_int,
+        "Wrong passwords in a row that lock an account.",
+    ),
+    Setting("lockout_minutes", "15", _positive_int, "Minutes an account stays locked."),
+    Setting(
+        "auth_header",
+        "",
+        str,
+        "Reverse-proxy single sign-on: the name of a trusted header (e.g. `X-Remote-User`) that "
+        "carries the signed-in user's e-mail. Off when empty. Only behind a proxy that sets it "
+        "and strips it from clients' requests.",
+    ),
     Setting("log_level", "INFO", _level, "Logging level: DEBUG, INFO, WARNING or ERROR."),
     Setting("host", "127.0.0.1", str, "Address the development server listens on."),
     Setting("port", "8050", _positive_int, "Port the development server listens on."),
@@ -156,6 +186,12 @@ class Settings:
     default_geocode_tolerance: float = 0.0001
     sla_policy: Path | None = None
     batch_size: int = 50000
+    secret_key: str = ""
+    production: bool = False
+    session_hours: int = 8
+    lockout_attempts: int = 5
+    lockout_minutes: int = 15
+    auth_header: str = ""
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8050

@@ -272,7 +272,9 @@ class Loader:
             lat, lon = frame["lat"].to_numpy(float), frame["lon"].to_numpy(float)
             for resolution, name in zip(schema.H3_RESOLUTIONS, schema.H3_FIELDS, strict=True):
                 cells = h3cells.cells(lat=lat, lon=lon, resolution=resolution)
-                frame[name] = pd.Series(cells, index=frame.index, dtype=object).where(cells != 0, None)
+                frame[name] = pd.Series(cells, index=frame.index, dtype=object).where(
+                    cells != 0, None
+                )
         if not new.empty:
             new["first_run_id"] = run_id
             new["last_run_id"] = run_id

@@ -15,6 +15,7 @@ its store column is cut to fit, and of two columns with the same name the first 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 from dataclasses import dataclass
@@ -129,12 +130,10 @@ def parse_local_times(values: pd.Series, *, timezone: str, fmt: str | None) -> p
             if missing.any():
                 part = text[zoned][missing]
                 part = part[part.str.contains(_DATE, regex=True)]
-                try:
+                with contextlib.suppress(ValueError, TypeError, OverflowError):  # unreadable
                     parsed[part.index] = pd.to_datetime(
                         part, utc=True, errors="coerce", format="mixed"
                     )
-                except (ValueError, TypeError, OverflowError):
-                    pass  # left unreadable
         naive_utc = _within(parsed.dt.tz_localize(None))
         out[zoned] = naive_utc.dt.tz_localize("UTC")
     if local.any():

@@ -10,6 +10,16 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 
+def _who() -> str:
+    from dashboard.auth import current_user
+
+    user = current_user()
+    if user is None:
+        return ""
+    scope = "all departments" if user.all_departments else ", ".join(user.departments)
+    return f"{user.email} ({user.role}: {scope})"
+
+
 def navbar(pages: Iterable[Mapping[str, Any]]) -> dbc.Navbar:
     links = [
         dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
@@ -21,7 +31,8 @@ def navbar(pages: Iterable[Mapping[str, Any]]) -> dbc.Navbar:
             [
                 dbc.NavbarBrand("stat311", href="/", className="fw-bold"),
                 dbc.Nav(links, navbar=True, className="me-auto"),
-                html.Span("311 performance and hotspots", className="navbar-text small"),
+                html.Span(_who(), className="navbar-text small me-3"),
+                html.A("Sign out", href="/sign-out", className="btn btn-outline-light btn-sm"),
             ],
             fluid=True,
         ),

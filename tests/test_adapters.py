@@ -52,11 +52,9 @@ NYC_CHANNELS = {
 
 # -- helpers -------------------------------------------------------------------------------------
 def run_cli(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "STAT311_DATABASE_URL": f"sqlite:///{tmp / 'stat311.db'}",
-        "STAT311_SNAPSHOT_DIR": str(tmp / "snapshots"),
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STAT311_")}
+    env["STAT311_DATABASE_URL"] = f"sqlite:///{tmp / 'stat311.db'}"
+    env["STAT311_SNAPSHOT_DIR"] = str(tmp / "snapshots")
     return subprocess.run(
         [sys.executable, "-m", "dashboard.cli", *args],
         cwd=ROOT,
@@ -383,25 +381,92 @@ def test_nyc_channel_status_and_location_counts(nyc_raw, nyc_loaded):
 
 
 # -- synthetic current Boston schema and older NYC schema ---------------------------------------------
-BOSTON_CURRENT = (
-    "case_enquiry_id, open_dt, sla_target_dt, closed_dt, on_time, case_status, closure_reason, "
-    "case_title, subject, reason, type, queue, department, submitted_photo, closed_photo, location, "
-    "fire_district, pwd_district, city_council_district, police_district, neighborhood, "
-    "neighborhood_services_district, ward, precinct, location_street_name, location_zipcode, "
-    "latitude, longitude, geom_4326, source"
-).split(", ")
-NYC_OLD = (
-    "Unique Key, Created Date, Closed Date, Agency, Agency Name, Complaint Type, Descriptor, "
-    "Location Type, Incident Zip, Incident Address, Street Name, Cross Street 1, Cross Street 2, "
-    "Intersection Street 1, Intersection Street 2, Address Type, City, Landmark, Facility Type, "
-    "Status, Due Date, Resolution Action Updated Date, Community Board, Borough, "
-    "X Coordinate (State Plane), Y Coordinate (State Plane), Park Facility Name, Park Borough, "
-    "School Name, School Number, School Region, School Code, School Phone Number, School Address, "
-    "School City, School State, School Zip, School Not Found, School or Citywide Complaint, "
-    "Vehicle Type, Taxi Company Borough, Taxi Pick Up Location, Bridge Highway Name, "
-    "Bridge Highway Direction, Road Ramp, Bridge Highway Segment, Garage Lot Name, Ferry Direction, "
-    "Ferry Terminal Name, Latitude, Longitude, Location"
-).split(", ")
+BOSTON_CURRENT = [
+    "case_enquiry_id",
+    "open_dt",
+    "sla_target_dt",
+    "closed_dt",
+    "on_time",
+    "case_status",
+    "closure_reason",
+    "case_title",
+    "subject",
+    "reason",
+    "type",
+    "queue",
+    "department",
+    "submitted_photo",
+    "closed_photo",
+    "location",
+    "fire_district",
+    "pwd_district",
+    "city_council_district",
+    "police_district",
+    "neighborhood",
+    "neighborhood_services_district",
+    "ward",
+    "precinct",
+    "location_street_name",
+    "location_zipcode",
+    "latitude",
+    "longitude",
+    "geom_4326",
+    "source",
+]
+NYC_OLD = [
+    "Unique Key",
+    "Created Date",
+    "Closed Date",
+    "Agency",
+    "Agency Name",
+    "Complaint Type",
+    "Descriptor",
+    "Location Type",
+    "Incident Zip",
+    "Incident Address",
+    "Street Name",
+    "Cross Street 1",
+    "Cross Street 2",
+    "Intersection Street 1",
+    "Intersection Street 2",
+    "Address Type",
+    "City",
+    "Landmark",
+    "Facility Type",
+    "Status",
+    "Due Date",
+    "Resolution Action Updated Date",
+    "Community Board",
+    "Borough",
+    "X Coordinate (State Plane)",
+    "Y Coordinate (State Plane)",
+    "Park Facility Name",
+    "Park Borough",
+    "School Name",
+    "School Number",
+    "School Region",
+    "School Code",
+    "School Phone Number",
+    "School Address",
+    "School City",
+    "School State",
+    "School Zip",
+    "School Not Found",
+    "School or Citywide Complaint",
+    "Vehicle Type",
+    "Taxi Company Borough",
+    "Taxi Pick Up Location",
+    "Bridge Highway Name",
+    "Bridge Highway Direction",
+    "Road Ramp",
+    "Bridge Highway Segment",
+    "Garage Lot Name",
+    "Ferry Direction",
+    "Ferry Terminal Name",
+    "Latitude",
+    "Longitude",
+    "Location",
+]
 
 
 def boston_current_rows() -> list[dict[str, str]]:

@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from dashboard.app_factory import create_app
 from dashboard.queries import CaseFilter, ReadModel
 from tests.support.browser import chromium_browser, serve_wsgi
+from tests.support.signin import browser_sign_in, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -23,17 +24,20 @@ TRACE_TOTAL = """() => {
 @pytest.fixture
 def served(demo, reset_dash_registries):
     settings, _ = demo
+    password = make_user(settings, "stat@team.test", role="executive")
     app = create_app(settings)
     with serve_wsgi(app.server) as url:
-        yield url, ReadModel(settings.snapshot_dir)
+        yield url, ReadModel(settings.snapshot_dir), password
 
 
 def test_change_a_filter_and_the_chart_follows(served) -> None:
-    url, model = served
+    url, model, password = served
     everything = model.total(CaseFilter())
     pwd = model.total(CaseFilter(departments=("PWDx",)))
     with chromium_browser() as browser:
-        page = browser.new_page()
+        context = browser.new_context()
+        page = context.new_page()
+        browser_sign_in(page, url, "stat@team.test", password)
         page.goto(url + "/requests")
         summary = page.locator("#requests-summary")
         expect(summary).to_contain_text(f"{everything:,} requests", timeout=20_000)
@@ -48,7 +52,7 @@ def test_change_a_filter_and_the_chart_follows(served) -> None:
 
         # The link reopens the same view.
         shared = page.url
-        other = browser.new_page()
+        other = context.new_page()  # same signed-in session, a new tab
         other.goto(shared)
         expect(other.locator("#requests-summary")).to_contain_text(
             f"{pwd:,} requests", timeout=20_000
@@ -56,9 +60,10 @@ def test_change_a_filter_and_the_chart_follows(served) -> None:
 
 
 def test_case_text_is_never_executed(served) -> None:
-    url, _ = served
+    url, _, password = served
     with chromium_browser() as browser:
         page = browser.new_page()
+        browser_sign_in(page, url, "stat@team.test", password)
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(url + "/requests?department=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")

@@ -33,13 +33,37 @@ from tests.test_adapters import BOSTON_CURRENT, NYC_OLD
 
 TZ = "America/New_York"
 NY = ZoneInfo(TZ)
-BOSTON_LEGACY = (
-    "case_enquiry_id,open_dt,target_dt,closed_dt,ontime,case_status,closure_reason,case_title,"
-    "subject,reason,type,queue,department,submittedphoto,closedphoto,location,fire_district,"
-    "pwd_district,city_council_district,police_district,neighborhood,"
-    "neighborhood_services_district,ward,precinct,location_street_name,location_zipcode,latitude,"
-    "longitude,source"
-).split(",")
+BOSTON_LEGACY = [
+    "case_enquiry_id",
+    "open_dt",
+    "target_dt",
+    "closed_dt",
+    "ontime",
+    "case_status",
+    "closure_reason",
+    "case_title",
+    "subject",
+    "reason",
+    "type",
+    "queue",
+    "department",
+    "submittedphoto",
+    "closedphoto",
+    "location",
+    "fire_district",
+    "pwd_district",
+    "city_council_district",
+    "police_district",
+    "neighborhood",
+    "neighborhood_services_district",
+    "ward",
+    "precinct",
+    "location_street_name",
+    "location_zipcode",
+    "latitude",
+    "longitude",
+    "source",
+]
 NYC_CURRENT = NYC_CSV.open(encoding="utf-8").readline().strip().split(",")
 
 FORMATS: dict[str, tuple[Adapter, list[str]]] = {

@@ -11,6 +11,13 @@ config = context.config
 target_metadata = metadata
 
 
+def include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
+    """Leave the hand-written spatial objects (R*Tree tables, PostGIS column/index) alone."""
+    if type_ == "table" and (name.startswith("cases_rtree") or name == "spatial_ref_sys"):
+        return False
+    return not (name in {"geom", "ix_cases_geom"} and reflected and compare_to is None)
+
+
 def run_migrations() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
@@ -26,7 +33,12 @@ def run_migrations() -> None:
         poolclass=pool.NullPool,
     )
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(
+            connection=conn,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            include_object=include_object,
+        )
         with context.begin_transaction():
             context.run_migrations()
 

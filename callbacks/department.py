@@ -1,0 +1,730 @@
+"""Department page callbacks: thin (parse inputs -> queries in dashboard.department -> builders).
+
+The work is in plain functions (:func:`department_view`, :func:`overdue_page`, :func:`map_view`,
+:func:`types_csv`, :func:`overdue_csv`, :func:`init_controls`, :func:`query_from_controls`) that
+tests call directly; :func:`register` wires them to the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import date
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Dash, Input, Output, State, dcc, html
+
+from dashboard import department as dept
+from dashboard import periods
+from dashboard.errors import SnapshotMissingError
+from dashboard.periods import Period
+from dashboard.queries import QueryError
+from dashboard.services import Services
+from dashboard.sla import Tier
+from layouts import department_figures as figures
+from layouts.department import OVERDUE_PAGE_SIZE, Ids, heading, tier_badge, tier_label
+from layouts.figures import empty_figure
+
+log = logging.getLogger(__name__)
+
+NO_DATA = (
+    "No data loaded yet. Load an export with `stat311 ingest PATH` (or start with `make run`, "
+    "which loads the bundled Boston sample)."
+)
+NO_LAYERS = (
+    "No boundary layers are loaded, so there is no map. Add one with `stat311 boundaries add "
+    "FILE --layer NAME --name-field FIELD`."
+)
+MAX_LISTED = 40
+HIDDEN = {"display": "none"}
+SHOWN: dict[str, str] = {}
+CSV_TEXT_COLUMNS = ("request_id", "type", "address", "tier", "area")
+
+
+def _none(value: Any) -> Any:
+    """NaN/NA -> None, numpy scalars -> Python (JSON-safe)."""
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        return value
+    return value.item() if hasattr(value, "item") else value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _none(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:MAX_LISTED])
+    more = len(names) - MAX_LISTED
+    return shown + (f" and {more} more" if more > 0 else "") if names else "none"
+
+
+# -- URL state ------------------------------------------------------------------------------------
+def query_layer(query: str | None) -> str | None:
+    for key, value in parse_qsl((query or "").lstrip("?")):
+        if key == "layer" and value:
+            return value[:200]
+    return None
+
+
+def parse_period(query: str | None, *, default_anchor: date) -> Period:
+    return periods.from_query(query or "", default_anchor=default_anchor)
+
+
+def query_from_controls(
+    kind: str | None,
+    day: str | None,
+    start: str | None,
+    end: str | None,
+    layer: str | None = None,
+    *,
+    default_layer: str | None = None,
+) -> str:
+    """The query string of the controls' values (``layer`` only when not the default)."""
+    pairs = [("period", kind or "month")]
+    if kind == "custom":
+        pairs += [
+            ("from", str(start)[:10]) if start else None,
+            ("to", str(end)[:10]) if end else None,
+        ]
+    elif day:
+        pairs.append(("date", str(day)[:10]))
+    if layer and layer != default_layer:
+        pairs.append(("layer", layer))
+    return "?" + urlencode([p for p in pairs if p])
+
+
+def _current_query(
+    kind: str | None, day: str | None, start: str | None, end: str | None, initial: str | None
+) -> str:
+    """The controls' period, or the URL the page was opened with before they are set."""
+    if kind is None:
+        return initial or ""
+    return query_from_controls(kind, day, start, end)
+
+
+def init_controls(read_model: Any, query: str | None) -> dict[str, Any]:
+    """Control values from the URL the page was opened with (unknown values dropped)."""
+    try:
+        cat = dept.catalogue(read_model)
+        layers = dept.layers(read_model)
+    except SnapshotMissingError:
+        return {
+            "kind": "month",
+            "date": None,
+            "start": None,
+            "end": None,
+            "min_date": None,
+            "max_date": None,
+            "layer_options": [],
+            "layer": None,
+        }
+    period = parse_period(query, default_anchor=cat["max_date"])
+    custom = period.kind == "custom"
+    wanted = query_layer(query)
+    if wanted is None:
+        layer = layers[0] if layers else None
+    else:
+        layer = dept.resolve_layer(read_model, wanted)
+    return {
+        "kind": period.kind,
+        "date": None if custom else period.start,
+        "start": period.start if custom else None,
+        "end": period.end if custom else None,
+        "min_date": cat["min_date"],
+        "max_date": cat["max_date"],
+        "layer_options": [{"label": name, "value": name} for name in layers],
+        "layer": layer,
+    }
+
+
+# -- the department and period a request is about ---------------------------------------------
+def resolve(
+    services: Services, code: str | None, query: str | None, *, as_of: pd.Timestamp | None = None
+) -> tuple[dept.Scope | None, Any]:
+    """``(scope, None)`` for a known department, else ``(None, explanation)``."""
+    try:
+        known_code, known = dept.resolve_department(services.read_model, code)
+        cat = dept.catalogue(services.read_model)
+    except SnapshotMissingError:
+        return None, dbc.Alert(NO_DATA, color="info")
+    if known_code is None:
+        shown = dept.clean_code(code) or "(none given)"
+        links = [
+            dcc.Link(name, href=f"/department/{quote(name, safe='')}{query or ''}")
+            for name in known[:MAX_LISTED]
+        ]
+        items: list[Any] = []
+        for i, link in enumerate(links):
+            items += [", ", link] if i else [link]
+        if len(known) > MAX_LISTED:
+            items.append(f" and {len(known) - MAX_LISTED} more")
+        return None, dbc.Alert(
+            [
+                html.H2(f"No department {shown} in the data", className="h5"),
+                html.P(
+                    [
+                        "Check the link: department codes are case-sensitive. "
+                        + (
+                            "Departments you can see: "
+                            if dept.viewer_scope(services.read_model) is not None
+                            else "Known departments: "
+                        ),
+                        *(items or ["none"]),
+                        ".",
+                    ],
+                    className="mb-0",
+                ),
+            ],
+            color="warning",
+            className="department-unknown",
+        )
+    period = parse_period(query, default_anchor=cat["max_date"])
+    return dept.make_scope(services, known_code, period, as_of=as_of), None
+
+
+def as_of_label(scope: dept.Scope, timezone: str) -> str:
+    if scope.cut < scope.as_of:
+        return f"at the end of {scope.period.end:%d %b %Y}"
+    now = scope.as_of.tz_convert(timezone)
+    return f"now, {now:%d %b %Y %H:%M}"
+
+
+def heading_values(services: Services, scope: dept.Scope) -> dict[str, Any]:
+    """Plain values for the heading (tier, compliance vs target, change, backlog...)."""
+    lines = dept.summary(services, scope)
+    current, previous = lines["current"], lines["previous"]
+    target = services.policy.target_for(department=scope.department)
+    values: dict[str, Any] = {
+        "department": scope.department,
+        "period_label": scope.period.label(),
+        "tier": str(Tier.NOT_ENOUGH),
+        "compliance": None,
+        "target": target,
+        "due": 0,
+        "on_time": 0,
+        "change": None,
+        "volume": 0,
+        "open_backlog": 0,
+        "overdue_open": 0,
+        "median_days": None,
+        "p90_days": None,
+        "min_count": services.policy.min_count,
+        "as_of_label": as_of_label(scope, services.settings.timezone),
+    }
+    if current is None:
+        return values
+    judged = current["tier"] != str(Tier.NOT_ENOUGH)
+    values.update(
+        tier=str(current["tier"]),
+        compliance=_none(current["compliance"]) if judged else None,
+        target=float(current["target"]),
+        due=int(current["due"]),
+        on_time=int(current["on_time"]),
+        volume=int(current["volume"]),
+        open_backlog=int(current["open_backlog"]),
+        overdue_open=int(current["overdue_open"]),
+        median_days=_none(current["median_days"]),
+        p90_days=_none(current["p90_days"]),
+    )
+    if (
+        judged
+        and previous is not None
+        and previous["tier"] != str(Tier.NOT_ENOUGH)
+        and _none(previous["compliance"]) is not None
+    ):
+        values["change"] = 100 * (float(current["compliance"]) - float(previous["compliance"]))
+    return values
+
+
+# -- tables -------------------------------------------------------------------------------------
+def types_frame(report: pd.DataFrame) -> pd.DataFrame:
+    """The request types table: one row per type, compliance blank under the minimum count."""
+    frame = report.rename(columns={"group": "type"}).copy()
+    thin = frame["tier"] == str(Tier.NOT_ENOUGH)
+    frame["compliance"] = frame["compliance"].where(~thin)
+    return frame[
+        [
+            "type",
+            "tier",
+            "compliance",
+            "target",
+            "due",
+            "on_time",
+            "volume",
+            "median_days",
+            "p90_days",
+            "open_backlog",
+            "overdue_open",
+        ]
+    ].reset_index(drop=True)
+
+
+def types_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    records = _records(frame)
+    for row in records:
+        row["tier"] = tier_label(row["tier"])
+    return records
+
+
+def overdue_frame(cases: pd.DataFrame) -> pd.DataFrame:
+    """Overdue cases as shown and exported: local times to the minute, days to 0.1."""
+    frame = cases.copy()
+    for name in ("opened", "due"):
+        frame[name] = pd.to_datetime(frame[name]).dt.strftime("%Y-%m-%d %H:%M")
+    frame["days_overdue"] = frame["days_overdue"].astype(float).round(1)
+    frame["address"] = frame["address"].fillna("")
+    return frame[["request_id", "type", "address", "opened", "due", "days_overdue"]]
+
+
+def _plain_table(frame: pd.DataFrame, headers: dict[str, str]) -> Any:
+    if frame.empty:
+        return html.P("No rows.")
+    head = html.Thead(html.Tr([html.Th(label) for label in headers.values()]))
+    body = html.Tbody(
+        [html.Tr([html.Td(_cell(row[key])) for key in headers]) for row in frame.to_dict("records")]
+    )
+    return dbc.Table([head, body], size="sm", striped=True)
+
+
+def _cell(value: Any) -> str:
+    value = _none(value)
+    if value is None:
+        return "–"
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m-%d}"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _series_table(frame: pd.DataFrame) -> Any:
+    if frame.empty:
+        return html.P("No rows.")
+    shown = frame.assign(compliance=100 * frame["compliance"])
+    return _plain_table(
+        shown,
+        {
+            "type": "Request type",
+            "week": "Week starting",
+            "volume": "Opened",
+            "due": "Due",
+            "on_time": "On time",
+            "compliance": "Compliance (%)",
+        },
+    )
+
+
+def _aging_table(frame: pd.DataFrame) -> Any:
+    pivot = frame.pivot_table(
+        index="bucket", columns="state", values="count", aggfunc="sum", sort=False
+    ).reset_index()
+    if dept.NO_DUE_TIME in pivot.columns and pivot[dept.NO_DUE_TIME].sum() == 0:
+        pivot = pivot.drop(columns=dept.NO_DUE_TIME)
+    states = [s for s in dept.AGE_STATES if s in pivot.columns]
+    pivot["Total"] = pivot[states].sum(axis=1)
+    totals = {"bucket": "All ages", **{s: int(pivot[s].sum()) for s in [*states, "Total"]}}
+    pivot = pd.concat([pivot, pd.DataFrame([totals])], ignore_index=True)
+    return _plain_table(pivot, {"bucket": "Age", **{s: s for s in [*states, "Total"]}})
+
+
+def _empty_outputs(notice: Any, heading_children: Any = None) -> dict[str, Any]:
+    return {
+        "heading": heading_children,
+        "notice": notice,
+        "body_style": HIDDEN,
+        "types": [],
+        "series": empty_figure(""),
+        "series_note": "",
+        "series_table": html.P("No rows."),
+        "aging": empty_figure(""),
+        "aging_table": html.P("No rows."),
+        "overdue_summary": "",
+    }
+
+
+def department_view(
+    services: Services, code: str | None, query: str | None, *, as_of: pd.Timestamp | None = None
+) -> dict[str, Any]:
+    """Everything the page shows above the map, for one department and URL query."""
+    scope, problem = resolve(services, code, query, as_of=as_of)
+    if scope is None:
+        return _empty_outputs(problem)
+    values = heading_values(services, scope)
+    report = dept.types_report(services, scope)
+    types = types_frame(report)
+    top = dept.top_types(report)
+    weekly = dept.weekly_by_type(services, scope, top)
+    ages = dept.aging(services, scope)
+    late = dept.overdue_count(services, scope)
+    label = values["as_of_label"]
+    notice = None
+    if values["due"] == 0 and values["volume"] == 0 and values["open_backlog"] == 0:
+        cat = dept.catalogue(services.read_model)
+        notice = dbc.Alert(
+            f"No cases of {scope.department} were due, opened or open in "
+            f"{scope.period.label()}. The data runs from {cat['min_date']} to "
+            f"{cat['max_date']}: pick a period in that range.",
+            color="secondary",
+        )
+    return {
+        "heading": heading(values),
+        "notice": notice,
+        "body_style": SHOWN,
+        "types": types_records(types),
+        "series": figures.weekly_by_type(weekly, target=values["target"]),
+        "series_note": (
+            f"The {len(top)} request types opened most in the period. Compliance is by the "
+            f"week cases fell due; weeks with fewer than {services.policy.min_count} cases due "
+            "are left out of the compliance line (not enough data)."
+            if top
+            else ""
+        ),
+        "series_table": _series_table(weekly),
+        "aging": figures.aging_histogram(ages, as_of_label=label),
+        "aging_table": _aging_table(ages),
+        "overdue_summary": (
+            f"{late:,} cases open and past their due time, {label}. Longest overdue first; "
+            "click a column heading to sort."
+            if late
+            else f"No overdue open cases {label}."
+        ),
+        "scope": scope,
+    }
+
+
+def overdue_page(
+    services: Services,
+    code: str | None,
+    query: str | None,
+    *,
+    page: int = 0,
+    page_size: int = OVERDUE_PAGE_SIZE,
+    sort_by: list[dict[str, str]] | None = None,
+    as_of: pd.Timestamp | None = None,
+) -> dict[str, Any]:
+    """One page of the overdue list: ``data``, ``page_count``, ``page`` (clamped), ``total``."""
+    scope, _ = resolve(services, code, query, as_of=as_of)
+    if scope is None:
+        return {"data": [], "page_count": 0, "page": 0, "total": 0}
+    total = dept.overdue_count(services, scope)
+    size = max(1, int(page_size or OVERDUE_PAGE_SIZE))
+    count = max(1, math.ceil(total / size))
+    page = min(max(0, int(page or 0)), count - 1)
+    cases = dept.overdue_cases(services, scope, sort_by=sort_by, page=page, page_size=size)
+    return {
+        "data": _records(overdue_frame(cases)),
+        "page_count": count,
+        "page": page,
+        "total": total,
+    }
+
+
+def map_view(
+    services: Services,
+    code: str | None,
+    query: str | None,
+    layer: str | None,
+    *,
+    as_of: pd.Timestamp | None = None,
+) -> dict[str, Any]:
+    """The "where are we late" choropleth for a boundary layer: figure, note, table, frame."""
+    scope, problem = resolve(services, code, query, as_of=as_of)
+    blank = {"figure": empty_figure(""), "note": None, "table": html.P("No rows."), "frame": None}
+    if scope is None:
+        return blank
+    read_model = services.read_model
+    known = dept.layers(read_model)
+    if not known:
+        return {**blank, "figure": empty_figure("No boundary layers loaded."), "note": NO_LAYERS}
+    wanted = layer or query_layer(query)
+    chosen = dept.resolve_layer(read_model, wanted)
+    if chosen is None:
+        asked = f"No boundary layer {wanted!r} in the data" if wanted else "No layer picked"
+        message = f"{asked}; known layers: {_listing(known)}. Pick one above."
+        return {
+            **blank,
+            "figure": empty_figure(message),
+            "note": dbc.Alert(message, color="warning"),
+        }
+    try:
+        geojson = dept.area_geojson(services.settings, read_model, chosen)
+        names = [f["properties"]["name"] for f in geojson["features"]]
+        frame, unplaced = dept.area_compliance(services, scope, chosen, names)
+    except QueryError as exc:
+        return {**blank, "figure": empty_figure(str(exc)), "note": str(exc)}
+    min_count = services.policy.min_count
+    thin = int((frame["tier"] == str(Tier.NOT_ENOUGH)).sum())
+    note = [
+        f"{scope.period.label()}, by {chosen}. ",
+        f"{thin} of {len(frame)} areas had fewer than {min_count} cases due and are grey "
+        "(Not enough data). "
+        if thin
+        else "",
+        f"{unplaced['due']:,} due cases are outside every area or have no location."
+        if unplaced["due"]
+        else "",
+    ]
+    shown = frame.assign(
+        tier_label=[tier_badge(t) for t in frame["tier"]],
+        compliance=100 * frame["compliance"],
+    )
+    rows = [
+        html.Tr(
+            [
+                html.Td(row["area"]),
+                html.Td(row["tier_label"]),
+                html.Td(_cell(row["compliance"])),
+                html.Td(f"{row['due']:,}"),
+                html.Td(f"{row['on_time']:,}"),
+            ]
+        )
+        for row in shown.to_dict("records")
+    ]
+    if unplaced["due"]:
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(html.Em("Outside every area / no location")),
+                    html.Td("–"),
+                    html.Td("–"),
+                    html.Td(f"{unplaced['due']:,}"),
+                    html.Td(f"{unplaced['on_time']:,}"),
+                ]
+            )
+        )
+    table = dbc.Table(
+        [
+            html.Thead(
+                html.Tr([html.Th(h) for h in ("Area", "Tier", "Compliance (%)", "Due", "On time")])
+            ),
+            html.Tbody(rows),
+        ],
+        size="sm",
+        striped=True,
+    )
+    return {
+        "figure": figures.compliance_map(frame, geojson, layer=chosen, min_count=min_count),
+        "note": note,
+        "table": table,
+        "frame": frame,
+    }
+
+
+# -- CSV downloads ------------------------------------------------------------------------------
+def _csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text that a spreadsheet would run as a formula (=, +, -, @) is prefixed with '."""
+    out = frame.copy()
+    for name in CSV_TEXT_COLUMNS:
+        if name in out.columns:
+            out[name] = [
+                "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
+                for v in out[name]
+            ]
+    return out
+
+
+def _filename(scope: dept.Scope, what: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in scope.department)
+    return f"{safe}_{what}_{scope.period.start}_{scope.period.end}.csv"
+
+
+def types_csv(
+    services: Services, code: str | None, query: str | None, *, as_of: pd.Timestamp | None = None
+) -> dict[str, Any] | None:
+    """The request types table as a CSV download (None for an unknown department)."""
+    scope, _ = resolve(services, code, query, as_of=as_of)
+    if scope is None:
+        return None
+    frame = types_frame(dept.types_report(services, scope))
+    frame = frame.assign(
+        compliance=(100 * frame["compliance"]).round(1),
+        target=(100 * frame["target"]).round(1),
+        median_days=frame["median_days"].round(2),
+        p90_days=frame["p90_days"].round(2),
+    ).rename(columns={"compliance": "compliance_pct", "target": "target_pct"})
+    return dcc.send_data_frame(
+        _csv_safe(frame).to_csv, _filename(scope, "request_types"), index=False
+    )
+
+
+def overdue_csv(
+    services: Services,
+    code: str | None,
+    query: str | None,
+    *,
+    sort_by: list[dict[str, str]] | None = None,
+    as_of: pd.Timestamp | None = None,
+) -> dict[str, Any] | None:
+    """The whole overdue list (every page) as a CSV download, in the table's order."""
+    scope, _ = resolve(services, code, query, as_of=as_of)
+    if scope is None:
+        return None
+    frame = overdue_frame(dept.overdue_cases(services, scope, sort_by=sort_by))
+    return dcc.send_data_frame(_csv_safe(frame).to_csv, _filename(scope, "overdue"), index=False)
+
+
+# -- wiring -------------------------------------------------------------------------------------
+PERIOD_INPUTS = (
+    Input(Ids.KIND, "value"),
+    Input(Ids.DATE, "date"),
+    Input(Ids.RANGE, "start_date"),
+    Input(Ids.RANGE, "end_date"),
+)
+PERIOD_STATES = (
+    State(Ids.KIND, "value"),
+    State(Ids.DATE, "date"),
+    State(Ids.RANGE, "start_date"),
+    State(Ids.RANGE, "end_date"),
+)
+
+
+def register(app: Dash, services: Services) -> None:
+    read_model = services.read_model
+
+    @app.callback(
+        Output(Ids.KIND, "value"),
+        Output(Ids.DATE, "date"),
+        Output(Ids.DATE, "min_date_allowed"),
+        Output(Ids.DATE, "max_date_allowed"),
+        Output(Ids.RANGE, "start_date"),
+        Output(Ids.RANGE, "end_date"),
+        Output(Ids.RANGE, "min_date_allowed"),
+        Output(Ids.RANGE, "max_date_allowed"),
+        Output(Ids.LAYER, "options"),
+        Output(Ids.LAYER, "value"),
+        Input(Ids.STATE, "data"),
+    )
+    def _init(query: str | None) -> tuple[Any, ...]:
+        o = init_controls(read_model, query)
+        return (
+            o["kind"],
+            o["date"],
+            o["min_date"],
+            o["max_date"],
+            o["start"],
+            o["end"],
+            o["min_date"],
+            o["max_date"],
+            o["layer_options"],
+            o["layer"],
+        )
+
+    @app.callback(Output(Ids.RANGE_BOX, "style"), Input(Ids.KIND, "value"))
+    def _range_visible(kind: str | None) -> dict[str, str]:
+        return SHOWN if kind == "custom" else HIDDEN
+
+    @app.callback(
+        Output(Ids.HEADING, "children"),
+        Output(Ids.NOTICE, "children"),
+        Output(Ids.BODY, "style"),
+        Output(Ids.TYPES, "data"),
+        Output(Ids.SERIES, "figure"),
+        Output(Ids.SERIES_NOTE, "children"),
+        Output(Ids.SERIES_TABLE, "children"),
+        Output(Ids.AGING, "figure"),
+        Output(Ids.AGING_TABLE, "children"),
+        Output(Ids.OVERDUE_SUMMARY, "children"),
+        *PERIOD_INPUTS,
+        State(Ids.CODE, "data"),
+        State(Ids.STATE, "data"),
+    )
+    def _update(kind, day, start, end, code, initial) -> tuple[Any, ...]:
+        view = department_view(services, code, _current_query(kind, day, start, end, initial))
+        return (
+            view["heading"],
+            view["notice"],
+            view["body_style"],
+            view["types"],
+            view["series"],
+            view["series_note"],
+            view["series_table"],
+            view["aging"],
+            view["aging_table"],
+            view["overdue_summary"],
+        )
+
+    @app.callback(
+        Output(Ids.OVERDUE, "data"),
+        Output(Ids.OVERDUE, "page_count"),
+        Output(Ids.OVERDUE, "page_current"),
+        *PERIOD_INPUTS,
+        Input(Ids.OVERDUE, "page_current"),
+        Input(Ids.OVERDUE, "page_size"),
+        Input(Ids.OVERDUE, "sort_by"),
+        State(Ids.CODE, "data"),
+        State(Ids.STATE, "data"),
+    )
+    def _overdue(kind, day, start, end, page, size, sort_by, code, initial) -> tuple[Any, ...]:
+        # A new period or sort order starts at the first page; paging keeps the rest.
+        if f"{Ids.OVERDUE}.page_current" not in set(dash.ctx.triggered_prop_ids or {}):
+            page = 0
+        result = overdue_page(
+            services,
+            code,
+            _current_query(kind, day, start, end, initial),
+            page=page or 0,
+            page_size=size or OVERDUE_PAGE_SIZE,
+            sort_by=sort_by,
+        )
+        return result["data"], result["page_count"], result["page"]
+
+    @app.callback(
+        Output(Ids.MAP, "figure"),
+        Output(Ids.MAP_NOTE, "children"),
+        Output(Ids.MAP_TABLE, "children"),
+        Output(Ids.URL, "search"),
+        *PERIOD_INPUTS,
+        Input(Ids.LAYER, "value"),
+        State(Ids.CODE, "data"),
+        State(Ids.STATE, "data"),
+    )
+    def _map(kind, day, start, end, layer, code, initial) -> tuple[Any, ...]:
+        query = _current_query(kind, day, start, end, initial)
+        view = map_view(services, code, query, layer)
+        if kind is None:
+            search = initial or ""
+        else:
+            try:
+                known = dept.layers(read_model)
+            except SnapshotMissingError:
+                known = []
+            search = query_from_controls(
+                kind, day, start, end, layer, default_layer=known[0] if known else None
+            )
+        return view["figure"], view["note"], view["table"], search
+
+    @app.callback(
+        Output(Ids.TYPES_DOWNLOAD, "data"),
+        Input(Ids.TYPES_CSV, "n_clicks"),
+        *PERIOD_STATES,
+        State(Ids.CODE, "data"),
+        State(Ids.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def _types_csv(_clicks, kind, day, start, end, code, initial) -> Any:
+        return types_csv(services, code, _current_query(kind, day, start, end, initial))
+
+    @app.callback(
+        Output(Ids.OVERDUE_DOWNLOAD, "data"),
+        Input(Ids.OVERDUE_CSV, "n_clicks"),
+        *PERIOD_STATES,
+        State(Ids.OVERDUE, "sort_by"),
+        State(Ids.CODE, "data"),
+        State(Ids.STATE, "data"),
+        prevent_initial_call=True,
+    )
+    def _overdue_csv(_clicks, kind, day, start, end, sort_by, code, initial) -> Any:
+        return overdue_csv(
+            services, code, _current_query(kind, day, start, end, initial), sort_by=sort_by
+        )

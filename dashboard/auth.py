@@ -1,0 +1,475 @@
+"""Staff sign-in, roles and the enforcement of both on every request.
+
+Roles: ``public`` (nobody signed in: only ``/public/...``, ``/open311/v2/...``, the sign-in page
+and static files), ``department`` (signed in, scoped to some department codes), ``executive``
+(everything staff can see, all departments) and ``admin`` (executive, plus user management on the
+CLI). Enforcement is on the server:
+
+- a ``before_request`` hook refuses every staff URL to anonymous requests: pages redirect to the
+  sign-in page, Dash's JSON endpoints (``/_dash-layout``, ``/_dash-dependencies``,
+  ``/_dash-update-component``) and downloads answer 403;
+- every query of a department user is restricted to their departments in the query layer
+  (``ReadModel``'s scope), whatever a URL or a callback's inputs ask for.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import flask
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from markupsafe import escape
+from sqlalchemy import func, insert, select, update
+
+from dashboard import schema
+from dashboard.errors import ConfigError, Stat311Error
+from dashboard.settings import Settings
+from dashboard.store import Store
+
+log = logging.getLogger(__name__)
+
+_hasher = PasswordHasher()
+
+#: Paths anyone may reach (prefix match). Everything else needs a signed-in staff user.
+PUBLIC_PREFIXES = (
+    "/public/",
+    "/open311/",
+    "/sign-in",
+    "/sign-out",
+    "/assets/",
+    "/_dash-component-suites/",
+    "/_favicon.ico",
+    "/healthz",
+)
+#: Dash endpoints answered with 403 (not a redirect) when not signed in.
+JSON_PREFIXES = ("/_dash-", "/download", "/api/")
+
+
+class AuthError(Stat311Error):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    email: str
+    role: str
+    departments: tuple[str, ...]
+
+    @property
+    def all_departments(self) -> bool:
+        return self.role in {"executive", "admin"}
+
+    def scope(self) -> tuple[str, ...] | None:
+        """Department codes this user may see; None means all."""
+        return None if self.all_departments else self.departments
+
+
+# -- users (CLI and sign-in) ----------------------------------------------------------------------
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320 or any(c.isspace() for c in email):
+        raise AuthError(f"{email!r} is not an e-mail address")
+    return email
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Users:
+    """User accounts and the audit log, in the store."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def add(
+        self,
+        email: str,
+        *,
+        role: str,
+        departments: Iterable[str] = (),
+        password: str | None = None,
+    ) -> str:
+        """Create a user; returns the password (generated when not given)."""
+        email = normalise_email(email)
+        if role not in schema.ROLES:
+            raise AuthError(f"role must be one of {', '.join(schema.ROLES)}")
+        departments = tuple(dict.fromkeys(d.strip() for d in departments if d.strip()))
+        if role == "department" and not departments:
+            raise AuthError("a department user needs at least one --department CODE")
+        password = password or generate_password()
+        if len(password) < 10:
+            raise AuthError("a password needs at least 10 characters")
+        now = _now()
+        with self.store.transaction() as conn:
+            exists = conn.execute(
+                select(schema.users.c.id).where(schema.users.c.email == email)
+            ).first()
+            if exists:
+                raise AuthError(f"user {email} exists already (use reset-password)")
+            conn.execute(
+                insert(schema.users).values(
+                    email=email,
+                    password_hash=_hasher.hash(password),
+                    role=role,
+                    departments=json.dumps(list(departments)),
+                    disabled=False,
+                    failed_attempts=0,
+                    created_at=now,
+                    password_changed_at=now,
+                )
+            )
+        self.audit("user_added", email=email, detail={"role": role, "departments": departments})
+        return password
+
+    def list(self) -> list[dict[str, Any]]:
+        u = schema.users.c
+        query = select(u.email, u.role, u.departments, u.disabled, u.locked_until).order_by(u.email)
+        with self.store.connect() as conn:
+            return [
+                {**r._asdict(), "departments": json.loads(r.departments)}
+                for r in conn.execute(query)
+            ]
+
+    def _set(self, email: str, **values: Any) -> None:
+        email = normalise_email(email)
+        with self.store.transaction() as conn:
+            result = conn.execute(
+                update(schema.users).where(schema.users.c.email == email).values(**values)
+            )
+            if result.rowcount == 0:
+                raise AuthError(f"no user {email}")
+
+    def disable(self, email: str) -> None:
+        self._set(email, disabled=True)
+        self.audit("user_disabled", email=normalise_email(email))
+
+    def enable(self, email: str) -> None:
+        self._set(email, disabled=False, failed_attempts=0, locked_until=None)
+
+    def reset_password(self, email: str, password: str | None = None) -> str:
+        password = password or generate_password()
+        if len(password) < 10:
+            raise AuthError("a password needs at least 10 characters")
+        self._set(
+            email,
+            password_hash=_hasher.hash(password),
+            password_changed_at=_now(),
+            failed_attempts=0,
+            locked_until=None,
+        )
+        self.audit("password_reset", email=normalise_email(email))
+        return password
+
+    def get(self, user_id: int) -> User | None:
+        u = schema.users.c
+        with self.store.connect() as conn:
+            row = conn.execute(
+                select(u.id, u.email, u.role, u.departments, u.disabled).where(u.id == user_id)
+            ).first()
+        if row is None or row.disabled:
+            return None
+        return User(row.id, row.email, row.role, tuple(json.loads(row.departments)))
+
+    def by_email(self, email: str) -> User | None:
+        u = schema.users.c
+        with self.store.connect() as conn:
+            row = conn.execute(select(u.id).where(u.email == email.strip().lower())).first()
+        return self.get(row.id) if row else None
+
+    def authenticate(self, email: str, password: str, *, ip: str | None = None) -> User | None:
+        """The user, or None (wrong e-mail or password, disabled, or locked out). Failures count;
+        ``lockout_attempts`` failures lock the account for ``lockout_minutes``."""
+        u = schema.users.c
+        email = email.strip().lower()[:320]
+        with self.store.connect() as conn:
+            row = conn.execute(select(schema.users).where(u.email == email)).mappings().first()
+        if row is None:
+            _hasher.hash(password or "x")  # same work as a real check: no user enumeration by time
+            self.audit("sign_in_failed", email=email, ip=ip, detail={"reason": "unknown user"})
+            return None
+        locked = _aware(row["locked_until"])
+        if row["disabled"] or (locked is not None and locked > _now()):
+            reason = "disabled" if row["disabled"] else "locked"
+            self.audit("sign_in_failed", email=email, ip=ip, detail={"reason": reason})
+            return None
+        try:
+            _hasher.verify(row["password_hash"], password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            attempts = row["failed_attempts"] + 1
+            values: dict[str, Any] = {"failed_attempts": attempts}
+            if attempts >= self.settings.lockout_attempts:
+                values["locked_until"] = _now() + timedelta(minutes=self.settings.lockout_minutes)
+                values["failed_attempts"] = 0
+                self.audit("locked_out", email=email, ip=ip)
+            with self.store.transaction() as conn:
+                conn.execute(update(schema.users).where(u.id == row["id"]).values(**values))
+            self.audit("sign_in_failed", email=email, ip=ip, detail={"reason": "password"})
+            return None
+        with self.store.transaction() as conn:
+            conn.execute(
+                update(schema.users)
+                .where(u.id == row["id"])
+                .values(failed_attempts=0, locked_until=None)
+            )
+        self.audit("sign_in", email=email, ip=ip)
+        return User(row["id"], row["email"], row["role"], tuple(json.loads(row["departments"])))
+
+    def audit(
+        self,
+        event: str,
+        *,
+        email: str | None = None,
+        ip: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                insert(schema.audit_log).values(
+                    at=_now(),
+                    email=email,
+                    event=event,
+                    detail=json.dumps(detail or {}, default=list),
+                    ip=ip,
+                )
+            )
+
+    def audit_entries(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        a = schema.audit_log.c
+        query = select(schema.audit_log).order_by(a.id.desc()).limit(limit)
+        with self.store.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def count(self) -> int:
+        with self.store.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(schema.users)).scalar_one())
+
+
+# -- the web side -------------------------------------------------------------------------------
+def current_user() -> User | None:
+    """The signed-in user of this request (None outside a request or when anonymous)."""
+    if not flask.has_request_context():
+        return None
+    return getattr(flask.g, "stat311_user", None)
+
+
+def current_scope() -> tuple[str, ...] | None:
+    """Departments the current request may see. Outside a web request (CLI, tests of the query
+    layer) there is no restriction; inside one, an anonymous request sees nothing."""
+    if not flask.has_request_context():
+        return None
+    user = current_user()
+    if user is None:
+        return ()
+    return user.scope()
+
+
+def csrf_token() -> str:
+    token = flask.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        flask.session["csrf"] = token
+    return token
+
+
+def _check_csrf() -> bool:
+    sent = flask.request.form.get("csrf_token", "")
+    expected = flask.session.get("csrf", "")
+    return bool(expected) and hmac.compare_digest(sent, expected)
+
+
+def _safe_next(target: str | None) -> str:
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · stat311</title>
+<link rel="stylesheet" href="/assets/00-bootstrap.min.css"></head>
+<body class="bg-light"><main class="container" style="max-width: 28rem">
+<h1 class="h3 mt-5 mb-3">stat311 — {title}</h1>{body}
+<p class="mt-4 small text-muted">The public portal needs no sign-in:
+<a href="/public/">track a request</a>.</p></main></body></html>"""
+
+
+def _sign_in_page(message: str = "", next_url: str = "/", status: int = 200) -> flask.Response:
+    alert = (
+        f'<div class="alert alert-danger" role="alert">{escape(message)}</div>' if message else ""
+    )
+    body = f"""{alert}
+<form method="post" action="/sign-in">
+<input type="hidden" name="csrf_token" value="{escape(csrf_token())}">
+<input type="hidden" name="next" value="{escape(next_url)}">
+<div class="mb-3"><label class="form-label" for="email">E-mail</label>
+<input class="form-control" id="email" name="email" type="email" autocomplete="username" required></div>
+<div class="mb-3"><label class="form-label" for="password">Password</label>
+<input class="form-control" id="password" name="password" type="password"
+ autocomplete="current-password" required></div>
+<button class="btn btn-primary" type="submit">Sign in</button></form>"""
+    html = _PAGE.format(title="Sign in", body=body)
+    return flask.Response(html, status=status, mimetype="text/html")
+
+
+def _sign_out_page() -> flask.Response:
+    body = f"""<form method="post" action="/sign-out">
+<input type="hidden" name="csrf_token" value="{escape(csrf_token())}">
+<p>Signed in as {escape(current_user().email if current_user() else "nobody")}.</p>
+<button class="btn btn-secondary" type="submit">Sign out</button></form>"""
+    return flask.Response(_PAGE.format(title="Sign out", body=body), mimetype="text/html")
+
+
+def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
+    """Sessions, the sign-in/out routes and the guard on every request."""
+    secret = settings.secret_key
+    if not secret:
+        if settings.production:
+            raise ConfigError(
+                "STAT311_SECRET_KEY is required when STAT311_PRODUCTION=true "
+                "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')"
+            )
+        secret = secrets.token_hex(32)
+        log.warning(
+            "STAT311_SECRET_KEY is not set: using a random key, so sign-ins end when the "
+            "server restarts (set it for gunicorn with several workers)"
+        )
+    server.secret_key = secret
+    server.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production,
+        SESSION_COOKIE_NAME="stat311_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours),
+    )
+    users = Users(store, settings)
+    max_age = settings.session_hours * 3600
+
+    def _ip() -> str | None:
+        return flask.request.remote_addr
+
+    def load_user() -> User | None:
+        if settings.auth_header:
+            email = flask.request.headers.get(settings.auth_header, "").strip()
+            return users.by_email(email) if email else None
+        user_id = flask.session.get("user_id")
+        issued = flask.session.get("issued", 0)
+        if not user_id:
+            return None
+        if time.time() - float(issued) > max_age:
+            flask.session.clear()
+            return None
+        return users.get(int(user_id))
+
+    @server.before_request
+    def guard() -> flask.Response | None:
+        path = flask.request.path
+        flask.g.stat311_user = load_user()
+        if path.startswith(PUBLIC_PREFIXES):
+            return None
+        if flask.g.stat311_user is not None:
+            return None
+        if path.startswith(JSON_PREFIXES):
+            return flask.Response(
+                json.dumps({"error": "sign in required"}), status=403, mimetype="application/json"
+            )
+        target = flask.request.full_path.rstrip("?")
+        return flask.redirect("/sign-in?" + _urlencode({"next": target}))
+
+    @server.get("/sign-in")
+    def sign_in_form() -> flask.Response:
+        return _sign_in_page(next_url=_safe_next(flask.request.args.get("next")))
+
+    @server.post("/sign-in")
+    def sign_in() -> flask.Response:
+        next_url = _safe_next(flask.request.form.get("next"))
+        if not _check_csrf():
+            return _sign_in_page("The form expired; please try again.", next_url, status=400)
+        user = users.authenticate(
+            flask.request.form.get("email", ""),
+            flask.request.form.get("password", ""),
+            ip=_ip(),
+        )
+        if user is None:
+            return _sign_in_page(
+                "Wrong e-mail or password, or the account is locked after too many attempts.",
+                next_url,
+                status=401,
+            )
+        flask.session.clear()
+        flask.session.permanent = True
+        flask.session["user_id"] = user.id
+        flask.session["issued"] = time.time()
+        flask.session["csrf"] = secrets.token_urlsafe(32)
+        return flask.redirect(next_url)
+
+    @server.get("/sign-out")
+    def sign_out_form() -> flask.Response:
+        return _sign_out_page()
+
+    @server.post("/sign-out")
+    def sign_out() -> flask.Response:
+        if not _check_csrf():
+            return flask.Response("Missing or wrong form token.", status=400)
+        user = current_user()
+        if user is not None:
+            users.audit("sign_out", email=user.email, ip=_ip())
+        flask.session.clear()
+        return flask.redirect("/sign-in")
+
+    @server.get("/healthz")
+    def healthz() -> flask.Response:
+        return flask.Response("ok", mimetype="text/plain")
+
+    server.extensions["stat311_users"] = users
+    return users
+
+
+def _urlencode(values: dict[str, str]) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode(values)
+
+
+def audit_export(what: str, **detail: Any) -> None:
+    """Record an export (CSV/GeoJSON download) by the current user."""
+    if not flask.has_request_context():
+        return
+    users: Users | None = flask.current_app.extensions.get("stat311_users")
+    user = current_user()
+    if users is not None:
+        users.audit(
+            "export",
+            email=user.email if user else None,
+            ip=flask.request.remote_addr,
+            detail={"what": what, **detail},
+        )
+
+
+ScopeProvider = Callable[[], tuple[str, ...] | None]

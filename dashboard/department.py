@@ -1,0 +1,503 @@
+"""The department page's questions (``/department/<code>``), over the snapshot.
+
+Every query runs through :meth:`dashboard.queries.ReadModel.select` with bound parameters; the
+department code and the boundary layer come from URLs, so they are checked against the data
+first (:func:`resolve_department`, :func:`resolve_layer`) and only ever reach SQL as values (the
+layer's column name comes from the snapshot's manifest via ``ReadModel.area_column``).
+
+Definitions are those of :mod:`dashboard.sla`. In addition:
+
+- **As of**: open cases (backlog, aging, overdue list) are counted at the end of the period, or
+  now when the period has not ended (the same cut as ``SlaEngine.report``).
+- **Age** of an open case = whole days from its request to the cut (0–2, 3–7, 8–30, 31–90,
+  over 90). It is **overdue** when its due time is before the cut, **not yet due** otherwise;
+  a case with no due time (no source due time, no policy rule) is shown as such.
+- **Days overdue** = time from the due time to the cut, in days.
+- A request type's target is its own in the policy, else its department's, else the default.
+- Duplicates are left out when the policy says so, as in the SLA engine.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import unquote
+
+import numpy as np
+import pandas as pd
+
+from dashboard.periods import Period
+from dashboard.queries import CaseFilter, QueryError, ReadModel
+from dashboard.settings import Settings
+from dashboard.sla import TIER_STYLE, Tier
+
+log = logging.getLogger(__name__)
+
+MAX_CODE_LENGTH = 200
+TOP_TYPES = 5
+
+#: Age buckets of open cases: label, lowest and highest whole day (None = no upper bound).
+AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("0–2 days", 0, 2),
+    ("3–7 days", 3, 7),
+    ("8–30 days", 8, 30),
+    ("31–90 days", 31, 90),
+    ("over 90 days", 91, None),
+)
+OVERDUE = "Overdue"
+NOT_YET_DUE = "Not yet due"
+NO_DUE_TIME = "No due time"
+AGE_STATES = (OVERDUE, NOT_YET_DUE, NO_DUE_TIME)
+
+#: Overdue list columns (the table's column ids) -> the SQL expression to sort by.
+OVERDUE_COLUMNS: dict[str, str] = {
+    "request_id": "request_id",
+    "type": "service_name",
+    "address": "address",
+    "opened": "requested_local",
+    "due": "sla_due_local",
+    "days_overdue": "days_overdue",
+}
+DEFAULT_OVERDUE_SORT: tuple[tuple[str, str], ...] = (("days_overdue", "desc"),)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One department over one period, with the instants that decide what is late."""
+
+    department: str
+    period: Period
+    as_of: pd.Timestamp  # UTC: is an open case past due yet?
+    cut: pd.Timestamp  # UTC: open cases are counted at this instant (end of period or as_of)
+    exclude_duplicates: bool = True
+
+    @property
+    def flt(self) -> CaseFilter:
+        return CaseFilter(departments=(self.department,))
+
+    @property
+    def start_local(self) -> Any:
+        return pd.Timestamp(self.period.start).to_pydatetime()
+
+    @property
+    def end_local(self) -> Any:
+        return pd.Timestamp(self.period.end + timedelta(days=1)).to_pydatetime()
+
+    @property
+    def duplicates(self) -> str:
+        return "AND NOT is_duplicate" if self.exclude_duplicates else ""
+
+
+def end_instant(day: date, timezone: str) -> pd.Timestamp:
+    """The first instant after the local date ``day``, in UTC."""
+    return pd.Timestamp(day + timedelta(days=1)).tz_localize(timezone).tz_convert("UTC")
+
+
+def make_scope(
+    services: Any, department: str, period: Period, *, as_of: pd.Timestamp | None = None
+) -> Scope:
+    as_of = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
+    if as_of.tzinfo is None:
+        as_of = as_of.tz_localize("UTC")
+    as_of = as_of.tz_convert("UTC")
+    cut = min(end_instant(period.end, services.settings.timezone), as_of)
+    return Scope(
+        department=department,
+        period=period,
+        as_of=as_of,
+        cut=cut,
+        exclude_duplicates=services.policy.exclude_duplicates,
+    )
+
+
+# -- validating URL input ---------------------------------------------------------------------
+_CATALOGUE_SQL = """
+SELECT list(DISTINCT department ORDER BY department) FILTER (WHERE department IS NOT NULL)
+           AS departments,
+       CAST(min(requested_local) AS DATE) AS first,
+       CAST(max(requested_local) AS DATE) AS last
+FROM {cases} WHERE {where}
+"""
+
+
+@functools.lru_cache(maxsize=64)
+def _catalogue(
+    read_model: ReadModel, version: str, scope: tuple[str, ...] | None
+) -> tuple[tuple[str, ...], Any, Any]:
+    # ``scope`` is in the key only: the read model applies it to the query itself.
+    row = read_model.select(_CATALOGUE_SQL).iloc[0]
+    values = row["departments"]
+    names = tuple(str(v) for v in values) if values is not None else ()
+    first = None if pd.isna(row["first"]) else pd.Timestamp(row["first"]).date()
+    last = None if pd.isna(row["last"]) else pd.Timestamp(row["last"]).date()
+    return names, first, last
+
+
+def catalogue(read_model: ReadModel) -> dict[str, Any]:
+    """Departments and the first/last local dates with data the caller may see, cached per
+    snapshot version and department scope. Raises ``SnapshotMissingError`` when nothing is
+    loaded."""
+    names, first, last = _catalogue(read_model, read_model.version(), viewer_scope(read_model))
+    return {"departments": list(names), "min_date": first, "max_date": last}
+
+
+def viewer_scope(read_model: ReadModel) -> tuple[str, ...] | None:
+    """The departments the current caller may see (None: all), as the read model applies it."""
+    scope = getattr(read_model, "scope", None)
+    if scope is None:
+        return None
+    allowed = scope()
+    return None if allowed is None else tuple(allowed)
+
+
+def departments(read_model: ReadModel) -> list[str]:
+    return catalogue(read_model)["departments"]
+
+
+def clean_code(raw: str | None) -> str:
+    """The department code as written in a URL path (percent-decoded, bounded)."""
+    return unquote(str(raw or "")).strip()[:MAX_CODE_LENGTH]
+
+
+def resolve_department(read_model: ReadModel, raw: str | None) -> tuple[str | None, list[str]]:
+    """``(code, known)``: ``code`` is None when the data has no such department."""
+    known = departments(read_model)
+    code = clean_code(raw)
+    return (code if code in known else None), known
+
+
+def layers(read_model: ReadModel) -> list[str]:
+    return list(read_model.manifest()["layers"])
+
+
+def resolve_layer(read_model: ReadModel, raw: str | None) -> str | None:
+    """``raw`` if the snapshot has that boundary layer, else None."""
+    return raw if raw and raw in layers(read_model) else None
+
+
+def last_date(read_model: ReadModel) -> date | None:
+    """The last local date with a request (the default period anchor)."""
+    return catalogue(read_model)["max_date"]
+
+
+# -- summary and request types ----------------------------------------------------------------
+def _retier(frame: pd.DataFrame, policy: Any, *, department: str, by: str) -> pd.DataFrame:
+    """Targets and tiers of a report again (a type falls back to its department's target)."""
+    frame = frame.copy()
+    if by == "type":
+        frame["target"] = [
+            policy.target_for(department=department, type_=g) for g in frame["group"]
+        ]
+    else:
+        frame["target"] = [policy.target_for(department=g) for g in frame["group"]]
+    frame["tier"] = [
+        str(policy.tier(compliance=c, due=int(d), target=t))
+        for c, d, t in zip(frame["compliance"], frame["due"], frame["target"], strict=True)
+    ]
+    order = frame["tier"].map(lambda t: TIER_STYLE[Tier(t)]["order"])
+    frame = frame.assign(_order=order).sort_values(
+        ["_order", "compliance", "group"], na_position="last"
+    )
+    return frame.drop(columns="_order").reset_index(drop=True)
+
+
+def types_report(services: Any, scope: Scope) -> pd.DataFrame:
+    """The SLA report per request type of the department (``dashboard.sla.COLUMNS``)."""
+    frame = services.sla.report(
+        start=scope.period.start, end=scope.period.end, by="type", flt=scope.flt, as_of=scope.as_of
+    )
+    # Types that only had backlog or volume are kept: the department still owns them.
+    return _retier(frame, services.policy, department=scope.department, by="type")
+
+
+def summary(services: Any, scope: Scope) -> dict[str, Any]:
+    """The department's own line for the period and the previous one (None when empty)."""
+
+    def line(period: Period) -> dict[str, Any] | None:
+        frame = services.sla.report(
+            start=period.start, end=period.end, by="department", flt=scope.flt, as_of=scope.as_of
+        )
+        frame = frame[frame["group"] == scope.department]
+        if frame.empty:
+            return None
+        row = frame.iloc[0]
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+
+    return {"current": line(scope.period), "previous": line(scope.period.previous())}
+
+
+# -- weekly series per type -------------------------------------------------------------------
+_WEEKLY_DUE_SQL = """
+SELECT service_name AS type,
+       CAST(date_trunc('week', sla_due_local) AS DATE) AS week,
+       count(*) FILTER (WHERE closed_at IS NOT NULL OR sla_due_at <= ?) AS due,
+       count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at <= sla_due_at) AS on_time
+FROM {{cases}}
+WHERE {{where}} AND list_contains(?, service_name)
+  AND sla_due_local >= ? AND sla_due_local < ? {duplicates}
+GROUP BY 1, 2
+"""
+
+_WEEKLY_VOLUME_SQL = """
+SELECT service_name AS type,
+       CAST(date_trunc('week', requested_local) AS DATE) AS week,
+       count(*) AS volume
+FROM {cases}
+WHERE {where} AND list_contains(?, service_name)
+  AND requested_local >= ? AND requested_local < ?
+GROUP BY 1, 2
+"""
+
+
+def top_types(types: pd.DataFrame, limit: int = TOP_TYPES) -> list[str]:
+    """The ``limit`` request types opened most in the period (then most due), busiest first."""
+    ranked = types[(types["volume"] > 0) | (types["due"] > 0)].sort_values(
+        ["volume", "due", "group"], ascending=[False, False, True]
+    )
+    return ranked["group"].head(limit).astype(str).tolist()
+
+
+def weekly_by_type(services: Any, scope: Scope, types: list[str]) -> pd.DataFrame:
+    """Per type and week (Monday) of the period: due, on_time, compliance, volume.
+
+    Every (type, week) of the period is present (zeros where nothing happened). ``compliance``
+    is NaN where fewer than the policy's minimum count were due that week."""
+    columns = ["type", "week", "due", "on_time", "compliance", "volume"]
+    if not types:
+        return pd.DataFrame(columns=columns)
+    due = services.read_model.select(
+        _WEEKLY_DUE_SQL.format(duplicates=scope.duplicates),
+        flt=scope.flt,
+        before=[scope.as_of.to_pydatetime()],
+        after=[types, scope.start_local, scope.end_local],
+    )
+    volume = services.read_model.select(
+        _WEEKLY_VOLUME_SQL, flt=scope.flt, after=[types, scope.start_local, scope.end_local]
+    )
+    first = scope.period.start - timedelta(days=scope.period.start.weekday())
+    weeks = pd.date_range(first, scope.period.end, freq="7D")
+    grid = pd.MultiIndex.from_product([types, weeks], names=["type", "week"]).to_frame(index=False)
+    for part in (due, volume):
+        part["week"] = pd.to_datetime(part["week"])
+    frame = grid.merge(due, on=["type", "week"], how="left").merge(
+        volume, on=["type", "week"], how="left"
+    )
+    for name in ("due", "on_time", "volume"):
+        frame[name] = frame[name].fillna(0).astype("int64")
+    enough = frame["due"] >= services.policy.min_count
+    frame["compliance"] = np.where(enough, frame["on_time"] / frame["due"].clip(lower=1), np.nan)
+    order = {t: i for i, t in enumerate(types)}
+    frame = frame.sort_values(
+        ["type", "week"], key=lambda s: s.map(order) if s.name == "type" else s
+    )
+    return frame[columns].reset_index(drop=True)
+
+
+# -- open cases: aging and the overdue list ---------------------------------------------------
+_OPEN_AT_CUT = "requested_at < ? AND (closed_at IS NULL OR closed_at >= ?)"  # open at the cut
+
+_AGING_SQL = """
+SELECT CAST(floor(date_diff('second', requested_at, ?) / 86400.0) AS BIGINT) AS age_days,
+       CASE WHEN sla_due_at IS NULL THEN 'none'
+            WHEN sla_due_at < ? THEN 'overdue' ELSE 'later' END AS state,
+       count(*) AS n
+FROM {{cases}}
+WHERE {{where}} AND {open_at_cut} {duplicates}
+GROUP BY 1, 2
+"""
+
+_OVERDUE_FROM = """
+FROM (
+    SELECT request_id, service_name, address, requested_local, sla_due_local,
+           date_diff('second', sla_due_at, ?) / 86400.0 AS days_overdue
+    FROM {{cases}}
+    WHERE {{where}} AND {open_at_cut} AND sla_due_at < ? {duplicates}
+) AS late
+"""
+
+_OVERDUE_SQL = """
+SELECT request_id, service_name AS type, address, requested_local AS opened,
+       sla_due_local AS due, days_overdue
+{source}
+ORDER BY {order}
+{limit}
+"""
+
+
+def bucket_of(age_days: int) -> str:
+    for label, low, high in AGE_BUCKETS:
+        if age_days >= low and (high is None or age_days <= high):
+            return label
+    return AGE_BUCKETS[0][0]  # negative ages cannot happen (requested before the cut)
+
+
+def aging(services: Any, scope: Scope) -> pd.DataFrame:
+    """Open cases at the cut per age bucket and state: columns bucket, state, count.
+
+    Every bucket x state is present, in order; the counts sum to the department's open
+    backlog (``SlaEngine.report``'s ``open_backlog``)."""
+    cut = scope.cut.to_pydatetime()
+    raw = services.read_model.select(
+        _AGING_SQL.format(open_at_cut=_OPEN_AT_CUT, duplicates=scope.duplicates),
+        flt=scope.flt,
+        before=[cut, cut],
+        after=[cut, cut],
+    )
+    states = {"overdue": OVERDUE, "later": NOT_YET_DUE, "none": NO_DUE_TIME}
+    raw["bucket"] = [bucket_of(int(a)) for a in raw["age_days"]]
+    raw["state"] = raw["state"].map(states)
+    counts = raw.groupby(["bucket", "state"])["n"].sum()
+    rows = [
+        {"bucket": label, "state": state, "count": int(counts.get((label, state), 0))}
+        for label, _, _ in AGE_BUCKETS
+        for state in AGE_STATES
+    ]
+    return pd.DataFrame(rows, columns=["bucket", "state", "count"])
+
+
+def _order_by(sort_by: list[dict[str, str]] | tuple | None) -> str:
+    """ORDER BY from a DataTable ``sort_by`` (unknown columns are ignored), then a stable key."""
+    parts = []
+    for item in sort_by or DEFAULT_OVERDUE_SORT:
+        if isinstance(item, dict):
+            column, direction = item.get("column_id"), item.get("direction")
+        else:
+            column, direction = item
+        if column in OVERDUE_COLUMNS and direction in {"asc", "desc"}:
+            parts.append(f"{OVERDUE_COLUMNS[column]} {direction.upper()} NULLS LAST")
+    if not parts:
+        parts = [f"{OVERDUE_COLUMNS[c]} {d.upper()}" for c, d in DEFAULT_OVERDUE_SORT]
+    return ", ".join([*parts, "request_id ASC"])
+
+
+def overdue_count(services: Any, scope: Scope) -> int:
+    cut = scope.cut.to_pydatetime()
+    source = _OVERDUE_FROM.format(open_at_cut=_OPEN_AT_CUT, duplicates=scope.duplicates)
+    frame = services.read_model.select(
+        "SELECT count(*) AS n " + source, flt=scope.flt, before=[cut], after=[cut, cut, cut]
+    )
+    return int(frame["n"].iloc[0])
+
+
+def overdue_cases(
+    services: Any,
+    scope: Scope,
+    *,
+    sort_by: list[dict[str, str]] | None = None,
+    page: int | None = None,
+    page_size: int = 15,
+) -> pd.DataFrame:
+    """Cases open at the cut and past their due time: request_id, type, address, opened, due
+    (local times), days_overdue. ``page`` (from 0) returns one page; None returns them all."""
+    cut = scope.cut.to_pydatetime()
+    source = _OVERDUE_FROM.format(open_at_cut=_OPEN_AT_CUT, duplicates=scope.duplicates)
+    after: list[Any] = [cut, cut, cut]
+    limit = ""
+    if page is not None:
+        size = max(1, min(int(page_size), 500))
+        limit = "LIMIT ? OFFSET ?"
+        after += [size, max(0, int(page)) * size]
+    sql = _OVERDUE_SQL.format(source=source, order=_order_by(sort_by), limit=limit)
+    return services.read_model.select(sql, flt=scope.flt, before=[cut], after=after)
+
+
+# -- where are we late ------------------------------------------------------------------------
+_AREA_SQL = """
+SELECT "{column}" AS area,
+       count(*) FILTER (WHERE closed_at IS NOT NULL OR sla_due_at <= ?) AS due,
+       count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at <= sla_due_at) AS on_time
+FROM {{cases}}
+WHERE {{where}} AND sla_due_local >= ? AND sla_due_local < ? {duplicates}
+GROUP BY 1
+"""
+
+
+def area_compliance(
+    services: Any, scope: Scope, layer: str, areas: list[str] | None = None
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Compliance per area of ``layer``: area, due, on_time, compliance, target, tier.
+
+    ``areas`` (the layer's area names) are all listed, with zeros where nothing was due. An
+    area under the minimum count has tier "Not enough data" and no compliance (NaN). The second
+    value counts the due cases outside every area (``due``, ``on_time``)."""
+    column = services.read_model.area_column(layer)  # QueryError for an unknown layer
+    raw = services.read_model.select(
+        _AREA_SQL.format(column=column, duplicates=scope.duplicates),
+        flt=scope.flt,
+        before=[scope.as_of.to_pydatetime()],
+        after=[scope.start_local, scope.end_local],
+    )
+    outside = raw[raw["area"].isna()]
+    unplaced = {
+        "due": int(outside["due"].sum()),
+        "on_time": int(outside["on_time"].sum()),
+    }
+    raw = raw[raw["area"].notna()]
+    names = list(dict.fromkeys([*(areas or []), *raw["area"].astype(str)]))
+    frame = pd.DataFrame({"area": names}).merge(raw, on="area", how="left")
+    for name in ("due", "on_time"):
+        frame[name] = frame[name].fillna(0).astype("int64")
+    policy = services.policy
+    target = policy.target_for(department=scope.department)
+    frame["target"] = target
+    ratio = frame["on_time"] / frame["due"].clip(lower=1)
+    frame["tier"] = [
+        str(policy.tier(compliance=(r if d > 0 else None), due=int(d), target=target))
+        for r, d in zip(ratio, frame["due"], strict=True)
+    ]
+    frame["compliance"] = np.where(frame["tier"] == str(Tier.NOT_ENOUGH), np.nan, ratio)
+    frame = frame.sort_values(["compliance", "area"], na_position="last").reset_index(drop=True)
+    return frame[["area", "due", "on_time", "compliance", "target", "tier"]], unplaced
+
+
+def _round_coords(value: Any, digits: int = 5) -> Any:
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, list | tuple):
+        return [_round_coords(v, digits) for v in value]
+    return value
+
+
+@functools.lru_cache(maxsize=16)
+def _layer_geojson(database_url: str, layer: str, version: str) -> str:
+    """The layer's areas as a GeoJSON FeatureCollection text, simplified for display (~10 m)
+    and cached per (store, layer, snapshot version)."""
+    from shapely.geometry import mapping, shape
+
+    from dashboard.store import Store
+
+    store = Store(database_url)
+    try:
+        areas = store.boundary_areas(layer)
+    finally:
+        store.dispose()
+    features = []
+    for area in areas:
+        try:
+            geom = shape(area["geometry"]).simplify(0.0001, preserve_topology=True)
+            geometry = {**mapping(geom)}
+            geometry["coordinates"] = _round_coords(geometry["coordinates"])
+        except (ValueError, TypeError, KeyError):  # pragma: no cover - kept as stored
+            geometry = area["geometry"]
+        features.append(
+            {
+                "type": "Feature",
+                "id": area["name"],
+                "properties": {"name": area["name"]},
+                "geometry": geometry,
+            }
+        )
+    return json.dumps({"type": "FeatureCollection", "features": features})
+
+
+def area_geojson(settings: Settings, read_model: ReadModel, layer: str) -> dict[str, Any]:
+    """The areas of a known boundary layer as GeoJSON (``properties.name`` = area name)."""
+    if layer not in layers(read_model):
+        raise QueryError(f"unknown boundary layer {layer!r}")
+    text = _layer_geojson(str(settings.database_url), layer, read_model.version())
+    return json.loads(text)

@@ -1,0 +1,502 @@
+"""Department page (``/department/<code>``): one department's request types with their tiers,
+weekly trends, open cases by age, the overdue list and where it is late.
+
+Layout only: it keeps the department code and the query string it was opened with, and never
+touches the data. The numbers come from ``callbacks/department.py``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlencode
+
+import dash_bootstrap_components as dbc
+from dash import dash_table, dcc, html
+from dash.dash_table.Format import Format, Group, Scheme
+
+from dashboard.sla import TIER_STYLE, Tier
+
+PAGE = {
+    "path_template": "/department/<code>",
+    "name": "Department",
+    "title": "Department · stat311",
+    "nav": False,
+}
+
+#: A text mark per tier, for table cells (where icons cannot go): colour, mark and words.
+TIER_MARK: dict[Tier, str] = {
+    Tier.PROBLEM: "✖",
+    Tier.CLOSE: "▲",
+    Tier.ON_TARGET: "✔",
+    Tier.NOT_ENOUGH: "?",
+}
+OVERDUE_PAGE_SIZE = 15
+TYPES_PAGE_SIZE = 20
+FONT = (
+    'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", "Noto Sans", '
+    '"Liberation Sans", Arial, sans-serif'
+)
+
+
+class Ids(StrEnum):
+    """Component ids of the department page (declared once)."""
+
+    URL = "department-url"
+    STATE = "department-state"
+    CODE = "department-code"
+    KIND = "department-kind"
+    DATE = "department-date"
+    RANGE = "department-range"
+    RANGE_BOX = "department-range-box"
+    NOTICE = "department-notice"
+    BODY = "department-body"
+    HEADING = "department-heading"
+    TYPES = "department-types"
+    TYPES_CSV = "department-types-csv"
+    TYPES_DOWNLOAD = "department-types-download"
+    SERIES = "department-series"
+    SERIES_NOTE = "department-series-note"
+    SERIES_TABLE = "department-series-table"
+    AGING = "department-aging"
+    AGING_TABLE = "department-aging-table"
+    OVERDUE_SUMMARY = "department-overdue-summary"
+    OVERDUE = "department-overdue"
+    OVERDUE_CSV = "department-overdue-csv"
+    OVERDUE_DOWNLOAD = "department-overdue-download"
+    LAYER = "department-layer"
+    MAP = "department-map"
+    MAP_NOTE = "department-map-note"
+    MAP_TABLE = "department-map-table"
+
+
+MEASURED = [
+    html.P(
+        [
+            html.Strong("Due time"),
+            ": the one the source system set (Boston target date, NYC due date, Open311 expected "
+            "time); otherwise the SLA policy's target for the request type, else for the "
+            "department, in calendar or business days (weekends and holidays skipped). A case "
+            "with neither has no SLA and is left out of compliance.",
+        ]
+    ),
+    html.P(
+        [
+            html.Strong("Compliance"),
+            " = cases due in the period that were closed by their due time ÷ cases due in the "
+            "period. A case still open after its due time counts as a miss; a case due later "
+            "than now is not counted yet. Duplicates are left out.",
+        ]
+    ),
+    html.P(
+        [
+            html.Strong("Tiers"),
+            ": On Target = compliance at or above the target (a request type's own target, "
+            "else its department's, else 90%); Close But Not There = within the margin "
+            "(10 points) below it; Problem That Needs a Plan = further below; Not enough "
+            "data = fewer due cases than the minimum (20): no percentage is shown for those.",
+        ]
+    ),
+    html.P(
+        [
+            html.Strong("Open cases"),
+            " (backlog, ages, overdue list) are counted at the end of the period, or now for a "
+            "period still running. Age = whole days since the request; overdue = past its due "
+            "time at that moment; days overdue = time since the due time. Median and 90th "
+            "percentile days to close are for the cases due in the period that have closed. "
+            "Volume = requests opened in the period.",
+        ]
+    ),
+]
+
+
+def tier_label(tier: str | Tier) -> str:
+    """``"✔ On Target"``: a mark and the words, for table cells and CSV-free displays."""
+    t = Tier(tier)
+    return f"{TIER_MARK[t]} {t}"
+
+
+def tier_badge(tier: str | Tier, *, large: bool = False) -> html.Span:
+    """The tier in colour, icon and words."""
+    t = Tier(tier)
+    style = TIER_STYLE[t]
+    return html.Span(
+        [html.I(className=f"bi {style['icon']} me-2", **{"aria-hidden": "true"}), str(t)],
+        className=f"badge rounded-pill {'fs-5' if large else ''} department-tier",
+        style={"backgroundColor": style["color"], "color": "white"},
+    )
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def _change(points: float | None) -> html.Span:
+    if points is None:
+        return html.Span("no comparison with the previous period", className="text-muted")
+    if abs(points) < 0.05:
+        return html.Span("→ unchanged since the previous period", className="text-muted")
+    up = points > 0
+    return html.Span(
+        [
+            html.I(
+                className=f"bi {'bi-arrow-up-right' if up else 'bi-arrow-down-right'} me-1",
+                **{"aria-hidden": "true"},
+            ),
+            f"{'up' if up else 'down'} {abs(points):.1f} points since the previous period",
+        ],
+        className="text-success" if up else "text-danger",
+    )
+
+
+def heading(values: dict[str, Any]) -> html.Div:
+    """The page heading from plain values (see ``callbacks.department.heading_values``)."""
+    judged = values["compliance"] is not None
+    score = (
+        [
+            html.Span(_pct(values["compliance"]), className="fs-4 fw-semibold me-2"),
+            f"on time vs target {_pct(values['target'], 0)} ",
+            html.Span(
+                f"({values['on_time']:,} of {values['due']:,} due cases closed in time)",
+                className="text-muted",
+            ),
+        ]
+        if judged
+        else [
+            f"Too few due cases to judge ({values['due']:,}; at least {values['min_count']} "
+            f"needed; target {_pct(values['target'], 0)})."
+        ]
+    )
+    median = values["median_days"]
+    return html.Div(
+        [
+            html.H1(
+                [values["department"], html.Small(" department", className="text-muted")],
+                className="h3 mb-1",
+            ),
+            html.P(values["period_label"], className="lead mb-2"),
+            html.Div(
+                [
+                    tier_badge(values["tier"], large=True),
+                    html.Span(score, className="ms-3"),
+                ],
+                className="d-flex flex-wrap align-items-center gap-1 mb-1",
+            ),
+            html.P(_change(values["change"] if judged else None), className="small mb-1"),
+            html.Ul(
+                [
+                    html.Li(
+                        f"{values['volume']:,} request{'' if values['volume'] == 1 else 's'} opened"
+                    ),
+                    html.Li(
+                        f"Open backlog {values['open_backlog']:,}, of which "
+                        f"{values['overdue_open']:,} overdue ({values['as_of_label']})"
+                    ),
+                    html.Li(
+                        "Median days to close "
+                        + ("–" if median is None else f"{median:.1f}")
+                        + ", 90th percentile "
+                        + ("–" if values["p90_days"] is None else f"{values['p90_days']:.1f}")
+                    ),
+                ],
+                className="list-inline small mb-0 department-facts",
+            ),
+        ]
+    )
+
+
+def controls() -> dbc.Row:
+    return dbc.Row(
+        [
+            dbc.Col(
+                [
+                    dbc.Label("Period", html_for=Ids.KIND, className="small fw-semibold mb-1"),
+                    dbc.RadioItems(
+                        id=Ids.KIND,
+                        options=[
+                            {"label": "Week", "value": "week"},
+                            {"label": "Month", "value": "month"},
+                            {"label": "Quarter", "value": "quarter"},
+                            {"label": "Custom", "value": "custom"},
+                        ],
+                        value=None,
+                        inline=True,
+                    ),
+                ],
+                xs=12,
+                md=4,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("Containing the day", html_for=Ids.DATE, className="small mb-1"),
+                    dcc.DatePickerSingle(id=Ids.DATE, display_format="YYYY-MM-DD"),
+                ],
+                xs=12,
+                md=3,
+            ),
+            dbc.Col(
+                html.Div(
+                    [
+                        dbc.Label("Custom dates", html_for=Ids.RANGE, className="small mb-1"),
+                        dcc.DatePickerRange(id=Ids.RANGE, display_format="YYYY-MM-DD"),
+                    ],
+                    id=Ids.RANGE_BOX,
+                    style={"display": "none"},
+                ),
+                xs=12,
+                md=5,
+            ),
+        ],
+        className="g-2 mb-3",
+    )
+
+
+def _table_style() -> dict[str, Any]:
+    return {
+        "style_table": {"overflowX": "auto"},
+        "style_cell": {
+            "fontFamily": FONT,
+            "fontSize": "0.85rem",
+            "padding": "4px 8px",
+            "textAlign": "right",
+            "whiteSpace": "normal",
+            "height": "auto",
+        },
+        "style_header": {"fontWeight": "600", "backgroundColor": "#f2f4f7"},
+    }
+
+
+def _number(name: str, id_: str) -> dict[str, Any]:
+    return {"name": name, "id": id_, "type": "numeric", "format": Format(group=Group.yes)}
+
+
+def _days(name: str, id_: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "id": id_,
+        "type": "numeric",
+        "format": Format(precision=1, scheme=Scheme.fixed, group=Group.yes),
+    }
+
+
+def _percent(name: str, id_: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "id": id_,
+        "type": "numeric",
+        "format": Format(precision=1, scheme=Scheme.percentage),
+    }
+
+
+TYPE_COLUMNS = [
+    {"name": "Request type", "id": "type", "type": "text"},
+    {"name": "Tier", "id": "tier", "type": "text"},
+    _percent("Compliance", "compliance"),
+    _percent("Target", "target"),
+    _number("Due", "due"),
+    _number("On time", "on_time"),
+    _number("Opened", "volume"),
+    _days("Median days to close", "median_days"),
+    _days("90th pct days", "p90_days"),
+    _number("Open backlog", "open_backlog"),
+    _number("Overdue open", "overdue_open"),
+]
+
+OVERDUE_TABLE_COLUMNS = [
+    {"name": "Request id", "id": "request_id", "type": "text"},
+    {"name": "Request type", "id": "type", "type": "text"},
+    {"name": "Address", "id": "address", "type": "text"},
+    {"name": "Opened", "id": "opened", "type": "text"},
+    {"name": "Due", "id": "due", "type": "text"},
+    _days("Days overdue", "days_overdue"),
+]
+
+
+def _tier_colours(column: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "if": {"filter_query": f'{{{column}}} = "{tier_label(t)}"', "column_id": column},
+            "backgroundColor": style["color"],
+            "color": "white",
+            "fontWeight": "600",
+        }
+        for t, style in TIER_STYLE.items()
+    ]
+
+
+def types_table() -> dash_table.DataTable:
+    style = _table_style()
+    return dash_table.DataTable(
+        id=Ids.TYPES,
+        columns=TYPE_COLUMNS,
+        data=[],
+        sort_action="native",
+        sort_mode="single",
+        page_action="native",
+        page_size=TYPES_PAGE_SIZE,
+        style_data_conditional=[
+            *_tier_colours("tier"),
+            {"if": {"column_id": ["type", "tier"]}, "textAlign": "left"},
+        ],
+        style_header_conditional=[
+            {"if": {"column_id": ["type", "tier"]}, "textAlign": "left"},
+        ],
+        style_table=style["style_table"],
+        style_cell=style["style_cell"],
+        style_header=style["style_header"],
+        style_cell_conditional=[
+            {"if": {"column_id": "type"}, "minWidth": "200px"},
+            {"if": {"column_id": "tier"}, "minWidth": "190px"},
+        ],
+    )
+
+
+def overdue_table() -> dash_table.DataTable:
+    style = _table_style()
+    return dash_table.DataTable(
+        id=Ids.OVERDUE,
+        columns=OVERDUE_TABLE_COLUMNS,
+        data=[],
+        page_action="custom",
+        page_current=0,
+        page_size=OVERDUE_PAGE_SIZE,
+        page_count=0,
+        sort_action="custom",
+        sort_mode="single",
+        sort_by=[{"column_id": "days_overdue", "direction": "desc"}],
+        style_data_conditional=[
+            {"if": {"column_id": ["request_id", "type", "address"]}, "textAlign": "left"}
+        ],
+        style_header_conditional=[
+            {"if": {"column_id": ["request_id", "type", "address"]}, "textAlign": "left"}
+        ],
+        **style,
+    )
+
+
+def _section(title: str, *children: Any, note: str | None = None) -> html.Section:
+    parts: list[Any] = [html.H2(title, className="h5 mt-4 mb-1")]
+    if note:
+        parts.append(html.P(note, className="text-muted small mb-2"))
+    parts.extend(children)
+    return html.Section(parts)
+
+
+def _download_button(id_: str, label: str) -> dbc.Button:
+    return dbc.Button(
+        [html.I(className="bi bi-download me-1", **{"aria-hidden": "true"}), label],
+        id=id_,
+        color="secondary",
+        outline=True,
+        size="sm",
+        className="mb-2",
+        n_clicks=0,
+    )
+
+
+def body() -> html.Div:
+    return html.Div(
+        [
+            _section(
+                "Request types",
+                _download_button(Ids.TYPES_CSV, "Download CSV"),
+                dcc.Download(id=Ids.TYPES_DOWNLOAD),
+                dcc.Loading(types_table()),
+                note="Each request type with its own tier, problems first. Click a column "
+                "heading to sort; the download has every row.",
+            ),
+            _section(
+                "Weekly trend of the busiest request types",
+                dcc.Loading(dcc.Graph(id=Ids.SERIES, config={"displaylogo": False})),
+                html.P(id=Ids.SERIES_NOTE, className="text-muted small mb-1"),
+                html.Details(
+                    [
+                        html.Summary("Table of the chart's numbers"),
+                        html.Div(id=Ids.SERIES_TABLE, className="table-responsive small"),
+                    ]
+                ),
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        _section(
+                            "Open cases by age",
+                            dcc.Loading(dcc.Graph(id=Ids.AGING, config={"displaylogo": False})),
+                            html.Details(
+                                [
+                                    html.Summary("Table of the chart's numbers"),
+                                    html.Div(id=Ids.AGING_TABLE, className="small"),
+                                ]
+                            ),
+                        ),
+                        xs=12,
+                        lg=5,
+                    ),
+                    dbc.Col(
+                        _section(
+                            "Overdue list",
+                            html.P(id=Ids.OVERDUE_SUMMARY, className="small mb-1"),
+                            _download_button(Ids.OVERDUE_CSV, "Download the whole list (CSV)"),
+                            dcc.Download(id=Ids.OVERDUE_DOWNLOAD),
+                            overdue_table(),
+                        ),
+                        xs=12,
+                        lg=7,
+                    ),
+                ],
+                className="g-4",
+            ),
+            _section(
+                "Where are we late",
+                dbc.Row(
+                    dbc.Col(
+                        [
+                            dbc.Label("Boundary layer", html_for=Ids.LAYER, className="small mb-1"),
+                            dcc.Dropdown(
+                                id=Ids.LAYER,
+                                options=[],
+                                value=None,
+                                clearable=False,
+                                placeholder="Pick a boundary layer",
+                            ),
+                        ],
+                        xs=12,
+                        md=4,
+                    ),
+                    className="mb-2",
+                ),
+                html.Div(id=Ids.MAP_NOTE, className="small mb-1"),
+                dcc.Loading(dcc.Graph(id=Ids.MAP, config={"displaylogo": False})),
+                html.Details(
+                    [
+                        html.Summary("Table of the map's numbers"),
+                        html.Div(id=Ids.MAP_TABLE, className="table-responsive small"),
+                    ]
+                ),
+                note="Compliance of the department's cases due in the period, by the area they "
+                "are in. Grey areas had too few cases due to judge.",
+            ),
+            html.Details(
+                [html.Summary("How this is measured"), html.Div(MEASURED, className="small")],
+                className="mt-4 mb-5",
+            ),
+        ],
+        id=Ids.BODY,
+    )
+
+
+def layout(code: str | None = None, **query: Any) -> html.Div:
+    """The page. ``code`` is the department in the path; ``query`` the URL's query string as
+    Dash Pages passes it."""
+    flat = [(k, v) for k, vs in query.items() for v in (vs if isinstance(vs, list) else [vs])]
+    return html.Div(
+        [
+            dcc.Location(id=Ids.URL, refresh=False),
+            dcc.Store(id=Ids.STATE, data=("?" + urlencode(flat)) if flat else ""),
+            dcc.Store(id=Ids.CODE, data=code or ""),
+            html.Div(id=Ids.HEADING, role="status", **{"aria-live": "polite"}),
+            controls(),
+            html.Div(id=Ids.NOTICE),
+            body(),
+        ]
+    )

@@ -1,0 +1,209 @@
+"""Figure builders of the department page: pure functions from query results to plotly figures."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboard.sla import TIER_STYLE, Tier
+from layouts.figures import empty_figure
+
+#: Colour-blind-safe series colours (Okabe–Ito).
+SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
+STATE_COLOURS = {
+    "Overdue": TIER_STYLE[Tier.PROBLEM]["color"],
+    "Not yet due": "#1d4ed8",
+    "No due time": "#98a2b3",
+}
+NOT_ENOUGH_COLOUR = "#98a2b3"
+#: Low compliance dark red, 100% pale yellow: reads in grey-scale too.
+COMPLIANCE_SCALE = "YlOrRd_r"
+
+
+def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
+    """Two panels sharing the week axis: requests opened per week (top) and compliance of the
+    cases due that week (bottom, with the target), one line per request type."""
+    if frame.empty:
+        return empty_figure("No requests of this department were opened or due in this period.")
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        subplot_titles=("Requests opened per week", "Compliance of cases due that week"),
+    )
+    for i, (name, part) in enumerate(frame.groupby("type", sort=False)):
+        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        part = part.sort_values("week")
+        fig.add_scatter(
+            x=part["week"],
+            y=part["volume"],
+            name=str(name),
+            legendgroup=str(name),
+            mode="lines+markers",
+            line={"color": colour, "width": 2},
+            hovertemplate=f"{name}<br>Week of %{{x|%Y-%m-%d}}: %{{y:,}} opened<extra></extra>",
+            row=1,
+            col=1,
+        )
+        fig.add_scatter(
+            x=part["week"],
+            y=100 * part["compliance"],
+            name=str(name),
+            legendgroup=str(name),
+            showlegend=False,
+            mode="lines+markers",
+            line={"color": colour, "width": 2},
+            marker={"symbol": i % 20},
+            connectgaps=False,
+            customdata=part[["on_time", "due"]].to_numpy(),
+            hovertemplate=f"{name}<br>Week of %{{x|%Y-%m-%d}}: %{{y:.1f}}% "
+            "(%{customdata[0]:,} of %{customdata[1]:,} on time)<extra></extra>",
+            row=2,
+            col=1,
+        )
+    weeks = frame["week"]
+    fig.add_scatter(
+        x=[weeks.min(), weeks.max()],
+        y=[100 * target, 100 * target],
+        name=f"Target {100 * target:.0f}%",
+        mode="lines",
+        line={"color": TIER_STYLE[Tier.ON_TARGET]["color"], "dash": "dash"},
+        hoverinfo="skip",
+        row=2,
+        col=1,
+    )
+    fig.update_yaxes(title_text="Requests", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="On time (%)", range=[0, 105], row=2, col=1)
+    fig.update_xaxes(title_text="Week starting (Monday)", row=2, col=1)
+    fig.update_layout(
+        template="plotly_white",
+        height=520,
+        legend={"orientation": "h", "y": -0.18},
+        margin={"l": 60, "r": 20, "t": 40, "b": 40},
+        hovermode="closest",
+    )
+    return fig
+
+
+def aging_histogram(frame: pd.DataFrame, *, as_of_label: str) -> go.Figure:
+    """Stacked bars: open cases per age bucket, split overdue / not yet due (/ no due time)."""
+    total = int(frame["count"].sum()) if not frame.empty else 0
+    if total == 0:
+        return empty_figure(f"No open cases {as_of_label}.")
+    fig = go.Figure()
+    buckets = list(dict.fromkeys(frame["bucket"]))
+    for state, part in frame.groupby("state", sort=False):
+        if state == "No due time" and part["count"].sum() == 0:
+            continue
+        fig.add_bar(
+            x=part["bucket"],
+            y=part["count"],
+            name=str(state),
+            marker_color=STATE_COLOURS.get(str(state), "#98a2b3"),
+            marker_pattern_shape="/" if state == "Overdue" else "",
+            text=[f"{v:,}" if v else "" for v in part["count"]],
+            textposition="inside",
+            hovertemplate=f"{state}<br>%{{x}} old: %{{y:,}} cases<extra></extra>",
+        )
+    fig.update_layout(
+        barmode="stack",
+        template="plotly_white",
+        xaxis={
+            "title": {"text": "Age (days since the request)"},
+            "categoryorder": "array",
+            "categoryarray": buckets,
+        },
+        yaxis={"title": {"text": "Open cases"}},
+        legend={"orientation": "h", "y": 1.12},
+        margin={"l": 60, "r": 20, "t": 40, "b": 50},
+        height=360,
+    )
+    return fig
+
+
+def _view(geojson: dict[str, Any]) -> tuple[dict[str, float], float]:
+    """Centre and zoom that fit every feature (approximate Web Mercator fit for ~700x460 px)."""
+    xs: list[float] = []
+    ys: list[float] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, list | tuple) and value and isinstance(value[0], int | float):
+            xs.append(float(value[0]))
+            ys.append(float(value[1]))
+        elif isinstance(value, list | tuple):
+            for v in value:
+                walk(v)
+
+    for feature in geojson.get("features", []):
+        walk((feature.get("geometry") or {}).get("coordinates", []))
+    if not xs:
+        return {"lon": 0.0, "lat": 0.0}, 1.0
+    west, east, south, north = min(xs), max(xs), min(ys), max(ys)
+    centre = {"lon": (west + east) / 2, "lat": (south + north) / 2}
+    lon_span = max(east - west, 1e-4) * 1.15
+    lat_span = max(north - south, 1e-4) * 1.15
+    width, height = 700, 460
+    zoom_x = math.log2(360 * width / (512 * lon_span))
+    zoom_y = math.log2(360 * height * math.cos(math.radians(centre["lat"])) / (512 * lat_span))
+    return centre, max(0.0, min(zoom_x, zoom_y, 16.0))
+
+
+def compliance_map(
+    frame: pd.DataFrame, geojson: dict[str, Any], *, layer: str, min_count: int
+) -> go.Figure:
+    """Choropleth of compliance per area; areas under the minimum count in grey ("Not enough
+    data"), never coloured as 0% or 100%. No map tiles are needed (blank background)."""
+    if not geojson.get("features"):
+        return empty_figure(f"The boundary layer {layer!r} has no areas to draw.")
+    centre, zoom = _view(geojson)
+    enough = frame[frame["tier"] != str(Tier.NOT_ENOUGH)]
+    thin = frame[frame["tier"] == str(Tier.NOT_ENOUGH)]
+    fig = go.Figure()
+    if not thin.empty:
+        fig.add_choroplethmap(
+            geojson=geojson,
+            featureidkey="properties.name",
+            locations=thin["area"],
+            z=[0] * len(thin),
+            colorscale=[[0, NOT_ENOUGH_COLOUR], [1, NOT_ENOUGH_COLOUR]],
+            showscale=False,
+            marker={"line": {"color": "white", "width": 1}, "opacity": 0.85},
+            name="Not enough data",
+            customdata=thin[["due"]].to_numpy(),
+            hovertemplate=(
+                "<b>%{location}</b><br>Not enough data: %{customdata[0]:,} due "
+                f"(fewer than {min_count})<extra></extra>"
+            ),
+        )
+    if not enough.empty:
+        low = float(100 * enough["compliance"].min())
+        zmin = min(50.0, math.floor(low / 10) * 10)
+        fig.add_choroplethmap(
+            geojson=geojson,
+            featureidkey="properties.name",
+            locations=enough["area"],
+            z=100 * enough["compliance"],
+            zmin=zmin,
+            zmax=100,
+            colorscale=COMPLIANCE_SCALE,
+            marker={"line": {"color": "white", "width": 1}, "opacity": 0.9},
+            colorbar={"title": {"text": "On time (%)"}, "ticksuffix": "%", "len": 0.8},
+            name="Compliance",
+            customdata=enough[["on_time", "due", "tier"]].to_numpy(),
+            hovertemplate=(
+                "<b>%{location}</b><br>%{z:.1f}% on time (%{customdata[0]:,} of "
+                "%{customdata[1]:,})<br>%{customdata[2]}<extra></extra>"
+            ),
+        )
+    fig.update_layout(
+        map={"style": "white-bg", "center": centre, "zoom": zoom},
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        height=480,
+        showlegend=False,
+    )
+    return fig

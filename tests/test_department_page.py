@@ -1,0 +1,538 @@
+"""The department page (``/department/<code>``): its queries, callbacks (as plain functions) and
+layout, checked against plain pandas over the Boston 2011 export and the snapshot's Parquet file.
+
+Expected values are computed here from the definitions (DESIGN.md, "SLA and the three tiers"),
+never copied from the code under test.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import zipfile
+from datetime import date
+
+import dash
+import numpy as np
+import pandas as pd
+import pytest
+
+from callbacks import department as cb
+from dashboard import department as dept
+from dashboard.app_factory import create_app
+from dashboard.queries import ReadModel
+from dashboard.services import Services
+from dashboard.snapshot import CASES_FILE
+from layouts import department as page
+from layouts.department import Ids, layout
+from tests.conftest import BOSTON_ZIP, make_settings
+
+CODE = "PWDx"
+QUERY = "?period=month&date=2011-09-01"
+START, END = pd.Timestamp("2011-09-01"), pd.Timestamp("2011-10-01")  # local, end exclusive
+AS_OF = pd.Timestamp("2030-01-01", tz="UTC")  # long after the export: every due time has passed
+CUT = pd.Timestamp("2011-10-01 00:00", tz="America/New_York").tz_convert("UTC")
+TARGET, MARGIN, MIN_COUNT = 0.90, 0.10, 20  # the shipped example policy
+
+
+def expected_tier(compliance: float, due: int, target: float = TARGET) -> str:
+    if due < MIN_COUNT:
+        return "Not enough data"
+    if compliance >= target - 1e-12:
+        return "On Target"
+    if compliance >= target - MARGIN - 1e-12:
+        return "Close But Not There"
+    return "Problem That Needs a Plan"
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def services(demo) -> Services:
+    settings, _ = demo
+    return Services.from_settings(settings)
+
+
+@pytest.fixture(scope="module")
+def cases(demo) -> pd.DataFrame:
+    """The snapshot's cases, read with pandas (no DuckDB)."""
+    settings, _ = demo
+    snap = ReadModel(settings.snapshot_dir).snapshot()
+    return pd.read_parquet(snap / CASES_FILE)
+
+
+@pytest.fixture(scope="module")
+def pwd(cases) -> pd.DataFrame:
+    return cases[(cases["department"] == CODE) & ~cases["is_duplicate"]]
+
+
+@pytest.fixture(scope="module")
+def view(services) -> dict:
+    return cb.department_view(services, CODE, QUERY, as_of=AS_OF)
+
+
+def _due_in_september(frame: pd.DataFrame) -> pd.DataFrame:
+    due_local = frame["sla_due_local"]
+    return frame[(due_local >= START) & (due_local < END)]
+
+
+def _open_at_cut(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[
+        (frame["requested_at"] < CUT) & (frame["closed_at"].isna() | (frame["closed_at"] >= CUT))
+    ]
+
+
+# -- layout and registration --------------------------------------------------------------------
+def _ids(component) -> set[str]:
+    found = set()
+    stack = [component]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+            continue
+        if not hasattr(node, "to_plotly_json"):
+            continue
+        if getattr(node, "id", None) is not None:
+            found.add(str(node.id))
+        child = getattr(node, "children", None)
+        if child is not None:
+            stack.append(child)
+        for value in vars(node).values():
+            if hasattr(value, "to_plotly_json"):
+                stack.append(value)
+    return found
+
+
+def test_layout_has_every_declared_id() -> None:
+    assert _ids(layout()) == {str(i) for i in Ids}
+    assert _ids(layout(code="PWDx", period="week", date="2011-09-05")) == {str(i) for i in Ids}
+
+
+def test_layout_keeps_the_code_and_the_query() -> None:
+    tree = layout(code="PWDx", period="custom", **{"from": "2011-09-01", "to": "2011-09-14"})
+    stores = {
+        c.id: c.data for c in tree.children if getattr(c, "id", None) in {Ids.STATE, Ids.CODE}
+    }
+    assert stores[Ids.CODE] == "PWDx"
+    assert stores[Ids.STATE] == "?period=custom&from=2011-09-01&to=2011-09-14"
+
+
+def test_page_is_registered_with_a_path_template_and_no_navbar_link(
+    reset_dash_registries, tmp_path
+) -> None:
+    from layouts.shell import navbar
+
+    app = create_app(make_settings(tmp_path))
+    registered = [p for p in dash.page_registry.values() if p["name"] == "Department"]
+    assert len(registered) == 1
+    assert registered[0]["path_template"] == "/department/<code>"
+    links = navbar(dash.page_registry.values()).to_plotly_json()
+    assert "Department" not in str(links)
+    # Every id a department callback uses is in the validation layout.
+    known = _ids(app.validation_layout)
+    used = set()
+    for key, spec in app.callback_map.items():
+        ids = [i["id"] for i in spec["inputs"]] + [
+            o.split(".")[0] for o in key.strip(".").split("...")
+        ]
+        used.update(i for i in ids if str(i).startswith("department-"))
+    assert used and used <= known, used - known
+
+
+# -- the types table ------------------------------------------------------------------------------
+def test_types_table_matches_pandas(view, pwd) -> None:
+    due = _due_in_september(pwd)
+    is_due = due["closed_at"].notna() | (due["sla_due_at"] <= AS_OF)
+    on_time = due["closed_at"].notna() & (due["closed_at"] <= due["sla_due_at"])
+    closed = due[due["closed_at"].notna()]
+    days = (closed["closed_at"] - closed["requested_at"]).dt.total_seconds() / 86400
+    opened = pwd[(pwd["requested_local"] >= START) & (pwd["requested_local"] < END)]
+    backlog = _open_at_cut(pwd)
+    overdue = backlog[backlog["sla_due_at"] < CUT]
+    expected = pd.DataFrame(
+        {
+            "due": is_due.groupby(due["service_name"]).sum(),
+            "on_time": on_time.groupby(due["service_name"]).sum(),
+            "median_days": days.groupby(closed["service_name"]).median(),
+            "p90_days": days.groupby(closed["service_name"]).quantile(0.9),
+            "volume": opened.groupby("service_name").size(),
+            "open_backlog": backlog.groupby("service_name").size(),
+            "overdue_open": overdue.groupby("service_name").size(),
+        }
+    )
+    for name in ("due", "on_time", "volume", "open_backlog", "overdue_open"):
+        expected[name] = expected[name].fillna(0).astype(int)
+    rows = {r["type"]: r for r in view["types"]}
+    assert set(rows) == set(expected.index)
+    assert len(rows) == len(view["types"])
+    for type_, exp in expected.iterrows():
+        row = rows[type_]
+        for name in ("due", "on_time", "volume", "open_backlog", "overdue_open"):
+            assert row[name] == exp[name], (type_, name)
+        for name in ("median_days", "p90_days"):
+            if pd.isna(exp[name]):
+                assert row[name] is None, (type_, name)
+            else:
+                assert row[name] == pytest.approx(exp[name], abs=1e-6), (type_, name)
+        words = expected_tier(exp["on_time"] / exp["due"] if exp["due"] else math.nan, exp["due"])
+        assert row["tier"].endswith(words), (type_, row["tier"])
+        if words == "Not enough data":
+            assert row["compliance"] is None  # no percentage to argue over
+        else:
+            assert row["compliance"] == pytest.approx(exp["on_time"] / exp["due"])
+        assert row["target"] == pytest.approx(TARGET)
+    # Problems first.
+    order = [r["tier"].split(" ", 1)[1] for r in view["types"]]
+    ranks = {"Problem That Needs a Plan": 0, "Close But Not There": 1, "On Target": 2}
+    assert [ranks.get(t, 3) for t in order] == sorted(ranks.get(t, 3) for t in order)
+    print(
+        f"\n{CODE} 2011-09: {len(rows)} request types, tiers: {pd.Series(order).value_counts().to_dict()}"
+    )
+
+
+def test_on_time_agrees_with_the_raw_boston_export(view) -> None:
+    """For request types whose cases all carry Boston's own target_dt: due in September and
+    closed by target_dt, straight from the export's CSV."""
+    with zipfile.ZipFile(BOSTON_ZIP) as z:
+        raw = pd.read_csv(
+            z.open(z.namelist()[0]),
+            usecols=["target_dt", "closed_dt", "type", "department"],
+            parse_dates=["target_dt", "closed_dt"],
+        )
+    raw = raw[raw["department"] == CODE]
+    with_target = raw.groupby("type")["target_dt"].apply(lambda s: s.notna().all())
+    types = set(with_target[with_target].index)
+    due = raw[raw["type"].isin(types) & (raw["target_dt"] >= START) & (raw["target_dt"] < END)]
+    on_time = due["closed_dt"].notna() & (due["closed_dt"] <= due["target_dt"])
+    expected = pd.DataFrame(
+        {"due": due.groupby("type").size(), "on_time": on_time.groupby(due["type"]).sum()}
+    )
+    rows = {r["type"]: r for r in view["types"]}
+    checked = 0
+    for type_, exp in expected.iterrows():
+        assert (rows[type_]["due"], rows[type_]["on_time"]) == (exp["due"], exp["on_time"]), type_
+        checked += 1
+    assert checked >= 10
+    assert expected.loc["Major System Failure"].tolist() == [78, 55]  # a spot check by hand
+
+
+def test_heading_shows_the_department_tier_in_words_against_the_target(services, pwd) -> None:
+    due = _due_in_september(pwd)
+    n_due = int((due["closed_at"].notna() | (due["sla_due_at"] <= AS_OF)).sum())
+    n_on = int((due["closed_at"].notna() & (due["closed_at"] <= due["sla_due_at"])).sum())
+    scope = dept.make_scope(
+        services, CODE, cb.parse_period(QUERY, default_anchor=date(2011, 12, 31)), as_of=AS_OF
+    )
+    values = cb.heading_values(services, scope)
+    assert (values["due"], values["on_time"]) == (n_due, n_on)
+    assert values["compliance"] == pytest.approx(n_on / n_due)
+    assert values["tier"] == expected_tier(n_on / n_due, n_due)
+    assert values["period_label"] == "September 2011"
+    assert values["as_of_label"] == "at the end of 30 Sep 2011"
+    # August, for the change in points.
+    aug = pwd[(pwd["sla_due_local"] >= "2011-08-01") & (pwd["sla_due_local"] < "2011-09-01")]
+    aug_due = (aug["closed_at"].notna() | (aug["sla_due_at"] <= AS_OF)).sum()
+    aug_on = (aug["closed_at"].notna() & (aug["closed_at"] <= aug["sla_due_at"])).sum()
+    assert values["change"] == pytest.approx(100 * (n_on / n_due - aug_on / aug_due))
+    text = str(page.heading(values).to_plotly_json())
+    assert values["tier"] in text and "bi-" in text and "on time vs target 90%" in text
+    print(
+        f"\n{CODE} September 2011: {n_on}/{n_due} = {100 * n_on / n_due:.1f}% -> {values['tier']}"
+    )
+
+
+# -- weekly series --------------------------------------------------------------------------------
+def test_weekly_series_match_pandas(view, services, pwd) -> None:
+    scope = dept.make_scope(
+        services, CODE, cb.parse_period(QUERY, default_anchor=date(2011, 12, 31)), as_of=AS_OF
+    )
+    opened = pwd[(pwd["requested_local"] >= START) & (pwd["requested_local"] < END)]
+    top = opened["service_name"].value_counts()
+    top = top.sort_index().sort_values(ascending=False, kind="stable").index[:5].tolist()
+    report = dept.types_report(services, scope)
+    assert dept.top_types(report) == top
+    weekly = dept.weekly_by_type(services, scope, top)
+    week_of = lambda s: s.dt.to_period("W-SUN").dt.start_time  # noqa: E731 - Monday weeks
+    due = _due_in_september(pwd)
+    due = due[due["service_name"].isin(top)].assign(week=lambda f: week_of(f["sla_due_local"]))
+    due = due.assign(
+        is_due=due["closed_at"].notna() | (due["sla_due_at"] <= AS_OF),
+        on=due["closed_at"].notna() & (due["closed_at"] <= due["sla_due_at"]),
+    )
+    exp = due.groupby(["service_name", "week"])[["is_due", "on"]].sum()
+    vol = opened[opened["service_name"].isin(top)]
+    vol = vol.groupby([vol["service_name"], week_of(vol["requested_local"])]).size()
+    for row in weekly.itertuples():
+        key = (row.type, row.week)
+        n_due = int(exp["is_due"].get(key, 0))
+        n_on = int(exp["on"].get(key, 0))
+        assert (row.due, row.on_time, row.volume) == (n_due, n_on, int(vol.get(key, 0))), key
+        if n_due >= MIN_COUNT:
+            assert row.compliance == pytest.approx(n_on / n_due)
+        else:
+            assert np.isnan(row.compliance)
+    assert (
+        weekly.groupby("type")["volume"].sum().to_dict()
+        == opened[opened["service_name"].isin(top)]["service_name"].value_counts().to_dict()
+    )
+    names = [t.name for t in view["series"].data if t.showlegend is not False]
+    assert names[:5] == top
+
+
+# -- open cases: aging and overdue ----------------------------------------------------------------
+def test_aging_buckets_sum_to_the_backlog_and_match_pandas(view, services, pwd) -> None:
+    scope = dept.make_scope(
+        services, CODE, cb.parse_period(QUERY, default_anchor=date(2011, 12, 31)), as_of=AS_OF
+    )
+    ages = dept.aging(services, scope)
+    backlog = _open_at_cut(pwd)
+    days = np.floor((CUT - backlog["requested_at"]).dt.total_seconds() / 86400)
+    bucket = pd.cut(days, [-1, 2, 7, 30, 90, np.inf], labels=[b[0] for b in dept.AGE_BUCKETS])
+    state = np.where(
+        backlog["sla_due_at"].isna(),
+        "No due time",
+        np.where(backlog["sla_due_at"] < CUT, "Overdue", "Not yet due"),
+    )
+    expected = pd.crosstab(bucket, state)
+    for row in ages.itertuples():
+        exp = int(expected.loc[row.bucket, row.state]) if row.state in expected.columns else 0
+        assert row.count == exp, (row.bucket, row.state)
+    assert ages["count"].sum() == len(backlog)
+    heading = cb.heading_values(services, scope)
+    assert ages["count"].sum() == heading["open_backlog"]
+    assert ages.loc[ages["state"] == "Overdue", "count"].sum() == heading["overdue_open"]
+    bars = sum(sum(t.y) for t in view["aging"].data)
+    assert bars == len(backlog)
+    print(
+        f"\n{CODE} open at the end of September 2011: {len(backlog)}; by age: "
+        f"{ages.groupby('bucket', sort=False)['count'].sum().to_dict()}"
+    )
+
+
+def _expected_overdue(pwd: pd.DataFrame) -> pd.DataFrame:
+    backlog = _open_at_cut(pwd)
+    late = backlog[backlog["sla_due_at"] < CUT]
+    return late.assign(days=(CUT - late["sla_due_at"]).dt.total_seconds() / 86400)
+
+
+def test_overdue_list_pages_match_pandas(services, pwd) -> None:
+    expected = _expected_overdue(pwd)
+    first = cb.overdue_page(services, CODE, QUERY, page=0, as_of=AS_OF)
+    assert first["total"] == len(expected)
+    assert first["page_count"] == math.ceil(len(expected) / page.OVERDUE_PAGE_SIZE)
+    seen = []
+    for number in range(first["page_count"]):
+        rows = cb.overdue_page(services, CODE, QUERY, page=number, as_of=AS_OF)["data"]
+        assert len(rows) <= page.OVERDUE_PAGE_SIZE
+        seen.extend(rows)
+    assert [r["request_id"] for r in seen] == expected.sort_values(
+        ["days", "request_id"], ascending=[False, True]
+    )["request_id"].tolist()
+    by_id = expected.set_index("request_id")
+    for row in seen:
+        exp = by_id.loc[row["request_id"]]
+        assert row["days_overdue"] == pytest.approx(round(exp["days"], 1))
+        assert row["type"] == exp["service_name"]
+        assert row["opened"] == f"{exp['requested_local']:%Y-%m-%d %H:%M}"
+        assert row["due"] == f"{exp['sla_due_local']:%Y-%m-%d %H:%M}"
+    # Past the last page: the last page (clamped), never an error.
+    beyond = cb.overdue_page(services, CODE, QUERY, page=10_000, as_of=AS_OF)
+    assert beyond["page"] == first["page_count"] - 1 and beyond["data"]
+    # Sorted by address, ascending, across pages.
+    by_address = cb.overdue_page(
+        services,
+        CODE,
+        QUERY,
+        page=0,
+        sort_by=[{"column_id": "address", "direction": "asc"}],
+        as_of=AS_OF,
+    )["data"]
+    addresses = sorted(expected["address"].dropna()) + [""] * int(expected["address"].isna().sum())
+    assert [r["address"] for r in by_address] == addresses[:15]  # no address: last
+    # An unknown sort column (from a tampered request) is ignored, not put in SQL.
+    odd = cb.overdue_page(
+        services,
+        CODE,
+        QUERY,
+        page=0,
+        sort_by=[{"column_id": "1; DROP", "direction": "asc"}],
+        as_of=AS_OF,
+    )
+    assert odd["data"] == first["data"]
+
+
+def test_overdue_csv_has_every_row_not_only_the_page(services, pwd) -> None:
+    expected = _expected_overdue(pwd)
+    download = cb.overdue_csv(services, CODE, QUERY, as_of=AS_OF)
+    assert download["filename"] == "PWDx_overdue_2011-09-01_2011-09-30.csv"
+    frame = pd.read_csv(io.StringIO(download["content"]), dtype={"request_id": str})
+    assert len(frame) == len(expected) > page.OVERDUE_PAGE_SIZE
+    assert list(frame.columns) == ["request_id", "type", "address", "opened", "due", "days_overdue"]
+    assert set(frame["request_id"]) == set(expected["request_id"])
+    table = []
+    for number in range(math.ceil(len(expected) / page.OVERDUE_PAGE_SIZE)):
+        table += cb.overdue_page(services, CODE, QUERY, page=number, as_of=AS_OF)["data"]
+    assert frame["request_id"].tolist() == [r["request_id"] for r in table]
+    assert frame["days_overdue"].tolist() == [r["days_overdue"] for r in table]
+
+
+def test_types_csv_has_the_same_rows_as_the_table(view, services) -> None:
+    download = cb.types_csv(services, CODE, QUERY, as_of=AS_OF)
+    frame = pd.read_csv(io.StringIO(download["content"]))
+    assert frame["type"].tolist() == [r["type"] for r in view["types"]]
+    assert frame["tier"].tolist() == [r["tier"].split(" ", 1)[1] for r in view["types"]]
+    for name in ("due", "on_time", "volume", "open_backlog", "overdue_open"):
+        assert frame[name].tolist() == [r[name] for r in view["types"]], name
+    shown = [
+        None if r["compliance"] is None else round(100 * r["compliance"], 1) for r in view["types"]
+    ]
+    assert [None if pd.isna(v) else v for v in frame["compliance_pct"]] == shown
+
+
+def test_csv_cells_cannot_become_spreadsheet_formulas() -> None:
+    frame = pd.DataFrame({"address": ['=HYPERLINK("x")', "+1", "12 Main St"], "due": [1, 2, 3]})
+    safe = cb._csv_safe(frame)
+    assert safe["address"].tolist() == ['\'=HYPERLINK("x")', "'+1", "12 Main St"]
+
+
+# -- where are we late ------------------------------------------------------------------------------
+def test_map_respects_the_minimum_count(services, pwd) -> None:
+    view = cb.map_view(services, CODE, QUERY, "neighborhood", as_of=AS_OF)
+    frame = view["frame"].set_index("area")
+    due = _due_in_september(pwd)
+    is_due = due["closed_at"].notna() | (due["sla_due_at"] <= AS_OF)
+    on = due["closed_at"].notna() & (due["closed_at"] <= due["sla_due_at"])
+    counts = pd.DataFrame(
+        {
+            "due": is_due.groupby(due["area_neighborhood"]).sum(),
+            "on": on.groupby(due["area_neighborhood"]).sum(),
+        }
+    )
+    geo = dept.area_geojson(services.settings, services.read_model, "neighborhood")
+    names = {f["properties"]["name"] for f in geo["features"]}
+    assert set(frame.index) == names  # every area drawn, also those with no cases
+    thin = set()
+    for area in names:
+        n_due = int(counts["due"].get(area, 0))
+        n_on = int(counts["on"].get(area, 0))
+        row = frame.loc[area]
+        assert (row["due"], row["on_time"]) == (n_due, n_on), area
+        if n_due < MIN_COUNT:
+            thin.add(area)
+            assert row["tier"] == "Not enough data" and np.isnan(row["compliance"]), area
+        else:
+            assert row["compliance"] == pytest.approx(n_on / n_due), area
+            assert row["tier"] == expected_tier(n_on / n_due, n_due), area
+    assert thin, "the September data has areas under the minimum"
+    traces = {t.name: t for t in view["figure"].data}
+    assert set(traces["Not enough data"].locations) == thin
+    assert not thin & set(traces["Compliance"].locations)  # never coloured as 0% or 100%
+    assert set(traces["Compliance"].locations) == names - thin
+    assert view["figure"].layout.map.style == "white-bg"  # renders offline
+    outside = int(is_due[due["area_neighborhood"].isna()].sum())
+    assert f"{outside:,} due cases are outside every area" in "".join(view["note"])
+    print(
+        f"\n{CODE} September 2011 by neighbourhood: {len(names) - len(thin)} areas coloured, "
+        f"{len(thin)} 'Not enough data' ({sorted(thin)})"
+    )
+
+
+def test_area_geometries_are_cached_per_layer_and_snapshot(services) -> None:
+    dept._layer_geojson.cache_clear()
+    first = dept.area_geojson(services.settings, services.read_model, "neighborhood")
+    second = dept.area_geojson(services.settings, services.read_model, "neighborhood")
+    info = dept._layer_geojson.cache_info()
+    assert (info.hits, info.misses) == (1, 1)
+    assert first == second and first["type"] == "FeatureCollection"
+
+
+def test_unknown_layer_is_explained(services) -> None:
+    view = cb.map_view(services, CODE, QUERY + "&layer=atlantis", None, as_of=AS_OF)
+    assert "No boundary layer 'atlantis' in the data; known layers: neighborhood" in str(
+        view["note"]
+    )
+    assert view["frame"] is None
+    controls = cb.init_controls(services.read_model, QUERY + "&layer=atlantis")
+    assert controls["layer"] is None
+    assert controls["layer_options"] == [{"label": "neighborhood", "value": "neighborhood"}]
+    with pytest.raises(Exception, match="unknown boundary layer"):
+        dept.area_geojson(services.settings, services.read_model, "atlantis")
+
+
+# -- URL state and empty states -------------------------------------------------------------------
+def test_controls_follow_the_url_and_back() -> None:
+    assert (
+        cb.query_from_controls("quarter", "2011-08-15", None, None)
+        == "?period=quarter&date=2011-08-15"
+    )
+    assert (
+        cb.query_from_controls(
+            "custom", None, "2011-09-01", "2011-09-10", "ward", default_layer="neighborhood"
+        )
+        == "?period=custom&from=2011-09-01&to=2011-09-10&layer=ward"
+    )
+    assert cb.query_from_controls(
+        "week", "2011-09-05", None, None, "neighborhood", default_layer="neighborhood"
+    ) == ("?period=week&date=2011-09-05")
+
+
+def test_init_controls_from_the_url(services) -> None:
+    o = cb.init_controls(services.read_model, "?period=week&date=2011-09-07")
+    assert (o["kind"], o["date"], o["start"]) == ("week", date(2011, 9, 5), None)
+    assert o["layer"] == "neighborhood"
+    o = cb.init_controls(services.read_model, "?period=custom&from=2011-09-01&to=2011-09-10")
+    assert (o["kind"], o["date"], o["start"], o["end"]) == (
+        "custom",
+        None,
+        date(2011, 9, 1),
+        date(2011, 9, 10),
+    )
+    o = cb.init_controls(services.read_model, "")  # defaults: the month of the last day with data
+    assert (o["kind"], o["date"]) == ("month", date(2011, 12, 1))
+
+
+@pytest.mark.parametrize("code", ["PWDz", "pwdx", "<script>alert(1)</script>", "", "..%2F..%2Fetc"])
+def test_unknown_department_is_explained_never_a_traceback(services, code) -> None:
+    view = cb.department_view(services, code, QUERY, as_of=AS_OF)
+    assert view["body_style"] == {"display": "none"}
+    text = str(view["notice"].to_plotly_json())
+    assert "No department" in text and "Known departments" in text and "PWDx" in text
+    assert view["types"] == []
+    assert cb.overdue_page(services, code, QUERY, as_of=AS_OF)["data"] == []
+    assert cb.map_view(services, code, QUERY, "neighborhood", as_of=AS_OF)["frame"] is None
+    assert cb.types_csv(services, code, QUERY) is None
+    assert cb.overdue_csv(services, code, QUERY) is None
+
+
+def test_percent_encoded_codes_are_decoded(services) -> None:
+    view = cb.department_view(services, "No%20Q", "?period=quarter&date=2011-07-01", as_of=AS_OF)
+    assert view["body_style"] == {}
+    assert "No Q" in str(view["heading"].to_plotly_json())
+
+
+def test_a_period_without_data_says_where_the_data_is(services) -> None:
+    view = cb.department_view(services, "BWSC", "?period=week&date=2010-01-04", as_of=AS_OF)
+    assert "The data runs from 2011-07-01 to 2011-12-31" in str(view["notice"].children)
+
+
+def test_department_users_only_see_their_departments(demo) -> None:
+    settings, _ = demo
+    scoped = Services(
+        settings=settings,
+        read_model=ReadModel(settings.snapshot_dir, scope=lambda: ("ISD",)),
+        policy=Services.from_settings(settings).policy,
+    )
+    view = cb.department_view(scoped, CODE, QUERY, as_of=AS_OF)
+    text = str(view["notice"].to_plotly_json())
+    assert "No department PWDx" in text and "Departments you can see" in text and "ISD" in text
+    assert "BTDT" not in text
+    assert cb.department_view(scoped, "ISD", QUERY, as_of=AS_OF)["body_style"] == {}
+
+
+def test_no_data_yet_explains_how_to_load(tmp_path) -> None:
+    settings = make_settings(tmp_path)
+    empty = Services.from_settings(settings)
+    view = cb.department_view(empty, CODE, QUERY)
+    assert view["notice"].children == cb.NO_DATA
+    assert cb.overdue_page(empty, CODE, QUERY)["data"] == []
+    assert cb.init_controls(empty.read_model, QUERY)["layer_options"] == []
