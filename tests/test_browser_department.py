@@ -64,7 +64,7 @@ def test_department_page_reads_pages_sorts_and_keeps_the_period_in_the_url(serve
         # A new period: the heading and the link follow.
         page.get_by_label("Quarter").check()
         expect(heading).to_contain_text("Q3 2011", timeout=20_000)
-        expect(page).to_have_url(re.compile(r"/department/PWDx\?period=quarter&date=2011-07-01$"))
+        expect(page).to_have_url(re.compile(r"/department/PWDx\?period=quarter&date=2011-09-01$"))
         expect(overdue.locator("input.current-page")).to_have_attribute("placeholder", "1")
 
         # The map draws (no tiles needed) and explains the grey areas.

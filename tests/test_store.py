@@ -554,7 +554,6 @@ def test_ensure_current_rebuilds_only_when_the_store_changed(
 ) -> None:
     load(write_boston_csv(tmp_path / "v1.csv", [boston_row("E1", ROSLINDALE)]), store, settings)
     first = snapshot.require_snapshot(settings.snapshot_dir)
-    tz = settings.timezone
     assert snapshot.ensure_current_for(store, settings) == (first)
 
     # A load that committed but whose snapshot was never written (e.g. killed in between).
