@@ -29,7 +29,8 @@ def served(demo, reset_dash_registries):
 def test_department_page_reads_pages_sorts_and_keeps_the_period_in_the_url(served) -> None:
     url, password = served
     with chromium_browser() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         browser_sign_in(page, url, "stat@team.test", password)
@@ -72,7 +73,7 @@ def test_department_page_reads_pages_sorts_and_keeps_the_period_in_the_url(serve
         expect(page.locator("#department-map-note")).to_contain_text("Q3 2011, by neighborhood")
 
         # The shared link reopens the same view.
-        other = page.context.new_page()
+        other = context.new_page()  # same signed-in session, a new tab
         other.goto(page.url)
         expect(other.locator("#department-heading")).to_contain_text("Q3 2011", timeout=20_000)
         assert errors == []
