@@ -90,12 +90,10 @@ def query_from_controls(
 ) -> str:
     """The query string of the controls' values (``layer`` only when not the default)."""
     pairs = [("period", kind or "month")]
-    if kind == "custom":
-        pairs += [
-            ("from", str(start)[:10]) if start else None,
-            ("to", str(end)[:10]) if end else None,
-        ]
+    if kind == "custom" and start and end:
+        pairs += [("from", str(start)[:10]), ("to", str(end)[:10])]
     elif day:
+        # Custom without both dates yet: stay on the month of the day shown until they are picked.
         pairs.append(("date", str(day)[:10]))
     if layer and layer != default_layer:
         pairs.append(("layer", layer))
@@ -136,7 +134,7 @@ def init_controls(read_model: Any, query: str | None) -> dict[str, Any]:
         layer = dept.resolve_layer(read_model, wanted)
     return {
         "kind": period.kind,
-        "date": None if custom else period.start,
+        "date": period.start,  # kept for custom too: switching back keeps the place
         "start": period.start if custom else None,
         "end": period.end if custom else None,
         "min_date": cat["min_date"],
@@ -514,7 +512,14 @@ def map_view(
         striped=True,
     )
     return {
-        "figure": figures.compliance_map(frame, geojson, layer=chosen, min_count=min_count),
+        "figure": figures.compliance_map(
+            frame,
+            geojson,
+            layer=chosen,
+            min_count=min_count,
+            target=services.policy.target_for(department=scope.department),
+            margin=services.policy.margin,
+        ),
         "note": note,
         "table": table,
         "frame": frame,

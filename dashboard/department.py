@@ -215,20 +215,51 @@ def types_report(services: Any, scope: Scope) -> pd.DataFrame:
     return _retier(frame, services.policy, department=scope.department, by="type")
 
 
+_PERIOD_COMPLIANCE_SQL = """
+SELECT count(*) FILTER (WHERE closed_at IS NOT NULL OR sla_due_at <= ?) AS due,
+       count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at <= sla_due_at) AS on_time
+FROM {{cases}}
+WHERE {{where}} AND sla_due_local >= ? AND sla_due_local < ? {duplicates}
+"""
+
+
 def summary(services: Any, scope: Scope) -> dict[str, Any]:
-    """The department's own line for the period and the previous one (None when empty)."""
-
-    def line(period: Period) -> dict[str, Any] | None:
-        frame = services.sla.report(
-            start=period.start, end=period.end, by="department", flt=scope.flt, as_of=scope.as_of
-        )
-        frame = frame[frame["group"] == scope.department]
-        if frame.empty:
-            return None
+    """The department's own report line for the period (None when it had nothing), and the
+    due / on-time counts, compliance and tier of the previous period (for the change)."""
+    frame = services.sla.report(
+        start=scope.period.start,
+        end=scope.period.end,
+        by="department",
+        flt=scope.flt,
+        as_of=scope.as_of,
+    )
+    frame = frame[frame["group"] == scope.department]
+    current = None
+    if not frame.empty:
         row = frame.iloc[0]
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-
-    return {"current": line(scope.period), "previous": line(scope.period.previous())}
+        current = {
+            k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()
+        }
+    previous_period = scope.period.previous()
+    counts = services.read_model.select(
+        _PERIOD_COMPLIANCE_SQL.format(duplicates=scope.duplicates),
+        flt=scope.flt,
+        before=[scope.as_of.to_pydatetime()],
+        after=[
+            pd.Timestamp(previous_period.start).to_pydatetime(),
+            pd.Timestamp(previous_period.end + timedelta(days=1)).to_pydatetime(),
+        ],
+    ).iloc[0]
+    due, on_time = int(counts["due"]), int(counts["on_time"])
+    compliance = on_time / due if due else None
+    target = services.policy.target_for(department=scope.department)
+    previous = {
+        "due": due,
+        "on_time": on_time,
+        "compliance": compliance,
+        "tier": str(services.policy.tier(compliance=compliance, due=due, target=target)),
+    }
+    return {"current": current, "previous": previous}
 
 
 # -- weekly series per type -------------------------------------------------------------------

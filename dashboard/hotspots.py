@@ -673,15 +673,25 @@ def _hull_cells(read_model: ReadModel, resolution: int) -> np.ndarray:
     return cells_covering([mapping(hull)], resolution)
 
 
+def _scope_of(read_model: ReadModel) -> tuple[str, ...] | None:
+    provider = getattr(read_model, "scope", None)
+    if provider is None:
+        return None
+    scope = provider()
+    return None if scope is None else tuple(scope)
+
+
 def study_area(database_url: str | None, read_model: ReadModel, resolution: int) -> StudyArea:
     """The study area at ``resolution``: the cells covering the first boundary layer's polygons
     (or, without a layer, the convex hull of the located cases). Cached per snapshot version."""
     version = read_model.version()
-    key = (database_url, version, resolution)
+    layer, geometries = boundary_polygons(database_url, version) if database_url else (None, [])
+    # Without a boundary layer the hull depends on the cases the caller may see: key by scope.
+    scope = None if geometries else _scope_of(read_model)
+    key = (database_url, version, resolution, scope)
     cached = _lru_get(_AREAS, key)
     if cached is not None:
         return cached
-    layer, geometries = boundary_polygons(database_url, version) if database_url else (None, [])
     if geometries:
         cells = cells_covering(geometries, resolution)
         description = f"every cell covering the {len(geometries)} areas of the {layer!r} layer"
@@ -920,7 +930,15 @@ def analyse(
         raise HotspotError(f"unknown mode {params.mode!r}; use one of {', '.join(MODES)}")
     if params.start and params.end and params.start > params.end:
         raise HotspotError("the end date is before the start date")
-    key = (read_model.version(), database_url, params.with_(view="map"), as_of.floor("h"))
+    # The caller's department scope is part of the key: a department user never gets a result
+    # computed for someone who may see more.
+    key = (
+        read_model.version(),
+        _scope_of(read_model),
+        database_url,
+        params.with_(view="map"),
+        as_of.floor("h"),
+    )
     if area is None:
         cached = _lru_get(_RESULTS, key)
         if cached is not None:
@@ -1069,7 +1087,7 @@ def density(
 
 def grid_bounds(grid: HexGrid) -> tuple[float, float, float, float]:
     centres = grid.centres()
-    pad = 0.01
+    pad = 0.004
     return (
         float(centres[:, 1].min() - pad),
         float(centres[:, 0].min() - pad),

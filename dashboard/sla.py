@@ -342,6 +342,7 @@ GROUPS = {"department": "department", "type": "service_name"}
 
 _COMPLIANCE_SQL = """
 SELECT {group} AS grp,
+       mode(department) AS dept,
        count(*) FILTER (WHERE closed_at IS NOT NULL OR sla_due_at <= ?) AS due,
        count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at <= sla_due_at) AS on_time,
        median(date_diff('second', requested_at, closed_at) / 86400.0)
@@ -451,7 +452,12 @@ class SlaEngine:
         if by == "department":
             frame["target"] = [self.policy.target_for(department=g) for g in frame["group"]]
         else:
-            frame["target"] = [self.policy.target_for(type_=g) for g in frame["group"]]
+            # A type's own target, else its department's (the department most of its cases
+            # belong to), else the default.
+            frame["target"] = [
+                self.policy.target_for(type_=g, department=None if pd.isna(d) else d)
+                for g, d in zip(frame["group"], frame["dept"], strict=True)
+            ]
         frame["tier"] = [
             str(self.policy.tier(compliance=c, due=d, target=t))
             for c, d, t in zip(frame["compliance"], frame["due"], frame["target"], strict=True)

@@ -33,14 +33,14 @@ REASONS = (
     "closed_before_requested",
     "wrong_field_count",
 )
-#: A zone written after a time: ``...10:00:00Z``, ``...10:00:00+01:00``, ``...10:00 -05``, ``... UTC``.
-#: (A date alone such as ``2023-03-15`` ends in ``-15`` but carries no zone.)
 #: canonical text field -> its width in the store (PostgreSQL refuses longer values).
 _WIDTHS: dict[str, int] = {
     column.name: column.type.length
     for column in cases.columns
     if getattr(column.type, "length", None) is not None
 }
+#: A zone written after a time: ``...10:00:00Z``, ``...10:00:00+01:00``, ``...10:00 -05``, ``... UTC``.
+#: (A date alone such as ``2023-03-15`` ends in ``-15`` but carries no zone.)
 _ZONE = re.compile(
     r"\d:\d{2}(?::\d{2})?(?:[.,]\d+)?\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE
 )
@@ -85,10 +85,10 @@ def _mixed(text: pd.Series) -> tuple[pd.Series, pd.Series]:
         warnings.simplefilter("ignore")
         try:
             parsed = pd.to_datetime(text, format="mixed", errors="coerce")
-            values = [parsed] if parsed.dt.tz is None else None
+            one_by_one = parsed.dt.tz is not None
         except (ValueError, TypeError, OverflowError, AttributeError):
-            values = None  # naive and zoned texts together, or one the parser chokes on
-        if values is None:
+            one_by_one = True  # naive and zoned texts together, or one the parser chokes on
+        if one_by_one:
             for key, value in text.items():
                 try:
                     stamp = pd.Timestamp(value)

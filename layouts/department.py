@@ -346,7 +346,7 @@ def types_table() -> dash_table.DataTable:
         style_header=style["style_header"],
         style_cell_conditional=[
             {"if": {"column_id": "type"}, "minWidth": "200px"},
-            {"if": {"column_id": "tier"}, "minWidth": "190px"},
+            {"if": {"column_id": "tier"}, "minWidth": "240px", "whiteSpace": "nowrap"},
         ],
     )
 
@@ -366,6 +366,9 @@ def overdue_table() -> dash_table.DataTable:
         sort_by=[{"column_id": "days_overdue", "direction": "desc"}],
         style_data_conditional=[
             {"if": {"column_id": ["request_id", "type", "address"]}, "textAlign": "left"}
+        ],
+        style_cell_conditional=[
+            {"if": {"column_id": ["opened", "due"]}, "minWidth": "135px"},
         ],
         style_header_conditional=[
             {"if": {"column_id": ["request_id", "type", "address"]}, "textAlign": "left"}

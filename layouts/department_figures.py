@@ -80,6 +80,9 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
     fig.update_yaxes(title_text="Requests", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text="On time (%)", range=[0, 105], row=2, col=1)
     fig.update_xaxes(title_text="Week starting (Monday)", row=2, col=1)
+    ticks = sorted(weeks.unique())
+    if len(ticks) <= 16:
+        fig.update_xaxes(tickvals=ticks, tickformat="%d %b %Y")
     fig.update_layout(
         template="plotly_white",
         height=520,
@@ -154,7 +157,13 @@ def _view(geojson: dict[str, Any]) -> tuple[dict[str, float], float]:
 
 
 def compliance_map(
-    frame: pd.DataFrame, geojson: dict[str, Any], *, layer: str, min_count: int
+    frame: pd.DataFrame,
+    geojson: dict[str, Any],
+    *,
+    layer: str,
+    min_count: int,
+    target: float = 0.9,
+    margin: float = 0.1,
 ) -> go.Figure:
     """Choropleth of compliance per area; areas under the minimum count in grey ("Not enough
     data"), never coloured as 0% or 100%. No map tiles are needed (blank background)."""
@@ -182,7 +191,12 @@ def compliance_map(
         )
     if not enough.empty:
         low = float(100 * enough["compliance"].min())
-        zmin = min(50.0, math.floor(low / 10) * 10)
+        # The scale starts at most at the bottom of "Close But Not There", so the tiers'
+        # boundaries are always on it, and lower when an area is lower.
+        zmin = min(math.floor(low / 10) * 10, math.floor(100 * (target - margin)))
+        bottom, goal = round(100 * (target - margin), 1), round(100 * target, 1)
+        ticks = sorted({float(zmin), bottom, goal, 100.0})
+        labels = {goal: f"{goal:g}% target", bottom: f"{bottom:g}% (target − margin)"}
         fig.add_choroplethmap(
             geojson=geojson,
             featureidkey="properties.name",
@@ -192,13 +206,31 @@ def compliance_map(
             zmax=100,
             colorscale=COMPLIANCE_SCALE,
             marker={"line": {"color": "white", "width": 1}, "opacity": 0.9},
-            colorbar={"title": {"text": "On time (%)"}, "ticksuffix": "%", "len": 0.8},
+            colorbar={
+                "title": {"text": "On time"},
+                "len": 0.75,
+                "y": 0.6,
+                "tickvals": ticks,
+                "ticktext": [labels.get(v, f"{v:g}%") for v in ticks],
+            },
             name="Compliance",
             customdata=enough[["on_time", "due", "tier"]].to_numpy(),
             hovertemplate=(
                 "<b>%{location}</b><br>%{z:.1f}% on time (%{customdata[0]:,} of "
                 "%{customdata[1]:,})<br>%{customdata[2]}<extra></extra>"
             ),
+        )
+    if not thin.empty:
+        fig.add_annotation(
+            text=f'<span style="color:{NOT_ENOUGH_COLOUR};font-size:18px">■</span> Not enough data '
+            f"(under {min_count} due)",
+            xref="paper",
+            yref="paper",
+            x=1,
+            y=0.12,
+            xanchor="right",
+            showarrow=False,
+            font={"size": 12, "color": "#344054"},
         )
     fig.update_layout(
         map={"style": "white-bg", "center": centre, "zoom": zoom},

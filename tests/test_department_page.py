@@ -476,6 +476,13 @@ def test_controls_follow_the_url_and_back() -> None:
     ) == ("?period=week&date=2011-09-05")
 
 
+def test_custom_without_dates_keeps_the_day_shown() -> None:
+    query = cb.query_from_controls("custom", "2011-09-01", None, None)
+    assert query == "?period=custom&date=2011-09-01"
+    period = cb.parse_period(query, default_anchor=date(2011, 12, 31))
+    assert (period.start, period.end) == (date(2011, 9, 1), date(2011, 9, 30))
+
+
 def test_init_controls_from_the_url(services) -> None:
     o = cb.init_controls(services.read_model, "?period=week&date=2011-09-07")
     assert (o["kind"], o["date"], o["start"]) == ("week", date(2011, 9, 5), None)
@@ -483,7 +490,7 @@ def test_init_controls_from_the_url(services) -> None:
     o = cb.init_controls(services.read_model, "?period=custom&from=2011-09-01&to=2011-09-10")
     assert (o["kind"], o["date"], o["start"], o["end"]) == (
         "custom",
-        None,
+        date(2011, 9, 1),
         date(2011, 9, 1),
         date(2011, 9, 10),
     )

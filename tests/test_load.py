@@ -448,3 +448,28 @@ def test_format_option_must_match_header(tmp_path):
         load(NYC_CSV, settings, store, format="boston")
     assert count(store, "ingestion_runs") == 0
     store.dispose()
+
+
+def test_nul_characters_deep_in_a_file_are_not_stored(tmp_path):
+    """A stray NUL after the sniffed head: the row loads, without the NUL (PostgreSQL refuses
+    NUL in text)."""
+    rows = [boston_row(f"P{i}") for i in range(3000)]  # well over 64 KB before the NUL
+    rows.append(boston_row("NUL", dept="PW\x00Dx"))
+    path = write_rows(tmp_path / "nul.csv", BOSTON_HEADER, rows)
+    assert path.stat().st_size > 64 * 1024
+    settings, store = new_store(tmp_path)
+    report = load(path, settings, store)
+    assert report.inserted == 3001
+    assert store.get_case("NUL")["department"] == "PW\ufffdDx"
+    store.dispose()
+
+
+def test_a_column_named_twice_reads_the_first(tmp_path):
+    header = [*BOSTON_HEADER, "type"]
+    rows = [[*boston_row("D1"), "Second Type"]]
+    path = write_rows(tmp_path / "twice.csv", header, rows)
+    settings, store = new_store(tmp_path)
+    report = load(path, settings, store)
+    assert report.inserted == 1
+    assert store.get_case("D1")["service_name"] == "Pothole"
+    store.dispose()

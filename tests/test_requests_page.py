@@ -52,7 +52,8 @@ def test_app_factory_registers_pages_and_callbacks(reset_dash_registries, tmp_pa
     app = create_app(make_settings(tmp_path))
     import dash
 
-    assert [p["path"] for p in dash.page_registry.values()] == ["/", "/requests"]
+    paths = [p.get("path_template") or p["path"] for p in dash.page_registry.values()]
+    assert paths[:2] == ["/", "/requests"] and "/department/<code>" in paths
     # Every id a callback uses exists in the validation layout: no suppress_callback_exceptions.
     known = _ids(app.validation_layout)
     used = set()

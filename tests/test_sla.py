@@ -205,3 +205,18 @@ def test_on_time_agrees_with_bostons_own_ontime_column(demo) -> None:
     agreement = float((ours == theirs).mean())
     print(f"on-time agreement with Boston's ontime column: {agreement:.4%} of {len(joined):,}")
     assert agreement >= 0.99
+
+
+def test_a_types_target_falls_back_to_its_departments(demo) -> None:
+    settings, _ = demo
+    engine = SlaEngine(ReadModel(settings.snapshot_dir), load_policy(None), TZ)
+    by_type = engine.report(start=date(2011, 9, 1), end=date(2011, 9, 30), by="type", as_of=AS_OF)
+    raw = pd.read_csv(BOSTON_ZIP, dtype=str, keep_default_na=False)
+    info_only = set(raw.loc[raw["department"] == "INFO", "type"]) - set(
+        raw.loc[raw["department"] != "INFO", "type"]
+    )
+    rows = by_type[by_type["group"].isin(info_only)]
+    assert len(rows) > 0
+    assert (rows["target"] == 0.85).all()  # INFO's target in the example policy
+    others = by_type[by_type["group"] == "Street Light Outages"]
+    assert (others["target"] == 0.90).all()

@@ -1,0 +1,438 @@
+"""Hot-spot page callbacks: thin (controls -> one analysis -> one figure builder).
+
+The work is in plain functions (:func:`page_options`, :func:`params_from_controls`,
+:func:`hotspot_view`, :func:`download`) that tests call directly; :func:`register` wires them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import date, timedelta
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+
+from dashboard import hotspots as hs
+from dashboard.auth import audit_export
+from dashboard.errors import SnapshotMissingError
+from dashboard.queries import CaseFilter, QueryError, ReadModel
+from dashboard.services import Services
+from layouts.figures import empty_figure
+from layouts.hotspots import (
+    Ids,
+    bin_legend_rows,
+    category_legend_rows,
+    density_figure,
+    hotspot_map,
+    legend,
+    method_line,
+    ranked_table,
+)
+
+log = logging.getLogger(__name__)
+
+NO_DATA = (
+    "No data loaded yet. Load an export with `stat311 ingest PATH` (or start with `make run`, "
+    "which loads the bundled Boston sample)."
+)
+#: Ranges up to this long are shown whole by default; longer data opens on its last year.
+DEFAULT_SPAN_DAYS = 365
+#: A map never draws more hexagons than this (the JSON stays small); the strongest are kept.
+MAX_MAP_CELLS = 12_000
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else (str(value) if value else None)
+
+
+def default_type(types: list[str], counts: dict[str, int] | None = None) -> str | None:
+    """ "Street Light Outages" where it exists, else the most requested type."""
+    if hs.DEFAULT_TYPE in types:
+        return hs.DEFAULT_TYPE
+    if counts:
+        return max(counts, key=lambda t: (counts[t], t))
+    return types[0] if types else None
+
+
+def page_options(read_model: ReadModel, query: str | None) -> dict[str, Any]:
+    """Options for every control, and the values the URL asked for (unknown values replaced by
+    the defaults)."""
+    params = hs.HotspotParams.from_query(query)
+    try:
+        opts = read_model.options()
+    except SnapshotMissingError:
+        opts = {"types": [], "departments": [], "min_date": None, "max_date": None}
+    types, departments = opts["types"], opts["departments"]
+    type_ = params.type if params.type in types else None
+    if type_ is None and types:
+        counts = None
+        if hs.DEFAULT_TYPE not in types:
+            frame = read_model.counts(CaseFilter(), by=("type",), period=None)
+            counts = dict(zip(frame["type"], frame["count"], strict=True))
+        type_ = default_type(types, counts)
+    lo, hi = opts["min_date"], opts["max_date"]
+    start, end = params.start, params.end
+    if hi is not None and start is None and end is None:
+        end = hi
+        start = max(lo, hi - timedelta(days=DEFAULT_SPAN_DAYS - 1)) if lo else hi
+    return {
+        "type_options": [{"label": t, "value": t} for t in types],
+        "type": type_,
+        "department_options": [{"label": d, "value": d} for d in departments],
+        "department": params.department if params.department in departments else None,
+        "min_date": _iso(lo),
+        "max_date": _iso(hi),
+        "start": _iso(start),
+        "end": _iso(end),
+        "resolution": str(params.resolution) if params.resolution else "auto",
+        "mode": params.mode,
+        "step": params.step or "auto",
+        "view": params.view,
+    }
+
+
+def _date(value: Any) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def params_from_controls(
+    *,
+    type_: str | None,
+    department: str | None,
+    start: str | None,
+    end: str | None,
+    resolution: str | None,
+    mode: str | None,
+    step: str | None,
+    view: str | None,
+) -> hs.HotspotParams:
+    """Control values -> the same validated parameters a URL gives."""
+    query = {
+        "type": type_,
+        "department": department,
+        "from": _iso(_date(start)),
+        "to": _iso(_date(end)),
+        "res": resolution if resolution and resolution != "auto" else None,
+        "mode": mode,
+        "step": step if step and step != "auto" else None,
+        "view": view,
+    }
+    return hs.HotspotParams.from_query({k: v for k, v in query.items() if v})
+
+
+def _empty(message: str, *, notice: Any, params: hs.HotspotParams) -> dict[str, Any]:
+    return {
+        "figure": empty_figure(message),
+        "legend": None,
+        "method": None,
+        "summary": "",
+        "notice": notice,
+        "table": html.P("No rows.", className="text-muted"),
+        "table_note": "",
+        "search": params.to_query(),
+    }
+
+
+def _summary(result: hs.HotspotResult) -> list[Any]:
+    bins = result.bin_counts()
+    hot = sum(v for b, v in bins.items() if b > 0)
+    cold = sum(v for b, v in bins.items() if b < 0)
+    what = {"count": "requests", "late": "late requests", "share": "the share late"}.get(
+        result.params.mode, "requests"
+    )
+    parts: list[Any] = [
+        html.Strong(f"{hot:,} hot-spot cells"),
+        f" and {cold:,} cold-spot cells of {what} among {len(result.cells):,} cells, from "
+        f"{result.in_area:,} requests with a location",
+    ]
+    if result.params.mode in ("late", "share"):
+        late = int(result.cells["late"].sum())
+        parts.append(f" ({late:,} of them late)")
+    parts.append(".")
+    left = []
+    if result.unlocated:
+        left.append(f"{result.unlocated:,} without an exact location")
+    if result.outside:
+        left.append(f"{result.outside:,} outside the study area")
+    if left:
+        parts.append(f" Not mapped: {' and '.join(left)}.")
+    if result.emerging:
+        e = result.emerging
+        parts.append(
+            f" Emerging patterns over {e['steps']} {e['step']}s from {e['first']} to {e['last']}."
+        )
+    return parts
+
+
+def _drawn(result: hs.HotspotResult) -> tuple[Any, str | None]:
+    drawn = result.drawn()
+    if len(drawn) <= MAX_MAP_CELLS:
+        return drawn, None
+    strongest = drawn.assign(_s=drawn["z"].abs()).sort_values("_s", ascending=False)
+    note = (
+        f"The map shows the {MAX_MAP_CELLS:,} strongest of {len(drawn):,} cells; "
+        "choose a coarser resolution to see all of them. The table and downloads are complete."
+    )
+    return strongest.head(MAX_MAP_CELLS).drop(columns="_s"), note
+
+
+def hotspot_view(services: Services, params: hs.HotspotParams) -> dict[str, Any]:
+    """Everything the page shows for one set of parameters."""
+    read_model = services.read_model
+    if not params.type:
+        return _empty(
+            "Choose a request type.",
+            notice=dbc.Alert("Choose a request type to look for hot spots.", color="info"),
+            params=params,
+        )
+    try:
+        result = hs.analyse(read_model, params, database_url=services.settings.database_url)
+    except SnapshotMissingError:
+        return _empty("No data loaded yet.", notice=dbc.Alert(NO_DATA, color="info"), params=params)
+    except (hs.HotspotError, QueryError) as exc:
+        return _empty(str(exc), notice=dbc.Alert(str(exc), color="warning"), params=params)
+    meta = result.meta()
+    if result.in_area == 0:
+        return _empty(
+            "No requests match.",
+            notice=dbc.Alert(
+                "No requests of this type with a location in these dates. Widen the dates, or "
+                "choose another type or department.",
+                color="secondary",
+            ),
+            params=params,
+        ) | {"method": method_line(meta)}
+    notes: list[Any] = []
+    bins = result.bin_counts()
+    if not any(v for b, v in bins.items() if b != 0) and params.mode != "emerging":
+        notes.append(
+            dbc.Alert(
+                "No cell is a significant hot or cold spot: the requests are spread about as "
+                "evenly as chance would spread them, or there are too few to tell. Try a longer "
+                "date range or a coarser resolution.",
+                color="secondary",
+            )
+        )
+    drawn, capped = _drawn(result)
+    if capped:
+        notes.append(dbc.Alert(capped, color="light"))
+    uirevision = f"{params.type}|{result.resolution}"
+    if params.view == "density":
+        area = hs.study_area(services.settings.database_url, read_model, result.resolution)
+        grid = hs.density(
+            read_model,
+            params,
+            bounds=hs.grid_bounds(area.grid),
+            bandwidth_m=max(result.distance_m / 2, 50.0),
+        )
+        hot95 = result.cells[result.cells["bin"] >= 2]
+        figure = density_figure(
+            grid.lon,
+            grid.lat,
+            grid.density,
+            outline=result.outline,
+            hot_geometry=hs.map_geojson(hot95) if len(hot95) <= MAX_MAP_CELLS else None,
+            bandwidth_m=grid.bandwidth_m,
+        )
+        legend_box = html.Div(
+            [
+                html.P(
+                    f"Requests per km², smoothed with a Gaussian kernel of about "
+                    f"{grid.bandwidth_m:,.0f} m (half the hot-spot neighbourhood) on a "
+                    f"{grid.cell_m:,.0f} m grid. Black outlines: hot-spot cells at 95% "
+                    "confidence or more.",
+                ),
+                html.P(
+                    "A density picture is not a test: dense areas are not necessarily "
+                    "significant hot spots. Decide with the hot-spot map.",
+                    className="text-muted",
+                ),
+            ]
+        )
+    else:
+        geometry = hs.map_geojson(drawn)
+        area = hs.study_area(services.settings.database_url, read_model, result.resolution)
+        figure = hotspot_map(
+            drawn,
+            geometry,
+            mode=params.mode,
+            outline=result.outline,
+            bounds=hs.grid_bounds(area.grid),
+            uirevision=uirevision,
+        )
+        if params.mode == "emerging" and "category" in result.cells:
+            legend_box = legend(
+                category_legend_rows(result.cells),
+                title="Pattern over time",
+                note="Hover a row for the rule. Hot/cold in a step means significant at 90% "
+                "confidence (false-discovery-rate corrected).",
+            )
+        else:
+            legend_box = legend(
+                bin_legend_rows(result.cells),
+                title="Confidence",
+                note="Requests counted in cells with at least one request.",
+            )
+    hot = result.hot()
+    table_note = (
+        f"{len(hot):,} cells, strongest first"
+        + (f"; the first {min(len(hot), 50)} are shown" if len(hot) > 50 else "")
+        + ". The downloads hold all of them with z, p, q and bin."
+        if len(hot)
+        else ""
+    )
+    return {
+        "figure": figure,
+        "legend": legend_box,
+        "method": method_line(meta),
+        "summary": _summary(result),
+        "notice": notes or None,
+        "table": ranked_table(hot, mode=params.mode),
+        "table_note": table_note,
+        "search": params.to_query(),
+    }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "all"
+
+
+def download(services: Services, params: hs.HotspotParams, fmt: str) -> dict[str, Any] | None:
+    """The work list (hot cells) as CSV or GeoJSON: ``{"content", "filename"}``."""
+    if not params.type:
+        return None
+    result = hs.analyse(services.read_model, params, database_url=services.settings.database_url)
+    hot = result.hot()
+    stem = f"hotspots-{_slug(params.type)}-{params.mode}"
+    if params.start and params.end:
+        stem += f"-{params.start:%Y%m%d}-{params.end:%Y%m%d}"
+    if fmt == "csv":
+        return {"content": hs.to_csv(result, hot), "filename": stem + ".csv"}
+    return {"content": json.dumps(hs.to_geojson(result, hot)), "filename": stem + ".geojson"}
+
+
+CONTROLS = (
+    Input(Ids.TYPE, "value"),
+    Input(Ids.DEPARTMENT, "value"),
+    Input(Ids.DATES, "start_date"),
+    Input(Ids.DATES, "end_date"),
+    Input(Ids.RESOLUTION, "value"),
+    Input(Ids.MODE, "value"),
+    Input(Ids.STEP, "value"),
+    Input(Ids.VIEW, "value"),
+)
+
+
+def _params(values: tuple) -> hs.HotspotParams:
+    type_, department, start, end, resolution, mode, step, view = values
+    return params_from_controls(
+        type_=type_,
+        department=department,
+        start=start,
+        end=end,
+        resolution=resolution,
+        mode=mode,
+        step=step,
+        view=view,
+    )
+
+
+def register(app: Dash, services: Services) -> None:
+    read_model = services.read_model
+
+    @app.callback(
+        Output(Ids.TYPE, "options"),
+        Output(Ids.TYPE, "value"),
+        Output(Ids.DEPARTMENT, "options"),
+        Output(Ids.DEPARTMENT, "value"),
+        Output(Ids.DATES, "min_date_allowed"),
+        Output(Ids.DATES, "max_date_allowed"),
+        Output(Ids.DATES, "initial_visible_month"),
+        Output(Ids.DATES, "start_date"),
+        Output(Ids.DATES, "end_date"),
+        Output(Ids.RESOLUTION, "value"),
+        Output(Ids.MODE, "value"),
+        Output(Ids.STEP, "value"),
+        Output(Ids.VIEW, "value"),
+        Input(Ids.STATE, "data"),
+    )
+    def _init(query: str | None) -> tuple[Any, ...]:
+        o = page_options(read_model, query)
+        return (
+            o["type_options"],
+            o["type"],
+            o["department_options"],
+            o["department"],
+            o["min_date"],
+            o["max_date"],
+            o["start"] or o["max_date"],
+            o["start"],
+            o["end"],
+            o["resolution"],
+            o["mode"],
+            o["step"],
+            o["view"],
+        )
+
+    @app.callback(Output(Ids.STEP_BOX, "style"), Input(Ids.MODE, "value"))
+    def _step_box(mode: str | None) -> dict[str, str]:
+        return {} if mode == "emerging" else {"display": "none"}
+
+    @app.callback(
+        Output(Ids.MAP, "figure"),
+        Output(Ids.LEGEND, "children"),
+        Output(Ids.METHOD, "children"),
+        Output(Ids.SUMMARY, "children"),
+        Output(Ids.NOTICE, "children"),
+        Output(Ids.TABLE, "children"),
+        Output(Ids.TABLE_NOTE, "children"),
+        Output(Ids.URL, "search"),
+        *CONTROLS,
+    )
+    def _update(*values: Any) -> tuple:
+        view = hotspot_view(services, _params(values))
+        return (
+            view["figure"],
+            view["legend"],
+            view["method"],
+            view["summary"],
+            view["notice"],
+            view["table"],
+            view["table_note"],
+            view["search"] or "?",
+        )
+
+    @app.callback(
+        Output(Ids.DOWNLOAD, "data"),
+        Input(Ids.CSV, "n_clicks"),
+        Input(Ids.GEOJSON, "n_clicks"),
+        *(State(c.component_id, c.component_property) for c in CONTROLS),
+        prevent_initial_call=True,
+    )
+    def _download(_csv: int | None, _geojson: int | None, *values: Any) -> Any:
+        fmt = "csv" if ctx.triggered_id == Ids.CSV else "geojson"
+        try:
+            out = download(services, _params(values), fmt)
+        except (hs.HotspotError, QueryError, SnapshotMissingError) as exc:
+            log.info("hot-spot download refused: %s", exc)
+            return no_update
+        if out is None:
+            return no_update
+        params = _params(values)
+        audit_export(
+            "hotspots",
+            format=fmt,
+            type=params.type,
+            department=params.department,
+            mode=params.mode,
+            query=params.to_query(),
+        )
+        return dcc.send_string(out["content"], out["filename"])

@@ -1,0 +1,660 @@
+"""Hot-spot page (``/hotspots``), for planners: where one request type clusters significantly,
+how that changes over time, and the list of cells to act on.
+
+Layout and figure builders only (no data access): the numbers come from ``callbacks/hotspots.py``
+through :mod:`dashboard.hotspots`. The view lives in the URL (type, department, from, to, res,
+mode, step, view).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from dashboard.hotspots import BIN_LABELS, CELL_AREA_KM2, MODE_LABELS, HotspotParams
+from dashboard.hotspots_emerging import CATEGORIES, CATEGORY_DESCRIPTIONS, NO_PATTERN
+
+PAGE = {"path": "/hotspots", "name": "Hot spots", "title": "Hot spots · stat311"}
+
+#: Diverging palette (ColorBrewer RdBu): hot reds, cold blues; grey = requests, not significant.
+BIN_COLOURS: dict[int, str] = {
+    3: "#b2182b",
+    2: "#d6604d",
+    1: "#f4a582",
+    0: "#d0d5dd",
+    -1: "#92c5de",
+    -2: "#4393c3",
+    -3: "#2166ac",
+}
+CATEGORY_COLOURS: dict[str, str] = {
+    "New hot spot": "#e7298a",
+    "Intensifying hot spot": "#67001f",
+    "Consecutive hot spot": "#f46d43",
+    "Persistent hot spot": "#b2182b",
+    "Sporadic hot spot": "#fdae61",
+    "Oscillating hot spot": "#fee08b",
+    "Diminishing hot spot": "#d6604d",
+    "Historical hot spot": "#8c510a",
+    "New cold spot": "#1b9e77",
+    "Intensifying cold spot": "#053061",
+    "Consecutive cold spot": "#74add1",
+    "Persistent cold spot": "#2166ac",
+    "Sporadic cold spot": "#abd9e9",
+    "Oscillating cold spot": "#c7eae5",
+    "Diminishing cold spot": "#4393c3",
+    "Historical cold spot": "#35978f",
+    NO_PATTERN: "#d0d5dd",
+}
+TABLE_ROWS = 50
+MAP_HEIGHT = 600
+
+METHOD = [
+    html.P(
+        [
+            html.Strong("What a hot spot is. "),
+            "The city is covered with equal hexagons (H3 cells). For each cell we compare the "
+            "requests in it and in the cells around it (its neighbourhood) with the citywide "
+            "average. A hot spot is a cell whose neighbourhood has more requests than chance would "
+            "plausibly give; a cold spot has fewer. \u201cHot spot, 99% confidence\u201d means "
+            "that result would happen by chance less than 1 time in 100, after allowing for the "
+            "many cells tested at once (false-discovery-rate correction).",
+        ]
+    ),
+    html.P(
+        [
+            html.Strong("How it is computed. "),
+            "Getis-Ord Gi* (the cell counted in its own neighbourhood) on log(1 + requests) of "
+            "every cell covering the city's boundary, empty cells included. The neighbourhood "
+            "is the cell and the k rings of cells around it, with k where spatial clustering "
+            "(global Moran's I) first peaks, otherwise 2. z-scores are analytic; p-values are "
+            "two-sided; q-values apply the Benjamini\u2013Hochberg correction; bins are \u00b13 / "
+            "\u00b12 / \u00b11 at q below 0.01 / 0.05 / 0.10. Only requests with an exact location "
+            "are mapped.",
+        ]
+    ),
+    html.P(
+        [
+            html.Strong("Late requests"),
+            " counts requests closed after their due time or still open past it; ",
+            html.Strong("share of requests late"),
+            " divides them by the requests whose due time has passed, pulling small cells "
+            "towards the citywide share (empirical Bayes) so a cell with 1 late of 1 does not "
+            "look like a crisis. ",
+            html.Strong("Emerging hot spots"),
+            " repeat the test for every week (or month) with last week's neighbours included, "
+            "then sort each cell into a pattern (new, intensifying, persistent, ...).",
+        ]
+    ),
+    html.P(
+        [
+            html.Strong("Smoothed density"),
+            " is a picture of where requests are dense (a Gaussian kernel over a fine grid). It "
+            "is not a test: use it to see the shape of demand, and the hot-spot map to decide "
+            "where to act. The full method is in docs/HOTSPOTS.md.",
+        ]
+    ),
+]
+
+
+class Ids(StrEnum):
+    """Component ids of the hot-spot page (declared once)."""
+
+    URL = "hotspots-url"
+    STATE = "hotspots-state"
+    TYPE = "hotspots-type"
+    DEPARTMENT = "hotspots-department"
+    DATES = "hotspots-dates"
+    RESOLUTION = "hotspots-resolution"
+    MODE = "hotspots-mode"
+    STEP = "hotspots-step"
+    STEP_BOX = "hotspots-step-box"
+    VIEW = "hotspots-view"
+    NOTICE = "hotspots-notice"
+    METHOD = "hotspots-method"
+    SUMMARY = "hotspots-summary"
+    MAP = "hotspots-map"
+    LEGEND = "hotspots-legend"
+    TABLE = "hotspots-table"
+    TABLE_NOTE = "hotspots-table-note"
+    CSV = "hotspots-csv"
+    GEOJSON = "hotspots-geojson"
+    DOWNLOAD = "hotspots-download"
+
+
+RESOLUTION_OPTIONS = [
+    {"label": "Automatic (res. 9; 8 if thin)", "value": "auto"},
+    *(
+        {"label": f"Res. {r} (about {CELL_AREA_KM2[r]:g} km²)", "value": str(r)}
+        for r in (7, 8, 9, 10)
+    ),
+]
+STEP_OPTIONS = [
+    {"label": "Automatic", "value": "auto"},
+    {"label": "Weeks", "value": "week"},
+    {"label": "Months", "value": "month"},
+]
+VIEW_OPTIONS = [
+    {"label": "Hot-spot map", "value": "map"},
+    {"label": "Smoothed density", "value": "density"},
+]
+
+
+def _control(label: str, component: Any, *, lg: int, md: int = 6, box_id: str | None = None):
+    children = [
+        dbc.Label(label, html_for=component.id, className="small fw-semibold mb-1"),
+        component,
+    ]
+    extra = {"id": box_id} if box_id else {}
+    return dbc.Col(children, xs=12, md=md, lg=lg, className="mb-2", **extra)
+
+
+def controls() -> dbc.Row:
+    return dbc.Row(
+        [
+            _control(
+                "Request type",
+                dcc.Dropdown(id=Ids.TYPE, options=[], value=None, clearable=False),
+                lg=3,
+            ),
+            _control(
+                "Department",
+                dcc.Dropdown(id=Ids.DEPARTMENT, options=[], value=None, placeholder="All"),
+                lg=2,
+            ),
+            _control(
+                "Requested between",
+                dcc.DatePickerRange(
+                    id=Ids.DATES,
+                    display_format="YYYY-MM-DD",
+                    start_date_placeholder_text="from",
+                    end_date_placeholder_text="to",
+                ),
+                lg=3,
+            ),
+            _control(
+                "Hexagon size",
+                dcc.Dropdown(
+                    id=Ids.RESOLUTION, options=RESOLUTION_OPTIONS, value="auto", clearable=False
+                ),
+                lg=2,
+            ),
+            _control(
+                "Measure",
+                dcc.Dropdown(
+                    id=Ids.MODE,
+                    options=[{"label": v, "value": k} for k, v in MODE_LABELS.items()],
+                    value="count",
+                    clearable=False,
+                ),
+                lg=2,
+            ),
+            _control(
+                "Time step",
+                dcc.Dropdown(id=Ids.STEP, options=STEP_OPTIONS, value="auto", clearable=False),
+                lg=2,
+                box_id=Ids.STEP_BOX,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("View", html_for=Ids.VIEW, className="small fw-semibold mb-1"),
+                    dbc.RadioItems(id=Ids.VIEW, options=VIEW_OPTIONS, value="map", inline=True),
+                ],
+                xs=12,
+                md=6,
+                lg=4,
+                className="mb-2",
+            ),
+        ],
+        className="g-2",
+    )
+
+
+def layout(**query: Any) -> html.Div:
+    """The page. ``query`` is the URL's query string as Dash Pages passes it."""
+    params = HotspotParams.from_query(query)
+    return html.Div(
+        [
+            dcc.Location(id=Ids.URL, refresh=False),
+            dcc.Store(id=Ids.STATE, data=params.to_query()),
+            dcc.Download(id=Ids.DOWNLOAD),
+            html.H1("Hot spots", className="h3"),
+            html.P(
+                "Where requests of one type cluster more than chance would explain, and where "
+                "they are rarer than expected. Each hexagon is coloured by how sure we are "
+                "(99%, 95% or 90% confidence); grey hexagons have requests but no significant "
+                "clustering. The link in the address bar keeps this view.",
+                className="text-muted small",
+            ),
+            controls(),
+            html.Div(id=Ids.NOTICE),
+            html.Div(id=Ids.METHOD, className="small my-2"),
+            html.Div(id=Ids.SUMMARY, className="my-2", role="status", **{"aria-live": "polite"}),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dcc.Loading(
+                            dcc.Graph(
+                                id=Ids.MAP,
+                                config={"displaylogo": False, "scrollZoom": True},
+                                style={"height": f"{MAP_HEIGHT}px"},
+                            )
+                        ),
+                        xs=12,
+                        lg=9,
+                    ),
+                    dbc.Col(html.Div(id=Ids.LEGEND, className="small"), xs=12, lg=3),
+                ],
+                className="g-3",
+            ),
+            html.Div(
+                [
+                    html.H2("Hot cells to act on", className="h5 mb-0 me-3"),
+                    dbc.Button(
+                        [html.I(className="bi bi-download me-1", **{"aria-hidden": "true"}), "CSV"],
+                        id=Ids.CSV,
+                        color="secondary",
+                        outline=True,
+                        size="sm",
+                        className="me-2",
+                    ),
+                    dbc.Button(
+                        [
+                            html.I(className="bi bi-download me-1", **{"aria-hidden": "true"}),
+                            "GeoJSON",
+                        ],
+                        id=Ids.GEOJSON,
+                        color="secondary",
+                        outline=True,
+                        size="sm",
+                    ),
+                ],
+                className="d-flex align-items-center mt-4 mb-2",
+            ),
+            html.P(id=Ids.TABLE_NOTE, className="small text-muted mb-1"),
+            html.Div(id=Ids.TABLE, className="table-responsive small"),
+            html.Details(
+                [html.Summary("How hot spots are found"), html.Div(METHOD, className="small")],
+                className="mt-4 mb-5",
+            ),
+        ]
+    )
+
+
+# -- figure builders (pure: data in, components out) ------------------------------------------------
+def _text(value: Any, fallback: str = "—") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return fallback
+    return str(value)
+
+
+def map_view(bounds: tuple[float, float, float, float], width_px: int = 900) -> dict[str, Any]:
+    """Centre and zoom that fit ``bounds`` (min_lon, min_lat, max_lon, max_lat) in the map."""
+    min_lon, min_lat, max_lon, max_lat = bounds
+
+    def merc(lat: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    lon_span = max(max_lon - min_lon, 1e-6)
+    y_span = max(merc(max_lat) - merc(min_lat), 1e-9)
+    # MapLibre's world is 512 px wide at zoom 0.
+    zoom_x = math.log2(width_px * 360 / (512 * lon_span))
+    zoom_y = math.log2(MAP_HEIGHT * 2 * math.pi / (512 * y_span))
+    return {
+        "center": {"lon": (min_lon + max_lon) / 2, "lat": (min_lat + max_lat) / 2},
+        "zoom": round(min(zoom_x, zoom_y) - 0.1, 2),
+    }
+
+
+def _outline_layer(outline: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    if not outline:
+        return []
+    return [
+        {
+            "source": {"type": "Feature", "geometry": dict(outline), "properties": {}},
+            "sourcetype": "geojson",
+            "type": "line",
+            "color": "#667085",
+            "line": {"width": 1},
+            "below": "traces",
+        }
+    ]
+
+
+def hotspot_map(
+    cells: pd.DataFrame,
+    geometry: Mapping[str, Any],
+    *,
+    mode: str,
+    outline: Mapping[str, Any] | None,
+    bounds: tuple[float, float, float, float],
+    uirevision: str,
+) -> dict[str, Any]:
+    """Hexagons coloured by confidence bin (or by emerging category), one ``choroplethmap``
+    trace per class, on a tile-less ``white-bg`` map with the boundary outline.
+
+    ``cells`` has columns cell, count, open, z, q, bin, label, address, area (and late,
+    category, hot_steps, cold_steps when present); ``geometry`` is a FeatureCollection whose
+    feature ids are the cells' hex ids. Returned as a plain figure dict: plotly's validation of
+    thousands of polygons costs more than the analysis."""
+    emerging = mode == "emerging" and "category" in cells
+    features = {f["id"]: f for f in geometry.get("features", [])}
+    if emerging:
+        classes: Sequence[Any] = [c for c in CATEGORIES if c != NO_PATTERN] + [NO_PATTERN]
+        key = "category"
+    else:
+        classes = [3, 2, 1, -1, -2, -3, 0]
+        key = "bin"
+    data = []
+    for cls in classes:
+        part = cells[cells[key] == cls]
+        if part.empty:
+            continue
+        if emerging:
+            colour = CATEGORY_COLOURS[cls]
+            name = cls if cls != NO_PATTERN else "No pattern (has requests)"
+        else:
+            colour = BIN_COLOURS[int(cls)]
+            name = BIN_LABELS[int(cls)] if cls != 0 else "Not significant (has requests)"
+        n = len(part)
+        detail = [""] * n
+        if mode in ("late", "share") and "late" in part:
+            detail = [f"Late: {int(v):,}<br>" for v in part["late"]]
+        if emerging and "hot_steps" in part:
+            detail = [
+                f"{d}Hot in {int(h)}, cold in {int(c)} steps<br>"
+                for d, h, c in zip(detail, part["hot_steps"], part["cold_steps"], strict=True)
+            ]
+        label = part["category"] if emerging else part["label"]
+        custom = [
+            list(row)
+            for row in zip(
+                label.map(_text),
+                part["count"].astype(int).tolist(),
+                part["open"].astype(int).tolist(),
+                part["z"].astype(float).round(3).tolist(),
+                [float(f"{q:.3g}") for q in part["q"].astype(float)],
+                part["address"].map(_text),
+                part["area"].map(_text),
+                detail,
+                strict=True,
+            )
+        ]
+        data.append(
+            {
+                "type": "choroplethmap",
+                "geojson": {
+                    "type": "FeatureCollection",
+                    "features": [features[c] for c in part["cell"] if c in features],
+                },
+                "locations": part["cell"].tolist(),
+                "z": [0] * n,
+                "zmin": 0,
+                "zmax": 1,
+                "colorscale": [[0, colour], [1, colour]],
+                "showscale": False,
+                "marker": {
+                    "opacity": 0.85 if cls not in (0, NO_PATTERN) else 0.55,
+                    "line": {"width": 0.6, "color": "white"},
+                },
+                "name": name,
+                "showlegend": False,  # the legend in words is the table beside the map
+                "customdata": custom,
+                "hovertemplate": "<b>%{customdata[0]}</b><br>"
+                "Requests: %{customdata[1]:,} (%{customdata[2]:,} open)<br>"
+                "%{customdata[7]}"
+                "Gi* z = %{customdata[3]:.2f}, q = %{customdata[4]:.2g}<br>"
+                "Most requested at: %{customdata[5]}<br>"
+                "Area: %{customdata[6]}<extra>%{location}</extra>",
+            }
+        )
+    view = map_view(bounds)
+    layout = {
+        "map": {
+            "style": "white-bg",
+            "center": view["center"],
+            "zoom": view["zoom"],
+            "layers": _outline_layer(outline),
+        },
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+        "uirevision": uirevision,
+        "height": MAP_HEIGHT,
+    }
+    return {"data": data, "layout": layout}
+
+
+def density_figure(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    density: np.ndarray,
+    *,
+    outline: Mapping[str, Any] | None,
+    hot_geometry: Mapping[str, Any] | None,
+    bandwidth_m: float,
+) -> go.Figure:
+    """The smoothed density (requests per km²) as filled contours on lon/lat axes with the
+    boundary outline and the hot-spot cells outlined on top."""
+    fig = go.Figure()
+    z = np.where(density > density.max() * 0.02, density, np.nan) if density.size else density
+    fig.add_trace(
+        go.Contour(
+            x=np.round(lon, 5),
+            y=np.round(lat, 5),
+            z=np.round(z, 1),
+            colorscale="YlOrRd",
+            contours={"coloring": "fill", "showlines": False},
+            ncontours=12,
+            colorbar={"title": {"text": "Requests per km²"}},
+            hovertemplate="%{z:,.0f} requests per km²<extra></extra>",
+            name="Smoothed density",
+        )
+    )
+
+    def lines(geom: Mapping[str, Any] | None, polygon: bool) -> tuple[list, list]:
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        if not geom:
+            return xs, ys
+        if polygon:
+            rings = [f["geometry"]["coordinates"][0] for f in geom.get("features", [])]
+        else:
+            rings = geom.get("coordinates", [])
+        for ring in rings:
+            xs.extend([p[0] for p in ring] + [None])
+            ys.extend([p[1] for p in ring] + [None])
+        return xs, ys
+
+    ox, oy = lines(outline, polygon=False)
+    if ox:
+        fig.add_scatter(
+            x=ox,
+            y=oy,
+            mode="lines",
+            line={"color": "#667085", "width": 0.8},
+            name="Boundaries",
+            hoverinfo="skip",
+        )
+    hx, hy = lines(hot_geometry, polygon=True)
+    if hx:
+        fig.add_scatter(
+            x=hx,
+            y=hy,
+            mode="lines",
+            line={"color": "#101828", "width": 1.2},
+            name="Hot spots (95%+)",
+            hoverinfo="skip",
+        )
+    lat0 = float(np.mean(lat)) if len(lat) else 0.0
+    fig.update_layout(
+        template="plotly_white",
+        xaxis={"visible": False},
+        yaxis={
+            "visible": False,
+            "scaleanchor": "x",
+            "scaleratio": 1 / math.cos(math.radians(lat0)),
+        },
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        title={
+            "text": f"Smoothed density (Gaussian kernel, bandwidth ≈ {bandwidth_m:,.0f} m)",
+            "font": {"size": 13},
+        },
+        legend={"orientation": "h", "y": -0.02},
+        height=MAP_HEIGHT,
+    )
+    return fig
+
+
+def _swatch(colour: str) -> html.Span:
+    return html.Span(
+        className="d-inline-block me-2 align-middle border",
+        style={"width": "1.1em", "height": "1.1em", "backgroundColor": colour},
+        **{"aria-hidden": "true"},
+    )
+
+
+def legend(rows: Sequence[Mapping[str, Any]], *, title: str, note: str | None = None) -> html.Div:
+    """The legend in words, as a table (also the table behind the map): one row per class with
+    its colour, meaning, number of cells and requests in them."""
+    body = [
+        html.Tr(
+            [
+                html.Th([_swatch(r["colour"]), r["label"]], scope="row", className="fw-normal"),
+                html.Td(f"{r['cells']:,}", className="text-end"),
+                html.Td(f"{r['requests']:,}", className="text-end"),
+            ],
+            title=r.get("description") or "",
+        )
+        for r in rows
+    ]
+    table = dbc.Table(
+        [
+            html.Thead(
+                html.Tr(
+                    [
+                        html.Th(title),
+                        html.Th("Cells", className="text-end"),
+                        html.Th("Requests", className="text-end"),
+                    ]
+                )
+            ),
+            html.Tbody(body),
+        ],
+        size="sm",
+        borderless=True,
+        className="mb-2",
+    )
+    return html.Div([table, html.P(note, className="text-muted") if note else None])
+
+
+def bin_legend_rows(cells: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for b in (3, 2, 1, 0, -1, -2, -3):
+        part = cells[cells["bin"] == b]
+        if b == 0:
+            part = part[part["count"] > 0]
+        rows.append(
+            {
+                "colour": BIN_COLOURS[b],
+                "label": BIN_LABELS[b] if b else "Not significant (has requests)",
+                "cells": int(len(part)),
+                "requests": int(part["count"].sum()),
+            }
+        )
+    return rows
+
+
+def category_legend_rows(cells: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for cat in CATEGORIES:
+        part = cells[cells["category"] == cat]
+        if cat == NO_PATTERN:
+            part = part[part["count"] > 0]
+        elif part.empty:
+            continue
+        rows.append(
+            {
+                "colour": CATEGORY_COLOURS[cat],
+                "label": cat if cat != NO_PATTERN else "No pattern (has requests)",
+                "cells": int(len(part)),
+                "requests": int(part["count"].sum()),
+                "description": CATEGORY_DESCRIPTIONS[cat],
+            }
+        )
+    return rows
+
+
+def ranked_table(rows: pd.DataFrame, *, mode: str, limit: int = TABLE_ROWS) -> Any:
+    """The planner's work list: hot cells, strongest first."""
+    if rows.empty:
+        return html.P("No hot-spot cells for this view.", className="text-muted")
+    emerging = mode == "emerging"
+    late = mode in ("late", "share")
+    head = ["#", "Category" if emerging else "Confidence", "Requests", "Open"]
+    if late:
+        head.append("Late")
+    head += ["Trend (weekly requests)", "Area", "Most requested addresses", "z", "q", "H3 cell"]
+    body = []
+    for rank, row in enumerate(rows.head(limit).to_dict("records"), start=1):
+        if emerging:
+            what = [_swatch(CATEGORY_COLOURS.get(row["category"], "#d0d5dd")), row["category"]]
+        else:
+            what = [_swatch(BIN_COLOURS[int(row["bin"])]), BIN_LABELS[int(row["bin"])]]
+        cells = [
+            html.Td(rank),
+            html.Td(what),
+            html.Td(f"{int(row['count']):,}", className="text-end"),
+            html.Td(f"{int(row['open']):,}", className="text-end"),
+        ]
+        if late:
+            cells.append(html.Td(f"{int(row['late']):,}", className="text-end"))
+        addresses = _text(row.get("addresses"), "no address on file").split(" | ")
+        cells += [
+            html.Td(_text(row.get("trend"))),
+            html.Td(_text(row.get("area"))),
+            html.Td(html.Ul([html.Li(a) for a in addresses], className="list-unstyled mb-0")),
+            html.Td(f"{row['z']:.2f}", className="text-end"),
+            html.Td(q_text(row["q"]), className="text-end"),
+            html.Td(html.Code(row["cell"])),
+        ]
+        body.append(html.Tr(cells))
+    return dbc.Table(
+        [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
+        striped=True,
+        size="sm",
+        hover=True,
+    )
+
+
+def q_text(q: float) -> str:
+    """A q-value for people: "< 0.001" below that, else two significant digits."""
+    return "< 0.001" if q < 0.001 else f"{q:.2g}"
+
+
+def method_line(meta: Mapping[str, Any]) -> html.Div:
+    """Resolution, k and distance as badges, with the reasons in words."""
+    res = meta["resolution"]
+    return html.Div(
+        [
+            dbc.Badge(f"H3 resolution {res}", color="light", text_color="dark", className="me-1"),
+            dbc.Badge(f"k = {meta['k']} rings", color="light", text_color="dark", className="me-1"),
+            dbc.Badge(
+                f"neighbourhood ≈ {meta['distance_m']:,.0f} m",
+                color="light",
+                text_color="dark",
+                className="me-2",
+            ),
+            html.Span(
+                f"Hexagons of about {CELL_AREA_KM2[res]:g} km² ({meta['resolution_reason']}); "
+                f"each cell is compared with the {meta['k']} rings of cells around it, about "
+                f"{meta['distance_m']:,.0f} m ({meta['k_reason']}).",
+                className="text-muted",
+            ),
+        ]
+    )
