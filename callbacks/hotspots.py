@@ -18,6 +18,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dashboard import hotspots as hs
 from dashboard.auth import audit_export
 from dashboard.errors import SnapshotMissingError
+from dashboard.hotspots_emerging import COLD_CATEGORIES, HOT_CATEGORIES
 from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.services import Services
 from layouts.figures import empty_figure
@@ -142,6 +143,8 @@ def _empty(message: str, *, notice: Any, params: hs.HotspotParams) -> dict[str, 
 
 
 def _summary(result: hs.HotspotResult) -> list[Any]:
+    if result.emerging:
+        return _emerging_summary(result)
     bins = result.bin_counts()
     hot = sum(v for b, v in bins.items() if b > 0)
     cold = sum(v for b, v in bins.items() if b < 0)
@@ -164,10 +167,25 @@ def _summary(result: hs.HotspotResult) -> list[Any]:
         left.append(f"{result.outside:,} outside the study area")
     if left:
         parts.append(f" Not mapped: {' and '.join(left)}.")
-    if result.emerging:
-        e = result.emerging
+    return parts
+
+
+def _emerging_summary(result: hs.HotspotResult) -> list[Any]:
+    e = result.emerging
+    cats = e["categories"]
+    hot = {c: n for c, n in cats.items() if n and c in HOT_CATEGORIES}
+    cold = sum(n for c, n in cats.items() if c in COLD_CATEGORIES)
+    listed = ", ".join(f"{n:,} {c.removesuffix(' hot spot').lower()}" for c, n in hot.items())
+    parts: list[Any] = [
+        html.Strong(f"{sum(hot.values()):,} cells with a hot-spot pattern"),
+        f" ({listed})" if listed else "",
+        f" and {cold:,} with a cold-spot pattern, over {e['steps']} {e['step']}s from "
+        f"{e['first']} to {e['last']}, from {result.in_area:,} requests with a location.",
+    ]
+    if result.unlocated or result.outside:
         parts.append(
-            f" Emerging patterns over {e['steps']} {e['step']}s from {e['first']} to {e['last']}."
+            f" Not mapped: {result.unlocated:,} without an exact location, {result.outside:,} "
+            "outside the study area."
         )
     return parts
 
@@ -239,7 +257,7 @@ def hotspot_view(services: Services, params: hs.HotspotParams) -> dict[str, Any]
             grid.lat,
             grid.density,
             outline=result.outline,
-            hot_geometry=hs.map_geojson(hot95) if len(hot95) <= MAX_MAP_CELLS else None,
+            hot_geometry=hs.cells_outline(hot95["h3"]) if len(hot95) <= MAX_MAP_CELLS else None,
             bandwidth_m=grid.bandwidth_m,
         )
         legend_box = html.Div(

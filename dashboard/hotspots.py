@@ -92,7 +92,7 @@ class HotspotError(Stat311Error):
     exit_code = 2
 
 
-# -- parameters (the page's URL and the CLI's flags) ------------------------------------------------
+# -- parameters (the page's URL and the CLI's flags) ----------------------------------------------
 def _date(value: Any) -> date | None:
     if value is None or value == "":
         return None
@@ -188,7 +188,7 @@ class HotspotParams:
         )
 
 
-# -- the hexagon grid and its neighbourhoods ---------------------------------------------------------
+# -- the hexagon grid and its neighbourhoods ------------------------------------------------------
 def hex_ring_offsets(d: int) -> np.ndarray:
     """(i, j) offsets of the cells exactly ``d`` steps away in H3 local IJ coordinates (6·d rows).
 
@@ -245,7 +245,7 @@ class HexGrid:
         self._ij = self._local_ij()
         self._spacing: float | None = None
 
-    # -- lookups --
+    # -- lookups ----------------------------------------------------------------------------------
     def index_of(self, cells: Sequence[int] | np.ndarray) -> np.ndarray:
         """Position of each cell in :attr:`cells`, or -1 where it is not in the grid."""
         values = np.asarray(cells, dtype=np.int64)
@@ -387,7 +387,7 @@ def cell_polygon(cell: int, digits: int = 6) -> list[list[float]]:
     return [*ring, ring[0]]
 
 
-# -- statistics ---------------------------------------------------------------------------------------
+# -- statistics -----------------------------------------------------------------------------------
 def gi_star(x: np.ndarray, weights: SpatialWeights) -> np.ndarray:
     """Getis-Ord Gi* z-scores (analytic, normal approximation), the same as ArcGIS and
     ``esda.G_Local(star=True)``::
@@ -563,7 +563,7 @@ def trend_words(z: np.ndarray, p: np.ndarray, alpha: float = TREND_ALPHA) -> lis
     ]
 
 
-# -- the study area -------------------------------------------------------------------------------------
+# -- the study area -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StudyArea:
     grid: HexGrid
@@ -705,7 +705,7 @@ def study_area(database_url: str | None, read_model: ReadModel, resolution: int)
     return area
 
 
-# -- the analysis ---------------------------------------------------------------------------------------
+# -- the analysis ---------------------------------------------------------------------------------
 def _late_sql(as_of_param: str = "?") -> tuple[str, str]:
     late = (
         "(sla_due_at IS NOT NULL AND ((closed_at IS NOT NULL AND closed_at > sla_due_at) "
@@ -1023,7 +1023,7 @@ def analyse(
     return result
 
 
-# -- smoothed density (a secondary view) --------------------------------------------------------------
+# -- smoothed density (a secondary view) ----------------------------------------------------------
 M_PER_DEG = 111_320.0
 
 
@@ -1096,7 +1096,7 @@ def grid_bounds(grid: HexGrid) -> tuple[float, float, float, float]:
     )
 
 
-# -- exports -------------------------------------------------------------------------------------------
+# -- exports --------------------------------------------------------------------------------------
 EXPORT_COLUMNS: tuple[str, ...] = (
     "cell",
     "count",
@@ -1189,7 +1189,23 @@ def map_geojson(cells: pd.DataFrame, digits: int = 5) -> dict[str, Any]:
     }
 
 
-# -- benchmark (not a timed test) ------------------------------------------------------------------------
+def cells_outline(cells: Iterable[int], digits: int = 5) -> dict[str, Any] | None:
+    """The outer boundaries (and holes) of a set of cells merged together, as a GeoJSON
+    MultiLineString; None for no cells."""
+    ids = [h3.int_to_str(int(c)) for c in cells]
+    if not ids:
+        return None
+    geo = h3.h3shape_to_geo(h3.cells_to_h3shape(ids))
+    polygons = [geo["coordinates"]] if geo["type"] == "Polygon" else geo["coordinates"]
+    lines = []
+    for polygon in polygons:
+        for ring in polygon:
+            coords = [[round(x, digits), round(y, digits)] for x, y in ring]
+            lines.append([*coords, coords[0]])
+    return {"type": "MultiLineString", "coordinates": lines}
+
+
+# -- benchmark (not a timed test) -----------------------------------------------------------------
 def benchmark(n_cells: int = 50_000, *, k: int = 2, repeat: int = 7, seed: int = 1) -> dict:
     """Median time of :func:`gi_star` on about ``n_cells`` cells beside esda's ``G_Local`` on the
     same binary weights (esda only if installed), and the largest |z| difference."""
@@ -1231,7 +1247,7 @@ def benchmark(n_cells: int = 50_000, *, k: int = 2, repeat: int = 7, seed: int =
     return out
 
 
-# -- the command line ------------------------------------------------------------------------------------
+# -- the command line -----------------------------------------------------------------------------
 def _date_arg(value: str) -> date:
     try:
         return date.fromisoformat(value)

@@ -90,7 +90,7 @@ CATEGORY_DESCRIPTIONS: dict[str, str] = {
 }
 
 
-# -- the statistics -----------------------------------------------------------------------------------
+# -- the statistics -------------------------------------------------------------------------------
 def space_time_gi_star(cube: np.ndarray, weights: SpatialWeights) -> np.ndarray:
     """Gi* z-scores of every bin of ``cube`` (n cells × T steps).
 
@@ -200,7 +200,7 @@ def emerging_cube(cube: np.ndarray, weights: SpatialWeights) -> dict[str, np.nda
     }
 
 
-# -- over the snapshot -----------------------------------------------------------------------------------
+# -- over the snapshot ----------------------------------------------------------------------------
 def step_plan(start: date, end: date, step: str | None) -> tuple[str, date, date, int]:
     """(step, first day, last day, number of steps) for the range [start, end]."""
     if step is None:

@@ -288,7 +288,7 @@ def layout(**query: Any) -> html.Div:
     )
 
 
-# -- figure builders (pure: data in, components out) ------------------------------------------------
+# -- figure builders (pure: data in, components out) ----------------------------------------------
 def _text(value: Any, fallback: str = "—") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return fallback
@@ -440,7 +440,7 @@ def density_figure(
     bandwidth_m: float,
 ) -> go.Figure:
     """The smoothed density (requests per km²) as filled contours on lon/lat axes with the
-    boundary outline and the hot-spot cells outlined on top."""
+    boundary outline and the outline of the hot-spot cells (a MultiLineString) on top."""
     fig = go.Figure()
     z = np.where(density > density.max() * 0.02, density, np.nan) if density.size else density
     fig.add_trace(
@@ -457,21 +457,15 @@ def density_figure(
         )
     )
 
-    def lines(geom: Mapping[str, Any] | None, polygon: bool) -> tuple[list, list]:
+    def lines(geom: Mapping[str, Any] | None) -> tuple[list, list]:
         xs: list[float | None] = []
         ys: list[float | None] = []
-        if not geom:
-            return xs, ys
-        if polygon:
-            rings = [f["geometry"]["coordinates"][0] for f in geom.get("features", [])]
-        else:
-            rings = geom.get("coordinates", [])
-        for ring in rings:
+        for ring in (geom or {}).get("coordinates", []):
             xs.extend([p[0] for p in ring] + [None])
             ys.extend([p[1] for p in ring] + [None])
         return xs, ys
 
-    ox, oy = lines(outline, polygon=False)
+    ox, oy = lines(outline)
     if ox:
         fig.add_scatter(
             x=ox,
@@ -481,7 +475,7 @@ def density_figure(
             name="Boundaries",
             hoverinfo="skip",
         )
-    hx, hy = lines(hot_geometry, polygon=True)
+    hx, hy = lines(hot_geometry)
     if hx:
         fig.add_scatter(
             x=hx,
