@@ -729,6 +729,7 @@ def run_bench(
         base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="stat311-bench-", dir=base))
     load_start = _load_average()
+    started_at = datetime.now().astimezone().isoformat(timespec="seconds")
     started = time.perf_counter()
     ctx = BenchContext(
         cases=cases,
@@ -757,7 +758,7 @@ def run_bench(
         "ingest_repeat": ingest_repeat,
         "warmup_runs": 1,
         "ratio": "baseline median / stat311 median (above 1: stat311 is faster)",
-        "started_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "started_at": started_at,
         "seconds": round(time.perf_counter() - started, 1),
         "machine": {**machine_facts(), "load_average_start": load_start},
         "facts": ctx.facts,

@@ -989,7 +989,9 @@ def analyse(
     drawn = cells[(cells["count"] > 0) | (cells["bin"] != 0)]["h3"].to_numpy(np.int64)
     addresses = _addresses(read_model, flt, resolution, drawn[np.isin(drawn, counts["h3"])])
     cells = cells.merge(addresses, on="h3", how="left")
-    cells["address"] = cells["addresses"].str.split(" | ", regex=False).str[0]
+    cells["address"] = [
+        a.split(" | ")[0] if isinstance(a, str) else None for a in cells["addresses"]
+    ]
     hot_cells = cells.loc[cells["bin"] > 0, "h3"].to_numpy(np.int64)
     if mode == "emerging":
         from dashboard.hotspots_emerging import HOT_CATEGORIES

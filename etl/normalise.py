@@ -230,8 +230,11 @@ def normalise(
     quality[~valid] = "missing"
     default = pd.Series(False, index=out.index)
     for d_lat, d_lon in context.default_geocodes:
-        default |= ((lat - d_lat).abs() <= context.default_geocode_tolerance) & (
-            (lon - d_lon).abs() <= context.default_geocode_tolerance
+        # A hair of slack so a point exactly one tolerance away (42.3595 vs 42.3594) counts
+        # whatever binary floating point makes of the difference.
+        tolerance = context.default_geocode_tolerance + 1e-9
+        default |= ((lat - d_lat).abs() <= tolerance) & (
+            (lon - d_lon).abs() <= tolerance
         )
     quality[valid & default] = "default_geocode"
     if context.city_bounds is not None:

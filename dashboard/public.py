@@ -1,0 +1,996 @@
+"""The public side's data: what residents, journalists and the Open311 API may see.
+
+Everything the public portal (``/public/...``) and the Open311 API (``/open311/v2/...``) show
+comes from :class:`PublicData`, which applies the privacy rules in one place:
+
+- **Private cases never appear.** A case flagged ``is_private`` is left out of every lookup,
+  list and map, and looking it up answers exactly like an unknown number.
+- **No internal text.** ``resolution`` is never read (it is not even selected); ``description``
+  is published only after :func:`dashboard.redact.redact`, and not at all for the request types
+  listed in ``STAT311_PUBLIC_SENSITIVE_TYPES``. Status notes are written from structured fields.
+- **Locations are generalised.** Public coordinates are the centre of the case's H3 cell at
+  resolution 9 (about 100 m across) and the address loses its house number, except for the
+  infrastructure types in ``STAT311_PUBLIC_EXACT_TYPES`` (street lights, potholes...), which are
+  shown exactly. Sensitive types are never exact and have no address. A bounding-box filter is
+  applied to the *published* coordinates, so it cannot be used to find a true location.
+
+Point lookups and lists read the store (SQLAlchemy Core, bound parameters); aggregates (map,
+performance, the service list) read the Parquet snapshot through an unscoped
+:class:`~dashboard.queries.ReadModel` of the public side's own (the staff read model is scoped to
+the signed-in user and answers nothing to anonymous requests).
+
+:func:`install_public` puts the public side on the Flask server: the Open311 blueprint, the rate
+limiter and the public Dash app under ``/public/``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import h3
+import h3.api.basic_int as h3i
+import numpy as np
+import pandas as pd
+from sqlalchemy import bindparam, false, func, select
+
+from dashboard import schema
+from dashboard.errors import ConfigError, SnapshotMissingError
+from dashboard.queries import CaseFilter, QueryError, ReadModel
+from dashboard.redact import redact
+from dashboard.settings import Settings
+from dashboard.sla import SlaEngine, SlaPolicy, describe_rule, load_policy, policy_due, weekly
+from dashboard.store import Store
+
+log = logging.getLogger(__name__)
+
+# -- configuration --------------------------------------------------------------------------------
+ENV_SENSITIVE_TYPES = "STAT311_PUBLIC_SENSITIVE_TYPES"
+ENV_EXACT_TYPES = "STAT311_PUBLIC_EXACT_TYPES"
+ENV_RATE_LIMIT = "STAT311_RATE_LIMIT"
+ENV_REDIS_URL = "STAT311_REDIS_URL"
+
+#: Request types whose free text is never published and whose address is left out: they are
+#: about someone's home, health or a named person (Boston's names; set your city's own).
+DEFAULT_SENSITIVE_TYPES = (
+    "Unsatisfactory Living Conditions,Squalid Living Conditions,Illegal Rooming House,"
+    "Illegal Occupancy,Overcrowding,Student Overcrowding,Bed Bugs,Mice Infestation - Residential,"
+    "Pest Infestation - Residential,Chronic Dampness/Mold,Heat - Excessive  Insufficient,Lead,"
+    "Rat Bite,Breathe Easy,Heat/Fuel Assistance,No Utilities Residential - Water,"
+    "No Utilities Residential - Electricity,No Utilities Residential - Gas,"
+    "Maintenance Complaint - Residential,Unsatisfactory Utilities - Electrical  Plumbing,"
+    "Rental Unit Delivery Conditions,General Comments For An Employee"
+)
+#: Infrastructure types whose location may be published exactly.
+DEFAULT_EXACT_TYPES = "Street Light Outages,Request for Pothole Repair,Pothole Repair (Internal)"
+DEFAULT_RATE_LIMIT = "120 per minute"
+
+#: H3 resolution public locations are snapped to (cell centre; ~0.1 km², ~170 m edge).
+CELL_RESOLUTION = 9
+#: Open311 list window: at most this many days between start and end.
+MAX_WINDOW_DAYS = 90
+#: Requests in one Open311 response when no page_size is given (the GeoReport default).
+DEFAULT_LIMIT = 1000
+#: Largest page_size a client may ask for.
+MAX_PAGE_SIZE = 500
+#: Deepest row a client may page to (page * page_size).
+MAX_OFFSET = 100_000
+#: Most ids in one ``service_request_id`` list.
+MAX_IDS = 500
+MAX_ID_LENGTH = 100
+#: Points on the public map's "individual requests" view (the most recent).
+MAX_MAP_POINTS = 3000
+#: Hexagons on the map before the map switches to the coarser resolution 8.
+MAX_MAP_CELLS = 4000
+MAP_WINDOWS = (30, 90, 365)
+TREND_WEEKS = 26
+
+
+def _names(raw: str) -> frozenset[str]:
+    return frozenset(n.strip() for n in raw.split(",") if n.strip())
+
+
+@dataclass(frozen=True)
+class PublicConfig:
+    """The public side's settings (environment variables, see ``docs/OPEN311.md``)."""
+
+    sensitive_types: frozenset[str] = field(default_factory=lambda: _names(DEFAULT_SENSITIVE_TYPES))
+    exact_types: frozenset[str] = field(default_factory=lambda: _names(DEFAULT_EXACT_TYPES))
+    rate_limit: str = DEFAULT_RATE_LIMIT
+    redis_url: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PublicConfig:
+        environ = os.environ if environ is None else environ
+        config = cls(
+            sensitive_types=_names(environ.get(ENV_SENSITIVE_TYPES, DEFAULT_SENSITIVE_TYPES)),
+            exact_types=_names(environ.get(ENV_EXACT_TYPES, DEFAULT_EXACT_TYPES)),
+            rate_limit=environ.get(ENV_RATE_LIMIT, DEFAULT_RATE_LIMIT).strip(),
+            redis_url=environ.get(ENV_REDIS_URL, "").strip(),
+        )
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        from limits import parse_many
+
+        try:
+            if not parse_many(self.rate_limit):
+                raise ValueError("no limit given")
+        except ValueError as exc:
+            raise ConfigError(
+                f"{ENV_RATE_LIMIT}={self.rate_limit!r} is invalid: {exc} "
+                "(e.g. '120 per minute' or '10/second;1000/day')"
+            ) from None
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                f"{ENV_REDIS_URL}={self.redis_url!r} is invalid: use redis://host:port/db"
+            )
+
+    def is_sensitive(self, service_name: str | None) -> bool:
+        return service_name is not None and service_name in self.sensitive_types
+
+    def is_exact(self, service_name: str | None) -> bool:
+        """May this type's location be published exactly? (Never for a sensitive type.)"""
+        return (
+            service_name is not None
+            and service_name in self.exact_types
+            and service_name not in self.sensitive_types
+        )
+
+
+# -- privacy helpers (pure) -------------------------------------------------------------------------
+_HOUSE_NUMBER = re.compile(r"^\s*#?\d+[A-Za-z]?(?:\s*[-–/]\s*\d+[A-Za-z]?)?\b[\s,]*")
+_UNIT = re.compile(
+    r"[,\s]*\b(?:apt|apartment|unit|suite|ste|flat|fl|floor|rm|room)\b\.?\s*#?\s*[\w-]+"
+    r"|[,\s]*#\s*[\w-]+",
+    re.IGNORECASE,
+)
+
+
+def generalise_address(address: str | None) -> str | None:
+    """The address without its house number and unit ("39 Lorraine St" -> "Lorraine St")."""
+    text = redact(address)
+    if not text:
+        return None
+    text = _UNIT.sub("", text)
+    text = _HOUSE_NUMBER.sub("", text)
+    text = re.sub(r"\s{2,}", " ", text).strip(" ,")
+    return text or None
+
+
+def cell_centre(cell: int | None) -> tuple[float, float] | None:
+    """(lat, lon) of an H3 cell's centre, rounded to 6 decimals (the published coordinates)."""
+    if cell is None or pd.isna(cell):
+        return None
+    try:
+        lat, lon = h3i.cell_to_latlng(int(cell))
+    except (ValueError, TypeError, h3.H3BaseException):  # an invalid cell id: no location
+        return None
+    return round(lat, 6), round(lon, 6)
+
+
+def public_point(
+    *,
+    service_name: str | None,
+    lat: float | None,
+    lon: float | None,
+    cell: int | None,
+    location_quality: str | None,
+    config: PublicConfig,
+) -> tuple[float | None, float | None, str]:
+    """Published (lat, lon, precision): precision ``exact``, ``cell`` or ``none``."""
+    if lat is None or lon is None or pd.isna(lat) or pd.isna(lon) or location_quality != "exact":
+        return None, None, "none"
+    if config.is_exact(service_name):
+        return float(lat), float(lon), "exact"
+    if cell is None or pd.isna(cell):
+        cell = h3i.latlng_to_cell(float(lat), float(lon), CELL_RESOLUTION)
+    centre = cell_centre(cell)
+    if centre is None:
+        return None, None, "none"
+    return centre[0], centre[1], "cell"
+
+
+def _aware(value: Any) -> datetime | None:
+    if value is None or (not isinstance(value, datetime) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# -- queries ----------------------------------------------------------------------------------------
+_c = schema.cases.c
+#: The only case columns the public side reads. ``resolution`` is deliberately absent.
+_COLUMNS = (
+    _c.id,
+    _c.source,
+    _c.request_id,
+    _c.service_code,
+    _c.service_name,
+    _c.service_group,
+    _c.department,
+    _c.status,
+    _c.status_raw,
+    _c.requested_at,
+    _c.updated_at,
+    _c.closed_at,
+    _c.due_at,
+    _c.channel,
+    _c.description,
+    _c.address,
+    _c.zipcode,
+    _c.lat,
+    _c.lon,
+    _c.location_quality,
+    _c.h3_9,
+    _c.parent_request_id,
+    _c.is_duplicate,
+)
+
+
+def _last_update() -> Any:
+    """When a case last changed: updated, else closed, else requested."""
+    return func.coalesce(_c.updated_at, _c.closed_at, _c.requested_at)
+
+
+@dataclass(frozen=True)
+class RequestQuery:
+    """A validated Open311 list query (times are aware UTC datetimes)."""
+
+    ids: tuple[str, ...] = ()
+    service_codes: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+    bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
+    page: int = 1
+    page_size: int = DEFAULT_LIMIT
+    extensions: bool = False
+
+
+class _TtlCache:
+    """A small thread-safe cache of computed values, keyed by data version and arguments."""
+
+    def __init__(self, ttl: float = 300.0, size: int = 128) -> None:
+        self.ttl, self.size = ttl, size
+        self._lock = threading.Lock()
+        self._items: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and now - hit[0] < self.ttl:
+                return hit[1]
+        value = compute()
+        with self._lock:
+            if len(self._items) >= self.size:
+                self._items.clear()
+            self._items[key] = (now, value)
+        return value
+
+
+class PublicData:
+    """Every read of the public side, with the privacy rules applied (see the module doc)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        policy: SlaPolicy,
+        config: PublicConfig | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.policy = policy
+        self.config = config or PublicConfig()
+        self.timezone = settings.timezone
+        self.tz = ZoneInfo(settings.timezone)
+        # Unscoped on purpose: public aggregates are the same for everybody.
+        self.read_model = ReadModel(settings.snapshot_dir)
+        self._cache = _TtlCache()
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _param(self, value: datetime) -> datetime:
+        """A UTC instant as the store compares it (SQLite keeps naive UTC text)."""
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if self.store.dialect == "sqlite" else value
+
+    def _version(self) -> str:
+        try:
+            return self.read_model.version()
+        except SnapshotMissingError:
+            return "none"
+
+    def rule_for(self, service_name: str | None, department: str | None) -> Any:
+        if service_name is not None and service_name in self.policy.type_due:
+            return self.policy.type_due[service_name]
+        if department is not None and department in self.policy.department_due:
+            return self.policy.department_due[department]
+        return None
+
+    def service_notice(self, service_name: str | None, department: str | None) -> str | None:
+        """ "Usually handled within 3 business days", from the SLA policy (None without a rule)."""
+        rule = self.rule_for(service_name, department)
+        return f"Usually handled within {describe_rule(rule)}" if rule is not None else None
+
+    def _expected(self, rows: list[dict[str, Any]]) -> list[datetime | None]:
+        """The SLA due time of each row: the source's own, else the policy's (as the snapshot's
+        ``sla_due_at``)."""
+        out: list[datetime | None] = [_aware(r["due_at"]) for r in rows]
+        missing = [i for i, value in enumerate(out) if value is None]
+        if not missing:
+            return out
+        requested = pd.to_datetime([rows[i]["requested_at"] for i in missing], utc=True)
+        local = pd.Series(requested.tz_convert(self.timezone).tz_localize(None))
+        due = policy_due(
+            local,
+            types=pd.Series([rows[i]["service_name"] for i in missing], dtype=object),
+            departments=pd.Series([rows[i]["department"] for i in missing], dtype=object),
+            policy=self.policy,
+            timezone=self.timezone,
+        )
+        for i, value in zip(missing, due.tolist(), strict=True):
+            out[i] = None if pd.isna(value) else value.to_pydatetime()
+        return out
+
+    def _areas(self, case_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+        if not case_ids:
+            return {}
+        ca, bl = schema.case_areas, schema.boundary_layers
+        query = (
+            select(ca.c.case_id, bl.c.name, ca.c.area)
+            .join(bl, bl.c.id == ca.c.layer_id)
+            .where(ca.c.case_id.in_(list(case_ids)))
+            .order_by(bl.c.id)
+        )
+        out: dict[int, dict[str, str]] = {}
+        with self.store.connect() as conn:
+            for case_id, layer, area in conn.execute(query):
+                if area is not None:
+                    out.setdefault(case_id, {})[layer] = area
+        return out
+
+    def _records(self, rows: list[dict[str, Any]], *, areas: bool) -> list[dict[str, Any]]:
+        expected = self._expected(rows)
+        by_case = self._areas([r["id"] for r in rows]) if areas else {}
+        return [
+            self._record(row, due, by_case.get(row["id"], {}))
+            for row, due in zip(rows, expected, strict=True)
+        ]
+
+    def _record(
+        self, row: Mapping[str, Any], expected: datetime | None, areas: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """One case as the public may see it: a fixed set of keys, privacy rules applied."""
+        name = row["service_name"]
+        sensitive = self.config.is_sensitive(name)
+        lat, lon, precision = public_point(
+            service_name=name,
+            lat=row["lat"],
+            lon=row["lon"],
+            cell=row["h3_9"],
+            location_quality=row["location_quality"],
+            config=self.config,
+        )
+        if sensitive:
+            address = None
+        elif precision == "exact":
+            address = redact(row["address"]) or None
+        else:
+            address = generalise_address(row["address"])
+        requested = _aware(row["requested_at"])
+        closed = _aware(row["closed_at"])
+        updated = _aware(row["updated_at"]) or closed or requested
+        return {
+            "request_id": row["request_id"],
+            "status": row["status"],
+            "status_notes": self.status_notes(row, expected),
+            "service_code": row["service_code"],
+            "service_name": name,
+            "service_group": row["service_group"],
+            "department": row["department"],
+            "description": None if sensitive else (redact(row["description"]) or None),
+            "channel": row["channel"],
+            "requested_at": requested,
+            "updated_at": updated,
+            "closed_at": closed,
+            "expected_at": expected,
+            "service_notice": self.service_notice(name, row["department"]),
+            "time_frame": self.time_frame(row, expected),
+            "address": address,
+            "zipcode": row["zipcode"] or None,
+            "lat": lat,
+            "lon": lon,
+            "location_precision": precision,
+            "duplicate_of": redact(row["parent_request_id"]) if row["is_duplicate"] else None,
+            "areas": dict(areas),
+            "sensitive": sensitive,
+        }
+
+    def status_notes(self, row: Mapping[str, Any], expected: datetime | None) -> str:
+        """A public note written from structured fields only (never the resolution text)."""
+        raw = redact(row["status_raw"] or "") or ""
+        if row["status"] == "closed":
+            if row["is_duplicate"]:
+                parent = redact(row["parent_request_id"] or "")
+                return (
+                    f"Closed as a duplicate of request {parent}."
+                    if parent
+                    else "Closed as a duplicate of another request."
+                )
+            closed = _aware(row["closed_at"])
+            if closed is None:
+                return "Closed."
+            when = f"{closed.astimezone(self.tz):%d %B %Y}".lstrip("0")
+            return f"Closed on {when}."
+        note = "Open"
+        if raw and raw.lower() not in {"open", "opened", "new"}:
+            note += f" ({raw[:80]})"
+        if expected is not None and expected < datetime.now(UTC):
+            note += "; past the expected time"
+        return note + "."
+
+    def time_frame(self, row: Mapping[str, Any], expected: datetime | None) -> str | None:
+        """The promised time frame in words: the policy's rule ("usually within 3 business
+        days") when the due time comes from the policy, else the source's own due time as a
+        span ("within 14 days")."""
+        rule = self.rule_for(row["service_name"], row["department"])
+        if row["due_at"] is None and rule is not None:
+            return f"usually within {describe_rule(rule)}"
+        requested = _aware(row["requested_at"])
+        if expected is None or requested is None:
+            return None
+        return f"within {span_words((expected - requested).total_seconds())}"
+
+    # -- point lookups and lists (the store) ---------------------------------------------------
+    def lookup(self, request_id: str, *, areas: bool = True) -> dict[str, Any] | None:
+        """One public case by tracking number; None when unknown **or private**."""
+        request_id = (request_id or "").strip()
+        if not request_id or len(request_id) > MAX_ID_LENGTH:
+            return None
+        query = (
+            select(*_COLUMNS)
+            .where(_c.request_id == request_id, _c.is_private == false())
+            .order_by(_c.id)
+            .limit(1)
+        )
+        with self.store.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        return self._records([dict(row)], areas=areas)[0]
+
+    def latest_requested(self) -> datetime | None:
+        """When the newest request in the store was made (UTC)."""
+        with self.store.connect() as conn:
+            value = conn.execute(select(func.max(_c.requested_at))).scalar()
+        return _aware(value)
+
+    def find_requests(self, query: RequestQuery) -> list[dict[str, Any]]:
+        """Open311 ``requests``: newest first, one page."""
+        statement = select(*_COLUMNS).where(_c.is_private == false())
+        if query.ids:
+            statement = statement.where(_c.request_id.in_(list(query.ids)))
+        else:
+            if query.start is not None:
+                statement = statement.where(_c.requested_at >= self._param(query.start))
+            if query.end is not None:
+                statement = statement.where(_c.requested_at <= self._param(query.end))
+            if query.updated_after is not None:
+                statement = statement.where(_last_update() >= self._param(query.updated_after))
+            if query.updated_before is not None:
+                statement = statement.where(_last_update() <= self._param(query.updated_before))
+            if query.service_codes:
+                statement = statement.where(_c.service_code.in_(list(query.service_codes)))
+            if query.statuses:
+                statement = statement.where(_c.status.in_(list(query.statuses)))
+            if query.bbox is not None:
+                statement = statement.where(self._bbox_condition(query.bbox))
+        statement = (
+            statement.order_by(_c.requested_at.desc(), _c.id.desc())
+            .limit(query.page_size)
+            .offset((query.page - 1) * query.page_size)
+        )
+        with self.store.connect() as conn:
+            rows = [dict(r) for r in conn.execute(statement).mappings()]
+        return self._records(rows, areas=query.extensions)
+
+    def _bbox_condition(self, bbox: tuple[float, float, float, float]) -> Any:
+        """Cases whose **published** point lies in the box: exact types by their coordinates,
+        every other case by its cell's centre (so the box never reveals more than the cell)."""
+        min_lon, min_lat, max_lon, max_lat = bbox
+        exact = sorted(self.config.exact_types - self.config.sensitive_types)
+        centres = self._cell_centres()
+        inside = (
+            (centres["lat"] >= min_lat)
+            & (centres["lat"] <= max_lat)
+            & (centres["lon"] >= min_lon)
+            & (centres["lon"] <= max_lon)
+        )
+        cells = [int(c) for c in centres.loc[inside, "cell"]]
+        by_cell = _c.h3_9.in_(
+            bindparam("public_cells", cells, expanding=True, literal_execute=True)
+        )
+        generalised = (_c.service_name.is_(None) | _c.service_name.not_in(exact)) & by_cell
+        if not exact:
+            return generalised & (_c.location_quality == "exact")
+        exactly = (
+            _c.service_name.in_(exact)
+            & _c.lat.between(min_lat, max_lat)
+            & _c.lon.between(min_lon, max_lon)
+        )
+        return (exactly | generalised) & (_c.location_quality == "exact")
+
+    def _cell_centres(self) -> pd.DataFrame:
+        """Every resolution-9 cell that holds a case, with its published centre."""
+
+        def compute() -> pd.DataFrame:
+            try:
+                cells = self.read_model.select(
+                    "SELECT DISTINCT h3_9 AS cell FROM {cases} WHERE {where} AND h3_9 IS NOT NULL"
+                )["cell"].tolist()
+            except SnapshotMissingError:
+                with self.store.connect() as conn:
+                    cells = list(
+                        conn.execute(select(_c.h3_9).distinct().where(_c.h3_9.is_not(None)))
+                        .scalars()
+                        .all()
+                    )
+            points = [(int(c), cell_centre(int(c))) for c in cells]
+            points = [(c, p) for c, p in points if p is not None]
+            return pd.DataFrame(
+                {
+                    "cell": np.array([c for c, _ in points], dtype="int64"),
+                    "lat": np.array([p[0] for _, p in points], dtype=float),
+                    "lon": np.array([p[1] for _, p in points], dtype=float),
+                }
+            )
+
+        return self._cache.get(("cells", self._version(), self.store.data_version()), compute)
+
+    # -- the service list (the snapshot) -----------------------------------------------------
+    def services(self) -> list[dict[str, Any]]:
+        """Request types with public cases: code, name, group, department, SLA notice."""
+
+        def compute() -> list[dict[str, Any]]:
+            try:
+                frame = self.read_model.select(
+                    "SELECT service_code, mode(service_name) AS service_name, "
+                    "mode(service_group) AS service_group, mode(department) AS department, "
+                    "count(*) AS requests FROM {cases} "
+                    "WHERE {where} AND NOT is_private AND service_code IS NOT NULL "
+                    "GROUP BY service_code ORDER BY lower(mode(service_name)), service_code"
+                )
+            except SnapshotMissingError:
+                return []
+            out = []
+            for row in frame.itertuples(index=False):
+                name = row.service_name if isinstance(row.service_name, str) else None
+                group = row.service_group if isinstance(row.service_group, str) else None
+                department = row.department if isinstance(row.department, str) else None
+                out.append(
+                    {
+                        "service_code": str(row.service_code),
+                        "service_name": name or str(row.service_code),
+                        "group": group,
+                        "department": department,
+                        "requests": int(row.requests),
+                        "service_notice": self.service_notice(name, department),
+                    }
+                )
+            return out
+
+        return self._cache.get(("services", self._version()), compute)
+
+    def service(self, code: str) -> dict[str, Any] | None:
+        return next((s for s in self.services() if s["service_code"] == code), None)
+
+    # -- aggregates for the public pages (the snapshot) --------------------------------------
+    def catalogue(self) -> dict[str, Any]:
+        """What the public pages' controls offer: request types, boundary layers, the dates the
+        data covers (local). Empty values when no data is loaded."""
+
+        def compute() -> dict[str, Any]:
+            try:
+                span = self.read_model.select(
+                    "SELECT min(requested_local)::DATE AS first, max(requested_local)::DATE AS "
+                    "last, count(*) AS n FROM {cases} WHERE {where} AND NOT is_private"
+                ).iloc[0]
+                types = self.read_model.select(
+                    "SELECT service_name, count(*) AS n FROM {cases} WHERE {where} "
+                    "AND NOT is_private AND service_name IS NOT NULL "
+                    "GROUP BY 1 ORDER BY lower(service_name)"
+                )
+                layers = list(self.read_model.manifest().get("layers", []))
+            except SnapshotMissingError:
+                return {"types": [], "layers": [], "first": None, "last": None, "rows": 0}
+            first = None if pd.isna(span["first"]) else pd.Timestamp(span["first"]).date()
+            last = None if pd.isna(span["last"]) else pd.Timestamp(span["last"]).date()
+            return {
+                "types": types["service_name"].tolist(),
+                "layers": layers,
+                "first": first,
+                "last": last,
+                "rows": int(span["n"]),
+            }
+
+        return self._cache.get(("catalogue", self._version()), compute)
+
+    def map_data(
+        self,
+        *,
+        service_name: str | None,
+        days: int,
+        view: str,
+        layer: str | None = None,
+    ) -> dict[str, Any]:
+        """Requests in the ``days`` up to the newest data, of one type (or all), by area, by H3
+        cell or one point per request (generalised locations).
+
+        Returns ``{"view", "start", "end", "total", "frame", "geojson", "resolution",
+        "note"}``; ``frame`` columns depend on the view (``area``/``cell``: name, requests, open;
+        ``points``: request_id, service_name, status, requested_local, lat, lon, precision)."""
+        if days not in MAP_WINDOWS:
+            days = MAP_WINDOWS[0]
+        if view not in {"area", "cell", "points"}:
+            view = "area"
+        catalogue = self.catalogue()
+        result: dict[str, Any] = {
+            "view": view,
+            "start": None,
+            "end": None,
+            "total": 0,
+            "frame": pd.DataFrame(),
+            "geojson": None,
+            "resolution": CELL_RESOLUTION,
+            "note": None,
+            "layer": None,
+        }
+        if catalogue["last"] is None:
+            result["note"] = "No data has been published yet."
+            return result
+        if service_name is not None and service_name not in set(catalogue["types"]):
+            service_name = None
+        end: date = catalogue["last"]
+        start = end - timedelta(days=days - 1)
+        flt = CaseFilter(start=start, end=end, types=(service_name,) if service_name else ())
+        result.update(start=start, end=end)
+        key = ("map", self._version(), service_name, days, view, layer)
+        return self._cache.get(key, lambda: {**result, **self._map(view, flt, layer, catalogue)})
+
+    def _map(
+        self, view: str, flt: CaseFilter, layer: str | None, catalogue: dict[str, Any]
+    ) -> dict[str, Any]:
+        total = int(
+            self.read_model.select(
+                "SELECT count(*) AS n FROM {cases} WHERE {where} AND NOT is_private", flt=flt
+            )["n"].iloc[0]
+        )
+        if view == "area":
+            layers = catalogue["layers"]
+            if not layers:
+                return {"total": total, "view": "cell", **self._cells(flt)}
+            layer = layer if layer in layers else layers[0]
+            column = self.read_model.area_column(layer)
+            frame = self.read_model.select(
+                f'SELECT "{column}" AS name, count(*) AS requests, '  # noqa: S608 - checked column
+                "count(*) FILTER (WHERE status = 'open') AS open FROM {cases} "
+                "WHERE {where} AND NOT is_private GROUP BY 1 ORDER BY 2 DESC, 1",
+                flt=flt,
+            )
+            frame["name"] = frame["name"].fillna("(outside the areas or no location)")
+            from dashboard.department import area_geojson
+
+            try:
+                geojson = area_geojson(self.settings, self.read_model, layer)
+            except QueryError:
+                geojson = None
+            return {"total": total, "frame": frame, "geojson": geojson, "layer": layer}
+        if view == "cell":
+            return {"total": total, **self._cells(flt)}
+        return {"total": total, **self._points(flt)}
+
+    def _cells(self, flt: CaseFilter) -> dict[str, Any]:
+        resolution = CELL_RESOLUTION
+        note = None
+        frame = self._cell_counts(flt, resolution)
+        if len(frame) > MAX_MAP_CELLS:
+            resolution = CELL_RESOLUTION - 1
+            frame = self._cell_counts(flt, resolution)
+            note = (
+                f"Many cells have requests: shown at H3 resolution {resolution} "
+                "(cells about 0.7 km² each)."
+            )
+        features = []
+        for cell in frame["cell"]:
+            ring = [[round(lon, 6), round(lat, 6)] for lat, lon in h3i.cell_to_boundary(int(cell))]
+            ring.append(ring[0])
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": str(cell),
+                    "properties": {"name": str(cell)},
+                    "geometry": {"type": "Polygon", "coordinates": [ring]},
+                }
+            )
+        frame = frame.assign(
+            name=frame["cell"].map(lambda c: h3i.int_to_str(int(c))),
+            cell=frame["cell"].astype(str),
+        )
+        return {
+            "frame": frame,
+            "geojson": {"type": "FeatureCollection", "features": features},
+            "resolution": resolution,
+            "note": note,
+            "view": "cell",
+        }
+
+    def _cell_counts(self, flt: CaseFilter, resolution: int) -> pd.DataFrame:
+        column = {8: "h3_8", 9: "h3_9"}[resolution]
+        return self.read_model.select(
+            f"SELECT {column} AS cell, count(*) AS requests, "  # noqa: S608 - fixed column
+            "count(*) FILTER (WHERE status = 'open') AS open FROM {cases} "
+            f"WHERE {{where}} AND NOT is_private AND {column} IS NOT NULL "
+            "AND location_quality = 'exact' GROUP BY 1 ORDER BY 2 DESC",
+            flt=flt,
+        )
+
+    def _points(self, flt: CaseFilter) -> dict[str, Any]:
+        raw = self.read_model.select(
+            "SELECT request_id, service_name, status, requested_local, lat, lon, h3_9, "
+            "location_quality FROM {cases} WHERE {where} AND NOT is_private "
+            "AND lat IS NOT NULL AND location_quality = 'exact' "
+            "ORDER BY requested_at DESC, id DESC LIMIT ?",
+            flt=flt,
+            after=[MAX_MAP_POINTS + 1],
+        )
+        note = None
+        if len(raw) > MAX_MAP_POINTS:
+            raw = raw.iloc[:MAX_MAP_POINTS]
+            note = f"Showing the {MAX_MAP_POINTS:,} most recent requests."
+        points = [
+            public_point(
+                service_name=r.service_name,
+                lat=r.lat,
+                lon=r.lon,
+                cell=r.h3_9,
+                location_quality=r.location_quality,
+                config=self.config,
+            )
+            for r in raw.itertuples(index=False)
+        ]
+        # The raw coordinates are dropped here: only published ones leave this module.
+        frame = pd.DataFrame(
+            {
+                "request_id": raw["request_id"].astype(str),
+                "service_name": raw["service_name"],
+                "status": raw["status"],
+                "requested_local": raw["requested_local"],
+                "lat": [p[0] for p in points],
+                "lon": [p[1] for p in points],
+                "precision": [p[2] for p in points],
+            }
+        )
+        return {"frame": frame, "note": note, "view": "points"}
+
+    def performance(self) -> dict[str, Any]:
+        """Each department's tier for the last 30 and 90 days (up to the newest data), the
+        change against the 30 days before, and the citywide weekly trend."""
+        catalogue = self.catalogue()
+        if catalogue["last"] is None:
+            return {"end": None, "departments": [], "weekly": pd.DataFrame(), "citywide": {}}
+
+        def compute() -> dict[str, Any]:
+            return self._performance(catalogue["last"])
+
+        hour = datetime.now(UTC).strftime("%Y%m%d%H")  # open cases become late as time passes
+        return self._cache.get(("performance", self._version(), hour), compute)
+
+    def _performance(self, end: date) -> dict[str, Any]:
+        engine = SlaEngine(self.read_model, self.policy, self.timezone)
+        windows = {
+            "d30": (end - timedelta(days=29), end),
+            "d90": (end - timedelta(days=89), end),
+            "prev30": (end - timedelta(days=59), end - timedelta(days=30)),
+        }
+        reports = {
+            key: engine.report(start=start, end=stop, by="department").set_index("group")
+            for key, (start, stop) in windows.items()
+        }
+        top = self.read_model.select(
+            "SELECT department, service_name, count(*) AS n FROM {cases} WHERE {where} "
+            "AND NOT is_private AND department IS NOT NULL AND service_name IS NOT NULL "
+            "GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
+            flt=CaseFilter(start=windows["d90"][0], end=end),
+        )
+        examples = {
+            dept: part["service_name"].head(3).tolist() for dept, part in top.groupby("department")
+        }
+
+        def figures(key: str, dept: str) -> dict[str, Any] | None:
+            frame = reports[key]
+            if dept not in frame.index:
+                return None
+            row = frame.loc[dept]
+            compliance = None if pd.isna(row["compliance"]) else float(row["compliance"])
+            return {
+                "tier": str(row["tier"]),
+                "compliance": compliance,
+                "due": int(row["due"]),
+                "on_time": int(row["on_time"]),
+                "target": float(row["target"]),
+                "volume": int(row["volume"]),
+                "median_days": None if pd.isna(row["median_days"]) else float(row["median_days"]),
+            }
+
+        departments = []
+        for dept in (str(d) for d in reports["d90"].index):
+            d30, d90, before = figures("d30", dept), figures("d90", dept), figures("prev30", dept)
+            if d90 is None or (d90["due"] == 0 and d90["volume"] == 0):
+                continue
+            change = None
+            if (
+                d30 is not None
+                and before is not None
+                and d30["compliance"] is not None
+                and before["compliance"] is not None
+                and d30["due"] >= self.policy.min_count
+                and before["due"] >= self.policy.min_count
+            ):
+                change = 100 * (d30["compliance"] - before["compliance"])
+            departments.append(
+                {
+                    "department": dept,
+                    "examples": examples.get(dept, []),
+                    "d30": d30,
+                    "d90": d90,
+                    "change_points": change,
+                }
+            )
+        order = {"Problem That Needs a Plan": 0, "Close But Not There": 1, "On Target": 2}
+        departments.sort(
+            key=lambda d: (order.get(d["d30"]["tier"] if d["d30"] else "", 3), d["department"])
+        )
+        weeks = weekly(engine, start=end - timedelta(weeks=TREND_WEEKS), end=end)
+        citywide = {}
+        for key in ("d30", "d90"):
+            frame = reports[key]
+            due, on_time = int(frame["due"].sum()), int(frame["on_time"].sum())
+            citywide[key] = {
+                "due": due,
+                "on_time": on_time,
+                "compliance": on_time / due if due else None,
+            }
+        return {
+            "end": end,
+            "windows": windows,
+            "departments": departments,
+            "weekly": weeks,
+            "citywide": citywide,
+            "target": self.policy.target,
+            "min_count": self.policy.min_count,
+        }
+
+
+def span_words(seconds: float) -> str:
+    """A duration for people: "45 minutes", "3 hours", "4 days", "5 months", "2.1 years"."""
+    seconds = max(0.0, float(seconds))
+    minutes = seconds / 60
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 60:
+        n = round(minutes)
+        return f"{n} minute{'s' if n != 1 else ''}"
+    hours = minutes / 60
+    if hours < 36:
+        n = round(hours)
+        return f"{n} hour{'s' if n != 1 else ''}"
+    days = hours / 24
+    if days < 60:
+        n = round(days)
+        return f"{n} day{'s' if n != 1 else ''}"
+    if days < 730:
+        n = round(days / 30.44)
+        return f"{n} months"
+    return f"{days / 365.25:.1f} years"
+
+
+# -- wiring -----------------------------------------------------------------------------------------
+#: Paths the rate limit applies to: the API and the public Dash app's callbacks.
+LIMITED_PREFIXES = ("/open311/", "/public/_dash-update-component")
+ASSETS = Path(__file__).with_name("assets")
+
+
+def _is_limited() -> bool:
+    import flask
+
+    return flask.request.path.startswith(LIMITED_PREFIXES)
+
+
+def _install_limiter(server: Any, config: PublicConfig) -> Any:
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
+    return Limiter(
+        get_remote_address,
+        app=server,
+        application_limits=[config.rate_limit],
+        application_limits_exempt_when=lambda: not _is_limited(),
+        storage_uri=config.redis_url or "memory://",
+        headers_enabled=True,
+        key_prefix="stat311-public",
+        # A Redis outage must not take the public side down: count in memory meanwhile.
+        swallow_errors=True,
+        in_memory_fallback_enabled=bool(config.redis_url),
+    )
+
+
+def install_public(
+    server: Any,
+    *,
+    settings: Settings,
+    services: Any = None,
+    config: PublicConfig | None = None,
+) -> PublicData:
+    """Mount the public side on ``server``: the Open311 API (``/open311/v2/``), the rate limit
+    and the public Dash app (``/public/``). Called once by the app factory."""
+    import dash
+
+    from dashboard import open311
+
+    config = config or PublicConfig.from_env()
+    policy = services.policy if services is not None else load_policy(settings.sla_policy)
+    data = PublicData(
+        settings=settings, store=Store(settings.database_url), policy=policy, config=config
+    )
+    server.register_blueprint(open311.make_blueprint(data))
+    open311.install_error_handlers(server)
+    server.extensions["stat311_limiter"] = _install_limiter(server, config)
+    server.extensions["stat311_public"] = data
+
+    # The composition root of the public app, as the app factory is of the staff one: the UI
+    # modules are imported here, never at the top of a dashboard module.
+    layouts = importlib.import_module("layouts.public")
+    callbacks = importlib.import_module("callbacks.public")
+    previous_app = dash._get_app.APP  # a second Dash app must not become "the" app for the staff
+    app = dash.Dash(
+        __name__,
+        server=server,
+        url_base_pathname="/public/",
+        use_pages=False,
+        serve_locally=True,
+        assets_folder=str(ASSETS),
+        title="Track a 311 request",
+        update_title=None,
+        meta_tags=[
+            {"name": "viewport", "content": "width=device-width, initial-scale=1"},
+            {
+                "name": "description",
+                "content": "Track a 311 service request, public map and "
+                "city performance. No personal data is published.",
+            },
+        ],
+        index_string=layouts.INDEX_STRING,
+    )
+    dash._get_app.APP = previous_app
+    app.layout = layouts.layout
+    app.validation_layout = layouts.validation_layout()
+    callbacks.register(app, data)
+    server.extensions["stat311_public_app"] = app
+    return data
