@@ -30,6 +30,11 @@ test: install system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
 
+## bench: generate realistic data and print each figure beside a naive baseline (docs/BENCHMARKS.md)
+CASES ?= 1000000
+bench: install
+	$(BIN)/stat311 bench --cases $(CASES) --json var/bench.json
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -205,6 +205,7 @@ def figure_ingest(ctx: BenchContext) -> list[Figure]:
     from dashboard.snapshot import current_snapshot, read_manifest
     from dashboard.store import Store
     from etl.generate import generate
+    from etl.load import load_file
 
     ctx.csv_path = ctx.workdir / f"{ctx.format}_{ctx.cases}.csv"
     ctx.say("generating %s %s cases", f"{ctx.cases:,}", ctx.format)
@@ -224,8 +225,6 @@ def figure_ingest(ctx: BenchContext) -> list[Figure]:
         settings = _fresh_store(ctx, f"store{attempt}")
         store = Store(settings.database_url)
         ctx.say("ingest %d/%d into %s", attempt + 1, ctx.ingest_repeat, settings.database_url)
-        from etl.load import load_file
-
         gc.collect()
         started = time.perf_counter()
         report = load_file(ctx.csv_path, store=store, settings=settings, progress=False)

@@ -493,6 +493,12 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--json", action="store_true")
     u.set_defaults(func=cmd_users_audit)
 
+    from dashboard import bench
+    from etl import generate
+
+    generate.add_subparser(sub)
+    bench.add_subparser(sub)
+
     p = sub.add_parser("settings", help="print the effective settings")
     p.set_defaults(func=cmd_settings)
     return parser

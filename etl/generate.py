@@ -826,10 +826,6 @@ def _join(*parts: Any, sep: str = "") -> pa.Array:
     return pc.binary_join_element_wise(*parts, sep)
 
 
-def _cell(rng_values: np.ndarray, options: list[str]) -> pa.Array:
-    return _take(options, rng_values % len(options))
-
-
 def _boston_columns(plan: _Plan, ch: _Chunk) -> dict[str, pa.Array]:
     spec, rng, n = plan.spec, ch.rng, ch.ids.size
     types = spec.types
