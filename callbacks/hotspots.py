@@ -163,6 +163,8 @@ def _summary(result: hs.HotspotResult) -> list[Any]:
     left = []
     if result.unlocated:
         left.append(f"{result.unlocated:,} without an exact location")
+    if result.duplicates:
+        left.append(f"{result.duplicates:,} flagged as duplicates")
     if result.outside:
         left.append(f"{result.outside:,} outside the study area")
     if left:
@@ -182,11 +184,17 @@ def _emerging_summary(result: hs.HotspotResult) -> list[Any]:
         f" and {cold:,} with a cold-spot pattern, over {e['steps']} {e['step']}s from "
         f"{e['first']} to {e['last']}, from {result.in_area:,} requests with a location.",
     ]
-    if result.unlocated or result.outside:
-        parts.append(
-            f" Not mapped: {result.unlocated:,} without an exact location, {result.outside:,} "
-            "outside the study area."
+    left = [
+        f"{n:,} {what}"
+        for n, what in (
+            (result.unlocated, "without an exact location"),
+            (result.outside, "outside the study area"),
+            (result.duplicates, "flagged as duplicates"),
         )
+        if n
+    ]
+    if left:
+        parts.append(f" Not mapped: {', '.join(left)}.")
     return parts
 
 

@@ -77,4 +77,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             return {"error": "no such callback"}, 400
         raise exc
 
+    from dashboard.public import install_public
+
+    install_public(app.server, settings=settings, services=services)
     return app

@@ -62,8 +62,9 @@ MODES: tuple[str, ...] = ("count", "late", "share", "emerging")
 VIEWS: tuple[str, ...] = ("map", "density")
 STEPS: tuple[str, ...] = ("week", "month")
 DEFAULT_TYPE = "Street Light Outages"
-#: Only cases whose location is the reported one are mapped (not a default geocode).
-LOCATED = "location_quality = 'exact'"
+#: Only cases whose location is the reported one are mapped (not a default geocode), and a case
+#: the source flags as a duplicate of another is counted once (through the original).
+LOCATED = "location_quality = 'exact' AND NOT coalesce(is_duplicate, FALSE)"
 #: Mann–Kendall significance for the per-cell trend of counts shown in the work list.
 TREND_ALPHA = 0.05
 
@@ -735,6 +736,7 @@ class HotspotResult:
     layer: str | None
     outline: dict[str, Any] | None
     as_of: pd.Timestamp
+    duplicates: int = 0
     seconds: float = 0.0
     emerging: dict[str, Any] = field(default_factory=dict)
 
@@ -788,6 +790,7 @@ class HotspotResult:
             "cases_in_study_area": self.in_area,
             "cases_outside_study_area": self.outside,
             "cases_without_location": self.unlocated,
+            "duplicates_left_out": self.duplicates,
             "study_area": self.study_area,
             "as_of": self.as_of.isoformat(),
             **({"emerging": self.emerging} if self.emerging else {}),
@@ -822,7 +825,8 @@ def _h3(resolution: int) -> str:
 
 def _cell_counts(
     read_model: ReadModel, flt: CaseFilter, resolution: int, layer: str | None, as_of
-) -> tuple[pd.DataFrame, int, int]:
+) -> tuple[pd.DataFrame, int, int, int]:
+    """Per-cell counts, and the numbers of located, unlocated and duplicate cases."""
     late, judged = _late_sql()
     h3col = _h3(resolution)
     column = f"area_{layer}" if layer else None
@@ -836,10 +840,15 @@ def _cell_counts(
         flt=flt,
         before=[as_of.to_pydatetime(), as_of.to_pydatetime()],
     )
-    total = read_model.select("SELECT count(*) AS n FROM {cases} WHERE {where}", flt=flt)
-    total = total["n"].iloc[0]
+    totals = read_model.select(
+        "SELECT count(*) AS n, "  # noqa: S608
+        "count(*) FILTER (WHERE coalesce(is_duplicate, FALSE)) AS duplicates "
+        "FROM {cases} WHERE {where}",
+        flt=flt,
+    ).iloc[0]
     located = int(frame["count"].sum()) if not frame.empty else 0
-    return frame, located, int(total) - located
+    duplicates = int(totals["duplicates"])
+    return frame, located, int(totals["n"]) - duplicates - located, duplicates
 
 
 def _addresses(
@@ -950,7 +959,9 @@ def analyse(
     grid = area.grid
     if grid.resolution != resolution:
         raise HotspotError("the study area's resolution does not match")
-    counts, located, unlocated = _cell_counts(read_model, flt, resolution, area.layer, as_of)
+    counts, located, unlocated, duplicates = _cell_counts(
+        read_model, flt, resolution, area.layer, as_of
+    )
     pos = grid.index_of(counts["h3"].to_numpy(np.int64)) if not counts.empty else np.zeros(0, int)
     inside = pos >= 0
     outside = int(counts.loc[~inside, "count"].sum()) if not counts.empty else 0
@@ -1014,6 +1025,7 @@ def analyse(
         located=located,
         outside=outside,
         unlocated=unlocated,
+        duplicates=duplicates,
         study_area=area.description,
         layer=area.layer,
         outline=area.outline,
@@ -1353,11 +1365,17 @@ def summary_text(result: HotspotResult) -> str:
         shown = ", ".join(f"{name}: {n}" for name, n in cats.items() if n)
         text += f" Emerging ({result.emerging.get('steps')} {result.emerging.get('step')}s): "
         text += (shown or "no pattern anywhere") + "."
-    if result.outside or result.unlocated:
-        text += (
-            f" Left out: {result.outside:,} outside the study area, {result.unlocated:,} without "
-            "an exact location."
+    left = [
+        f"{n:,} {what}"
+        for n, what in (
+            (result.outside, "outside the study area"),
+            (result.unlocated, "without an exact location"),
+            (result.duplicates, "flagged as duplicates"),
         )
+        if n
+    ]
+    if left:
+        text += f" Left out: {', '.join(left)}."
     return text
 
 

@@ -449,6 +449,15 @@ def make_blueprint(data: PublicData) -> flask.Blueprint:
         payload = [spec_request(record, data, extensions=extensions)]
         return respond(payload, fmt, root="service_requests", item="request")
 
+    @bp.get("/")
+    @bp.get("/<path:anything>")
+    def unknown(anything: str = ""):
+        raise ApiError(
+            404,
+            "no such endpoint: see discovery.json (services.json, requests.json, "
+            "requests/{id}.json, services/{code}.json; .xml works too)",
+        )
+
     @bp.get("/openapi.json")
     def openapi():
         return flask.Response(json.dumps(openapi_document(), indent=1), mimetype="application/json")
@@ -468,10 +477,17 @@ def install_error_handlers(server: flask.Flask) -> None:
     """Errors under ``/open311/`` (unknown paths, wrong methods, the rate limit, a crash) answer
     with the spec's ``errors`` body; everywhere else Flask's own answer is kept."""
 
+    def _other_version(anything: str = ""):
+        return error_response(404, f"this server speaks GeoReport v2 only: see {PREFIX}/")
+
+    # Without these, the staff app's catch-all route would answer /open311/v3/... with its page.
+    server.add_url_rule("/open311/", "open311_root_slash", _other_version)
+    server.add_url_rule("/open311/<path:anything>", "open311_other", _other_version)
+
     @server.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         path = flask.request.path
-        if not path.startswith(PREFIX + "/") and path != PREFIX:
+        if not path.startswith("/open311"):
             return exc
         status = exc.code or 500
         if status == 429:

@@ -704,7 +704,18 @@ class PublicData:
             return {"total": total, "frame": frame, "geojson": geojson, "layer": layer}
         if view == "cell":
             return {"total": total, **self._cells(flt)}
-        return {"total": total, **self._points(flt)}
+        return {"total": total, **self._points(flt), "geojson": self._outline(catalogue)}
+
+    def _outline(self, catalogue: dict[str, Any]) -> dict[str, Any] | None:
+        """The first boundary layer's areas, drawn under the points for orientation."""
+        if not catalogue["layers"]:
+            return None
+        from dashboard.department import area_geojson
+
+        try:
+            return area_geojson(self.settings, self.read_model, catalogue["layers"][0])
+        except QueryError:
+            return None
 
     def _cells(self, flt: CaseFilter) -> dict[str, Any]:
         resolution = CELL_RESOLUTION

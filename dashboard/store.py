@@ -16,7 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    DateTime,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.engine import make_url
 
 from dashboard import schema
@@ -238,6 +249,34 @@ class Store:
         return [
             {**row._asdict(), "geometry": json.loads(row.geometry)} for row in conn.execute(query)
         ]
+
+    def bulk_insert(self, conn: Connection, table: Table, frame: pd.DataFrame) -> int:
+        """Insert a DataFrame's rows with one DBAPI ``executemany``: values are converted column
+        by column (times to the dialect's storage form, missing values to NULL), with none of the
+        per-row work of an ORM or Core insert. Columns must be columns of ``table``."""
+        if frame.empty:
+            return 0
+        names = list(frame.columns)
+        values = [self._db_values(frame[name], table.c[name].type) for name in names]
+        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        statement = (
+            f"INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608 - names from the schema
+            f"VALUES ({', '.join([marker] * len(names))})"
+        )
+        conn.exec_driver_sql(statement, list(zip(*values, strict=True)))
+        return len(frame)
+
+    def _db_values(self, series: pd.Series, type_: Any) -> list[Any]:
+        if isinstance(type_, DateTime):
+            times = pd.to_datetime(series, utc=True)
+            if self.dialect == "sqlite":
+                # SQLAlchemy's SQLite storage format for DateTime (naive UTC).
+                text = times.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+                return text.astype(object).where(times.notna(), None).tolist()
+            return [None if pd.isna(t) else t.to_pydatetime() for t in times]
+        if isinstance(type_, Boolean):
+            return [bool(v) for v in series.tolist()]
+        return series.astype(object).where(series.notna(), None).tolist()
 
     @staticmethod
     def now() -> datetime:

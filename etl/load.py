@@ -278,7 +278,7 @@ class Loader:
         if not new.empty:
             new["first_run_id"] = run_id
             new["last_run_id"] = run_id
-            conn.execute(insert(schema.cases), _records(new))
+            self.store.bulk_insert(conn, schema.cases, new)
         if not changed.empty:
             changed["_id"] = changed["request_id"].map(lambda k: existing[k][0])
             changed["last_run_id"] = run_id
@@ -307,7 +307,7 @@ class Loader:
                 lon=touched["lon"].to_numpy(float),
             )
             if rows:
-                conn.execute(insert(schema.case_areas), rows)
+                self.store.bulk_insert(conn, schema.case_areas, pd.DataFrame(rows))
 
 
 def _csv(row: list[str]) -> str:

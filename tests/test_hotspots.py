@@ -292,14 +292,15 @@ def test_cli_writes_cells_an_independent_computation_reproduces(boston, tmp_path
     counted = con.execute(
         f"SELECT h3_{res} AS h3, count(*) AS n FROM read_parquet(?) WHERE service_name = ? "
         "AND requested_local >= ? AND requested_local < ? AND location_quality = 'exact' "
-        "GROUP BY 1",
+        "AND NOT is_duplicate GROUP BY 1",
         [_snapshot_file(read_model), STREETLIGHTS, date(2011, 7, 1), date(2012, 1, 1)],
     ).df()
     thin = (
         counted["n"].sum()
         / con.execute(
             "SELECT count(DISTINCT h3_9) FROM read_parquet(?) WHERE service_name = ? AND "
-            "location_quality = 'exact' AND requested_local >= ? AND requested_local < ?",
+            "location_quality = 'exact' AND NOT is_duplicate AND requested_local >= ? "
+            "AND requested_local < ?",
             [_snapshot_file(read_model), STREETLIGHTS, date(2011, 7, 1), date(2012, 1, 1)],
         ).fetchone()[0]
     )
@@ -354,7 +355,8 @@ def test_cli_csv_other_modes_and_errors(boston, tmp_path) -> None:
         .execute(
             "SELECT count(*) FROM read_parquet(?) WHERE service_name = ? AND department = 'PWDx' "
             "AND requested_local >= ? AND requested_local < ? AND location_quality = 'exact' "
-            "AND sla_due_at IS NOT NULL AND ((closed_at IS NOT NULL AND closed_at > sla_due_at) "
+            "AND NOT is_duplicate AND sla_due_at IS NOT NULL "
+            "AND ((closed_at IS NOT NULL AND closed_at > sla_due_at) "
             "OR (closed_at IS NULL AND sla_due_at < now()))",
             [_snapshot_file(read_model), STREETLIGHTS, date(2011, 7, 1), date(2012, 1, 1)],
         )
@@ -445,7 +447,8 @@ def test_resolution_is_coarser_when_thin_and_every_located_case_is_in_the_area(b
         database_url=url,
     )
     assert thin.resolution == 8 and "under 5" in thin.resolution_reason
-    assert thin.located + thin.unlocated == read_model.total(thin.params.to_filter())
+    total = read_model.total(thin.params.to_filter())
+    assert thin.located + thin.unlocated + thin.duplicates == total
     share = hs.analyse(read_model, dense.params.with_(mode="share"), database_url=url)
     judged = share.cells["judged"] > 0
     raw = share.cells.loc[judged, "share"]

@@ -1,0 +1,190 @@
+"""Public portal callbacks: thin (parse inputs -> one :class:`PublicData` call -> one layout
+builder). The work is in plain functions (:func:`route`, :func:`track_target`, :func:`map_view`)
+that tests call directly; :func:`register` wires them to the public Dash app."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+import dash
+from dash import Dash, Input, Output, State, no_update
+
+from dashboard.errors import SnapshotMissingError
+from dashboard.public import MAP_WINDOWS, MAX_ID_LENGTH, PublicData
+from layouts import public as ui
+from layouts.figures import empty_figure
+from layouts.public import Ids
+
+log = logging.getLogger(__name__)
+
+_VALID_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+
+
+def _title(page: str) -> str:
+    return f"{page} · {ui.TITLE}"
+
+
+def normalise_number(raw: str | None) -> tuple[str | None, str | None]:
+    """(tracking number, problem): spaces and a leading ``#`` are dropped."""
+    text = re.sub(r"\s+", "", raw or "").lstrip("#")
+    if not text:
+        return None, "Enter a tracking number."
+    if len(text) > MAX_ID_LENGTH or not _VALID_NUMBER.match(text):
+        return None, "A tracking number has only letters and digits, e.g. 101000295613."
+    return text, None
+
+
+def track_target(raw: str | None) -> tuple[Any, str]:
+    """The URL path a lookup goes to (or no change) and the message under the form."""
+    number, problem = normalise_number(raw)
+    if number is None:
+        return no_update, problem or ""
+    return ui.request_path(number), ""
+
+
+def route(data: PublicData, pathname: str | None, *, now: datetime | None = None):
+    """(page content, page title) for a path under ``/public/``."""
+    now = now or datetime.now(UTC)
+    path = (pathname or ui.BASE).split("?")[0]
+    rest = path[len(ui.BASE) :] if path.startswith(ui.BASE) else path.lstrip("/")
+    rest = rest.removeprefix("public").strip("/") if rest.startswith("public") else rest
+    if rest in {"", "track"}:
+        return ui.track_page(""), _title("Track a request")
+    if rest.startswith("requests/"):
+        number = unquote(rest.removeprefix("requests/")).strip()
+        record = data.lookup(number) if number else None
+        if record is None:
+            return ui.track_page(number, ui.not_found(number)), _title("Request not found")
+        card = ui.request_card(record, data.tz, now)
+        return ui.track_page(number, card), _title(f"Request {record['request_id']}")
+    if rest == "map":
+        catalogue = data.catalogue()
+        if catalogue["last"] is None:
+            return ui.no_data(), _title("Map")
+        return ui.map_page(catalogue["types"], default_days=30, windows=MAP_WINDOWS), _title("Map")
+    if rest == "performance":
+        try:
+            model = data.performance()
+        except SnapshotMissingError:
+            model = {"end": None}
+        return ui.performance_page(model), _title("City performance")
+    return ui.page_not_found(path), _title("Page not found")
+
+
+def map_view(
+    data: PublicData, service_name: str | None, days: Any, view: str | None, viewport: Any = None
+) -> tuple[Any, Any, Any]:
+    """(figure, summary, table) of the public map for the controls' values."""
+    try:
+        window = int(days)
+    except (TypeError, ValueError):
+        window = MAP_WINDOWS[0]
+    result = data.map_data(
+        service_name=service_name if isinstance(service_name, str) else None,
+        days=window,
+        view=view if isinstance(view, str) else "area",
+    )
+    if result["start"] is None:
+        return empty_figure("No data yet."), result["note"] or "", ui.table(result["frame"], [])
+    what = service_name if isinstance(service_name, str) and service_name else "All requests"
+    period = (
+        f"{result['start'].day} {result['start']:%b %Y} – {result['end'].day} {result['end']:%b %Y}"
+    )
+    summary = [f"{what}: {result['total']:,} in {period}."]
+    if result["note"]:
+        summary.append(" " + result["note"])
+    frame = result["frame"]
+    width = ui.plot_width(viewport)
+    if result["view"] == "points":
+        figure = ui.points_map(frame, result.get("geojson"), width=width)
+        table = ui.table(
+            frame.assign(
+                requested=frame["requested_local"].astype(str).str[:10] if not frame.empty else []
+            ),
+            [
+                ("request_id", "Request"),
+                ("service_name", "Type"),
+                ("status", "Status"),
+                ("requested", "Requested"),
+            ],
+        )
+    elif result["view"] == "cell":
+        figure = ui.count_map(frame, result["geojson"], key="cell", width=width)
+        table = ui.table(
+            frame, [("name", "H3 cell"), ("requests", "Requests"), ("open", "Still open")]
+        )
+    else:
+        figure = ui.count_map(frame, result["geojson"], key="name", width=width)
+        table = ui.table(
+            frame,
+            [("name", f"Area ({result['layer']})"), ("requests", "Requests"), ("open", "Open")],
+        )
+    return figure, summary, table
+
+
+def register(app: Dash, data: PublicData) -> None:
+    @app.callback(
+        Output(Ids.CONTENT, "children"),
+        Output(Ids.TITLE, "data"),
+        Input(Ids.URL, "pathname"),
+    )
+    def _route(pathname: str | None) -> tuple[Any, str]:
+        return route(data, pathname)
+
+    app.clientside_callback(
+        "function(path) { return window.innerWidth; }",
+        Output(Ids.VIEWPORT, "data"),
+        Input(Ids.URL, "pathname"),
+    )
+
+    app.clientside_callback(
+        "function(title) { if (title) { document.title = title; } return ''; }",
+        Output(Ids.TITLE_SINK, "children"),
+        Input(Ids.TITLE, "data"),
+    )
+
+    @app.callback(
+        Output(Ids.URL, "pathname"),
+        Output(Ids.FEEDBACK, "children"),
+        Input(Ids.TRACK, "n_clicks"),
+        Input(Ids.NUMBER, "n_submit"),
+        State(Ids.NUMBER, "value"),
+        prevent_initial_call=True,
+    )
+    def _track(_clicks: Any, _submits: Any, value: str | None) -> tuple[Any, str]:
+        return track_target(value)
+
+    @app.callback(
+        Output(Ids.MAP_GRAPH, "figure"),
+        Output(Ids.MAP_SUMMARY, "children"),
+        Output(Ids.MAP_TABLE, "children"),
+        Input(Ids.MAP_TYPE, "value"),
+        Input(Ids.MAP_DAYS, "value"),
+        Input(Ids.MAP_VIEW, "value"),
+        State(Ids.VIEWPORT, "data"),
+    )
+    def _map(service_name: Any, days: Any, view: Any, viewport: Any) -> tuple[Any, Any, Any]:
+        try:
+            return map_view(data, service_name, days, view, viewport)
+        except SnapshotMissingError:
+            return empty_figure("No data yet."), "No data has been published yet.", ""
+
+    @app.callback(
+        Output(Ids.URL, "pathname", allow_duplicate=True),
+        Input(Ids.MAP_GRAPH, "clickData"),
+        prevent_initial_call=True,
+    )
+    def _open_point(click: Any) -> Any:
+        # Only the "each request" view's markers carry a request (4 values of customdata).
+        try:
+            custom = click["points"][0]["customdata"]
+            request_id = str(custom[0]) if len(custom) == 4 else ""
+        except (TypeError, KeyError, IndexError):
+            raise dash.exceptions.PreventUpdate from None
+        if not request_id or len(request_id) > MAX_ID_LENGTH:
+            raise dash.exceptions.PreventUpdate
+        return ui.request_path(request_id)
