@@ -20,6 +20,7 @@ from dash import Dash, Input, Output, State, dcc, html
 
 from dashboard import department as dept
 from dashboard import periods
+from dashboard.auth import audit_export
 from dashboard.errors import SnapshotMissingError
 from dashboard.periods import Period
 from dashboard.queries import QueryError
@@ -558,6 +559,7 @@ def types_csv(
         median_days=frame["median_days"].round(2),
         p90_days=frame["p90_days"].round(2),
     ).rename(columns={"compliance": "compliance_pct", "target": "target_pct"})
+    audit_export("request_types_csv", department=scope.department, rows=len(frame))
     return dcc.send_data_frame(
         _csv_safe(frame).to_csv, _filename(scope, "request_types"), index=False
     )
@@ -576,6 +578,7 @@ def overdue_csv(
     if scope is None:
         return None
     frame = overdue_frame(dept.overdue_cases(services, scope, sort_by=sort_by))
+    audit_export("overdue_csv", department=scope.department, rows=len(frame))
     return dcc.send_data_frame(_csv_safe(frame).to_csv, _filename(scope, "overdue"), index=False)
 
 

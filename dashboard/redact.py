@@ -38,7 +38,7 @@ _EMAIL_SPELLED = re.compile(
     re.IGNORECASE,
 )
 _HANDLE = re.compile(r"(?<![\w.@])@[A-Za-z0-9_]{2,}")
-_SEP = r"[\s.\-\u2010-\u2015/]*"
+_SEP = r"[\s.\-\u2010-\u2015\u2212/]*"
 _PHONES = (
     # +44 20 7946 0958, +353-1-555-0100 (international, with the plus)
     re.compile(r"(?<![\w+])\+\d{1,3}(?:[\s.\-]?\(?\d{1,4}\)?){2,5}(?!\w)"),
@@ -49,7 +49,7 @@ _PHONES = (
         re.IGNORECASE,
     ),
     # 555-0123, 555.0123 (a local number; a plain "5550123" could be anything)
-    re.compile(r"(?<![\w.\-])\d{3}[.\-\u2010-\u2015]\d{4}(?![\w\-]|\.\d)"),
+    re.compile(r"(?<![\w.\-])\d{3}[.\-\u2010-\u2015\u2212]\d{4}(?![\w\-]|\.\d)"),
 )
 
 _NAME_WORD = r"[^\W\d_][\w'’.\-]*"
@@ -84,9 +84,12 @@ def _cut_at_stop(name: str) -> str:
     """The leading words of ``name`` up to the first stop word (a prefix of ``name``)."""
     end = 0
     for word in re.finditer(r"\S+", name):
-        if word.group(0).lower().strip(".,'’") in _STOP:
+        text = word.group(0)
+        if text.lower().strip(".,'’") in _STOP:
             break
         end = word.end()
+        if text.endswith(".") and len(text) > 2:  # the end of a sentence (not an initial)
+            break
     return name[:end]
 
 

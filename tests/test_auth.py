@@ -211,7 +211,11 @@ def test_reverse_proxy_header_mode(demo, reset_dash_registries, executive) -> No
 
 # -- department scope -----------------------------------------------------------------------------
 def _callback(app, output_prefix: str) -> tuple[str, dict]:
-    return next((k, v) for k, v in app.callback_map.items() if k.startswith(output_prefix))
+    return next(
+        (k, v)
+        for k, v in app.callback_map.items()
+        if k.startswith(output_prefix) or k == output_prefix
+    )
 
 
 def test_department_user_sees_only_their_department(app, pwd_user, demo) -> None:
@@ -274,3 +278,30 @@ def test_injection_attempts_in_every_filter_input_never_500(app, executive, junk
         response = client.post("/_dash-update-component", json=payload(key, spec, values))
         assert response.status_code in (200, 204, 400), (key, response.status_code)
         assert b"Traceback" not in response.data
+
+
+def test_exports_are_audited_and_scoped(app, pwd_user, demo) -> None:
+    settings, store = demo
+    client = app.server.test_client()
+    client_sign_in(client, *pwd_user)
+    key, spec = _callback(app, "department-types-download.data")
+    for code, expect_rows in (("PWDx", True), ("ISD", False)):
+        body = payload(
+            key,
+            spec,
+            {
+                "department-types-csv.n_clicks": 1,
+                "department-code.data": code,
+                "department-state.data": "?period=month&date=2011-09-01",
+            },
+        )
+        response = client.post("/_dash-update-component", json=body)
+        assert response.status_code in (200, 204), code
+        text = response.get_data(as_text=True)
+        if expect_rows:
+            assert "Street Light Outages" in text
+        else:  # another department's export: nothing
+            assert "Street Light Outages" not in text
+    entries = Users(store, settings).audit_entries(limit=10)
+    exports = [e for e in entries if e["event"] == "export" and e["email"] == pwd_user[0]]
+    assert exports and "request_types_csv" in exports[0]["detail"]
