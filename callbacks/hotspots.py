@@ -284,8 +284,8 @@ def hotspot_view(services: Services, params: hs.HotspotParams) -> dict[str, Any]
             ]
         )
     else:
-        geometry = hs.map_geojson(drawn)
         area = hs.study_area(services.settings.database_url, read_model, result.resolution)
+        geometry = hs.map_geojson(drawn, area.grid)
         figure = hotspot_map(
             drawn,
             geometry,
@@ -309,7 +309,7 @@ def hotspot_view(services: Services, params: hs.HotspotParams) -> dict[str, Any]
             )
     hot = result.hot()
     table_note = (
-        f"{len(hot):,} cells, strongest first"
+        f"{len(hot):,} cells, surest first, then the most requests"
         + (f"; the first {min(len(hot), 50)} are shown" if len(hot) > 50 else "")
         + ". The downloads hold all of them with z, p, q and bin."
         if len(hot)

@@ -245,6 +245,8 @@ class HexGrid:
         self._weights: dict[tuple[int, bool], SpatialWeights] = {}
         self._ij = self._local_ij()
         self._spacing: float | None = None
+        self._centres: np.ndarray | None = None
+        self._features: dict[int, dict[str, Any]] = {}
 
     # -- lookups ----------------------------------------------------------------------------------
     def index_of(self, cells: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -374,8 +376,28 @@ class HexGrid:
         return k * self.spacing_m()
 
     def centres(self) -> np.ndarray:
-        """(n, 2) lat, lon of the cell centres."""
-        return np.array([h3i.cell_to_latlng(int(c)) for c in self.cells], dtype=np.float64)
+        """(n, 2) lat, lon of the cell centres (computed once)."""
+        if self._centres is None:
+            self._centres = np.array(
+                [h3i.cell_to_latlng(int(c)) for c in self.cells], dtype=np.float64
+            ).reshape(-1, 2)
+        return self._centres
+
+    def feature(self, cell: int) -> dict[str, Any]:
+        """A GeoJSON Feature for the cell (id = hex id, ring rounded to 5 decimals), built once:
+        maps redraw the same cells for every question. Treat it as read-only. Its coordinates
+        are tuples of floats and its dicts hold nothing mutable, so the garbage collector stops
+        tracking them and thousands of remembered cells cost no collection time."""
+        feature = self._features.get(cell)
+        if feature is None:
+            ring = tuple(tuple(p) for p in cell_polygon(cell, 5))
+            feature = self._features[cell] = {
+                "type": "Feature",
+                "id": format(cell, "x"),
+                "geometry": {"type": "Polygon", "coordinates": (ring,)},
+                "properties": {},
+            }
+        return feature
 
 
 def cell_str(cells: Iterable[int]) -> list[str]:
@@ -749,18 +771,19 @@ class HotspotResult:
         return {b: int(counts.get(b, 0)) for b in sorted(BIN_LABELS, reverse=True)}
 
     def hot(self) -> pd.DataFrame:
-        """The work list: hot-spot cells, strongest first (bin, then z, then count)."""
+        """The work list: hot-spot cells, surest first, then the busiest (bin, requests, z);
+        in the emerging mode by pattern (new, intensifying, ... first), then requests."""
         if self.params.mode == "emerging" and "category" in self.cells:
             from dashboard.hotspots_emerging import HOT_CATEGORIES
 
             rank = {c: i for i, c in enumerate(HOT_CATEGORIES)}
             hot = self.cells[self.cells["category"].isin(rank)].copy()
             hot["_rank"] = hot["category"].map(rank)
-            return hot.sort_values(["_rank", "z", "count"], ascending=[True, False, False]).drop(
+            return hot.sort_values(["_rank", "count", "z"], ascending=[True, False, False]).drop(
                 columns="_rank"
             )
         hot = self.cells[self.cells["bin"] > 0]
-        return hot.sort_values(["bin", "z", "count"], ascending=[False, False, False])
+        return hot.sort_values(["bin", "count", "z"], ascending=[False, False, False])
 
     def drawn(self) -> pd.DataFrame:
         """The cells a map needs: any with requests, and any significant (or with a pattern)."""
@@ -1187,19 +1210,13 @@ def to_csv(result: HotspotResult, cells: pd.DataFrame | None = None) -> str:
     return frame.to_csv(index=False)
 
 
-def map_geojson(cells: pd.DataFrame, digits: int = 5) -> dict[str, Any]:
-    """Small GeoJSON for a map: id = the cell's hex id, no properties, rounded coordinates."""
+def map_geojson(cells: pd.DataFrame, grid: HexGrid | None = None) -> dict[str, Any]:
+    """Small GeoJSON for a map: id = the cell's hex id, no properties, coordinates rounded to
+    5 decimals (about 1 m). With ``grid``, its remembered features are used."""
+    grid = grid if grid is not None else HexGrid(cells["h3"].to_numpy(np.int64))
     return {
         "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "id": cell,
-                "geometry": {"type": "Polygon", "coordinates": [cell_polygon(int(h), digits)]},
-                "properties": {},
-            }
-            for cell, h in zip(cells["cell"], cells["h3"], strict=True)
-        ],
+        "features": [grid.feature(int(h)) for h in cells["h3"].to_numpy(np.int64)],
     }
 
 

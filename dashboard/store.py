@@ -172,7 +172,7 @@ class Store:
         with self.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    def iter_snapshot_frames(self, *, chunk_size: int = 200_000) -> Iterator[pd.DataFrame]:
+    def iter_snapshot_frames(self, *, chunk_size: int = 25_000) -> Iterator[pd.DataFrame]:
         """Cases for the read model, ordered by requested time, with one ``area_<layer>`` column
         per boundary layer. Free text (description, resolution) is left out of the snapshot."""
         layers = self.boundary_layers()

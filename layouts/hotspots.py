@@ -585,7 +585,7 @@ def category_legend_rows(cells: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def ranked_table(rows: pd.DataFrame, *, mode: str, limit: int = TABLE_ROWS) -> Any:
-    """The planner's work list: hot cells, strongest first."""
+    """The planner's work list: hot cells, surest first, then the most requests."""
     if rows.empty:
         return html.P("No hot-spot cells for this view.", className="text-muted")
     emerging = mode == "emerging"
@@ -614,7 +614,7 @@ def ranked_table(rows: pd.DataFrame, *, mode: str, limit: int = TABLE_ROWS) -> A
             html.Td(_text(row.get("area"))),
             html.Td(html.Ul([html.Li(a) for a in addresses], className="list-unstyled mb-0")),
             html.Td(f"{row['z']:.2f}", className="text-end"),
-            html.Td(q_text(row["q"]), className="text-end"),
+            html.Td(q_text(row["q"]), className="text-end text-nowrap"),
             html.Td(html.Code(row["cell"])),
         ]
         body.append(html.Tr(cells))

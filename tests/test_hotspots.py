@@ -501,8 +501,8 @@ def test_page_defaults_view_and_downloads(boston, reset_dash_registries) -> None
     assert csv["filename"].endswith(".csv")
     rows = pd.read_csv(pd.io.common.StringIO(csv["content"]))
     assert len(rows) > 0 and (rows["bin"] > 0).all()
-    order = list(zip(-rows["bin"], -rows["z"], strict=True))
-    assert order == sorted(order)  # strongest first
+    order = list(zip(-rows["bin"], -rows["count"], -rows["z"], strict=True))
+    assert order == sorted(order)  # surest first, then the most requests
     geo = json.loads(download(services, params, "geojson")["content"])
     assert len(geo["features"]) == len(rows)
 
@@ -530,3 +530,26 @@ def test_benchmark_reports_gi_star_beside_esda() -> None:
     out = hs.benchmark(2_000, repeat=2)
     assert out["cells"] == 2_000 and out["max_abs_z_diff"] < 1e-9
     assert out["gi_star_median_ms"] > 0 and out["esda_median_ms"] > 0
+
+
+def test_layout_declares_every_id_and_keeps_the_url_state() -> None:
+    from layouts.hotspots import Ids, layout
+
+    def ids(node) -> set[str]:
+        found: set[str] = set()
+        stack = [node]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, list | tuple):
+                stack.extend(item)
+            elif hasattr(item, "to_plotly_json"):
+                if getattr(item, "id", None) is not None:
+                    found.add(str(item.id))
+                stack.extend(v for v in vars(item).values() if hasattr(v, "to_plotly_json"))
+                stack.append(getattr(item, "children", None))
+        return found
+
+    assert ids(layout()) == {str(i) for i in Ids}
+    page = layout(**{"type": "Graffiti Removal", "mode": "emerging", "res": "8", "junk": "1"})
+    store = next(c for c in page.children if getattr(c, "id", None) == Ids.STATE)
+    assert store.data == "?type=Graffiti+Removal&res=8&mode=emerging"

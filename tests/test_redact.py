@@ -163,17 +163,14 @@ def test_public_points_are_cell_centres_except_exact_types() -> None:
         exact_types=frozenset({"Bed Bugs"}), sensitive_types=frozenset({"Bed Bugs"})
     )
     assert not both.is_exact("Bed Bugs")
-    assert (
-        public_point(
-            service_name="Street Light Outages",
-            lat=lat,
-            lon=lon,
-            cell=cell,
-            location_quality="default_geocode",
-            config=config,
-        )
-        == (None, None, "none")
-    )
+    assert public_point(
+        service_name="Street Light Outages",
+        lat=lat,
+        lon=lon,
+        cell=cell,
+        location_quality="default_geocode",
+        config=config,
+    ) == (None, None, "none")
     assert cell_centre(12345) is None  # not a cell
 
 
