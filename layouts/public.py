@@ -592,6 +592,10 @@ def count_map(
 ) -> go.Figure:
     """Choropleth of request counts per area or per cell (``key``: the frame's column that
     matches the features' ids)."""
+    if not frame.empty and geojson and geojson.get("features"):
+        # Requests outside every area (or without a location) are in the table, not the map.
+        known = {str(f.get("id")) for f in geojson["features"]}
+        frame = frame[frame[key].astype(str).isin(known)]
     if frame.empty or not geojson or not geojson.get("features"):
         return empty_figure("No requests with a location in this period.")
     fig = go.Figure()
