@@ -493,9 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--json", action="store_true")
     u.set_defaults(func=cmd_users_audit)
 
-    from dashboard import bench
+    from dashboard import bench, hotspots
     from etl import generate
 
+    hotspots.add_subparser(sub)
     generate.add_subparser(sub)
     bench.add_subparser(sub)
 

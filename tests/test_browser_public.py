@@ -1,0 +1,62 @@
+"""The public portal in real headless Chromium, signed out: look a request up by its number."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from dashboard.app_factory import create_app
+from tests.support.browser import chromium_browser, serve_wsgi
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def served(demo, reset_dash_registries, monkeypatch):
+    monkeypatch.setenv("STAT311_RATE_LIMIT", "1000000 per minute")
+    app = create_app(demo[0])
+    with serve_wsgi(app.server) as url:
+        yield url
+
+
+def test_look_up_a_request_by_its_number(served) -> None:
+    url = served
+    with chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 390, "height": 800})  # a phone
+        page.goto(url + "/public/")
+        expect(page.get_by_role("heading", name="Track a request")).to_be_visible(timeout=20_000)
+
+        # Keyboard first: the skip link, then the navigation.
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+
+        box = page.get_by_label("Tracking number")
+        box.fill(" 101000295613 ")
+        box.press("Enter")
+        result = page.locator("#public-track-result")
+        expect(result).to_contain_text("Request 101000295613", timeout=20_000)
+        expect(result).to_contain_text("Closed")
+        expect(result).to_contain_text("Street Light Outages")
+        expect(result).to_contain_text("within the promised time frame")
+        expect(page).to_have_url(re.compile(r"/public/requests/101000295613$"))
+        expect(page).to_have_title(re.compile("Request 101000295613"))
+        # Nothing is wider than the phone's screen.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+        # An unknown number, with the button this time.
+        box = page.get_by_label("Tracking number")
+        box.fill("123456")
+        page.get_by_role("button", name="Track").click()
+        expect(result).to_contain_text("We could not find that request", timeout=20_000)
+        expect(page).to_have_url(re.compile(r"/public/requests/123456$"))
+
+        # The permanent link opens the request directly, and no link leaves the public side
+        # for a staff page.
+        page.goto(url + "/public/requests/101000295613")
+        expect(page.locator("#public-track-result")).to_contain_text(
+            "Request 101000295613", timeout=20_000
+        )
+        links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
+        assert links and all(h.startswith(("/public/", "/open311/", "#")) for h in links), links

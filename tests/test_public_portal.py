@@ -1,0 +1,280 @@
+"""The public portal (``/public/...``): a separate Dash app with no sign-in, its pages on the
+Boston demo, and its separation from the staff app."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from dash import no_update
+
+from callbacks.public import map_view, normalise_number, route, track_target
+from dashboard.app_factory import create_app
+from dashboard.public import PublicConfig, cell_centre
+from dashboard.queries import CaseFilter, ReadModel
+from dashboard.sla import SlaEngine
+from dashboard.store import Store
+from layouts.public import Ids
+from tests.conftest import make_settings
+from tests.test_privacy_crawl import PRIVATE_ID, build_pii_store
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def app(demo, reset_dash_registries, monkeypatch):
+    monkeypatch.setenv("STAT311_RATE_LIMIT", "1000000 per minute")
+    app = create_app(demo[0])
+    app.server.test_client().get("/healthz")
+    return app
+
+
+@pytest.fixture
+def data(app):
+    return app.server.extensions["stat311_public"]
+
+
+def walk(component: Any) -> list[Any]:
+    """Every component in a tree (Dash components, lists, plain values)."""
+    out: list[Any] = []
+    stack = [component]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            stack.extend(item)
+        elif hasattr(item, "to_plotly_json"):
+            out.append(item)
+            children = getattr(item, "children", None)
+            if children is not None:
+                stack.append(children)
+    return out
+
+
+def text_of(component: Any) -> str:
+    parts: list[str] = []
+    stack = [component]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, str | int | float):
+            parts.append(str(item))
+        elif isinstance(item, list | tuple):
+            stack[:0] = list(item)
+        elif hasattr(item, "to_plotly_json"):
+            children = getattr(item, "children", None)
+            if children is not None:
+                stack.insert(0, children)
+    return " ".join(parts)
+
+
+def hrefs(component: Any) -> list[str]:
+    return [c.href for c in walk(component) if getattr(c, "href", None)]
+
+
+# -- separation from the staff app -----------------------------------------------------------------
+def test_public_pages_need_no_sign_in_and_staff_ones_still_do(app) -> None:
+    client = app.server.test_client()
+    for path in (
+        "/public/",
+        "/public/requests/101000295613",
+        "/public/map",
+        "/public/performance",
+        "/public/_dash-layout",
+        "/public/_dash-dependencies",
+        "/public/assets/00-bootstrap.min.css",
+    ):
+        assert client.get(path).status_code == 200, path
+    page = client.get("/public/").get_data(as_text=True)
+    assert '<html lang="en">' in page and "/public/_dash-component-suites/" in page
+    assert client.get("/_dash-layout").status_code == 403
+    assert client.get("/requests").status_code == 302
+    staff = app.callback_map
+    public = app.server.extensions["stat311_public_app"]
+    assert not set(public.callback_map) & set(staff)
+    for key in staff:  # the staff callbacks are not reachable through the public endpoint
+        body = {"output": key, "outputs": [], "inputs": [], "changedPropIds": []}
+        assert client.post("/public/_dash-update-component", json=body).status_code == 400
+
+
+def test_the_portal_never_links_to_staff_pages(app, data) -> None:
+    pages = [
+        app.server.extensions["stat311_public_app"].layout(),
+        route(data, "/public/", now=NOW)[0],
+        route(data, "/public/requests/101000295613", now=NOW)[0],
+        route(data, "/public/requests/nope", now=NOW)[0],
+        route(data, "/public/map", now=NOW)[0],
+        route(data, "/public/performance", now=NOW)[0],
+        route(data, "/public/unknown", now=NOW)[0],
+    ]
+    links = [href for page in pages for href in hrefs(page)]
+    assert links and all(h.startswith(("/public/", "/open311/", "#")) for h in links), links
+    assert "/public/requests/101000295613" in links  # the permanent link
+    assert "/open311/v2/requests/101000295613.json" in links
+
+
+# -- track a request -----------------------------------------------------------------------------
+def test_track_a_request_on_the_demo(data) -> None:
+    content, title = route(data, "/public/requests/101000295613", now=NOW)
+    words = text_of(content)
+    assert title.startswith("Request 101000295613")
+    for expected in (
+        "Request 101000295613",
+        "Closed",
+        "Street Light Outages",
+        "PWDx",
+        "Fri 1 Jul 2011, 1:32 AM",  # requested, in Boston time
+        "within 14 days",  # the promised time frame (Boston's own target date)
+        "Fri 15 Jul 2011, 1:32 AM",  # expected by
+        "Closed after 3 hours 34 minutes, within the promised time frame.",
+        "shown exactly (public infrastructure)",
+        "Mattapan (neighborhood)",
+        "Timeline",
+    ):
+        assert expected in words, expected
+    # The number typed stays in the box.
+    box = next(c for c in walk(content) if getattr(c, "id", None) == Ids.NUMBER)
+    assert box.value == "101000295613"
+
+
+def test_policy_time_frame_and_an_open_request(data, demo) -> None:
+    settings, _ = demo
+    model = ReadModel(settings.snapshot_dir)
+    policy_case = model.select(
+        "SELECT request_id FROM {cases} WHERE {where} AND sla_due_source = 'policy' "
+        "AND department = 'PWDx' AND service_name = 'Highway Maintenance' LIMIT 1"
+    )["request_id"].iloc[0]
+    words = text_of(route(data, f"/public/requests/{policy_case}", now=NOW)[0])
+    assert "usually within 3 business days" in words  # the example policy's type rule
+    open_case = model.select(
+        "SELECT request_id FROM {cases} WHERE {where} AND status = 'open' "
+        "AND sla_due_at IS NOT NULL AND service_name = 'Graffiti Removal' LIMIT 1"
+    )["request_id"].iloc[0]
+    words = text_of(route(data, f"/public/requests/{open_case}", now=NOW)[0])
+    assert "Open for 14." in words and "past the expected time" in words
+    assert "Still open today" in words and "shown to within about 100 m" in words
+
+
+def test_unknown_numbers_say_so_and_what_to_check(data) -> None:
+    for path in (
+        "/public/requests/123",
+        "/public/requests/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "/public/requests/" + "9" * 500,
+        "/public/requests/",
+    ):
+        content, title = route(data, path, now=NOW)
+        words = text_of(content)
+        assert "We could not find that request" in words or "Track a request" in words, path
+        if "123" in path:
+            assert title.startswith("Request not found")
+            assert "new requests can take up to a day" in words
+    assert text_of(route(data, "/public/nowhere", now=NOW)[0]).startswith("Page not found")
+
+
+def test_tracking_numbers_are_normalised(data) -> None:
+    assert track_target(" #1010 0029 5613 ") == ("/public/requests/101000295613", "")
+    assert track_target("") == (no_update, "Enter a tracking number.")
+    target, message = track_target("<b>1</b>")
+    assert target is no_update and "letters and digits" in message
+    assert normalise_number("ABC-12.3") == ("ABC-12.3", None)
+
+
+# -- the map ---------------------------------------------------------------------------------------
+def test_map_views_count_public_cases_and_snap_locations(data, demo) -> None:
+    settings, _ = demo
+    model = ReadModel(settings.snapshot_dir)
+    catalogue = data.catalogue()
+    end = catalogue["last"]
+    start = end.fromordinal(end.toordinal() - 29)
+    total = model.total(CaseFilter(start=start, end=end))
+    figure, summary, _ = map_view(data, None, "30", "area")
+    assert f"All requests: {total:,} in" in "".join(summary)
+    area_sum = sum(figure.data[0].z)
+    no_area = model.select(
+        "SELECT count(*) AS n FROM {cases} WHERE {where} AND area_neighborhood IS NULL",
+        flt=CaseFilter(start=start, end=end),
+    )["n"].iloc[0]
+    assert area_sum == total - no_area
+    cells = data.map_data(service_name=None, days=30, view="cell")
+    assert cells["frame"]["requests"].sum() == model.total(CaseFilter(start=start, end=end)) - int(
+        model.select(
+            "SELECT count(*) AS n FROM {cases} WHERE {where} AND location_quality <> 'exact'",
+            flt=CaseFilter(start=start, end=end),
+        )["n"].iloc[0]
+    )
+    points = data.map_data(service_name="Graffiti Removal", days=30, view="points")["frame"]
+    assert len(points) > 50 and set(points["precision"]) == {"cell"}
+    truth = model.select(
+        "SELECT request_id, lat, lon, h3_9 FROM {cases} WHERE {where} AND list_contains(?, "
+        "request_id)",
+        after=[points["request_id"].head(20).tolist()],
+    ).set_index("request_id")
+    for row in points.head(20).itertuples():
+        assert (row.lat, row.lon) == cell_centre(truth.loc[row.request_id, "h3_9"])
+        assert (row.lat, row.lon) != (
+            truth.loc[row.request_id, "lat"],
+            truth.loc[row.request_id, "lon"],
+        )
+    lights = data.map_data(service_name="Street Light Outages", days=30, view="points")["frame"]
+    assert set(lights["precision"]) == {"exact"}
+    figure, _, table = map_view(data, "Street Light Outages", "90", "points", 390)
+    assert figure.layout.map.style == "white-bg"  # no third-party map tiles
+    assert "Request" in text_of(table)
+    # Anything a crafted request sends falls back to the defaults.
+    for args in ((["x"], "abc", "nope"), (None, None, None), ("<img>", "-5", 3)):
+        map_view(data, *args)
+
+
+def test_private_cases_are_left_out_of_maps_and_lookups(tmp_path, reset_dash_registries) -> None:
+    settings = build_pii_store(tmp_path)
+    data = create_app(settings).server.extensions["stat311_public"]
+    assert data.lookup(PRIVATE_ID) is None
+    for view in ("area", "cell", "points"):
+        result = data.map_data(service_name="Graffiti Removal", days=30, view=view)
+        frame = result["frame"]
+        assert PRIVATE_ID not in frame.to_string()
+        if view == "points":
+            assert PRIVATE_ID not in set(frame["request_id"])
+            graffiti = Store(settings.database_url)
+            with graffiti.connect() as conn:
+                public = conn.exec_driver_sql(
+                    "SELECT count(*) FROM cases WHERE service_name = 'Graffiti Removal' "
+                    "AND NOT is_private AND lat IS NOT NULL"
+                ).scalar()
+            graffiti.dispose()
+            assert len(frame) == public
+    assert "Unsatisfactory Living Conditions" in PublicConfig().sensitive_types
+
+
+# -- city performance ------------------------------------------------------------------------------
+def test_performance_tiers_match_the_sla_engine(data, demo) -> None:
+    settings, _ = demo
+    model = data.performance()
+    end = model["end"]
+    engine = SlaEngine(ReadModel(settings.snapshot_dir), data.policy, settings.timezone)
+    direct = engine.report(start=end.fromordinal(end.toordinal() - 29), end=end)
+    pwd = next(d for d in model["departments"] if d["department"] == "PWDx")
+    row = direct.set_index("group").loc["PWDx"]
+    assert pwd["d30"]["tier"] == row["tier"] and pwd["d30"]["due"] == row["due"]
+    assert pwd["d30"]["on_time"] == row["on_time"]
+    assert pwd["examples"][0] == "Schedule a Bulk Item Pickup"
+    tiers = [d["d30"]["tier"] for d in model["departments"] if d["d30"]]
+    order = ["Problem That Needs a Plan", "Close But Not There", "On Target", "Not enough data"]
+    assert tiers == sorted(tiers, key=order.index)  # problems first
+    words = text_of(route(data, "/public/performance", now=NOW)[0])
+    assert "In the 30 days to 31 December 2011" in words
+    assert "requests due in the last 30 days were done on time" in words
+    assert "Table of the chart's numbers" in words and "How this is measured" in words
+
+
+def test_an_empty_store_gives_friendly_pages_and_empty_lists(tmp_path, reset_dash_registries):
+    settings = make_settings(tmp_path)
+    Store(settings.database_url).migrate()
+    app = create_app(settings)
+    client = app.server.test_client()
+    data = app.server.extensions["stat311_public"]
+    assert "No requests have been published yet" in text_of(route(data, "/public/map")[0])
+    assert "No requests have been published yet" in text_of(route(data, "/public/performance")[0])
+    assert client.get("/open311/v2/services.json").get_json() == []
+    assert client.get("/open311/v2/requests.json").get_json() == []
+    assert client.get("/open311/v2/requests.json?bbox=-71.2,42.2,-71,42.4").get_json() == []
+    assert client.get("/open311/v2/requests/1.json").status_code == 404
