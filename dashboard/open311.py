@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -79,11 +78,12 @@ class ApiError(Exception):
 # The rules below are the OpenAPI document's, word for word: what the document calls valid is
 # accepted, everything else is a 400 (schemathesis checks both ways).
 _DATE_TIME = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))$"
 )
 _EXAMPLE_TIME = "2011-07-01T00:00:00-04:00"
 STATUS_PATTERN = r"^(open|closed)(,(open|closed))?$"
-_NUMBER = r"-?\d{1,3}(\.\d+)?"
+_NUMBER = r"-?[0-9]{1,3}(\.[0-9]+)?"
 BBOX_PATTERN = rf"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$"
 MAX_PAGE = 1000
 #: Longest service_request_id / service_code list (characters).
@@ -141,7 +141,7 @@ def _list(name: str, raw: str | None, *, most: int, longest: int, total: int) ->
 def _int(name: str, raw: str | None, *, low: int, high: int, default: int) -> int:
     if raw is None:
         return default
-    if not re.fullmatch(r"\d{1,9}", raw):
+    if not re.fullmatch(r"[0-9]{1,9}", raw):
         raise ApiError(
             400, f"{name} must be a whole number from {low} to {high} (got {raw[:40]!r})"
         )
