@@ -220,3 +220,90 @@ def test_a_types_target_falls_back_to_its_departments(demo) -> None:
     assert (rows["target"] == 0.85).all()  # INFO's target in the example policy
     others = by_type[by_type["group"] == "Street Light Outages"]
     assert (others["target"] == 0.90).all()
+
+
+HEADER = (
+    "case_enquiry_id,open_dt,target_dt,closed_dt,ontime,case_status,closure_reason,case_title,"
+    "subject,reason,type,queue,department,submittedphoto,closedphoto,location,fire_district,"
+    "pwd_district,city_council_district,police_district,neighborhood,"
+    "neighborhood_services_district,ward,precinct,location_street_name,location_zipcode,"
+    "latitude,longitude,source"
+).split(",")
+
+
+def _hand_built(tmp_path, rows, *, policy_text: str):
+    import csv as csv_module
+
+    from dashboard.snapshot import write_for
+    from dashboard.store import Store
+    from etl.load import load_file
+    from tests.conftest import make_settings
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(policy_text)
+    settings = make_settings(tmp_path, sla_policy=policy)
+    path = tmp_path / "cases.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv_module.writer(fh)
+        writer.writerow(HEADER)
+        for values in rows:
+            row = dict.fromkeys(HEADER, "")
+            row.update(type="Pothole", department="PWDx", source="Constituent Call", **values)
+            writer.writerow([row[h] for h in HEADER])
+    store = Store(settings.database_url)
+    load_file(path, store=store, settings=settings, progress=False)
+    return settings, store, write_for
+
+
+def test_hand_built_open_past_due_is_a_miss_and_duplicates_are_excluded(tmp_path) -> None:
+    from sqlalchemy import update
+
+    from dashboard import schema
+
+    rows = [
+        # due Mon 2011-09-05 09:00 local, closed in time
+        {"case_enquiry_id": "A", "open_dt": "2011-09-01 09:00:00",
+         "target_dt": "2011-09-05 09:00:00", "closed_dt": "2011-09-02 09:00:00",
+         "case_status": "Closed"},
+        # due in the period, still open: a miss
+        {"case_enquiry_id": "B", "open_dt": "2011-09-01 09:00:00",
+         "target_dt": "2011-09-06 09:00:00", "case_status": "Open"},
+        # closed late, and flagged a duplicate below
+        {"case_enquiry_id": "C", "open_dt": "2011-09-01 09:00:00",
+         "target_dt": "2011-09-07 09:00:00", "closed_dt": "2011-09-20 09:00:00",
+         "case_status": "Closed"},
+        # no source due: the policy's 2 business days from Fri 2011-09-02 16:00 across the
+        # weekend and Labor Day (Mon 09-05) -> Wed 2011-09-07 16:00; closed Wed 15:00: on time
+        {"case_enquiry_id": "D", "open_dt": "2011-09-02 16:00:00",
+         "closed_dt": "2011-09-07 15:00:00", "case_status": "Closed"},
+        # due after as_of and still open: not counted yet
+        {"case_enquiry_id": "E", "open_dt": "2011-09-20 09:00:00",
+         "target_dt": "2011-09-29 09:00:00", "case_status": "Open"},
+    ]  # fmt: skip
+    text = "min_count: 1\nholidays: {country: US, subdivision: MA}\ntypes:\n  Pothole: {days: 2, business_days: true}\n"
+    settings, store, write_for = _hand_built(tmp_path, rows, policy_text=text)
+    with store.transaction() as conn:
+        conn.execute(
+            update(schema.cases).where(schema.cases.c.request_id == "C").values(is_duplicate=True)
+        )
+    write_for(store, settings)
+    as_of = pd.Timestamp("2011-09-25 12:00", tz=TZ).tz_convert("UTC")
+    policy = load_policy(settings.sla_policy)
+    engine = SlaEngine(ReadModel(settings.snapshot_dir), policy, TZ)
+    row = engine.report(start=date(2011, 9, 1), end=date(2011, 9, 30), as_of=as_of).iloc[0]
+    # A on time, B miss, D on time (policy due); C excluded (duplicate); E not due yet.
+    assert (row["due"], row["on_time"]) == (3, 2)
+    assert row["overdue_open"] == 1  # B, at the cut (as_of, inside the period)
+    assert row["open_backlog"] == 2  # B and E
+    # With duplicates counted, C is a late close.
+    keep = load_policy(None).__class__(**{**policy.__dict__, "exclude_duplicates": False})
+    row = (
+        SlaEngine(ReadModel(settings.snapshot_dir), keep, TZ)
+        .report(start=date(2011, 9, 1), end=date(2011, 9, 30), as_of=as_of)
+        .iloc[0]
+    )
+    assert (row["due"], row["on_time"]) == (4, 2)
+    # Once E's due time has passed, it counts as a miss.
+    later = pd.Timestamp("2011-10-15", tz="UTC")
+    row = engine.report(start=date(2011, 9, 1), end=date(2011, 9, 30), as_of=later).iloc[0]
+    assert (row["due"], row["on_time"]) == (4, 2)
