@@ -407,11 +407,11 @@ def test_over_the_rate_limit_is_429_with_retry_after(demo, reset_dash_registries
 
 # -- schemathesis over the OpenAPI document -----------------------------------------------------------
 def run_examples(operation, mode, checks, failures: list[str], calls: dict[str, int]) -> None:
-    """Up to 30 generated requests for one operation and mode; failures are collected."""
+    """Up to 40 generated requests for one operation and mode; failures are collected."""
     from hypothesis import HealthCheck, Phase, given, settings
 
     @settings(
-        max_examples=30,
+        max_examples=40,
         deadline=None,
         derandomize=True,
         database=None,
