@@ -46,14 +46,18 @@ def setup_logging(level: str) -> None:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from etl.load import load_file
 
-    report = load_file(
-        args.path,
+    options = dict(
         store=_store(settings),
         settings=settings,
-        format=args.format,
         source=args.source,
         progress=False if args.json else None,
     )
+    if getattr(args, "mapping", None):
+        from etl.mapping import load_with_mapping
+
+        report = load_with_mapping(args.path, args.mapping, **options)
+    else:
+        report = load_file(args.path, format=args.format, **options)
     if args.json:
         data = report.as_json()
         out = {k: data[k] for k in ("read", "inserted", "updated", "unchanged", "quarantined")}
@@ -384,15 +388,23 @@ def build_parser() -> argparse.ArgumentParser:
         "that cannot be read, then refresh the dashboard snapshot. Loading the same file twice "
         "changes nothing.",
     )
-    p.add_argument("path", help="CSV, gzip-compressed CSV, or zip holding one CSV")
+    p.add_argument(
+        "path", help="CSV/TSV, gzip, a zip holding one, or Open311 requests.json/requests.xml"
+    )
     p.add_argument(
         "--format",
         choices=sorted(ADAPTERS),
         help="the export's format (default: detected from the header)",
     )
+    p.add_argument(
+        "--mapping",
+        metavar="YAML",
+        help="a declarative mapping for any other city's export (see docs/FORMATS.md)",
+    )
     p.add_argument("--source", help="source name stored with the cases (default: the format name)")
     p.add_argument("--json", action="store_true", help="print the load report as JSON")
     p.set_defaults(func=cmd_ingest)
+    __import__("etl.mapping", fromlist=["add_subparsers"]).add_subparsers(sub)
 
     p = sub.add_parser("boundaries", help="boundary layers (neighbourhoods, districts, ...)")
     bsub = p.add_subparsers(dest="boundaries_command", required=True, metavar="ACTION")

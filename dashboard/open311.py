@@ -299,7 +299,7 @@ def spec_request(record: Mapping[str, Any], data: PublicData, *, extensions: boo
 
 def spec_service(service: Mapping[str, Any]) -> dict:
     parts = [f"{service['service_name']}"]
-    if service.get("group"):
+    if service.get("group") and service["group"] != service["service_name"]:
         parts.append(f"({service['group']})")
     description = " ".join(parts)
     if service.get("department"):

@@ -48,9 +48,12 @@ from dashboard import schema
 from dashboard.errors import ConfigError, SnapshotMissingError
 from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.redact import redact
+from dashboard.settings import SETTINGS as _SETTINGS  # noqa: E402
 from dashboard.settings import Settings
 from dashboard.sla import SlaEngine, SlaPolicy, describe_rule, load_policy, policy_due, weekly
 from dashboard.store import Store
+
+SETTING_DEFAULTS = {s.name: s.default for s in _SETTINGS}
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +63,10 @@ ENV_EXACT_TYPES = "STAT311_PUBLIC_EXACT_TYPES"
 ENV_RATE_LIMIT = "STAT311_RATE_LIMIT"
 ENV_REDIS_URL = "STAT311_REDIS_URL"
 
-#: Request types whose free text is never published and whose address is left out: they are
-#: about someone's home, health or a named person (Boston's names; set your city's own).
-DEFAULT_SENSITIVE_TYPES = (
-    "Unsatisfactory Living Conditions,Squalid Living Conditions,Illegal Rooming House,"
-    "Illegal Occupancy,Overcrowding,Student Overcrowding,Bed Bugs,Mice Infestation - Residential,"
-    "Pest Infestation - Residential,Chronic Dampness/Mold,Heat - Excessive  Insufficient,Lead,"
-    "Rat Bite,Breathe Easy,Heat/Fuel Assistance,No Utilities Residential - Water,"
-    "No Utilities Residential - Electricity,No Utilities Residential - Gas,"
-    "Maintenance Complaint - Residential,Unsatisfactory Utilities - Electrical  Plumbing,"
-    "Rental Unit Delivery Conditions,General Comments For An Employee"
-)
-#: Infrastructure types whose location may be published exactly.
-DEFAULT_EXACT_TYPES = "Street Light Outages,Request for Pothole Repair,Pothole Repair (Internal)"
-DEFAULT_RATE_LIMIT = "120 per minute"
+#: Defaults declared once, in dashboard/settings.py.
+DEFAULT_SENSITIVE_TYPES = SETTING_DEFAULTS["public_sensitive_types"]
+DEFAULT_EXACT_TYPES = SETTING_DEFAULTS["public_exact_types"]
+DEFAULT_RATE_LIMIT = SETTING_DEFAULTS["rate_limit"]
 
 #: H3 resolution public locations are snapped to (cell centre; ~0.1 km², ~170 m edge).
 CELL_RESOLUTION = 9
@@ -117,6 +110,17 @@ class PublicConfig:
             exact_types=_names(environ.get(ENV_EXACT_TYPES, DEFAULT_EXACT_TYPES)),
             rate_limit=environ.get(ENV_RATE_LIMIT, DEFAULT_RATE_LIMIT).strip(),
             redis_url=environ.get(ENV_REDIS_URL, "").strip(),
+        )
+        config.validate()
+        return config
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> PublicConfig:
+        config = cls(
+            sensitive_types=_names(settings.public_sensitive_types),
+            exact_types=_names(settings.public_exact_types),
+            rate_limit=settings.rate_limit.strip(),
+            redis_url=settings.redis_url.strip(),
         )
         config.validate()
         return config
@@ -366,9 +370,24 @@ class PublicData:
                     out.setdefault(case_id, {})[layer] = area
         return out
 
+    def _private_parents(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Parent request ids (of duplicates) that are private: never named publicly."""
+        parents = {r["parent_request_id"] for r in rows if r["parent_request_id"]}
+        if not parents:
+            return set()
+        query = select(_c.request_id).where(
+            _c.request_id.in_(sorted(parents)), _c.is_private.is_(True)
+        )
+        with self.store.connect() as conn:
+            return set(conn.execute(query).scalars())
+
     def _records(self, rows: list[dict[str, Any]], *, areas: bool) -> list[dict[str, Any]]:
         expected = self._expected(rows)
         by_case = self._areas([r["id"] for r in rows]) if areas else {}
+        hidden = self._private_parents(rows)
+        for row in rows:
+            if row["parent_request_id"] in hidden:
+                row["parent_request_id"] = None
         return [
             self._record(row, due, by_case.get(row["id"], {}))
             for row, due in zip(rows, expected, strict=True)
@@ -935,8 +954,16 @@ def _is_limited() -> bool:
 
 
 def _install_limiter(server: Any, config: PublicConfig) -> Any:
+    import flask
     from flask_limiter import Limiter
     from flask_limiter.util import get_remote_address
+
+    @server.after_request
+    def _retry_after_only_when_limited(response: flask.Response) -> flask.Response:
+        # Registered before the limiter, so it runs after the limiter added its headers.
+        if response.status_code != 429:
+            response.headers.pop("Retry-After", None)
+        return response
 
     return Limiter(
         get_remote_address,
@@ -965,7 +992,7 @@ def install_public(
 
     from dashboard import open311
 
-    config = config or PublicConfig.from_env()
+    config = config or PublicConfig.from_settings(settings)
     policy = services.policy if services is not None else load_policy(settings.sla_policy)
     data = PublicData(
         settings=settings, store=Store(settings.database_url), policy=policy, config=config

@@ -74,6 +74,18 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+#: Boston's request types about a home, health or a named person (public side: no text, no address).
+SENSITIVE_TYPES = (
+    "Unsatisfactory Living Conditions,Squalid Living Conditions,Illegal Rooming House,"
+    "Illegal Occupancy,Overcrowding,Student Overcrowding,Bed Bugs,Mice Infestation - Residential,"
+    "Pest Infestation - Residential,Chronic Dampness/Mold,Heat - Excessive  Insufficient,Lead,"
+    "Rat Bite,Breathe Easy,Heat/Fuel Assistance,No Utilities Residential - Water,"
+    "No Utilities Residential - Electricity,No Utilities Residential - Gas,"
+    "Maintenance Complaint - Residential,Unsatisfactory Utilities - Electrical  Plumbing,"
+    "Rental Unit Delivery Conditions,General Comments For An Employee"
+)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its environment variable, default, parser and documentation."""
@@ -138,6 +150,34 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("batch_size", "50000", _positive_int, "Rows per batch when loading a file."),
     Setting(
+        "public_sensitive_types",
+        SENSITIVE_TYPES,
+        str,
+        "Comma-separated request types whose description and address are never published "
+        "(about someone's home, health or a named person). The default is Boston's list.",
+    ),
+    Setting(
+        "public_exact_types",
+        "Street Light Outages,Request for Pothole Repair,Pothole Repair (Internal)",
+        str,
+        "Comma-separated infrastructure types shown at their exact location on the public side "
+        "(all others are snapped to the centre of their ~100 m H3 cell).",
+    ),
+    Setting(
+        "rate_limit",
+        "120 per minute",
+        str,
+        "Rate limit per client address on the public API and portal (flask-limiter syntax, "
+        "e.g. `10/second;1000/day`).",
+    ),
+    Setting(
+        "redis_url",
+        "",
+        str,
+        "Redis URL for the rate limiter's counters shared by all workers (`redis://host:6379/0`). "
+        "Empty: in memory, per worker.",
+    ),
+    Setting(
         "secret_key",
         "",
         str,
@@ -186,6 +226,12 @@ class Settings:
     default_geocode_tolerance: float = 0.0001
     sla_policy: Path | None = None
     batch_size: int = 50000
+    public_sensitive_types: str = SENSITIVE_TYPES
+    public_exact_types: str = (
+        "Street Light Outages,Request for Pothole Repair,Pothole Repair (Internal)"
+    )
+    rate_limit: str = "120 per minute"
+    redis_url: str = ""
     secret_key: str = ""
     production: bool = False
     session_hours: int = 8

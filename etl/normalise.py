@@ -107,7 +107,9 @@ def _mixed(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     return naive, utc
 
 
-def parse_local_times(values: pd.Series, *, timezone: str, fmt: str | None) -> pd.Series:
+def parse_local_times(
+    values: pd.Series, *, timezone: str, fmt: str | None, more_formats: tuple[str, ...] = ()
+) -> pd.Series:
     """Parse text times to UTC. Text without a zone is local time in ``timezone`` (DST-correct:
     a wall time that does not exist is moved forward, an ambiguous one is read as the first, daylight
     time, occurrence); text with a zone (``Z``, ``+01:00``) is converted from that zone. Text that
@@ -138,8 +140,14 @@ def parse_local_times(values: pd.Series, *, timezone: str, fmt: str | None) -> p
         out[zoned] = naive_utc.dt.tz_localize("UTC")
     if local.any():
         naive = pd.Series(pd.NaT, index=text[local].index, dtype="datetime64[ns]")
-        if fmt:
-            naive = _within(pd.to_datetime(text[local], format=fmt, errors="coerce"))
+        for each in (fmt, *more_formats) if fmt else more_formats:
+            todo = naive.isna()
+            if not todo.any():
+                break
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                found = _within(pd.to_datetime(text[local][todo], format=each, errors="coerce"))
+            naive[found.index] = found
         missing = naive.isna()
         if missing.any():
             # Fallback for drift between years (ISO with 'T', milliseconds, dates alone, ...).
@@ -159,6 +167,15 @@ def parse_local_times(values: pd.Series, *, timezone: str, fmt: str | None) -> p
 
 def _floats(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values.replace("", None), errors="coerce").astype("float64")
+
+
+_TRUTHY = {"true", "t", "y", "yes", "1", "1.0"}
+
+
+def _truthy(values: pd.Series) -> pd.Series:
+    """True, 1 and the texts true/t/y/yes/1 (any case); anything else False."""
+    text = values.astype(object).where(values.notna(), "").astype(str).str.strip().str.lower()
+    return text.isin(_TRUTHY)
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -187,6 +204,7 @@ def normalise(
     out["source"] = context.source
     if adapter.derive is not None:
         out = adapter.derive(raw, out)
+    timezone = adapter.timezone or context.timezone
 
     # text fields
     for name in (
@@ -203,13 +221,17 @@ def normalise(
         "parent_request_id",
     ):
         out[name] = _text(out[name])
+        if adapter.id_prefix and name in ("request_id", "parent_request_id"):
+            out[name] = (adapter.id_prefix + out[name]).where(out[name].notna(), None)
         width = _WIDTHS.get(name)
         if width is not None and name != "request_id":
             out[name] = out[name].str.slice(0, width)
 
     # times
     for name in TIME_FIELDS:
-        out[name] = parse_local_times(out[name], timezone=context.timezone, fmt=adapter.time_format)
+        out[name] = parse_local_times(
+            out[name], timezone=timezone, fmt=adapter.time_format, more_formats=adapter.time_formats
+        )
 
     # status and channel
     status_raw = out["status_raw"].fillna("").str.lower()
@@ -218,10 +240,8 @@ def normalise(
     channel = channel_raw.map(adapter.channels).fillna("other")
     out["channel"] = channel.where(channel_raw != "", "unknown")
 
-    out["is_duplicate"] = status_raw.isin(adapter.duplicate_statuses) | out["is_duplicate"].isin(
-        [True, "true", "True", "Y", "y", "1"]
-    )
-    out["is_private"] = out["is_private"].isin([True, "true", "True", "Y", "y", "1"])
+    out["is_duplicate"] = status_raw.isin(adapter.duplicate_statuses) | _truthy(out["is_duplicate"])
+    out["is_private"] = _truthy(out["is_private"])
 
     # location
     lat, lon = _floats(out["lat"]), _floats(out["lon"])
@@ -229,13 +249,11 @@ def normalise(
     quality = pd.Series("exact", index=out.index, dtype=object)
     quality[~valid] = "missing"
     default = pd.Series(False, index=out.index)
-    for d_lat, d_lon in context.default_geocodes:
+    for d_lat, d_lon in (*context.default_geocodes, *adapter.default_geocodes):
         # A hair of slack so a point exactly one tolerance away (42.3595 vs 42.3594) counts
         # whatever binary floating point makes of the difference.
         tolerance = context.default_geocode_tolerance + 1e-9
-        default |= ((lat - d_lat).abs() <= tolerance) & (
-            (lon - d_lon).abs() <= tolerance
-        )
+        default |= ((lat - d_lat).abs() <= tolerance) & ((lon - d_lon).abs() <= tolerance)
     quality[valid & default] = "default_geocode"
     if context.city_bounds is not None:
         min_lon, min_lat, max_lon, max_lat = context.city_bounds

@@ -1,5 +1,9 @@
 """Open an export (CSV, gzip, zip with one CSV) and stream it in batches of raw rows.
 
+Also read: tab- or semicolon-separated files (the delimiter is sniffed from the header line) and
+Open311 GeoReport v2 ``requests.json`` / ``requests.xml`` documents, which become a synthetic header
+(every key) and rows of text, numbered by request (``lines[i]`` is the request's position).
+
 A file that cannot be read as a whole (missing, binary, empty, no header, a zip without exactly one
 CSV) raises :class:`dashboard.errors.InputFileError` before anything is loaded. Rows with the wrong
 number of fields are handed back separately, with their line number, to be quarantined.
@@ -72,6 +76,8 @@ class ExportFile:
             raise InputFileError(f"{self.path}: the file is empty")
         self.compression = self._detect_compression()
         self.encoding = "utf-8"
+        self.kind = "csv"  # csv, tsv, json or xml (known once opened)
+        self.delimiter = ","
 
     def _detect_compression(self) -> str:
         with self.path.open("rb") as fh:
@@ -101,8 +107,9 @@ class ExportFile:
                 ]
                 # The CSV, or failing that the one text file (a README.txt beside a CSV is not data).
                 csvs = [m for m in members if m.filename.lower().endswith(".csv")]
-                if not csvs:
-                    csvs = [m for m in members if m.filename.lower().endswith(".txt")]
+                for ext in (".tsv", ".json", ".xml", ".txt"):
+                    if not csvs:
+                        csvs = [m for m in members if m.filename.lower().endswith(ext)]
                 if len(csvs) != 1:
                     names = ", ".join(m.filename for m in members) or "nothing"
                     raise InputFileError(
@@ -141,12 +148,21 @@ class ExportFile:
                 except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
                     raise InputFileError(f"{self.path}: cannot be read ({exc})") from exc
                 self._check_text(head)
+                self.kind = _kind(head)
+                if self.kind in ("json", "xml"):
+                    header, records = self._document(buffered)
+                    progress = _Progress(counter, self.size)
+                    yield header, _record_batches(records, batch_size), progress
+                    return
                 text = io.TextIOWrapper(
                     buffered, encoding=self.encoding, errors="replace", newline=""
                 )
                 # NUL characters (a stray one deep in a file) cannot be stored by PostgreSQL.
                 lines = (ln.replace("\x00", "\ufffd") if "\x00" in ln else ln for ln in text)
-                reader = csv.reader(lines)
+                self.delimiter = _delimiter(head, self.encoding)
+                if self.delimiter == "\t":
+                    self.kind = "tsv"
+                reader = csv.reader(lines, delimiter=self.delimiter)
                 try:
                     header = next(reader)
                 except StopIteration as exc:
@@ -163,6 +179,26 @@ class ExportFile:
             raise InputFileError(f"{self.path}: cannot be read ({exc})") from exc
         except csv.Error as exc:
             raise InputFileError(f"{self.path}: not a readable CSV file ({exc})") from exc
+
+    def _document(self, stream: IO[bytes]) -> tuple[list[str], list[list[str]]]:
+        from etl import formats_open311
+
+        data = stream.read()
+        if self.kind == "json":
+            text = data.decode(
+                "utf-8-sig" if self.encoding == "utf-8" else self.encoding, "replace"
+            )
+            records = formats_open311.json_records(
+                text.replace("\x00", "\ufffd"), path=str(self.path)
+            )
+        else:
+            records = formats_open311.xml_records(data, path=str(self.path))
+        if not records:
+            raise InputFileError(f"{self.path}: the file holds no requests")
+        header, rows = formats_open311.as_rows(records)
+        if len(header) < 2:
+            raise InputFileError(f"{self.path}: the requests have fewer than two fields")
+        return header, rows
 
     @staticmethod
     def _batches(reader: csv.Reader, width: int, batch_size: int) -> Iterator[RawBatch]:
@@ -181,6 +217,30 @@ class ExportFile:
                 batch = RawBatch(rows=[], lines=[])
         if batch.rows or batch.bad:
             yield batch
+
+
+def _kind(head: bytes) -> str:
+    """``json``, ``xml`` or ``csv`` from the first bytes (after a byte-order mark and spaces)."""
+    start = head.lstrip(b"\xef\xbb\xbf").lstrip()[:1]
+    if start in (b"[", b"{"):
+        return "json"
+    if start == b"<":
+        return "xml"
+    return "csv"
+
+
+def _delimiter(head: bytes, encoding: str) -> str:
+    """The header line's delimiter: a tab or semicolon when the line has more of it than commas."""
+    line = head.split(b"\n", 1)[0].decode(encoding, "replace")
+    counts = {d: line.count(d) for d in (",", "\t", ";", "|")}
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] > 0 else ","
+
+
+def _record_batches(rows: list[list[str]], batch_size: int) -> Iterator[RawBatch]:
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        yield RawBatch(rows=chunk, lines=list(range(start + 1, start + 1 + len(chunk))))
 
 
 def _to_csv_line(row: list[str]) -> str:

@@ -70,7 +70,7 @@ NAV = (
 )
 MAP_VIEWS = (
     ("By area", "area"),
-    ("By ~100 m cell", "cell"),
+    ("By ~100\u00a0m cell", "cell"),
     ("Each request", "points"),
 )
 TIER_LOOK: dict[str, dict[str, str]] = {
@@ -135,7 +135,7 @@ def footer() -> html.Footer:
                     html.A("open data API", href="/open311/v2/discovery.json"),
                     " (Open311 GeoReport v2) publish no personal data: descriptions are "
                     "published without names, phone numbers or e-mail addresses, and most "
-                    "locations are shown to within about 100 m.",
+                    "locations are shown to within about 100\u00a0m.",
                 ],
                 className="small text-muted mb-0",
             ),
@@ -347,11 +347,11 @@ def request_card(record: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> dbc.
     request_id = str(record["request_id"])
     precision = {
         "exact": "shown exactly (public infrastructure)",
-        "cell": "shown to within about 100 m",
+        "cell": "shown to within about 100\u00a0m",
         "none": "no location published",
     }[record["location_precision"]]
     where = [record["address"] or "Address not published"]
-    if record["zipcode"]:
+    if record["zipcode"] and record["zipcode"] not in (record["address"] or ""):
         where.append(f" ({record['zipcode']})")
     where.append(html.Span(f" — {precision}", className="text-muted small"))
     frame = record["time_frame"] or "No time frame is set for this type of request."
@@ -469,7 +469,7 @@ def map_page(types: Sequence[str], *, default_days: int, windows: Sequence[int] 
         [
             html.H1("Requests on the map", className="h3"),
             html.P(
-                "Where requests were made. Locations are shown to within about 100 m (the "
+                "Where requests were made. Locations are shown to within about 100\u00a0m (the "
                 "centre of a hexagonal cell), except street lights, potholes and similar public "
                 "infrastructure, which are shown exactly.",
                 className="text-muted",
@@ -646,7 +646,7 @@ def points_map(
     frame = frame.assign(
         when=pd.to_datetime(frame["requested_local"]).dt.strftime("Requested %d %b %Y"),
         place=frame["precision"].map(
-            {"exact": "Exact location", "cell": "Location within about 100 m"}
+            {"exact": "Exact location", "cell": "Location within about 100\u00a0m"}
         ),
     )
     for status, colour in (("open", "#b54708"), ("closed", "#1d4ed8")):

@@ -7,6 +7,7 @@ import json
 import math
 import time
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -42,9 +43,7 @@ def clear_dash_registries() -> None:
 def app(demo):
     """One app for the module's read-only tests (with a rate limit they never reach)."""
     clear_dash_registries()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STAT311_RATE_LIMIT", "1000000 per minute")
-        app = create_app(demo[0])
+    app = create_app(replace(demo[0], rate_limit="1000000 per minute"))
     app.server.test_client().get("/healthz")  # Dash finishes its setup now
     yield app
     clear_dash_registries()
@@ -385,8 +384,7 @@ def test_other_versions_and_methods_answer_with_the_errors_body(client) -> None:
 
 # -- rate limit ----------------------------------------------------------------------------------------
 def test_over_the_rate_limit_is_429_with_retry_after(demo, reset_dash_registries, monkeypatch):
-    monkeypatch.setenv("STAT311_RATE_LIMIT", "3 per minute")
-    client = create_app(demo[0]).server.test_client()
+    client = create_app(replace(demo[0], rate_limit="3 per minute")).server.test_client()
     for _ in range(3):
         assert client.get(f"{API}/services.json").status_code == 200
     limited = client.get(f"{API}/requests/101000295613.xml")

@@ -12,6 +12,7 @@ import html
 import json
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -239,12 +240,19 @@ def build_pii_store(tmp: Path) -> Settings:
         writer.writeheader()
         writer.writerows(rows)
     load_file(path, store=store, settings=settings, progress=False, snapshot=False)
+    cases = schema.cases.c
     with store.transaction() as conn:  # the Boston export has no private flag: set it here
         conn.execute(
-            update(schema.cases)
-            .where(schema.cases.c.request_id == PRIVATE_ID)
-            .values(is_private=True)
+            update(schema.cases).where(cases.request_id == PRIVATE_ID).values(is_private=True)
         )
+        # Duplicates (Boston has no parent column either): one of the private case, whose
+        # number must not be named, and one of a public case.
+        for child, parent in (("101999000003", PRIVATE_ID), ("101999000005", "101999000001")):
+            conn.execute(
+                update(schema.cases)
+                .where(cases.request_id == child)
+                .values(is_duplicate=True, parent_request_id=parent, status="closed")
+            )
     write_for(store, settings)
     store.dispose()
     return settings
@@ -257,8 +265,7 @@ def planted(tmp_path_factory) -> Settings:
 
 @pytest.fixture
 def app(planted, reset_dash_registries, monkeypatch):
-    monkeypatch.setenv("STAT311_RATE_LIMIT", "1000000 per minute")
-    app = create_app(planted)
+    app = create_app(replace(planted, rate_limit="1000000 per minute"))
     app.server.test_client().get("/healthz")
     return app
 
@@ -450,16 +457,17 @@ def test_no_planted_personal_data_appears_anywhere_public(app) -> None:
     assert "[e-mail removed]" in everything and "[phone removed]" in everything
     assert "[name removed]" in everything and "[handle removed]" in everything
     assert "101999000002" in everything and SENSITIVE_ID in everything
+    assert "closed as a duplicate of request 101999000001." in everything
+    assert "closed as a duplicate of another request." in everything
     assert seen["callbacks"] > 40 and seen["requests"] > 60
 
 
 def test_the_crawl_would_see_a_leak(planted, reset_dash_registries, monkeypatch) -> None:
     """The same crawl with redaction switched off and no sensitive types finds the planted text
     (so a green crawl means something)."""
-    monkeypatch.setenv("STAT311_RATE_LIMIT", "1000000 per minute")
-    monkeypatch.setenv("STAT311_PUBLIC_SENSITIVE_TYPES", "")
     monkeypatch.setattr("dashboard.public.redact", lambda text: text)
-    leaks, _, _ = crawl(create_app(planted))
+    unsafe = replace(planted, rate_limit="1000000 per minute", public_sensitive_types="")
+    leaks, _, _ = crawl(create_app(unsafe))
     found = {word for words in leaks.values() for word in words}
     assert {"Zebulon", "jane.planted@example.org", "(617) 555-0142", "Fizzlewick"} <= found
     assert "Xylophant" not in found and "Gorblesnatch" not in found  # never read at all

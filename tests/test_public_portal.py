@@ -3,6 +3,7 @@ Boston demo, and its separation from the staff app."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,8 +25,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 @pytest.fixture
 def app(demo, reset_dash_registries, monkeypatch):
-    monkeypatch.setenv("STAT311_RATE_LIMIT", "1000000 per minute")
-    app = create_app(demo[0])
+    app = create_app(replace(demo[0], rate_limit="1000000 per minute"))
     app.server.test_client().get("/healthz")
     return app
 
@@ -151,7 +151,7 @@ def test_policy_time_frame_and_an_open_request(data, demo) -> None:
     )["request_id"].iloc[0]
     words = text_of(route(data, f"/public/requests/{open_case}", now=NOW)[0])
     assert "Open for 14." in words and "past the expected time" in words
-    assert "Still open today" in words and "shown to within about 100 m" in words
+    assert "Still open today" in words and "shown to within about 100\u00a0m" in words
 
 
 def test_unknown_numbers_say_so_and_what_to_check(data) -> None:
