@@ -404,7 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="source name stored with the cases (default: the format name)")
     p.add_argument("--json", action="store_true", help="print the load report as JSON")
     p.set_defaults(func=cmd_ingest)
-    __import__("etl.mapping", fromlist=["add_subparsers"]).add_subparsers(sub)
+    from etl import mapping
+
+    mapping.add_subparsers(sub)
 
     p = sub.add_parser("boundaries", help="boundary layers (neighbourhoods, districts, ...)")
     bsub = p.add_subparsers(dest="boundaries_command", required=True, metavar="ACTION")

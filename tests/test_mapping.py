@@ -176,20 +176,54 @@ def _store(settings):
     ("spec", "words"),
     [
         ({"name": "x", "columns": {"request_id": "a"}}, "requested_at is required"),
-        ({"name": "x", "columns": {"request_id": "a", "requested_at": "b", "colour": "c"}},
-         "not a canonical field"),
-        ({"name": "x", "columns": {"request_id": "a", "requested_at": "b"}, "timezone": "Mars/Base"},
-         "unknown time zone"),
-        ({"name": "x", "columns": {"request_id": "a", "requested_at": "b"},
-          "status": {"Done": "finished"}}, "use open, closed or duplicate"),
-        ({"name": "x", "columns": {"request_id": "a", "requested_at": "b"},
-          "channels": {"Fax": "fax"}}, "use one of"),
-        ({"name": "x", "columns": {"request_id": "a", "requested_at": "b"},
-          "default_geocodes": [[1]]}, "not [lat, lon]"),
-        ({"name": "x", "columns": {"request_id": "a", "requested_at": "b"},
-          "date_formats": ["dd/mm/yyyy"]}, "strftime"),
-        ({"name": "x", "columns": {"request_id": "a", "requested_at": "b"}, "extra": 1},
-         "unknown keys extra"),
+        (
+            {"name": "x", "columns": {"request_id": "a", "requested_at": "b", "colour": "c"}},
+            "not a canonical field",
+        ),
+        (
+            {
+                "name": "x",
+                "columns": {"request_id": "a", "requested_at": "b"},
+                "timezone": "Mars/Base",
+            },
+            "unknown time zone",
+        ),
+        (
+            {
+                "name": "x",
+                "columns": {"request_id": "a", "requested_at": "b"},
+                "status": {"Done": "finished"},
+            },
+            "use open, closed or duplicate",
+        ),
+        (
+            {
+                "name": "x",
+                "columns": {"request_id": "a", "requested_at": "b"},
+                "channels": {"Fax": "fax"},
+            },
+            "use one of",
+        ),
+        (
+            {
+                "name": "x",
+                "columns": {"request_id": "a", "requested_at": "b"},
+                "default_geocodes": [[1]],
+            },
+            r"is not \[lat, lon\]",
+        ),
+        (
+            {
+                "name": "x",
+                "columns": {"request_id": "a", "requested_at": "b"},
+                "date_formats": ["dd/mm/yyyy"],
+            },
+            "strftime",
+        ),
+        (
+            {"name": "x", "columns": {"request_id": "a", "requested_at": "b"}, "extra": 1},
+            "unknown keys extra",
+        ),
         (["not", "a", "mapping"], "must be a YAML object"),
     ],
 )
@@ -214,9 +248,15 @@ def test_mapping_file_errors(tmp_path):
 def test_mapping_that_does_not_fit_the_file(tmp_path, mapping):
     settings = make_settings(tmp_path)
     export = write(tmp_path / "other.csv", ["id,when,what", "1,2020-01-01,x"])
-    with pytest.raises(InputFileError, match=r"missing requested_at \(one of: Opened, Date Opened\)"):
-        load_with_mapping(export, mapping, store=_store(settings), settings=settings,
-                          progress=False, snapshot=False)
+    with pytest.raises(InputFileError, match=r"requested_at \(one of: Opened, Date Opened\)"):
+        load_with_mapping(
+            export,
+            mapping,
+            store=_store(settings),
+            settings=settings,
+            progress=False,
+            snapshot=False,
+        )
 
 
 # -- the command line ----------------------------------------------------------------------------
@@ -265,3 +305,19 @@ def test_cli_inspect(tmp_path, mapping):
     result = run_cli(tmp_path, "inspect", str(export), "--mapping", str(mapping), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["matches"] == ["springfield"]
+
+
+def test_the_documented_example_is_a_valid_mapping():
+    import re
+
+    import yaml
+
+    text = (ROOT / "docs" / "FORMATS.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
+    adapter = adapter_from_spec(yaml.safe_load(block), path="FORMATS.md")
+    assert adapter.name == "springfield" and adapter.timezone == "Europe/London"
+    assert adapter.resolve(["Ticket No", "Date Opened"]) == {
+        "request_id": "Ticket No",
+        "requested_at": "Date Opened",
+    }
+    assert adapter.duplicate_statuses == {"duplicate"}
