@@ -391,7 +391,7 @@ def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
     def guard() -> flask.Response | None:
         path = flask.request.path
         flask.g.stat311_user = load_user()
-        if path.startswith(PUBLIC_PREFIXES):
+        if path.startswith(PUBLIC_PREFIXES) or path in ("/public", "/open311"):
             return None
         if flask.g.stat311_user is not None:
             return None
