@@ -407,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     from etl import mapping
 
     mapping.add_subparsers(sub)
+    from etl import pull
+
+    pull.add_subparsers(sub)
 
     p = sub.add_parser("boundaries", help="boundary layers (neighbourhoods, districts, ...)")
     bsub = p.add_subparsers(dest="boundaries_command", required=True, metavar="ACTION")

@@ -150,6 +150,19 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("batch_size", "50000", _positive_int, "Rows per batch when loading a file."),
     Setting(
+        "sources_file",
+        "",
+        _optional_path,
+        "YAML file of the sources `stat311 refresh` pulls (Open311 and Socrata; see docs/PULL.md).",
+    ),
+    Setting(
+        "socrata_app_token",
+        "",
+        str,
+        "Socrata app token sent as `X-App-Token` by `stat311 pull socrata` (optional; raises the "
+        "rate limit).",
+    ),
+    Setting(
         "public_sensitive_types",
         SENSITIVE_TYPES,
         str,
@@ -226,6 +239,8 @@ class Settings:
     default_geocode_tolerance: float = 0.0001
     sla_policy: Path | None = None
     batch_size: int = 50000
+    sources_file: Path | None = None
+    socrata_app_token: str = ""
     public_sensitive_types: str = SENSITIVE_TYPES
     public_exact_types: str = (
         "Street Light Outages,Request for Pothole Repair,Pothole Repair (Internal)"

@@ -1,0 +1,701 @@
+"""Live pulls: an Open311 GeoReport v2 endpoint or a Socrata (SODA) dataset, page by page.
+
+Each fetched page is parsed in full (a truncated or invalid page fails before anything is loaded),
+written to a temporary JSON file and loaded with :func:`etl.load.load_file` (``snapshot=False``), so
+it goes through the same validation and quarantine as a file, in one transaction per page. The
+read-model snapshot is written once at the end (also after a failure, if any page was loaded).
+
+Pull state lives in the ``ingestion_runs`` table, no schema change: the run of each loaded page has
+its ``path`` set to ``pull:<kind> <key> ...`` holding the URL and the window (Open311) or the
+updated-field watermark (Socrata). A re-run resumes from the last complete window / watermark.
+
+HTTP: the standard library only. 429 waits for ``Retry-After``; 5xx, timeouts, dropped connections
+and truncated JSON are retried with exponential back-off within a bounded budget; then the pull fails
+with a one-line message (exit code 1) and keeps the pages loaded so far.
+
+Settings (dashboard/settings.py): ``STAT311_SOCRATA_APP_TOKEN`` (sent as ``X-App-Token``) and
+``STAT311_SOURCES_FILE`` (the YAML file of ``stat311 refresh``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import logging
+import re
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from dashboard import schema
+from dashboard.errors import ConfigError, Stat311Error
+from dashboard.settings import Settings
+from dashboard.store import Store
+
+log = logging.getLogger(__name__)
+
+APP_TOKEN_ENV = "STAT311_SOCRATA_APP_TOKEN"
+SOURCES_FILE_ENV = "STAT311_SOURCES_FILE"
+USER_AGENT = "stat311-pull/1"
+SOCRATA_FORMATS = ("nyc", "chicago", "sf")
+
+
+class PullError(Stat311Error):
+    """A live pull failed (the server, the network, or a bad page). Pages loaded before stay."""
+
+    exit_code = 1
+
+
+# -- HTTP -------------------------------------------------------------------------------------
+@dataclass
+class Http:
+    """GET JSON with retries. ``retries`` is the number of extra attempts per request."""
+
+    timeout: float = 60.0
+    retries: int = 5
+    backoff: float = 1.0  # first 5xx/timeout wait, doubled each time
+    max_wait: float = 300.0  # cap on any one wait (Retry-After included)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    sleep: Callable[[float], None] = time.sleep
+
+    def get_json(self, url: str, params: Mapping[str, Any]) -> Any:
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+        full = f"{url}{'&' if '?' in url else '?'}{query}" if query else url
+        attempt = 0
+        while True:
+            attempt += 1
+            problem, wait = self._once(full)
+            if isinstance(problem, _Body):
+                return problem.data
+            if attempt > self.retries:
+                raise PullError(
+                    f"GET {full}: {problem} (gave up after {attempt} attempts; pages loaded "
+                    "before this are kept, re-run to resume)"
+                )
+            if wait is None:
+                wait = self.backoff * 2 ** (attempt - 1)
+            wait = min(wait, self.max_wait)
+            log.warning(
+                "GET %s: %s; retry %d/%d in %.1f s", full, problem, attempt, self.retries, wait
+            )
+            self.sleep(wait)
+
+    def _once(self, url: str) -> tuple[Any, float | None]:
+        """``(_Body, None)`` on success, else ``(problem text, wait or None)``; raises PullError
+        for a failure a retry cannot fix (4xx other than 429, not JSON at all)."""
+        request = urllib.request.Request(
+            url, headers={"Accept": "application/json", "User-Agent": USER_AGENT, **self.headers}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                body = response.read()
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            if status == 429:
+                return "HTTP 429 Too Many Requests", _retry_after(exc.headers.get("Retry-After"))
+            if status >= 500:
+                return f"HTTP {status} {exc.reason}", None
+            detail = _error_detail(exc)
+            raise PullError(f"GET {url}: HTTP {status} {exc.reason}{detail}") from None
+        except TimeoutError:
+            return f"timed out after {self.timeout:g} s", None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                return f"timed out after {self.timeout:g} s", None
+            return f"cannot connect ({exc.reason})", None
+        except (http.client.HTTPException, ConnectionError, OSError) as exc:
+            return f"connection broken ({type(exc).__name__}: {exc})", None
+        try:
+            return _Body(json.loads(body.decode("utf-8-sig"))), None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return f"the response is not valid JSON (truncated?) ({exc})", None
+
+
+@dataclass
+class _Body:
+    data: Any
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _error_detail(exc: urllib.error.HTTPError) -> str:
+    try:
+        text = exc.read(300).decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001 - only for the message
+        return ""
+    text = " ".join(text.split())
+    return f": {text[:200]}" if text else ""
+
+
+# -- times ------------------------------------------------------------------------------------
+def parse_since(value: str) -> datetime:
+    """An ISO date or date-time; naive means UTC."""
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--since {value!r}: not an ISO date or date-time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- loading pages and the state --------------------------------------------------------------
+@dataclass
+class PullReport:
+    label: str
+    pages: int = 0
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    resumed_from: str | None = None
+
+    def add(self, report: Any) -> None:
+        self.pages += 1
+        self.read += report.read
+        self.inserted += report.inserted
+        self.updated += report.updated
+        self.unchanged += report.unchanged
+        self.quarantined += report.quarantined_total
+
+    def summary(self) -> str:
+        start = f" (resumed from {self.resumed_from})" if self.resumed_from else ""
+        return (
+            f"{self.label}{start}: {self.pages} pages, read {self.read:,}: "
+            f"{self.inserted:,} inserted, {self.updated:,} updated, {self.unchanged:,} unchanged, "
+            f"{self.quarantined:,} quarantined"
+        )
+
+
+def _load_page(
+    records: list[dict[str, Any]],
+    *,
+    store: Store,
+    settings: Settings,
+    format: str,
+    source: str | None,
+    label: str,
+) -> Any:
+    """Load one fully parsed page (one transaction) and label its run with ``label``."""
+    from etl.load import load_file
+
+    with tempfile.TemporaryDirectory(prefix="stat311-pull-") as tmp:
+        path = Path(tmp) / "page.json"
+        path.write_text(json.dumps(records), encoding="utf-8")
+        report = load_file(
+            path,
+            store=store,
+            settings=settings,
+            format=format,
+            source=source,
+            progress=False,
+            snapshot=False,
+        )
+    _label_run(store, report.run_id, label)
+    return report
+
+
+def _label_run(store: Store, run_id: int, label: str) -> None:
+    with store.transaction() as conn:
+        conn.execute(
+            update(schema.ingestion_runs)
+            .where(schema.ingestion_runs.c.id == run_id)
+            .values(path=label)
+        )
+
+
+def _mark(store: Store, *, source: str, format: str, label: str) -> None:
+    """A zero-row run recording pull state (a window that held no requests)."""
+    now = Store.now()
+    with store.transaction() as conn:
+        conn.execute(
+            insert(schema.ingestion_runs).values(
+                source=source,
+                path=label,
+                format=format,
+                started_at=now,
+                finished_at=now,
+                read=0,
+                inserted=0,
+                updated=0,
+                unchanged=0,
+                quarantined=0,
+                quarantine_reasons="{}",
+                seconds=0.0,
+            )
+        )
+
+
+def _labels(store: Store, prefix: str) -> Iterator[str]:
+    """Run paths starting with ``prefix``, newest first."""
+    c = schema.ingestion_runs.c
+    query = select(c.path).where(c.path.startswith(prefix, autoescape=True)).order_by(c.id.desc())
+    with store.connect() as conn:
+        for (path,) in conn.execute(query):
+            yield path
+
+
+def _snapshot(store: Store, settings: Settings) -> None:
+    from dashboard.snapshot import write_for
+
+    write_for(store, settings)
+
+
+# -- Open311 ----------------------------------------------------------------------------------
+@dataclass
+class Open311Pull:
+    url: str  # the requests.json endpoint (or the API base: "/requests.json" is appended)
+    jurisdiction: str | None = None
+    since: datetime | None = None
+    service_codes: tuple[str, ...] = ()
+    source: str | None = None
+    page_size: int = 100
+    window_days: int = 90
+    default_days: int = 90  # first pull without --since: this many days back
+    max_pages: int = 10_000  # per window, a guard against a server ignoring `page`
+
+    @property
+    def endpoint(self) -> str:
+        url = self.url.rstrip("/")
+        return url if url.split("?")[0].endswith((".json", ".xml")) else f"{url}/requests.json"
+
+    @property
+    def key(self) -> str:
+        parts = [f"pull:open311 {self.endpoint}"]
+        if self.jurisdiction:
+            parts.append(f"jurisdiction={self.jurisdiction}")
+        if self.service_codes:
+            parts.append(f"service_code={','.join(sorted(self.service_codes))}")
+        return " ".join(parts) + " window="
+
+    def resume_point(self, store: Store) -> datetime | None:
+        best: datetime | None = None
+        for label in _labels(store, self.key):
+            match = re.search(r" window=\S+\.\.(\S+) .*complete$", label)
+            if match:
+                end = parse_since(match.group(1))
+                best = end if best is None or end > best else best
+        return best
+
+    def start(self, store: Store, now: datetime) -> tuple[datetime, str | None]:
+        resume = self.resume_point(store)
+        if resume is not None and (self.since is None or resume > self.since):
+            return resume, _iso(resume)
+        return self.since or now - timedelta(days=self.default_days), None
+
+    def windows(self, start: datetime, now: datetime) -> Iterator[tuple[datetime, datetime]]:
+        while start < now:
+            end = min(start + timedelta(days=self.window_days), now)
+            yield start, end
+            start = end
+
+    def run(
+        self, *, store: Store, settings: Settings, http: Http, now: datetime | None = None
+    ) -> PullReport:
+        store.migrate()
+        now = now or datetime.now(UTC).replace(microsecond=0)
+        start, resumed = self.start(store, now)
+        report = PullReport(label=f"open311 {self.endpoint}", resumed_from=resumed)
+        source = self.source or "open311"
+        try:
+            for w_start, w_end in self.windows(start, now):
+                window = f"{self.key}{_iso(w_start)}..{_iso(w_end)}"
+                last_label: tuple[int, str] | None = None
+                previous_ids: list[str] | None = None
+                for page in range(1, self.max_pages + 1):
+                    params = {
+                        "start_date": _iso(w_start),
+                        "end_date": _iso(w_end),
+                        "page": page,
+                        "page_size": self.page_size,
+                        "jurisdiction_id": self.jurisdiction,
+                        "service_code": ",".join(self.service_codes) or None,
+                    }
+                    data = http.get_json(self.endpoint, params)
+                    records = _open311_records(data, self.endpoint)
+                    if not records:
+                        break
+                    ids = [str(r.get("service_request_id", "")) for r in records]
+                    if ids == previous_ids:
+                        log.warning(
+                            "%s: page %d repeats page %d; the server ignores `page`",
+                            self.endpoint,
+                            page,
+                            page - 1,
+                        )
+                        break
+                    previous_ids = ids
+                    label = f"{window} page={page}"
+                    loaded = _load_page(
+                        records,
+                        store=store,
+                        settings=settings,
+                        format="open311",
+                        source=source,
+                        label=label,
+                    )
+                    report.add(loaded)
+                    last_label = (loaded.run_id, label)
+                    if len(records) < self.page_size:
+                        break
+                if last_label is not None:
+                    _label_run(store, last_label[0], f"{last_label[1]} complete")
+                else:
+                    _mark(store, source=source, format="open311", label=f"{window} page=0 complete")
+        finally:
+            if report.pages:
+                _snapshot(store, settings)
+        return report
+
+
+def _open311_records(data: Any, url: str) -> list[dict[str, Any]]:
+    if isinstance(data, dict):
+        for key in ("requests", "service_requests"):
+            if isinstance(data.get(key), list):
+                data = data[key]
+                break
+        else:
+            raise PullError(f"GET {url}: the response holds no list of requests")
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise PullError(f"GET {url}: the response is not a list of request objects")
+    return data
+
+
+# -- Socrata ----------------------------------------------------------------------------------
+@dataclass
+class SocrataPull:
+    domain: str
+    dataset: str
+    format: str
+    since: datetime | None = None
+    source: str | None = None
+    base_url: str | None = None  # e.g. http://127.0.0.1:8000 (tests); default https://DOMAIN
+    updated_field: str = ":updated_at"
+    limit: int = 1000
+
+    @property
+    def endpoint(self) -> str:
+        base = (self.base_url or f"https://{self.domain}").rstrip("/")
+        return f"{base}/resource/{self.dataset}.json"
+
+    @property
+    def key(self) -> str:
+        return f"pull:socrata {self.endpoint} {self.updated_field}>="
+
+    def resume_point(self, store: Store) -> str | None:
+        found = [
+            m.group(1)
+            for lb in _labels(store, self.key)
+            if (m := re.search(r" through=(\S+)$", lb))
+        ]
+        return max(found, default=None)
+
+    def start(self, store: Store) -> tuple[str | None, str | None]:
+        resume = self.resume_point(store)
+        since = self.since.strftime("%Y-%m-%dT%H:%M:%S") if self.since else None
+        if resume is not None and (since is None or resume > since):
+            return resume, resume
+        return since, None
+
+    def params(self, since: str | None, offset: int) -> dict[str, Any]:
+        field_ = self.updated_field
+        params: dict[str, Any] = {}
+        if field_.startswith(":"):
+            params["$select"] = ":*, *"
+        if since:
+            params["$where"] = f"{field_} >= '{since.replace(chr(39), chr(39) * 2)}'"
+        params["$order"] = f"{field_}, :id"
+        params["$limit"] = self.limit
+        params["$offset"] = offset
+        return params
+
+    def run(self, *, store: Store, settings: Settings, http: Http) -> PullReport:
+        if self.format not in SOCRATA_FORMATS:
+            raise ConfigError(f"--format {self.format!r}: one of {', '.join(SOCRATA_FORMATS)}")
+        store.migrate()
+        since, resumed = self.start(store)
+        report = PullReport(label=f"socrata {self.endpoint}", resumed_from=resumed)
+        offset = 0
+        try:
+            while True:
+                data = http.get_json(self.endpoint, self.params(since, offset))
+                if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+                    raise PullError(f"GET {self.endpoint}: the response is not a list of rows")
+                if not data:
+                    break
+                through = max((str(r.get(self.updated_field) or "") for r in data), default="")
+                # Socrata system fields (":id", ":updated_at", ...) are not part of the export.
+                rows = [{k: v for k, v in r.items() if not k.startswith(":")} for r in data]
+                label = f"{self.key}{since or '-'} offset={offset}"
+                if through:
+                    label += f" through={through}"
+                loaded = _load_page(
+                    rows,
+                    store=store,
+                    settings=settings,
+                    format=self.format,
+                    source=self.source,
+                    label=label,
+                )
+                report.add(loaded)
+                offset += len(data)
+                if len(data) < self.limit:
+                    break
+        finally:
+            if report.pages:
+                _snapshot(store, settings)
+        return report
+
+
+# -- sources file (refresh) -------------------------------------------------------------------
+def sources_file(explicit: str | None = None, settings: Settings | None = None) -> Path:
+    configured = settings.sources_file if settings is not None else None
+    value = explicit or (str(configured) if configured else None)
+    if not value:
+        raise ConfigError(f"no sources file: pass --sources or set {SOURCES_FILE_ENV}")
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such sources file")
+    return path
+
+
+def read_sources(path: Path) -> list[Open311Pull | SocrataPull]:
+    import yaml
+
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    items = spec.get("sources") if isinstance(spec, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"{path}: expected `sources:` with a list of sources")
+    out: list[Open311Pull | SocrataPull] = []
+    for n, item in enumerate(items, start=1):
+        where = f"{path}: source {n}"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: not a mapping")
+        kind = item.get("kind")
+        since = parse_since(str(item["since"])) if item.get("since") else None
+        try:
+            if kind == "open311":
+                codes = item.get("service_codes") or ()
+                out.append(
+                    Open311Pull(
+                        url=str(item["url"]),
+                        jurisdiction=item.get("jurisdiction"),
+                        since=since,
+                        service_codes=tuple(str(c) for c in codes),
+                        source=item.get("source"),
+                        page_size=int(item.get("page_size", 100)),
+                        window_days=int(item.get("window_days", 90)),
+                    )
+                )
+            elif kind == "socrata":
+                fmt = str(item["format"])
+                if fmt not in SOCRATA_FORMATS:
+                    raise ConfigError(f"{where}: format {fmt!r}: one of {SOCRATA_FORMATS}")
+                out.append(
+                    SocrataPull(
+                        domain=str(item["domain"]),
+                        dataset=str(item["dataset"]),
+                        format=fmt,
+                        since=since,
+                        source=item.get("source"),
+                        base_url=item.get("base_url"),
+                        updated_field=str(item.get("updated_field", ":updated_at")),
+                        limit=int(item.get("limit", 1000)),
+                    )
+                )
+            else:
+                raise ConfigError(f"{where}: kind must be open311 or socrata, not {kind!r}")
+        except KeyError as exc:
+            raise ConfigError(f"{where}: missing {exc.args[0]!r}") from None
+    return out
+
+
+# -- CLI --------------------------------------------------------------------------------------
+def _http(args: argparse.Namespace, settings: Settings) -> Http:
+    headers = {}
+    token = settings.socrata_app_token
+    if token:
+        headers["X-App-Token"] = token
+    return Http(
+        timeout=args.timeout,
+        retries=args.retries,
+        backoff=args.backoff,
+        max_wait=args.max_wait,
+        headers=headers,
+    )
+
+
+def cmd_pull_open311(args: argparse.Namespace, settings: Settings) -> int:
+    pull = Open311Pull(
+        url=args.url,
+        jurisdiction=args.jurisdiction,
+        since=parse_since(args.since) if args.since else None,
+        service_codes=tuple(c for v in args.service_code or () for c in v.split(",") if c),
+        source=args.source,
+        page_size=args.page_size,
+        window_days=args.window_days,
+    )
+    report = pull.run(
+        store=Store(settings.database_url), settings=settings, http=_http(args, settings)
+    )
+    print(report.summary())
+    return 0
+
+
+def cmd_pull_socrata(args: argparse.Namespace, settings: Settings) -> int:
+    pull = SocrataPull(
+        domain=args.domain,
+        dataset=args.dataset,
+        format=args.format,
+        since=parse_since(args.since) if args.since else None,
+        source=args.source,
+        base_url=args.base_url,
+        updated_field=args.updated_field,
+        limit=args.limit,
+    )
+    report = pull.run(
+        store=Store(settings.database_url), settings=settings, http=_http(args, settings)
+    )
+    print(report.summary())
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
+    import sys
+
+    pulls = read_sources(sources_file(args.sources, settings))
+    store = Store(settings.database_url)
+    if args.dry_run:
+        store.migrate()
+        for pull in pulls:
+            if isinstance(pull, Open311Pull):
+                start, resumed = pull.start(store, datetime.now(UTC))
+                how = "resuming" if resumed else "starting"
+                print(
+                    f"would fetch {pull.endpoint} in {pull.window_days}-day windows, "
+                    f"{how} at {_iso(start)}"
+                )
+            else:
+                since, resumed = pull.start(store)
+                how = "resuming" if resumed else "since"
+                where = f"{how} {pull.updated_field} >= {since}" if since else "every row"
+                print(f"would fetch {pull.endpoint} as {pull.format}, {where}")
+        return 0
+    failed = 0
+    http = _http(args, settings)
+    for pull in pulls:
+        try:
+            print(pull.run(store=store, settings=settings, http=http).summary())
+        except Stat311Error as exc:
+            failed += 1
+            print(f"stat311: error: {exc}", file=sys.stderr)
+    if failed:
+        raise PullError(f"{failed} of {len(pulls)} sources failed (see above)")
+    return 0
+
+
+def _http_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    p.add_argument("--retries", type=int, default=5, help="retries per request (default 5)")
+    p.add_argument(
+        "--backoff",
+        type=float,
+        default=1.0,
+        help="first back-off in seconds after a 5xx or timeout, doubled each time",
+    )
+    p.add_argument(
+        "--max-wait",
+        type=float,
+        default=300.0,
+        help="longest single wait, Retry-After included (default 300 s)",
+    )
+
+
+def add_subparsers(sub: Any) -> None:
+    """``stat311 pull open311|socrata`` and ``stat311 refresh``."""
+    p = sub.add_parser("pull", help="pull requests from a live Open311 or Socrata API")
+    psub = p.add_subparsers(dest="pull_command", required=True, metavar="SOURCE")
+
+    o = psub.add_parser(
+        "open311",
+        help="pull an Open311 GeoReport v2 endpoint in 90-day windows and pages",
+        description="Walk start_date/end_date windows and pages of URL (requests.json), loading "
+        "each page in its own transaction; a re-run resumes after the last complete window.",
+    )
+    o.add_argument("url", help="the requests.json URL (or the API base)")
+    o.add_argument("--jurisdiction", metavar="ID", help="jurisdiction_id")
+    o.add_argument("--since", metavar="ISO", help="start here (default: resume, or 90 days ago)")
+    o.add_argument(
+        "--service-code",
+        action="append",
+        metavar="CODE",
+        help="only these service codes (repeat, or comma-separated)",
+    )
+    o.add_argument("--source", help="source name stored with the cases (default: open311)")
+    o.add_argument("--page-size", type=int, default=100)
+    o.add_argument("--window-days", type=int, default=90)
+    _http_options(o)
+    o.set_defaults(func=cmd_pull_open311)
+
+    s = psub.add_parser(
+        "socrata",
+        help="pull a Socrata (SODA) dataset, e.g. NYC 311 erm2-nwe9",
+        description="Page through DOMAIN's DATASET_ID ordered by the updated field, from --since "
+        "or where the last pull stopped. App token: STAT311_SOCRATA_APP_TOKEN.",
+    )
+    s.add_argument("domain", help="e.g. data.cityofnewyork.us")
+    s.add_argument("dataset", metavar="DATASET_ID", help="e.g. erm2-nwe9")
+    s.add_argument("--format", required=True, choices=SOCRATA_FORMATS)
+    s.add_argument("--since", metavar="ISO", help="rows updated at or after this time")
+    s.add_argument("--source", help="source name stored with the cases (default: the format)")
+    s.add_argument("--base-url", help="instead of https://DOMAIN (e.g. a local test server)")
+    s.add_argument(
+        "--updated-field",
+        default=":updated_at",
+        help="the field $where/$order use (default: the system field :updated_at)",
+    )
+    s.add_argument("--limit", type=int, default=1000, help="rows per page ($limit)")
+    _http_options(s)
+    s.set_defaults(func=cmd_pull_socrata)
+
+    r = sub.add_parser(
+        "refresh",
+        help="pull every source of the sources file (for cron)",
+        description=f"Run every source in the sources YAML file (--sources or {SOURCES_FILE_ENV}).",
+    )
+    r.add_argument("--sources", metavar="YAML", help=f"default: ${SOURCES_FILE_ENV}")
+    r.add_argument("--dry-run", action="store_true", help="say what would be fetched")
+    _http_options(r)
+    r.set_defaults(func=cmd_refresh)
