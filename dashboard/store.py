@@ -266,6 +266,20 @@ class Store:
         conn.exec_driver_sql(statement, list(zip(*values, strict=True)))
         return len(frame)
 
+    def max_case_id(self, conn: Connection) -> int:
+        return int(conn.execute(select(func.max(schema.cases.c.id))).scalar() or 0)
+
+    def index_new_points(self, conn: Connection, *, after_id: int) -> None:
+        """Add the R*Tree rows of the cases inserted after ``after_id`` (SQLite; one statement
+        per batch instead of a per-row trigger). PostGIS indexes its generated column itself."""
+        if self.dialect != "sqlite":
+            return
+        conn.exec_driver_sql(
+            "INSERT INTO cases_rtree SELECT id, lon, lon, lat, lat FROM cases "
+            "WHERE id > ? AND lat IS NOT NULL AND lon IS NOT NULL",
+            (after_id,),
+        )
+
     def _db_values(self, series: pd.Series, type_: Any) -> list[Any]:
         if isinstance(type_, DateTime):
             times = pd.to_datetime(series, utc=True)

@@ -278,7 +278,9 @@ class Loader:
         if not new.empty:
             new["first_run_id"] = run_id
             new["last_run_id"] = run_id
+            before = self.store.max_case_id(conn)
             self.store.bulk_insert(conn, schema.cases, new)
+            self.store.index_new_points(conn, after_id=before)
         if not changed.empty:
             changed["_id"] = changed["request_id"].map(lambda k: existing[k][0])
             changed["last_run_id"] = run_id
