@@ -17,6 +17,7 @@ from dashboard.services import Services
 from etl.load import load_file
 from tests.conftest import make_settings
 from tests.support.browser import chromium_browser, serve_wsgi
+from tests.support.exports import BOSTON_LEGACY_HEADER
 from tests.support.signin import browser_sign_in, make_user
 
 pytestmark = pytest.mark.browser
@@ -50,13 +51,7 @@ def test_cards_show_tiers_in_words_and_open_the_department_page(demo, reset_dash
         expect(page.locator("#department-heading")).to_contain_text("September 2011")
 
 
-HEADER = (
-    "case_enquiry_id,open_dt,target_dt,closed_dt,ontime,case_status,closure_reason,case_title,"
-    "subject,reason,type,queue,department,submittedphoto,closedphoto,location,fire_district,"
-    "pwd_district,city_council_district,police_district,neighborhood,"
-    "neighborhood_services_district,ward,precinct,location_street_name,location_zipcode,"
-    "latitude,longitude,source"
-).split(",")
+HEADER = BOSTON_LEGACY_HEADER
 NASTY = '<img src=x onerror="alert(1)">'
 
 

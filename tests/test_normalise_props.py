@@ -29,41 +29,12 @@ from etl.adapters import BOSTON, NYC, Adapter
 from etl.load import load_file
 from etl.normalise import REASONS, NormaliseContext, normalise, parse_local_times
 from tests.conftest import NYC_CSV, make_settings
+from tests.support.exports import BOSTON_LEGACY_HEADER
 from tests.test_adapters import BOSTON_CURRENT, NYC_OLD
 
 TZ = "America/New_York"
 NY = ZoneInfo(TZ)
-BOSTON_LEGACY = [
-    "case_enquiry_id",
-    "open_dt",
-    "target_dt",
-    "closed_dt",
-    "ontime",
-    "case_status",
-    "closure_reason",
-    "case_title",
-    "subject",
-    "reason",
-    "type",
-    "queue",
-    "department",
-    "submittedphoto",
-    "closedphoto",
-    "location",
-    "fire_district",
-    "pwd_district",
-    "city_council_district",
-    "police_district",
-    "neighborhood",
-    "neighborhood_services_district",
-    "ward",
-    "precinct",
-    "location_street_name",
-    "location_zipcode",
-    "latitude",
-    "longitude",
-    "source",
-]
+BOSTON_LEGACY = BOSTON_LEGACY_HEADER
 NYC_CURRENT = NYC_CSV.open(encoding="utf-8").readline().strip().split(",")
 
 FORMATS: dict[str, tuple[Adapter, list[str]]] = {

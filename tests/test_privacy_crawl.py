@@ -28,14 +28,9 @@ from dashboard.store import Store
 from etl.boundaries import add_layer
 from etl.load import load_file
 from tests.conftest import BOSTON_NEIGHBORHOODS, make_settings
+from tests.support.exports import BOSTON_LEGACY_HEADER
 
-HEADER = (
-    "case_enquiry_id,open_dt,target_dt,closed_dt,ontime,case_status,closure_reason,case_title,"
-    "subject,reason,type,queue,department,submittedphoto,closedphoto,location,fire_district,"
-    "pwd_district,city_council_district,police_district,neighborhood,"
-    "neighborhood_services_district,ward,precinct,location_street_name,location_zipcode,"
-    "latitude,longitude,source"
-).split(",")
+HEADER = BOSTON_LEGACY_HEADER
 
 #: Points inside Boston neighbourhoods (Roslindale, South End, Charlestown, North End...).
 POINTS = [

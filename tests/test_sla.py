@@ -19,6 +19,7 @@ from dashboard.queries import ReadModel
 from dashboard.sla import SlaEngine, load_policy
 from dashboard.snapshot import CASES_FILE, require_snapshot
 from tests.conftest import BOSTON_ZIP, ROOT
+from tests.support.exports import BOSTON_LEGACY_HEADER
 
 TZ = "America/New_York"
 AS_OF = pd.Timestamp("2026-01-01", tz=TZ).tz_convert("UTC")
@@ -222,13 +223,7 @@ def test_a_types_target_falls_back_to_its_departments(demo) -> None:
     assert (others["target"] == 0.90).all()
 
 
-HEADER = (
-    "case_enquiry_id,open_dt,target_dt,closed_dt,ontime,case_status,closure_reason,case_title,"
-    "subject,reason,type,queue,department,submittedphoto,closedphoto,location,fire_district,"
-    "pwd_district,city_council_district,police_district,neighborhood,"
-    "neighborhood_services_district,ward,precinct,location_street_name,location_zipcode,"
-    "latitude,longitude,source"
-).split(",")
+HEADER = BOSTON_LEGACY_HEADER
 
 
 def _hand_built(tmp_path, rows, *, policy_text: str):

@@ -35,38 +35,9 @@ from dashboard.store import MIGRATIONS_DIR, Store
 from etl.boundaries import add_layer
 from etl.load import load_file
 from tests.conftest import BOSTON_NEIGHBORHOODS, ROOT
+from tests.support.exports import BOSTON_LEGACY_HEADER
 
-BOSTON_HEADER = [
-    "case_enquiry_id",
-    "open_dt",
-    "target_dt",
-    "closed_dt",
-    "ontime",
-    "case_status",
-    "closure_reason",
-    "case_title",
-    "subject",
-    "reason",
-    "type",
-    "queue",
-    "department",
-    "submittedphoto",
-    "closedphoto",
-    "location",
-    "fire_district",
-    "pwd_district",
-    "city_council_district",
-    "police_district",
-    "neighborhood",
-    "neighborhood_services_district",
-    "ward",
-    "precinct",
-    "location_street_name",
-    "location_zipcode",
-    "latitude",
-    "longitude",
-    "source",
-]
+BOSTON_HEADER = BOSTON_LEGACY_HEADER
 
 #: Points well inside three neighbourhoods (their GeoJSON representative points, rounded).
 ROSLINDALE = (42.28311, -71.12384)
