@@ -31,6 +31,18 @@ def _page_modules() -> list[tuple[str, ModuleType, ModuleType]]:
     ]
 
 
+def _result_cache(server, settings: Settings):
+    """flask-caching: in process by default, Redis when ``STAT311_REDIS_URL`` is set."""
+    from flask_caching import Cache
+
+    config = {"CACHE_DEFAULT_TIMEOUT": settings.cache_seconds, "CACHE_THRESHOLD": 2000}
+    if settings.redis_url:
+        config.update(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=settings.redis_url)
+    else:
+        config.update(CACHE_TYPE="SimpleCache")
+    return Cache(server, config=config)
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Dash:
     """Build the dashboard. ``services`` defaults to the read model of ``settings``.
 
@@ -63,6 +75,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.layout = shell.layout
     app.validation_layout = html.Div(validation)
     app.server.extensions["stat311"] = services
+    services.read_model.cache = _result_cache(app.server, settings)
     auth.install(app.server, store=Store(settings.database_url), settings=settings)
 
     @app.server.errorhandler(dash.exceptions.UnsupportedRelativePath)

@@ -7,6 +7,7 @@ are checked against the snapshot's manifest), so filter input can never change t
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -76,6 +77,9 @@ class ReadModel:
         passes the signed-in user's scope; it is applied to every query."""
         self.snapshot_dir = Path(snapshot_dir)
         self.scope = scope
+        #: Optional result cache (``get``/``set``, e.g. flask-caching's ``Cache``). Keys hold the
+        #: query, its parameters and the snapshot's path, so a new snapshot misses every entry.
+        self.cache: Any | None = None
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._manifest_cache: tuple[Path, dict[str, Any]] | None = None
@@ -139,7 +143,15 @@ class ReadModel:
         return f"area_{layer}"
 
     def _query(self, sql: str, params: Sequence[Any]) -> pd.DataFrame:
-        return self._cursor().execute(sql, list(params)).df()
+        if self.cache is None:
+            return self._cursor().execute(sql, list(params)).df()
+        key = "q:" + hashlib.sha256(repr((sql, list(params))).encode()).hexdigest()
+        found = self.cache.get(key)
+        if found is not None:
+            return found
+        frame = self._cursor().execute(sql, list(params)).df()
+        self.cache.set(key, frame)
+        return frame
 
     def select(
         self,
@@ -209,6 +221,17 @@ class ReadModel:
 
     def options(self) -> dict[str, Any]:
         """Values for the filter controls: departments, types, statuses, channels, areas, dates."""
+        if self.cache is None:
+            return self._options()
+        allowed = self.scope() if self.scope is not None else None
+        key = "o:" + hashlib.sha256(repr((self._source(), allowed)).encode()).hexdigest()
+        found = self.cache.get(key)
+        if found is None:
+            found = self._options()
+            self.cache.set(key, found)
+        return found
+
+    def _options(self) -> dict[str, Any]:
         src = self._source()
         cur = self._cursor()
         where, params = self._where(CaseFilter())

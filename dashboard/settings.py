@@ -187,8 +187,8 @@ SETTINGS: tuple[Setting, ...] = (
         "redis_url",
         "",
         str,
-        "Redis URL for the rate limiter's counters shared by all workers (`redis://host:6379/0`). "
-        "Empty: in memory, per worker.",
+        "Redis URL shared by all workers for the rate limiter's counters and the query cache "
+        "(`redis://host:6379/0`). Empty: in memory, per worker.",
     ),
     Setting(
         "secret_key",
@@ -219,6 +219,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Reverse-proxy single sign-on: the name of a trusted header (e.g. `X-Remote-User`) that "
         "carries the signed-in user's e-mail. Off when empty. Only behind a proxy that sets it "
         "and strips it from clients' requests.",
+    ),
+    Setting(
+        "cache_seconds",
+        "3600",
+        _positive_int,
+        "How long dashboard query results stay cached (per query, parameters and snapshot; a new "
+        "snapshot is never served from the cache). In process, or in Redis when "
+        "`STAT311_REDIS_URL` is set.",
     ),
     Setting("log_level", "INFO", _level, "Logging level: DEBUG, INFO, WARNING or ERROR."),
     Setting("host", "127.0.0.1", str, "Address the development server listens on."),
@@ -253,6 +261,7 @@ class Settings:
     lockout_attempts: int = 5
     lockout_minutes: int = 15
     auth_header: str = ""
+    cache_seconds: int = 3600
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8050

@@ -1,0 +1,110 @@
+"""Query results are cached per (query, parameters, snapshot); a new snapshot is never served
+from the cache, and one user's scope never serves another's."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard.app_factory import create_app
+from dashboard.queries import CaseFilter, ReadModel
+from dashboard.snapshot import write_for
+from dashboard.store import Store
+from etl.load import load_file
+from tests.conftest import BOSTON_ZIP, make_settings
+from tests.support.signin import client_sign_in, make_user
+
+
+class DictCache:
+    def __init__(self) -> None:
+        self.data: dict[str, object] = {}
+        self.hits = 0
+
+    def get(self, key: str) -> object | None:
+        if key in self.data:
+            self.hits += 1
+        return self.data.get(key)
+
+    def set(self, key: str, value: object) -> None:
+        self.data[key] = value
+
+
+def _count_duckdb(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls = [0]
+    original = ReadModel._cursor
+
+    def counting(self):  # noqa: ANN001, ANN202
+        calls[0] += 1
+        return original(self)
+
+    monkeypatch.setattr(ReadModel, "_cursor", counting)
+    return calls
+
+
+def test_a_repeated_query_is_served_from_the_cache(demo, monkeypatch) -> None:
+    settings, _ = demo
+    model = ReadModel(settings.snapshot_dir)
+    model.cache = DictCache()
+    calls = _count_duckdb(monkeypatch)
+    flt = CaseFilter(departments=("PWDx",))
+    first = model.counts(flt, by=("department",), period="week")
+    assert calls[0] == 1
+    second = model.counts(flt, by=("department",), period="week")
+    assert calls[0] == 1 and model.cache.hits == 1
+    assert second.equals(first)
+    model.counts(CaseFilter(departments=("ISD",)), by=("department",), period="week")
+    assert calls[0] == 2  # other parameters: another entry
+    opts = model.options()
+    calls_after = calls[0]
+    assert model.options() == opts and calls[0] == calls_after
+
+
+def test_a_new_snapshot_is_never_served_from_the_cache(tmp_path) -> None:
+    settings = make_settings(tmp_path)
+    store = Store(settings.database_url)
+    small = tmp_path / "small.csv"
+    import pandas as pd
+
+    raw = pd.read_csv(BOSTON_ZIP, dtype=str, keep_default_na=False)
+    raw.head(100).to_csv(small, index=False)
+    load_file(small, store=store, settings=settings, progress=False)
+    model = ReadModel(settings.snapshot_dir)
+    model.cache = DictCache()
+    assert model.total(CaseFilter()) == 100
+    raw.head(250).to_csv(small, index=False)
+    load_file(small, store=store, settings=settings, progress=False)  # a new snapshot
+    assert model.total(CaseFilter()) == 250
+    assert model.cache.hits == 0
+    write_for(store, settings)  # same data, new snapshot directory: still not a stale hit
+    assert model.total(CaseFilter()) == 250
+
+
+def test_the_app_caches_callbacks_per_user_scope(demo, reset_dash_registries, monkeypatch) -> None:
+    settings, _ = demo
+    app = create_app(settings)
+    from flask_caching import Cache
+
+    assert isinstance(app.server.extensions["stat311"].read_model.cache, Cache)
+    app.server.extensions["stat311"].read_model.cache.clear()
+    calls = _count_duckdb(monkeypatch)
+    executive = make_user(settings, "cache-exec@city.test", role="executive")
+    pwd = make_user(settings, "cache-pwd@city.test", role="department", departments=("PWDx",))
+    from tests.test_auth import _callback, payload
+
+    app.server.test_client().get("/healthz")
+    key, spec = _callback(app, "..requests-chart.figure")
+    body = payload(key, spec, {"requests-period.value": "month"})
+
+    boss = app.server.test_client()
+    client_sign_in(boss, "cache-exec@city.test", executive)
+    first = boss.post("/_dash-update-component", json=body).get_json()
+    used = calls[0]
+    again = boss.post("/_dash-update-component", json=body).get_json()
+    assert calls[0] == used  # served from the cache
+    assert again == first
+
+    head = app.server.test_client()
+    client_sign_in(head, "cache-pwd@city.test", pwd)
+    scoped = head.post("/_dash-update-component", json=body).get_json()
+    assert calls[0] > used  # another scope: computed, not the executive's cached result
+    names = {t.get("name") for t in scoped["response"]["requests-chart"]["figure"]["data"]}
+    assert names == {"PWDx"}
