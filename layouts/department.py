@@ -16,6 +16,7 @@ from dash import dash_table, dcc, html
 from dash.dash_table.Format import Format, Group, Scheme
 
 from dashboard.sla import TIER_STYLE, Tier
+from layouts.components import period_columns
 
 PAGE = {
     "path_template": "/department/<code>",
@@ -208,43 +209,13 @@ def heading(values: dict[str, Any]) -> html.Div:
 def controls() -> dbc.Row:
     return dbc.Row(
         [
-            dbc.Col(
-                [
-                    dbc.Label("Period", html_for=Ids.KIND, className="small fw-semibold mb-1"),
-                    dbc.RadioItems(
-                        id=Ids.KIND,
-                        options=[
-                            {"label": "Week", "value": "week"},
-                            {"label": "Month", "value": "month"},
-                            {"label": "Quarter", "value": "quarter"},
-                            {"label": "Custom", "value": "custom"},
-                        ],
-                        value=None,
-                        inline=True,
-                    ),
-                ],
-                xs=12,
-                md=4,
-            ),
-            dbc.Col(
-                [
-                    dbc.Label("Containing the day", html_for=Ids.DATE, className="small mb-1"),
-                    dcc.DatePickerSingle(id=Ids.DATE, display_format="YYYY-MM-DD"),
-                ],
-                xs=12,
-                md=3,
-            ),
-            dbc.Col(
-                html.Div(
-                    [
-                        dbc.Label("Custom dates", html_for=Ids.RANGE, className="small mb-1"),
-                        dcc.DatePickerRange(id=Ids.RANGE, display_format="YYYY-MM-DD"),
-                    ],
-                    id=Ids.RANGE_BOX,
-                    style={"display": "none"},
-                ),
-                xs=12,
-                md=5,
+            *period_columns(
+                kind_id=Ids.KIND,
+                date_id=Ids.DATE,
+                range_id=Ids.RANGE,
+                range_box_id=Ids.RANGE_BOX,
+                widths=(4, 3, 5),
+                range_hidden=True,
             ),
         ],
         className="g-2 mb-3",

@@ -12,6 +12,8 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from layouts.components import period_columns
+
 PAGE = {"path": "/", "name": "Overview", "title": "Overview · stat311"}
 
 MEASURED = [
@@ -68,42 +70,13 @@ class Ids(StrEnum):
 def controls() -> dbc.Row:
     return dbc.Row(
         [
-            dbc.Col(
-                [
-                    dbc.Label("Period", html_for=Ids.KIND, className="small fw-semibold mb-1"),
-                    dbc.RadioItems(
-                        id=Ids.KIND,
-                        options=[
-                            {"label": "Week", "value": "week"},
-                            {"label": "Month", "value": "month"},
-                            {"label": "Quarter", "value": "quarter"},
-                            {"label": "Custom", "value": "custom"},
-                        ],
-                        value="month",
-                        inline=True,
-                    ),
-                ],
-                xs=12,
-                md=4,
-            ),
-            dbc.Col(
-                [
-                    dbc.Label("Containing the day", html_for=Ids.DATE, className="small mb-1"),
-                    dcc.DatePickerSingle(id=Ids.DATE, display_format="YYYY-MM-DD"),
-                ],
-                xs=12,
-                md=2,
-            ),
-            dbc.Col(
-                html.Div(
-                    [
-                        dbc.Label("Custom dates", html_for=Ids.RANGE, className="small mb-1"),
-                        dcc.DatePickerRange(id=Ids.RANGE, display_format="YYYY-MM-DD"),
-                    ],
-                    id=Ids.RANGE_BOX,
-                ),
-                xs=12,
-                md=3,
+            *period_columns(
+                kind_id=Ids.KIND,
+                date_id=Ids.DATE,
+                range_id=Ids.RANGE,
+                range_box_id=Ids.RANGE_BOX,
+                kind="month",
+                widths=(4, 2, 3),
             ),
             dbc.Col(
                 [
