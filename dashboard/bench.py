@@ -293,14 +293,15 @@ def figure_ingest(ctx: BenchContext) -> list[Figure]:
     return [figure]
 
 
-def _pandas_ingest(csv_path: Path, db_path: Path) -> int:
-    """The naive baseline: read the whole CSV with pandas, write it with to_sql."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        frame = pd.read_csv(csv_path)
+def _pandas_ingest(csv_path: Path, db_path: Path, *, chunk_rows: int = 1_000_000) -> int:
+    """The naive baseline: ``pandas.read_csv`` + ``DataFrame.to_sql``, in chunks of a million
+    rows (reading 10M rows at once took more than the machine's 24 GB)."""
     con = sqlite3.connect(db_path)
     try:
-        frame.to_sql("cases", con, index=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for chunk in pd.read_csv(csv_path, chunksize=chunk_rows):
+                chunk.to_sql("cases", con, index=False, if_exists="append")
         con.commit()
         return int(con.execute("SELECT count(*) FROM cases").fetchone()[0])
     finally:
