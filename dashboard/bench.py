@@ -48,6 +48,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from dashboard.argtypes import positive_count
 from dashboard.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -968,16 +969,6 @@ def run_bench(
 
 
 # -- command line -----------------------------------------------------------------------------
-def _positive(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
-
-
 def add_subparser(subparsers: Any) -> None:
     """Add ``bench`` to the ``stat311`` command line."""
     p = subparsers.add_parser(
@@ -987,11 +978,13 @@ def add_subparser(subparsers: Any) -> None:
         "directory, and time ingest and the dashboard queries beside naive baselines measured "
         "in the same run (median, p95, ratio; results compared). Your store is not touched.",
     )
-    p.add_argument("--cases", type=_positive, default=ONE_MILLION, help="cases to generate")
+    p.add_argument("--cases", type=positive_count, default=ONE_MILLION, help="cases to generate")
     p.add_argument("--json", metavar="PATH", help="also write every figure as JSON to PATH")
-    p.add_argument("--repeat", type=_positive, default=10, help="timed runs per query (default 10)")
     p.add_argument(
-        "--ingest-repeat", type=_positive, default=1, help="timed ingest runs (default 1)"
+        "--repeat", type=positive_count, default=10, help="timed runs per query (default 10)"
+    )
+    p.add_argument(
+        "--ingest-repeat", type=positive_count, default=1, help="timed ingest runs (default 1)"
     )
     p.add_argument("--format", choices=sorted(LAYERS), default="boston", help="export format")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")

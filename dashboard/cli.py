@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dashboard.argtypes import iso_date
 from dashboard.errors import ConfigError, Stat311Error
 from dashboard.settings import SETTINGS, Settings
 
@@ -197,15 +198,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"stat311 dashboard on http://{host}:{port}/  (Ctrl+C to stop)", file=sys.stderr)
     app.run(host=host, port=port, debug=settings.debug)
     return 0
-
-
-def _date_arg(value: str):
-    from datetime import date
-
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def cmd_sla(args: argparse.Namespace, settings: Settings) -> int:
@@ -462,13 +454,13 @@ def build_parser() -> argparse.ArgumentParser:
         "data under the minimum count. Targets, margin and minimum come from the SLA policy "
         "file (STAT311_SLA_POLICY).",
     )
-    p.add_argument("--from", dest="from_", required=True, type=_date_arg, metavar="YYYY-MM-DD")
-    p.add_argument("--to", required=True, type=_date_arg, metavar="YYYY-MM-DD")
+    p.add_argument("--from", dest="from_", required=True, type=iso_date, metavar="YYYY-MM-DD")
+    p.add_argument("--to", required=True, type=iso_date, metavar="YYYY-MM-DD")
     p.add_argument("--by", choices=["department", "type"], default="department")
     p.add_argument("--department", metavar="CODE", help="only this department's cases")
     p.add_argument(
         "--as-of",
-        type=_date_arg,
+        type=iso_date,
         metavar="YYYY-MM-DD",
         help="judge open cases as of this local date (default: now)",
     )

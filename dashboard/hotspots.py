@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, special
 
+from dashboard.argtypes import iso_date
 from dashboard.errors import Stat311Error
 from dashboard.queries import CaseFilter, ReadModel
 
@@ -1279,13 +1280,6 @@ def benchmark(n_cells: int = 50_000, *, k: int = 2, repeat: int = 7, seed: int =
 
 
 # -- the command line -----------------------------------------------------------------------------
-def _date_arg(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
 def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``stat311 hotspots`` to the CLI's subparsers (``func`` = :func:`handler`)."""
     p = subparsers.add_parser(
@@ -1299,8 +1293,8 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--type", required=True, metavar="TYPE", help="request type (service name)")
     p.add_argument("--department", metavar="CODE", help="only this department's cases")
-    p.add_argument("--from", dest="from_", required=True, type=_date_arg, metavar="YYYY-MM-DD")
-    p.add_argument("--to", required=True, type=_date_arg, metavar="YYYY-MM-DD")
+    p.add_argument("--from", dest="from_", required=True, type=iso_date, metavar="YYYY-MM-DD")
+    p.add_argument("--to", required=True, type=iso_date, metavar="YYYY-MM-DD")
     p.add_argument(
         "--resolution",
         type=int,

@@ -46,6 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
+from dashboard.argtypes import positive_count
 from dashboard.errors import InputFileError
 
 log = logging.getLogger(__name__)
@@ -1135,16 +1136,6 @@ def generate(
     return report
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
-
-
 def add_subparser(subparsers: Any) -> None:
     """Add ``generate`` to the ``stat311`` command line."""
     p = subparsers.add_parser(
@@ -1156,7 +1147,7 @@ def add_subparser(subparsers: Any) -> None:
         "without usable coordinates and ~0.01%% malformed rows. The same arguments always give "
         "the same bytes; gzip when PATH ends with .gz.",
     )
-    p.add_argument("--cases", type=_positive, required=True, help="number of requests (rows)")
+    p.add_argument("--cases", type=positive_count, required=True, help="number of requests (rows)")
     p.add_argument("--out", required=True, help="output CSV path (.gz: gzip-compressed)")
     p.add_argument("--format", choices=FORMATS, default="boston", help="export format")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
