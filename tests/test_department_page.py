@@ -26,6 +26,7 @@ from dashboard.snapshot import CASES_FILE
 from layouts import department as page
 from layouts.department import Ids, layout
 from tests.conftest import BOSTON_ZIP, make_settings
+from tests.support.components import component_ids
 
 CODE = "PWDx"
 QUERY = "?period=month&date=2011-09-01"
@@ -82,25 +83,7 @@ def _open_at_cut(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- layout and registration --------------------------------------------------------------------
-def _ids(component) -> set[str]:
-    found = set()
-    stack = [component]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list | tuple):
-            stack.extend(node)
-            continue
-        if not hasattr(node, "to_plotly_json"):
-            continue
-        if getattr(node, "id", None) is not None:
-            found.add(str(node.id))
-        child = getattr(node, "children", None)
-        if child is not None:
-            stack.append(child)
-        for value in vars(node).values():
-            if hasattr(value, "to_plotly_json"):
-                stack.append(value)
-    return found
+_ids = component_ids
 
 
 def test_layout_has_every_declared_id() -> None:

@@ -19,7 +19,7 @@ from dashboard import periods
 from dashboard.services import Services
 from dashboard.sla import Tier
 from layouts.overview import Ids, layout
-from tests.test_requests_page import _ids
+from tests.support.components import component_ids as _ids
 
 AS_OF = pd.Timestamp("2026-01-01", tz="UTC")
 

@@ -14,28 +14,9 @@ from dashboard.queries import CaseFilter, ReadModel
 from dashboard.urlstate import FilterState
 from layouts.requests import Ids, layout
 from tests.conftest import make_settings
+from tests.support.components import component_ids
 
-
-def _ids(component) -> set[str]:
-    found = set()
-    stack = [component]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list | tuple):
-            stack.extend(node)
-            continue
-        if not hasattr(node, "to_plotly_json"):
-            continue
-        if getattr(node, "id", None) is not None:
-            found.add(str(node.id))
-        for attr in ("children",):
-            child = getattr(node, attr, None)
-            if child is not None:
-                stack.append(child)
-        for value in vars(node).values():
-            if hasattr(value, "to_plotly_json"):
-                stack.append(value)
-    return found
+_ids = component_ids
 
 
 def test_layout_has_every_declared_id() -> None:

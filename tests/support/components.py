@@ -1,0 +1,27 @@
+"""Helpers for comparing Dash component trees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def component_ids(component: Any) -> set[str]:
+    """Every component id in a layout tree (children and component-valued props)."""
+    found: set[str] = set()
+    stack = [component]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+            continue
+        if not hasattr(node, "to_plotly_json"):
+            continue
+        if getattr(node, "id", None) is not None:
+            found.add(str(node.id))
+        child = getattr(node, "children", None)
+        if child is not None:
+            stack.append(child)
+        for value in vars(node).values():
+            if hasattr(value, "to_plotly_json"):
+                stack.append(value)
+    return found
