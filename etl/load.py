@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dashboard import schema
@@ -221,14 +221,21 @@ class Loader:
     def _existing(
         self, conn: Connection, source: str, keys: list[str]
     ) -> dict[str, tuple[int, str]]:
-        c = schema.cases.c
+        """``request_id -> (id, row_hash)`` of the keys already stored for ``source``.
+
+        Plain DBAPI statements in chunks: compiling a Core ``IN`` of thousands of bound
+        parameters per chunk cost more than the lookup itself."""
         found: dict[str, tuple[int, str]] = {}
+        if not keys:
+            return found
+        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         for start in range(0, len(keys), _LOOKUP_CHUNK):
             chunk = keys[start : start + _LOOKUP_CHUNK]
-            query = select(c.request_id, c.id, c.row_hash).where(
-                c.source == source, c.request_id.in_(chunk)
+            statement = (
+                "SELECT request_id, id, row_hash FROM cases "  # noqa: S608 - markers only
+                f"WHERE source = {marker} AND request_id IN ({', '.join([marker] * len(chunk))})"
             )
-            for request_id, case_id, row_hash in conn.execute(query):
+            for request_id, case_id, row_hash in conn.exec_driver_sql(statement, (source, *chunk)):
                 found[request_id] = (case_id, row_hash)
         return found
 
@@ -270,19 +277,23 @@ class Loader:
             if frame.empty:
                 continue
             lat, lon = frame["lat"].to_numpy(float), frame["lon"].to_numpy(float)
+            # The cell containing the point at each resolution (not the finest cell's parents:
+            # H3 children do not tile their parent exactly, and ~5% of points would differ).
             for resolution, name in zip(schema.H3_RESOLUTIONS, schema.H3_FIELDS, strict=True):
                 cells = h3cells.cells(lat=lat, lon=lon, resolution=resolution)
-                frame[name] = pd.Series(cells, index=frame.index, dtype=object).where(
-                    cells != 0, None
-                )
+                frame[name] = pd.arrays.IntegerArray(cells, mask=cells == h3cells.NO_CELL)
         if not new.empty:
             new["first_run_id"] = run_id
             new["last_run_id"] = run_id
+            # Ids are given here (the load holds the write lock for its whole transaction), so
+            # the new cases' ids are known without reading them back.
             before = self.store.max_case_id(conn)
+            new.insert(0, "id", np.arange(before + 1, before + 1 + len(new), dtype=np.int64))
             self.store.bulk_insert(conn, schema.cases, new)
             self.store.index_new_points(conn, after_id=before)
         if not changed.empty:
-            changed["_id"] = changed["request_id"].map(lambda k: existing[k][0])
+            changed["id"] = changed["request_id"].map(lambda k: existing[k][0])
+            changed["_id"] = changed["id"]
             changed["last_run_id"] = run_id
             values = {
                 name: bindparam(name)
@@ -291,11 +302,10 @@ class Loader:
             statement = (
                 update(schema.cases).where(schema.cases.c.id == bindparam("_id")).values(values)
             )
-            conn.execute(statement, _records(changed))
+            conn.execute(statement, _records(changed.drop(columns=["id"])))
         if layers:
             touched = pd.concat([new, changed])
-            ids = self._existing(conn, report.source, touched["request_id"].tolist())
-            touched["case_id"] = touched["request_id"].map(lambda k: ids[k][0])
+            touched["case_id"] = touched["id"]
             changed_ids = touched.loc[touched["request_id"].isin(list(existing)), "case_id"]
             if not changed_ids.empty:
                 for start in range(0, len(changed_ids), _LOOKUP_CHUNK):
