@@ -7,12 +7,16 @@ commit a new read-model snapshot is written and swapped in.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import queue
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,7 @@ from dashboard.settings import Settings
 from dashboard.store import Store
 from etl import adapters
 from etl.normalise import NormaliseContext, normalise
-from etl.reader import ExportFile
+from etl.reader import ExportFile, RawBatch
 from geodata import h3cells
 from geodata.areas import StoredLayers
 
@@ -48,6 +52,10 @@ class LoadReport:
     unchanged: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: where the time went, in seconds: ``read_normalise`` (in the prefetch thread, overlapping
+    #: the rest), ``write`` (inserts and updates), of which ``rtree`` (the SQLite spatial index),
+    #: and ``snapshot`` (after the commit, when one is written).
+    stages: dict[str, float] = field(default_factory=dict)
     run_id: int | None = None
     format: str = ""
     source: str = ""
@@ -56,6 +64,7 @@ class LoadReport:
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["seconds"] = round(self.seconds, 3)
+        data["stages"] = {k: round(v, 3) for k, v in self.stages.items()}
         return data
 
     @property
@@ -165,17 +174,32 @@ class Loader:
                 ).inserted_primary_key[0]
                 report.run_id = run_id
                 reasons: Counter[str] = Counter()
-                for batch in batches:
+
+                stages: Counter[str] = Counter()
+
+                def prepare(batch: RawBatch) -> _Prepared:
+                    began = time.perf_counter()
                     cases, quarantined = normalise(
                         header, batch.rows, batch.lines, adapter=adapter, context=context
                     )
                     bad = [(line, "wrong_field_count", text) for line, text in batch.bad]
                     rows_q = [(line, reason, _csv(raw)) for line, reason, raw in quarantined] + bad
-                    self._quarantine(conn, run_id, report.source, rows_q)
-                    reasons.update(reason for _, reason, _ in rows_q)
-                    report.read += len(batch.rows) + len(batch.bad)
-                    self._upsert(conn, run_id, report, cases, layers)
-                    bar.update(position.done, report)
+                    stages["read_normalise"] += time.perf_counter() - began
+                    return _Prepared(len(batch.rows) + len(batch.bad), cases, rows_q, position.done)
+
+                # The next batch is read and normalised in a second thread while this one is
+                # written: SQLite releases the GIL while it inserts and indexes.
+                # closing(): the worker is stopped before the file is closed, also on an error.
+                with contextlib.closing(_prefetch(batches, prepare)) as prepared_batches:
+                    for prepared in prepared_batches:
+                        began = time.perf_counter()
+                        self._quarantine(conn, run_id, report.source, prepared.quarantined)
+                        reasons.update(reason for _, reason, _ in prepared.quarantined)
+                        report.read += prepared.read
+                        self._upsert(conn, run_id, report, prepared.cases, layers, stages)
+                        stages["write"] += time.perf_counter() - began
+                        bar.update(prepared.position, report)
+                report.stages = dict(stages)
                 report.quarantined = dict(sorted(reasons.items()))
                 report.seconds = time.perf_counter() - started
                 conn.execute(
@@ -246,6 +270,7 @@ class Loader:
         report: LoadReport,
         cases: pd.DataFrame,
         layers: StoredLayers,
+        stages: Counter[str],
     ) -> None:
         if cases.empty:
             return
@@ -290,7 +315,9 @@ class Loader:
             before = self.store.max_case_id(conn)
             new.insert(0, "id", np.arange(before + 1, before + 1 + len(new), dtype=np.int64))
             self.store.bulk_insert(conn, schema.cases, new)
+            began = time.perf_counter()
             self.store.index_new_points(conn, after_id=before)
+            stages["rtree"] += time.perf_counter() - began
         if not changed.empty:
             changed["id"] = changed["request_id"].map(lambda k: existing[k][0])
             changed["_id"] = changed["id"]
@@ -320,6 +347,64 @@ class Loader:
             )
             if rows:
                 self.store.bulk_insert(conn, schema.case_areas, pd.DataFrame(rows))
+
+
+@dataclass
+class _Prepared:
+    """One batch, normalised: what the writer needs."""
+
+    read: int
+    cases: pd.DataFrame
+    quarantined: list[tuple[int, str, str]]
+    position: int
+
+
+_DONE = object()
+
+
+def _prefetch(
+    batches: Iterator[RawBatch], prepare: Callable[[RawBatch], _Prepared]
+) -> Iterator[_Prepared]:
+    """``prepare(batch)`` for each batch, one batch ahead, in a worker thread.
+
+    At most one prepared batch waits (memory stays at two batches). An exception in the worker
+    (an unreadable file half-way) is raised here, in the caller's thread, at the point where that
+    batch would have come; if the caller stops early, the worker is stopped and joined before
+    this generator returns, so the file is never read after it is closed."""
+    results: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for batch in batches:
+                if not put(prepare(batch)):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            put(exc)
+
+    worker = threading.Thread(target=work, name="stat311-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = results.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _csv(row: list[str]) -> str:
@@ -381,5 +466,7 @@ def load_file(
     if snapshot:
         from dashboard.snapshot import write_for
 
+        began = time.perf_counter()
         write_for(store, settings)
+        report.stages["snapshot"] = time.perf_counter() - began
     return report

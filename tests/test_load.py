@@ -86,7 +86,7 @@ def balanced(report) -> bool:
 
 def report_key(report) -> dict:
     data = report.as_json()
-    for name in ("seconds", "run_id", "path"):
+    for name in ("seconds", "stages", "run_id", "path"):
         data.pop(name)
     return data
 
@@ -473,3 +473,42 @@ def test_a_column_named_twice_reads_the_first(tmp_path):
     assert report.inserted == 1
     assert store.get_case("D1")["service_name"] == "Pothole"
     store.dispose()
+
+
+# -- the prefetch thread -----------------------------------------------------------------------
+def test_prefetch_keeps_order_and_raises_the_workers_error_where_its_batch_would_be():
+    import threading
+
+    from etl.load import _prefetch
+
+    def source():
+        yield from range(5)
+        raise OSError("the disk went away")
+
+    got = []
+    with pytest.raises(OSError, match="disk went away"):
+        for item in _prefetch(source(), lambda n: n * 10):
+            got.append(item)
+    assert got == [0, 10, 20, 30, 40]
+    assert not [t for t in threading.enumerate() if t.name == "stat311-prefetch"]
+
+
+def test_prefetch_stops_and_joins_its_worker_when_the_caller_fails():
+    import threading
+
+    from etl.load import _prefetch
+
+    produced = []
+
+    def source():
+        for n in range(1_000):
+            produced.append(n)
+            yield n
+
+    with pytest.raises(RuntimeError, match="writer failed"):
+        for item in _prefetch(source(), lambda n: n):
+            if item == 3:
+                raise RuntimeError("writer failed")
+    # the worker ran at most a couple of batches ahead, then stopped: the file is not read on
+    assert len(produced) <= 6
+    assert not [t for t in threading.enumerate() if t.name == "stat311-prefetch"]

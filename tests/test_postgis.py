@@ -552,8 +552,8 @@ def test_failing_load_leaves_postgis_unchanged(
         original = load.Loader._upsert
         seen: list[int] = []
 
-        def failing_upsert(self, conn, run_id, report, cases, layers):
-            original(self, conn, run_id, report, cases, layers)
+        def failing_upsert(self, conn, run_id, report, cases, layers, *rest):
+            original(self, conn, run_id, report, cases, layers, *rest)
             seen.append(report.updated)
             if len(seen) == 3:
                 raise RuntimeError("injected failure")
