@@ -173,6 +173,9 @@ class BenchContext:
     csv_path: Path | None = None
     store_settings: Settings | None = None  # the store the queries run on (set by ingest)
     facts: dict[str, Any] = field(default_factory=dict)
+    concurrency_seconds: float = 60.0  # load generator duration (0: no gunicorn run)
+    concurrency_users: int = 20
+    postgis: bool = True  # measure the PostgreSQL/PostGIS store
 
     def say(self, message: str, *args: Any) -> None:
         log.info("bench: " + message, *args)
@@ -765,12 +768,37 @@ def figure_gi_star(ctx: BenchContext) -> list[Figure]:
     return [figure]
 
 
+def figure_maps(ctx: BenchContext) -> list[Figure]:
+    """Map views and the callbacks behind them (bytes sent, timings): :mod:`dashboard.bench_maps`."""
+    from dashboard.bench_maps import map_figures
+
+    return map_figures(ctx)
+
+
+def figure_serve(ctx: BenchContext) -> list[Figure]:
+    """gunicorn with 2 workers under simulated users, and the workers' peak RSS:
+    :mod:`dashboard.bench_serve`."""
+    from dashboard.bench_serve import serve_figures
+
+    return serve_figures(ctx)
+
+
+def figure_postgis(ctx: BenchContext) -> list[Figure]:
+    """Ingest and lookup by id on a throwaway PostgreSQL/PostGIS: :mod:`dashboard.bench_postgis`."""
+    from dashboard.bench_postgis import postgis_figures
+
+    return postgis_figures(ctx)
+
+
 #: The figures, in order. Each takes the context and returns its figures; add new ones here.
 FIGURES: list[Callable[[BenchContext], list[Figure]]] = [
     figure_ingest,
     figure_queries,
     figure_sla,
+    figure_maps,
     figure_gi_star,
+    figure_serve,
+    figure_postgis,
 ]
 
 
@@ -872,6 +900,7 @@ def format_table(result: dict[str, Any]) -> str:
                     f"  of which the load transaction {load_s:,.1f} s, snapshot and the rest "
                     f"{rest_s:,.1f} s (last run)"
                 )
+    lines.extend(_serving_lines(result))
     bars = [
         (fig["name"], bar)
         for fig in result["figures"]
@@ -887,6 +916,40 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.3f} MB"
+
+
+def _serving_lines(result: dict[str, Any]) -> list[str]:
+    """Map bytes, the concurrency run, web worker RSS and figures not measured, under the table."""
+    lines: list[str] = []
+    maps = [f for f in result["figures"] if "gzip_bytes" in f["extra"]]
+    if maps:
+        lines += ["", "map views: bytes sent (the callback's outputs as JSON; gzipped / raw):"]
+        width = max(len(f["name"]) for f in maps)
+        for f in maps:
+            e = f["extra"]
+            lines.append(
+                f"  {f['name']:<{width}}  {_mb(e['gzip_bytes'])} gzipped / {_mb(e['json_bytes'])}"
+                f"  (figure alone {_mb(e['figure_gzip_bytes'])} gzipped)"
+            )
+    for f in result["figures"]:
+        e = f["extra"]
+        if "requests_per_s" in e:
+            lines += [
+                "",
+                f"{f['name']}: {e['requests']:,} requests ({e['served']:,} served, "
+                f"{e['errors']:,} errors), {e['requests_per_s']:,} requests/s, "
+                f"p50 {_ms(e['p50_ms'])} ms, p95 {_ms(f['p95_ms'])} ms",
+            ]
+            lines += [f"  error: {d}" for d in e["error_samples"]]
+            rss = ", ".join(f"{v:,.0f} MB" for v in e["worker_peak_rss_mb"] if v is not None)
+            lines.append(f"  web worker peak RSS (VmHWM) after the run: {rss or 'unknown'}")
+    for skipped in result["facts"].get("not_measured", []):
+        lines += ["", f"not measured: {skipped['figure']}: {skipped['reason']}"]
+    return lines
+
+
 def run_bench(
     *,
     cases: int = ONE_MILLION,
@@ -900,11 +963,17 @@ def run_bench(
     keep: bool = False,
     out: TextIO | None = None,
     command: str | None = None,
+    concurrency_seconds: float = 60.0,
+    concurrency_users: int = 20,
+    postgis: bool = True,
 ) -> dict[str, Any]:
     """Run every figure; print the table to ``out`` (default stdout); return (and optionally write)
-    the JSON document. ``settings`` supplies the batch size and time zone (never the store)."""
+    the JSON document. ``settings`` supplies the batch size and time zone (never the store).
+    ``concurrency_seconds`` 0 skips the gunicorn run; ``postgis`` False skips PostgreSQL."""
     if cases <= 0 or repeat <= 0 or ingest_repeat <= 0:
         raise ValueError("cases, repeat and ingest_repeat must be positive")
+    if concurrency_seconds < 0 or concurrency_users <= 0:
+        raise ValueError("concurrency_seconds must be >= 0 and concurrency_users positive")
     if format not in LAYERS:
         raise ValueError(f"unknown format {format!r}")
     out = out or sys.stdout
@@ -923,6 +992,9 @@ def run_bench(
         seed=seed,
         workdir=tmp,
         settings=settings or Settings.from_env({}),
+        concurrency_seconds=concurrency_seconds,
+        concurrency_users=concurrency_users,
+        postgis=postgis,
     )
     figures: list[Figure] = []
     try:
@@ -941,6 +1013,8 @@ def run_bench(
         "repeat": repeat,
         "ingest_repeat": ingest_repeat,
         "warmup_runs": 1,
+        "concurrency_seconds": concurrency_seconds,
+        "concurrency_users": concurrency_users,
         "ratio": "baseline median / stat311 median (above 1: stat311 is faster)",
         "started_at": started_at,
         "seconds": round(time.perf_counter() - started, 1),
@@ -990,6 +1064,28 @@ def add_subparser(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     p.add_argument("--workdir", help="parent of the temporary directory (default: system temp)")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    p.add_argument(
+        "--concurrency-seconds",
+        type=positive_count,
+        default=60,
+        help="seconds of simulated users against gunicorn (default 60)",
+    )
+    p.add_argument(
+        "--concurrency-users",
+        type=positive_count,
+        default=20,
+        help="simulated users (threads) of the concurrency run (default 20)",
+    )
+    p.add_argument(
+        "--no-serve",
+        action="store_true",
+        help="skip the gunicorn concurrency run and the web worker RSS",
+    )
+    p.add_argument(
+        "--no-postgis",
+        action="store_true",
+        help="skip the PostgreSQL/PostGIS ingest and lookup figures",
+    )
     p.set_defaults(func=cmd_bench)
 
 
@@ -1005,5 +1101,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         workdir=args.workdir,
         keep=args.keep,
         command=shlex.join(["stat311", *sys.argv[1:]]),
+        concurrency_seconds=0 if args.no_serve else args.concurrency_seconds,
+        concurrency_users=args.concurrency_users,
+        postgis=not args.no_postgis,
     )
     return 0 if result["all_equal"] else 1

@@ -17,6 +17,14 @@ QUERY_FIGURES = {
     "counts by type",
     "filter options",
 }
+MAP_FIGURES = (
+    "department map: ",
+    "hotspots callback: ",
+    "public map by area: ",
+    "public map by cell: ",
+    "public map by point: ",
+)
+BYTES_BAR = "<= 1.5 MB gzipped whatever the number of cases"
 
 
 def test_bench_runs_every_figure_with_positive_numbers_and_equal_results(
@@ -27,41 +35,102 @@ def test_bench_runs_every_figure_with_positive_numbers_and_equal_results(
     out = tmp_path / "bench.json"
     work = tmp_path / "work"
     args = parser.parse_args(
-        ["bench", "--cases", "2000", "--repeat", "2", "--json", str(out), "--workdir", str(work)]
-    )
+        ["bench", "--cases", "2000", "--repeat", "2", "--json", str(out), "--workdir", str(work),
+         "--concurrency-seconds", "2", "--concurrency-users", "4"]
+    )  # fmt: skip
     assert args.func(args, Settings.from_env({})) == 0
 
     result = json.loads(out.read_text())
     assert result["cases"] == 2000 and result["all_equal"] is True
+    assert result["facts"].get("not_measured", []) == []  # PostGIS and gunicorn both ran
     names = [f["name"] for f in result["figures"]]
     assert names[0] == "ingest"
     assert set(names) >= QUERY_FIGURES
     assert any(n.startswith("overview: week x department, ") and "90 days" in n for n in names)
+    for prefix in (*MAP_FIGURES, "public lookup: ", "concurrency: ", "PostGIS ingest"):
+        assert sum(n.startswith(prefix) for n in names) == 1, prefix
     for figure in result["figures"]:
+        name = figure["name"]
         assert figure["median_ms"] > 0 and figure["p95_ms"] >= figure["median_ms"]
+        if name.startswith("concurrency: "):
+            continue  # no baseline: checked below
         assert figure["baseline"] and figure["baseline_median_ms"] > 0 and figure["ratio"] > 0
-        single = figure["name"] == "ingest" or figure["name"].startswith("Gi*")
+        single = name.startswith(("ingest", "Gi*", "PostGIS", "department map: "))
         expected = 1 if single else 2
-        assert len(figure["baselines"]) == expected
+        assert len(figure["baselines"]) == expected, name
         for baseline in figure["baselines"]:
             assert baseline["median_ms"] > 0 and baseline["ratio"] > 0
-            assert baseline["equal"] is True, (figure["name"], baseline["name"])
-        if figure["name"].startswith("Gi*"):  # fixed size (50,000 cells): its bars always apply
+            assert baseline["equal"] is True, (name, baseline["name"])
+        if name.startswith("Gi*"):  # fixed size (50,000 cells): its bars always apply
             assert figure["extra"]["max_abs_z_diff"] < 1e-9
             assert {b["bar"] for b in figure["bars"]} == {
                 "median <= 50 ms on 50,000 cells",
                 ">= 10x faster than esda",
             }
+        elif name.startswith(MAP_FIGURES):  # the size bar holds whatever the number of cases
+            extra = figure["extra"]
+            assert 0 < extra["figure_gzip_bytes"] <= extra["gzip_bytes"] < extra["json_bytes"]
+            assert [(b["bar"], b["met"]) for b in figure["bars"]] == [(BYTES_BAR, True)]
         else:
             assert figure["bars"] == []  # the bars are defined at 1M and 10M cases
     ingest = result["figures"][0]
     assert ingest["extra"]["rows_per_s"] > 0
     assert ingest["extra"]["report"]["read"] == 2000
+
+    hot = next(f for f in result["figures"] if f["name"].startswith("hotspots callback: "))
+    assert hot["extra"]["cells"] > 0 and hot["extra"]["result_rows"] > 1
+
+    serve = next(f for f in result["figures"] if f["name"].startswith("concurrency: "))
+    extra = serve["extra"]
+    assert extra["requests"] > 0 and extra["served"] == extra["requests"]
+    assert extra["errors"] == 0 and extra["error_samples"] == []
+    assert {"callback hotspots", "callback public lookup", "page /", "open311 request"} <= set(
+        extra["by_kind"]
+    )
+    assert len(extra["worker_peak_rss_mb"]) == 2 and all(v > 0 for v in extra["worker_peak_rss_mb"])
+    assert [b["bar"] for b in serve["bars"]] == ["0 errors", "p95 <= 1.5 s"]
+    assert serve["bars"][0]["met"] is True
+
+    pg = next(f for f in result["figures"] if f["name"] == "PostGIS ingest")
+    report = pg["extra"]["report"]
+    assert report["read"] == 2000 == (
+        report["inserted"] + report["updated"] + report["unchanged"]
+        + sum(report["quarantined"].values())
+    )  # fmt: skip
+    assert pg["extra"]["stored"] == report["inserted"] == pg["extra"]["snapshot_rows"]
+    lookup = next(f for f in result["figures"] if f["name"] == "PostGIS public lookup by id")
+    assert lookup["baselines"][0]["equal"] is True  # the same case as a plain SELECT by id
+
     machine = result["machine"]
     assert machine["cpu_count"] >= 1 and machine["python"] and machine["versions"]["duckdb"]
     table = capsys.readouterr().out
     assert "SQL GROUP BY on the SQLite store" in table and "pandas over a DataFrame" in table
+    assert "map views: bytes sent" in table and "web worker peak RSS (VmHWM)" in table
     assert list(work.iterdir()) == []  # the temporary directory was removed
+
+
+def test_heavy_parts_can_be_skipped_and_missing_postgres_is_reported(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    from dashboard import pgcluster
+
+    def no_binaries() -> Path:
+        raise pgcluster.PostgisUnavailable("PostgreSQL server binaries not found (test)")
+
+    monkeypatch.setattr(pgcluster, "_find_bindir", no_binaries)
+    monkeypatch.setattr(bench, "FIGURES", [bench.figure_ingest, bench.figure_serve,
+                                           bench.figure_postgis])  # fmt: skip
+    result = bench.run_bench(cases=300, repeat=1, workdir=tmp_path, concurrency_seconds=0)
+    assert [f["name"] for f in result["figures"]] == ["ingest"]
+    assert result["facts"]["not_measured"] == [
+        {"figure": "concurrency and web worker RSS", "reason": "skipped (--no-serve)"},
+        {
+            "figure": "PostgreSQL/PostGIS ingest and lookup",
+            "reason": "PostgreSQL server binaries not found (test)",
+        },
+    ]
+    out = capsys.readouterr().out
+    assert "not measured: PostgreSQL/PostGIS ingest and lookup: PostgreSQL server" in out
 
 
 def test_a_wrong_result_is_reported(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -80,7 +149,10 @@ def test_a_wrong_result_is_reported(tmp_path: Path, monkeypatch, capsys) -> None
         return cases
 
     monkeypatch.setattr(bench, "query_cases", with_a_wrong_baseline)
-    result = bench.run_bench(cases=500, repeat=1, workdir=tmp_path)
+    monkeypatch.setattr(bench, "FIGURES", [bench.figure_ingest, bench.figure_queries])
+    result = bench.run_bench(
+        cases=500, repeat=1, workdir=tmp_path, concurrency_seconds=0, postgis=False
+    )
     assert result["all_equal"] is False
     by_type = next(f for f in result["figures"] if f["name"] == "counts by type")
     assert [b["equal"] for b in by_type["baselines"]] == [True, False]
