@@ -16,6 +16,16 @@ Figures (more are added by appending a function to :data:`FIGURES`):
   overview counts by week x department (all cases, and one department over the last 90 days), counts
   by type, and the filter options; baselines: the same aggregation as SQL ``GROUP BY`` on the SQLite
   store, and in pandas over a DataFrame already in memory.
+- SLA queries (:class:`dashboard.sla.SlaEngine`) and Gi* on 50,000 cells (baseline esda).
+- map views and their callbacks (:mod:`dashboard.bench_maps`): bytes sent (gzipped JSON) and the
+  time of the department map, hot-spot, public map (area, cell, point) and public lookup callbacks,
+  called as plain functions, beside SQL ``GROUP BY`` and pandas baselines of their aggregation.
+- concurrency (:mod:`dashboard.bench_serve`): gunicorn with 2 workers serving the bench store to
+  simulated signed-in users (page loads and Dash callbacks) for ``--concurrency-seconds``; requests,
+  errors, p50/p95, and each worker's peak RSS (``--no-serve`` skips it).
+- PostgreSQL/PostGIS (:mod:`dashboard.bench_postgis`): ingest of the same CSV into a throwaway
+  cluster (baseline ``read_csv`` + ``to_sql``) and lookup by id (``--no-postgis`` skips it; without
+  the server binaries it is reported as not measured).
 
 Everything happens in a temporary directory that is removed at the end (``--keep`` keeps it).
 """
@@ -1047,10 +1057,14 @@ def add_subparser(subparsers: Any) -> None:
     """Add ``bench`` to the ``stat311`` command line."""
     p = subparsers.add_parser(
         "bench",
-        help="measure ingest and dashboard queries beside naive baselines (temporary store)",
+        help="measure ingest, queries, callbacks, map sizes, serving and PostGIS beside naive "
+        "baselines (temporary store)",
         description="Generate N cases, load them into a fresh SQLite store in a temporary "
-        "directory, and time ingest and the dashboard queries beside naive baselines measured "
-        "in the same run (median, p95, ratio; results compared). Your store is not touched.",
+        "directory, and time ingest, the dashboard queries and callbacks beside naive baselines "
+        "measured in the same run (median, p95, ratio; results compared); measure the bytes each "
+        "map view sends, gunicorn with 2 workers under simulated users (errors, p50/p95, worker "
+        "peak RSS) and ingest and lookup on a throwaway PostgreSQL/PostGIS. Your store is not "
+        "touched.",
     )
     p.add_argument("--cases", type=positive_count, default=ONE_MILLION, help="cases to generate")
     p.add_argument("--json", metavar="PATH", help="also write every figure as JSON to PATH")
