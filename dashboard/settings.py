@@ -74,6 +74,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("expected 0 or a positive integer")
+    return value
+
+
 #: Boston's request types about a home, health or a named person (public side: no text, no address).
 SENSITIVE_TYPES = (
     "Unsatisfactory Living Conditions,Squalid Living Conditions,Illegal Rooming House,"
@@ -149,6 +156,13 @@ SETTINGS: tuple[Setting, ...] = (
         "`dashboard/sla_policy.example.yaml`.",
     ),
     Setting("batch_size", "50000", _positive_int, "Rows per batch when loading a file."),
+    Setting(
+        "reader_process_mb",
+        "32",
+        _non_negative_int,
+        "Files of at least this many MB are read and normalised in a second process while the "
+        "first writes (on machines with more than one CPU; 0: every file).",
+    ),
     Setting(
         "sources_file",
         "",
@@ -247,6 +261,7 @@ class Settings:
     default_geocode_tolerance: float = 0.0001
     sla_policy: Path | None = None
     batch_size: int = 50000
+    reader_process_mb: int = 32
     sources_file: Path | None = None
     socrata_app_token: str = ""
     public_sensitive_types: str = SENSITIVE_TYPES

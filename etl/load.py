@@ -7,16 +7,12 @@ commit a new read-model snapshot is written and swapped in.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import queue
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +26,7 @@ from dashboard import schema
 from dashboard.errors import InputFileError
 from dashboard.settings import Settings
 from dashboard.store import Store
-from etl import adapters
+from etl import adapters, pipeline
 from etl.normalise import NormaliseContext, normalise
 from etl.reader import ExportFile, RawBatch
 from geodata import h3cells
@@ -52,9 +48,10 @@ class LoadReport:
     unchanged: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-    #: where the time went, in seconds: ``read_normalise`` (in the prefetch thread, overlapping
-    #: the rest), ``write`` (inserts and updates), of which ``rtree`` (the SQLite spatial index),
-    #: and ``snapshot`` (after the commit, when one is written).
+    #: where the time went, in seconds: ``read_normalise`` (reading, normalising, hashing, H3;
+    #: in a second process for large files, overlapping the rest), ``write`` (inserts and
+    #: updates), of which ``rtree`` (the SQLite spatial index), and ``snapshot`` (after the
+    #: commit, when one is written).
     stages: dict[str, float] = field(default_factory=dict)
     run_id: int | None = None
     format: str = ""
@@ -84,6 +81,20 @@ def row_hashes(frame: pd.DataFrame) -> pd.Series:
     """A stable 64-bit content hash per canonical row (hex), to tell updated from unchanged."""
     values = pd.util.hash_pandas_object(frame[_HASHED], index=False).to_numpy(dtype=np.uint64)
     return pd.Series([f"{v:016x}" for v in values.tolist()], index=frame.index, dtype=object)
+
+
+def _with_hash_and_cells(cases: pd.DataFrame) -> pd.DataFrame:
+    """The normalised batch without ``_line``, plus its ``row_hash`` and H3 cells (pure
+    functions of the batch: done on the reading side, see :mod:`etl.pipeline`)."""
+    cases = cases.drop(columns=["_line"])
+    cases["row_hash"] = row_hashes(cases)
+    lat, lon = cases["lat"].to_numpy(float), cases["lon"].to_numpy(float)
+    # The cell containing the point at each resolution (not the finest cell's parents: H3
+    # children do not tile their parent exactly, and ~5% of points would differ).
+    for resolution, name in zip(schema.H3_RESOLUTIONS, schema.H3_FIELDS, strict=True):
+        cells = h3cells.cells(lat=lat, lon=lon, resolution=resolution)
+        cases[name] = pd.arrays.IntegerArray(cells, mask=cells == h3cells.NO_CELL)
+    return cases
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -177,28 +188,31 @@ class Loader:
 
                 stages: Counter[str] = Counter()
 
-                def prepare(batch: RawBatch) -> _Prepared:
-                    began = time.perf_counter()
+                def prepare(batch: RawBatch) -> _Batch:
                     cases, quarantined = normalise(
                         header, batch.rows, batch.lines, adapter=adapter, context=context
                     )
+                    cases = _with_hash_and_cells(cases)
                     bad = [(line, "wrong_field_count", text) for line, text in batch.bad]
                     rows_q = [(line, reason, _csv(raw)) for line, reason, raw in quarantined] + bad
-                    stages["read_normalise"] += time.perf_counter() - began
-                    return _Prepared(len(batch.rows) + len(batch.bad), cases, rows_q, position.done)
+                    return _Batch(len(batch.rows) + len(batch.bad), cases, rows_q, position.done)
 
-                # The next batch is read and normalised in a second thread while this one is
-                # written: SQLite releases the GIL while it inserts and indexes.
-                # closing(): the worker is stopped before the file is closed, also on an error.
-                with contextlib.closing(_prefetch(batches, prepare)) as prepared_batches:
-                    for prepared in prepared_batches:
+                # A large file is read and normalised in a second process while this one writes.
+                parallel = (
+                    export.size >= self.settings.reader_process_mb * 1024 * 1024
+                    and pipeline.parallel_possible()
+                )
+                with pipeline.prepared_batches(batches, prepare, parallel=parallel) as prepared:
+                    for item in prepared:
                         began = time.perf_counter()
-                        self._quarantine(conn, run_id, report.source, prepared.quarantined)
-                        reasons.update(reason for _, reason, _ in prepared.quarantined)
-                        report.read += prepared.read
-                        self._upsert(conn, run_id, report, prepared.cases, layers, stages)
+                        stages["read_normalise"] += item.seconds
+                        batch = item.value
+                        self._quarantine(conn, run_id, report.source, batch.quarantined)
+                        reasons.update(reason for _, reason, _ in batch.quarantined)
+                        report.read += batch.read
+                        self._upsert(conn, run_id, report, batch.cases, layers, stages)
                         stages["write"] += time.perf_counter() - began
-                        bar.update(prepared.position, report)
+                        bar.update(batch.position, report)
                 report.stages = dict(stages)
                 report.quarantined = dict(sorted(reasons.items()))
                 report.seconds = time.perf_counter() - started
@@ -274,8 +288,6 @@ class Loader:
     ) -> None:
         if cases.empty:
             return
-        cases = cases.drop(columns=["_line"])
-        cases["row_hash"] = row_hashes(cases)
         keys = cases["request_id"].drop_duplicates().tolist()
         existing = self._existing(conn, report.source, keys)
         stored_hash = {k: v[1] for k, v in existing.items()}
@@ -298,15 +310,6 @@ class Loader:
         changed = changed.copy()
         if new.empty and changed.empty:
             return
-        for frame in (new, changed):
-            if frame.empty:
-                continue
-            lat, lon = frame["lat"].to_numpy(float), frame["lon"].to_numpy(float)
-            # The cell containing the point at each resolution (not the finest cell's parents:
-            # H3 children do not tile their parent exactly, and ~5% of points would differ).
-            for resolution, name in zip(schema.H3_RESOLUTIONS, schema.H3_FIELDS, strict=True):
-                cells = h3cells.cells(lat=lat, lon=lon, resolution=resolution)
-                frame[name] = pd.arrays.IntegerArray(cells, mask=cells == h3cells.NO_CELL)
         if not new.empty:
             new["first_run_id"] = run_id
             new["last_run_id"] = run_id
@@ -350,61 +353,13 @@ class Loader:
 
 
 @dataclass
-class _Prepared:
+class _Batch:
     """One batch, normalised: what the writer needs."""
 
     read: int
     cases: pd.DataFrame
     quarantined: list[tuple[int, str, str]]
     position: int
-
-
-_DONE = object()
-
-
-def _prefetch(
-    batches: Iterator[RawBatch], prepare: Callable[[RawBatch], _Prepared]
-) -> Iterator[_Prepared]:
-    """``prepare(batch)`` for each batch, one batch ahead, in a worker thread.
-
-    At most one prepared batch waits (memory stays at two batches). An exception in the worker
-    (an unreadable file half-way) is raised here, in the caller's thread, at the point where that
-    batch would have come; if the caller stops early, the worker is stopped and joined before
-    this generator returns, so the file is never read after it is closed."""
-    results: queue.Queue[Any] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                results.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for batch in batches:
-                if not put(prepare(batch)):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            put(exc)
-
-    worker = threading.Thread(target=work, name="stat311-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = results.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 def _csv(row: list[str]) -> str:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -365,7 +366,24 @@ def big_file(path: Path, n: int) -> Path:
     return path
 
 
-def test_sigkill_mid_load_leaves_store_exactly_as_before(seeded):
+def _processes_running(needle: str) -> list[int]:
+    """Live processes whose command line contains ``needle`` (a forked reader has its parent's)."""
+    found = []
+    for proc_dir in Path("/proc").iterdir():
+        if not proc_dir.name.isdigit():
+            continue
+        try:
+            cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (proc_dir / "stat").read_text().split(") ", 1)[1][0]
+        except (OSError, IndexError):
+            continue
+        if needle in cmdline and state != "Z":
+            found.append(int(proc_dir.name))
+    return found
+
+
+@pytest.mark.parametrize("reader_process_mb", ["0", "100000"], ids=["reader-process", "inline"])
+def test_sigkill_mid_load_leaves_store_exactly_as_before(seeded, reader_process_mb):
     path = big_file(seeded / "big.csv", 300_000)
     before = state(seeded)
     assert counts(before) == (30, 1, 1)
@@ -373,7 +391,7 @@ def test_sigkill_mid_load_leaves_store_exactly_as_before(seeded):
     proc = subprocess.Popen(
         [sys.executable, "-m", "dashboard.cli", "ingest", str(path)],
         cwd=ROOT,
-        env=env_for(seeded, STAT311_BATCH_SIZE="5000"),
+        env=env_for(seeded, STAT311_BATCH_SIZE="5000", STAT311_READER_PROCESS_MB=reader_process_mb),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -385,6 +403,7 @@ def test_sigkill_mid_load_leaves_store_exactly_as_before(seeded):
         for line in proc.stderr:
             seen.append(line)
             if "batch loaded: 15,000 rows" in line:  # three batches into the transaction
+                running = len(_processes_running(str(path)))
                 os.kill(proc.pid, signal.SIGKILL)
                 break
         proc.wait(timeout=60)
@@ -393,6 +412,12 @@ def test_sigkill_mid_load_leaves_store_exactly_as_before(seeded):
         proc.stderr.close()
     assert any("batch loaded: 15,000 rows read" in line for line in seen), "".join(seen)
     assert proc.returncode == -signal.SIGKILL  # killed, not finished
+    assert running == (2 if reader_process_mb == "0" else 1)  # the loader (and its reader)
+    # a reader process dies with its loader (PR_SET_PDEATHSIG)
+    deadline = time.monotonic() + 10
+    while _processes_running(str(path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_running(str(path)) == []
 
     after = state(seeded)
     assert counts(after) == (30, 1, 1)

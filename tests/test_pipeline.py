@@ -1,0 +1,203 @@
+"""The second reading process (etl/pipeline.py): same results as reading in-process, errors raised
+where their batch would be, nothing left behind when either side fails or is killed."""
+
+from __future__ import annotations
+
+import gzip
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from dashboard import schema
+from dashboard.errors import InputFileError
+from dashboard.store import Store
+from etl import pipeline
+from etl.generate import generate
+from etl.load import load_file
+from tests.conftest import make_settings
+
+ROWS = 6_000
+
+
+def _store(tmp: Path, name: str, **overrides):
+    root = tmp / name
+    root.mkdir()
+    settings = make_settings(root, batch_size=1_000, **overrides)
+    store = Store(settings.database_url)
+    store.migrate()
+    return settings, store
+
+
+def _cases(store: Store) -> list[tuple]:
+    t = schema.cases
+    columns = [c for c in t.columns if c.name not in ("first_run_id", "last_run_id")]
+    with store.connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(select(*columns).order_by(t.c.id)))
+
+
+def _quarantine(store: Store) -> list[tuple]:
+    q = schema.quarantine
+    with store.connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(select(q.c.line_number, q.c.reason, q.c.raw)))
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("pipeline") / "boston.csv"
+    generate(ROWS, path, format="boston", seed=3)
+    return path
+
+
+def test_a_second_process_loads_exactly_what_one_process_loads(tmp_path, export):
+    one_settings, one = _store(tmp_path, "inline", reader_process_mb=10_000)
+    two_settings, two = _store(tmp_path, "forked", reader_process_mb=0)
+    assert pipeline.parallel_possible()  # the CI machine has two CPUs: the fork really happens
+    a = load_file(export, store=one, settings=one_settings, progress=False, snapshot=False)
+    b = load_file(export, store=two, settings=two_settings, progress=False, snapshot=False)
+    assert a.read == b.read == ROWS
+    for name in ("inserted", "updated", "unchanged", "quarantined"):
+        assert getattr(a, name) == getattr(b, name), name
+    assert a.quarantined  # the generator's malformed rows: quarantine crosses the process gap
+    assert _cases(one) == _cases(two)
+    assert _quarantine(one) == _quarantine(two)
+    assert b.stages["read_normalise"] > 0 and b.stages["write"] > 0
+    # and a second load through the second process changes nothing
+    again = load_file(export, store=two, settings=two_settings, progress=False, snapshot=False)
+    assert again.inserted == 0 and again.updated == 0 and again.unchanged == a.inserted
+
+
+def test_a_file_breaking_half_way_in_the_reader_process_is_refused_whole(tmp_path, export):
+    settings, store = _store(tmp_path, "cut", reader_process_mb=0)
+    data = gzip.compress(export.read_bytes())
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    with pytest.raises(InputFileError, match="cannot be read"):
+        load_file(cut, store=store, settings=settings, progress=False, snapshot=False)
+    assert _cases(store) == []
+    assert not multiprocessing.active_children()
+
+
+def _square(n: int) -> int:
+    return n * n
+
+
+def _until_error(batches, error: type[BaseException], match: str) -> list[int]:
+    """The values received from a forked reader before ``error`` (which must come) is raised."""
+    got: list[int] = []
+    with (
+        pytest.raises(error, match=match),
+        pipeline.prepared_batches(batches, _square, parallel=True) as prepared,
+    ):
+        for item in prepared:
+            got.append(item.value)
+    return got
+
+
+def test_results_come_in_order_and_a_reader_error_is_raised_at_its_batch():
+    def batches():
+        yield from range(5)
+        raise OSError("the disk went away")
+
+    assert _until_error(batches(), OSError, "disk went away") == [0, 1, 4, 9, 16]
+
+
+def test_an_error_that_cannot_cross_processes_still_arrives_as_a_message():
+    class Odd(Exception):
+        def __init__(self, a, b):  # not re-creatable from its args: pickling fails
+            super().__init__(f"{a}/{b}")
+
+    def batches():
+        yield 1
+        raise Odd(1, 2)
+
+    assert _until_error(batches(), RuntimeError, "Odd: 1/2") == [1]
+
+
+def test_a_reader_process_that_dies_is_reported_not_waited_for():
+    def batches():
+        yield 1
+        yield 2
+        os.kill(os.getpid(), signal.SIGKILL)  # runs in the child
+        yield 3
+
+    seen = _until_error(batches(), RuntimeError, "reader process stopped")
+    # what the child had queued may or may not have crossed before it died; nothing after it did
+    assert seen in ([], [1], [1, 4])
+
+
+def test_the_writer_failing_stops_the_reader_process():
+    def batches():
+        n = 0
+        while True:  # endless: only stopping the child ends it
+            n += 1
+            yield n
+
+    with (
+        pytest.raises(RuntimeError, match="writer failed"),
+        pipeline.prepared_batches(batches(), _square, parallel=True) as prepared,
+    ):
+        for item in prepared:
+            if item.value == 9:
+                raise RuntimeError("writer failed")
+    assert not multiprocessing.active_children()
+
+
+def test_killing_the_loader_kills_its_reader_process(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys, time
+            from etl import pipeline
+
+            def batches():
+                n = 0
+                while True:
+                    n += 1
+                    time.sleep(0.01)
+                    yield n
+
+            with pipeline.prepared_batches(batches(), abs, parallel=True) as prepared:
+                for item in prepared:
+                    if item.value == 3:
+                        import multiprocessing
+                        (child,) = multiprocessing.active_children()
+                        print(child.pid, flush=True)
+                    time.sleep(0.05)
+            """
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        child = int(proc.stdout.readline())
+        assert _alive(child)
+        proc.kill()  # SIGKILL: no clean-up code of the parent runs
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
