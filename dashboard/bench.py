@@ -910,6 +910,13 @@ def format_table(result: dict[str, Any]) -> str:
                     f"  of which the load transaction {load_s:,.1f} s, snapshot and the rest "
                     f"{rest_s:,.1f} s (last run)"
                 )
+                stages = extra["report"].get("stages") or {}
+                if stages:
+                    lines.append(
+                        "  stages (s): "
+                        + ", ".join(f"{name} {value:,.1f}" for name, value in stages.items())
+                        + " (read_normalise runs in a second process, beside write)"
+                    )
     lines.extend(_serving_lines(result))
     bars = [
         (fig["name"], bar)
