@@ -35,6 +35,8 @@ from geodata.areas import StoredLayers
 log = logging.getLogger(__name__)
 
 _LOOKUP_CHUNK = 5000
+#: PostgreSQL: rows a load inserts before its first in-transaction ANALYZE (then each doubling).
+_ANALYZE_FROM = 50_000
 _HASHED = [f for f in schema.CASE_FIELDS if f != "source"]
 
 
@@ -184,6 +186,12 @@ class Loader:
                     )
                 ).inserted_primary_key[0]
                 report.run_id = run_id
+                self._analyzed_at = 0
+                if self.store.dialect == "postgresql":
+                    # The key lookups differ only in their values: a cached generic plan cannot
+                    # hash the IN list and compares every row with every key (a 1M load stalled
+                    # at 300k rows). Plan each with its values.
+                    conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
                 reasons: Counter[str] = Counter()
 
                 stages: Counter[str] = Counter()
@@ -214,6 +222,12 @@ class Loader:
                         stages["write"] += time.perf_counter() - began
                         bar.update(batch.position, report)
                 report.stages = dict(stages)
+                if self.store.dialect == "postgresql" and report.inserted:
+                    # ids were given by the loader: move the id sequence past them
+                    conn.exec_driver_sql(
+                        "SELECT setval(pg_get_serial_sequence('cases', 'id'), "
+                        "(SELECT max(id) FROM cases))"
+                    )
                 report.quarantined = dict(sorted(reasons.items()))
                 report.seconds = time.perf_counter() - started
                 conn.execute(
@@ -256,6 +270,16 @@ class Loader:
             )
         conn.execute(self._quarantine_upsert(), list(records.values()))
 
+    def _keep_statistics(self, conn: Connection, report: LoadReport) -> None:
+        """PostgreSQL: ``ANALYZE cases`` inside the load whenever the rows it inserted have
+        doubled since the last one (a load into a new store has no statistics, and the planner
+        would take a 1M-row table for a small one). Each costs a sample of ~30,000 rows."""
+        if self.store.dialect != "postgresql":
+            return
+        if report.inserted >= max(_ANALYZE_FROM, 2 * self._analyzed_at):
+            conn.exec_driver_sql("ANALYZE cases")
+            self._analyzed_at = report.inserted
+
     def _existing(
         self, conn: Connection, source: str, keys: list[str]
     ) -> dict[str, tuple[int, str]]:
@@ -289,6 +313,7 @@ class Loader:
         if cases.empty:
             return
         keys = cases["request_id"].drop_duplicates().tolist()
+        self._keep_statistics(conn, report)
         existing = self._existing(conn, report.source, keys)
         stored_hash = {k: v[1] for k, v in existing.items()}
 

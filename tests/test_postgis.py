@@ -352,6 +352,11 @@ def test_postgis_store_contents_after_cli_loads(loaded_stores: tuple[Store, Stor
     assert [runs[i]["inserted"] for i in (1, 2, 3)] == [BOSTON_ROWS, NYC_ROWS - 2, 0]
     assert [runs[i]["unchanged"] for i in (1, 2, 3)] == [0, 0, NYC_ROWS - 2]
     assert all(r["finished_at"] is not None for r in runs.values())
+    # The loader gives ids itself; the id sequence was moved past them.
+    sequence = _scalar(pg, "SELECT pg_get_serial_sequence('cases', 'id')")
+    assert _scalar(pg, f"SELECT last_value FROM {sequence}") == _scalar(
+        pg, "SELECT max(id) FROM cases"
+    )
 
 
 # -- spatial queries ----------------------------------------------------------------------------
