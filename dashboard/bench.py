@@ -296,14 +296,17 @@ def figure_ingest(ctx: BenchContext) -> list[Figure]:
         },
     )
     if ctx.cases >= ONE_MILLION:
-        figure.bars = [
-            Bar(">= 100,000 rows/s end to end at 1M rows", f"{rate:,.0f} rows/s", rate >= 100_000),
-            Bar(
-                ">= 5x the baseline's speed",
-                fmt_ratio(baseline.ratio(ours)),
-                baseline.ratio(ours) >= 5,
-            ),
-        ]
+        ratio = baseline.ratio(ours)
+        figure.bars = [Bar(">= 5x the baseline's speed", fmt_ratio(ratio), ratio >= 5)]
+        if ctx.cases < TEN_MILLION:  # the rate bar is set at 1M rows
+            figure.bars.insert(
+                0,
+                Bar(
+                    ">= 100,000 rows/s end to end at 1M rows",
+                    f"{rate:,.0f} rows/s",
+                    rate >= 100_000,
+                ),
+            )
     return [figure]
 
 
@@ -601,6 +604,9 @@ def _query_bars(cases: int, figure: Figure) -> list[Bar]:
 
 
 def _sla_bars(cases: int, figure: Figure) -> list[Bar]:
+    """Issue 3's bar at 1M; at 10M these are dashboard callbacks like the rest (issue 8)."""
+    if cases >= TEN_MILLION:
+        return _query_bars(cases, figure)
     median, p95 = figure.ours.median_ms, figure.ours.p95_ms
     bars = []
     if cases >= ONE_MILLION:

@@ -64,6 +64,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         out = {k: data[k] for k in ("read", "inserted", "updated", "unchanged", "quarantined")}
         out.update(seconds=data["seconds"], run_id=data["run_id"], format=data["format"])
         out["source"] = data["source"]
+        out["stages"] = data["stages"]
         print(json.dumps(out))
     else:
         print(report.summary())

@@ -473,4 +473,3 @@ def test_a_column_named_twice_reads_the_first(tmp_path):
     assert report.inserted == 1
     assert store.get_case("D1")["service_name"] == "Pothole"
     store.dispose()
-
