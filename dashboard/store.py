@@ -36,6 +36,9 @@ from dashboard.errors import StoreError
 
 log = logging.getLogger(__name__)
 
+#: SQLite page cache of a loading connection, in MiB (the default for other connections: 64).
+LOAD_CACHE_MIB = 256
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
@@ -279,11 +282,28 @@ class Store:
         per batch instead of a per-row trigger). PostGIS indexes its generated column itself."""
         if self.dialect != "sqlite":
             return
+        # In H3 order: neighbouring points go in one after another, so the tree's pages are
+        # reused while they are in the cache (10M points: 172 s in file order, 109 s in a
+        # space-filling order with a larger cache).
         conn.exec_driver_sql(
             "INSERT INTO cases_rtree SELECT id, lon, lon, lat, lat FROM cases "
-            "WHERE id > ? AND lat IS NOT NULL AND lon IS NOT NULL",
+            "WHERE id > ? AND lat IS NOT NULL AND lon IS NOT NULL ORDER BY h3_10, id",
             (after_id,),
         )
+
+    @contextmanager
+    def bulk_cache(self, conn: Connection, *, mebibytes: int = LOAD_CACHE_MIB) -> Iterator[None]:
+        """SQLite: a larger page cache on this connection for the length of a bulk load (the
+        indexes and the R*Tree of a 10M-case store do not fit the default 64 MB), then back."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        previous = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{int(mebibytes) * 1024}")
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"PRAGMA cache_size = {int(previous)}")
 
     def _db_values(self, series: pd.Series, type_: Any) -> list[Any]:
         """One column as DBAPI values: None for missing, times in the dialect's storage form.

@@ -160,7 +160,7 @@ class Loader:
             report.source = source or adapter.default_source
             sha = _file_sha256(Path(path))
             bar = _progress_bar(position.total, enabled=progress, label=Path(path).name)
-            with self.store.transaction() as conn:
+            with self.store.transaction() as conn, self.store.bulk_cache(conn):
                 layers = StoredLayers.from_store(conn)
                 bounds = self.settings.city_bounds or layers.bounds(margin=0.02)
                 context = NormaliseContext(

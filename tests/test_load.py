@@ -473,3 +473,23 @@ def test_a_column_named_twice_reads_the_first(tmp_path):
     assert report.inserted == 1
     assert store.get_case("D1")["service_name"] == "Pothole"
     store.dispose()
+
+
+def test_a_load_gives_back_the_default_page_cache_and_fills_the_rtree(tmp_path):
+    settings, store = new_store(tmp_path)
+    load(NYC_CSV, settings, store)
+    with store.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -65536
+        with_point = conn.exec_driver_sql(
+            "SELECT id, lon, lat FROM cases WHERE lat IS NOT NULL AND lon IS NOT NULL ORDER BY id"
+        ).all()
+        indexed = conn.exec_driver_sql(
+            "SELECT id, min_lon, min_lat FROM cases_rtree ORDER BY id"
+        ).all()
+    assert len(with_point) > 4_000
+    assert [r[0] for r in indexed] == [r[0] for r in with_point]
+    # R*Tree coordinates are 32-bit floats: within 1e-4 degrees (about 10 m) of the stored ones
+    worst = max(
+        max(abs(a[1] - b[1]), abs(a[2] - b[2])) for a, b in zip(indexed, with_point, strict=True)
+    )
+    assert worst < 1e-4, worst
