@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy import (
@@ -276,6 +277,24 @@ class Store:
 
     def max_case_id(self, conn: Connection) -> int:
         return int(conn.execute(select(func.max(schema.cases.c.id))).scalar() or 0)
+
+    def reserve_case_ids(self, conn: Connection, count: int) -> np.ndarray:
+        """``count`` new, unused case ids, ascending, for a bulk insert that gives its own ids
+        (so nothing has to be read back).
+
+        SQLite: the ids after the largest one (a load holds the database's write lock for its
+        whole transaction). PostgreSQL: drawn from the ``cases.id`` sequence, so loads running
+        at the same time never get the same id and the sequence stays ahead of every id."""
+        if count <= 0:
+            return np.empty(0, dtype=np.int64)
+        if self.dialect == "postgresql":
+            rows = conn.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, %s)",
+                (int(count),),
+            ).all()
+            return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64, count=count))
+        first = self.max_case_id(conn) + 1
+        return np.arange(first, first + count, dtype=np.int64)
 
     def index_new_points(self, conn: Connection, *, after_id: int) -> None:
         """Add the R*Tree rows of the cases inserted after ``after_id`` (SQLite; one statement

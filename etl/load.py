@@ -119,6 +119,7 @@ class Loader:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
+        self._analyzed_at = 0
 
     def _quarantine_upsert(self) -> Any:
         """Insert a quarantined row; one already kept (same source, raw text and reason) from an
@@ -186,7 +187,7 @@ class Loader:
                     )
                 ).inserted_primary_key[0]
                 report.run_id = run_id
-                self._analyzed_at = 0
+                self._analyzed_at = 0  # rows inserted at this load's last ANALYZE (PostgreSQL)
                 if self.store.dialect == "postgresql":
                     # The key lookups differ only in their values: a cached generic plan cannot
                     # hash the IN list and compares every row with every key (a 1M load stalled
@@ -222,12 +223,6 @@ class Loader:
                         stages["write"] += time.perf_counter() - began
                         bar.update(batch.position, report)
                 report.stages = dict(stages)
-                if self.store.dialect == "postgresql" and report.inserted:
-                    # ids were given by the loader: move the id sequence past them
-                    conn.exec_driver_sql(
-                        "SELECT setval(pg_get_serial_sequence('cases', 'id'), "
-                        "(SELECT max(id) FROM cases))"
-                    )
                 report.quarantined = dict(sorted(reasons.items()))
                 report.seconds = time.perf_counter() - started
                 conn.execute(
@@ -338,17 +333,15 @@ class Loader:
         if not new.empty:
             new["first_run_id"] = run_id
             new["last_run_id"] = run_id
-            # Ids are given here (the load holds the write lock for its whole transaction), so
-            # the new cases' ids are known without reading them back.
-            before = self.store.max_case_id(conn)
-            new.insert(0, "id", np.arange(before + 1, before + 1 + len(new), dtype=np.int64))
+            # Ids are given here, so the new cases' ids are known without reading them back.
+            ids = self.store.reserve_case_ids(conn, len(new))
+            new.insert(0, "id", ids)
             self.store.bulk_insert(conn, schema.cases, new)
             began = time.perf_counter()
-            self.store.index_new_points(conn, after_id=before)
+            self.store.index_new_points(conn, after_id=int(ids[0]) - 1)
             stages["rtree"] += time.perf_counter() - began
         if not changed.empty:
             changed["id"] = changed["request_id"].map(lambda k: existing[k][0])
-            changed["_id"] = changed["id"]
             changed["last_run_id"] = run_id
             values = {
                 name: bindparam(name)
@@ -357,7 +350,7 @@ class Loader:
             statement = (
                 update(schema.cases).where(schema.cases.c.id == bindparam("_id")).values(values)
             )
-            conn.execute(statement, _records(changed.drop(columns=["id"])))
+            conn.execute(statement, _records(changed.rename(columns={"id": "_id"})))
         if layers:
             touched = pd.concat([new, changed])
             touched["case_id"] = touched["id"]

@@ -69,7 +69,10 @@ def prepared_batches(
     context = multiprocessing.get_context("fork")
     results: Any = context.Queue(maxsize=QUEUE_DEPTH)
     child = context.Process(
-        target=_child, args=(batches, prepare, results), name="stat311-reader", daemon=True
+        target=_child,
+        args=(batches, prepare, results, os.getpid()),
+        name="stat311-reader",
+        daemon=True,
     )
     child.start()
     log.debug("reader process %s started", child.pid)
@@ -96,8 +99,8 @@ _ITEM = "item"
 _ERROR = "error"
 
 
-def _child(batches: Iterable[B], prepare: Callable[[B], T], results: Any) -> None:
-    _die_with_parent()
+def _child(batches: Iterable[B], prepare: Callable[[B], T], results: Any, parent: int) -> None:
+    _die_with_parent(parent)
     try:
         for item in _inline(batches, prepare):
             results.put((_ITEM, item))
@@ -131,13 +134,14 @@ def _picklable(exc: BaseException) -> BaseException:
     return exc
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this process when its parent dies (a killed load leaves no reader)."""
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this process when its parent (pid ``parent``) dies, so a killed load
+    leaves no reader behind. (The parent may itself be pid 1, e.g. the command of a container.)"""
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() == 1:  # the parent died before the request took effect
+    if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(1)

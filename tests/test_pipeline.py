@@ -201,3 +201,23 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state != "Z"
+
+
+def test_the_reader_works_when_the_loader_is_pid_1(tmp_path):
+    """In a container the loader can be pid 1; its reader must not take that for an orphaning."""
+    script = "from etl import pipeline\n" + textwrap.dedent(
+        """
+        with pipeline.prepared_batches(iter(range(4)), abs, parallel=True) as prepared:
+            print([item.value for item in prepared], flush=True)
+        """
+    )
+    proc = subprocess.run(
+        ["unshare", "--fork", "--pid", "--mount-proc", sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[0, 1, 2, 3]"

@@ -602,3 +602,19 @@ def test_failing_load_leaves_postgis_unchanged(
         assert report.updated == NYC_ROWS - 2 and report.inserted == 0
     finally:
         store.dispose()
+
+
+def test_loads_running_at_the_same_time_never_get_the_same_case_ids(pg_url: str) -> None:
+    """Ids come from the sequence: two open load transactions reserve disjoint ids, and the
+    sequence stays ahead of both (no max(id) + 1 race)."""
+    store = Store(pg_url)
+    store.migrate()
+    with store.transaction() as first, store.transaction() as second:
+        a = store.reserve_case_ids(first, 1_000)
+        b = store.reserve_case_ids(second, 1_000)
+        c = store.reserve_case_ids(first, 10)
+    assert len(set(a) | set(b) | set(c)) == 2_010
+    assert list(a) == sorted(a) and list(c) == sorted(c)
+    sequence = _scalar(store, "SELECT pg_get_serial_sequence('cases', 'id')")
+    assert _scalar(store, f"SELECT last_value FROM {sequence}") == max(max(a), max(b), max(c))
+    store.dispose()
