@@ -919,7 +919,8 @@ class PublicData:
 
 
 def span_words(seconds: float) -> str:
-    """A duration for people: "45 minutes", "3 hours", "4 days", "5 months", "2.1 years"."""
+    """A duration for people, one wording for the whole public side: "45 minutes",
+    "3 hours 20 minutes", "36 hours", "4 days", "5 months", "2.1 years"."""
     seconds = max(0.0, float(seconds))
     minutes = seconds / 60
     if minutes < 1:
@@ -928,16 +929,19 @@ def span_words(seconds: float) -> str:
         n = round(minutes)
         return f"{n} minute{'s' if n != 1 else ''}"
     hours = minutes / 60
-    if hours < 36:
+    if hours < 10:
+        whole, rest = int(hours), round(minutes - 60 * int(hours))
+        text = f"{whole} hour{'s' if whole != 1 else ''}"
+        return text + (f" {rest} minute{'s' if rest != 1 else ''}" if rest else "")
+    if hours < 48:
         n = round(hours)
-        return f"{n} hour{'s' if n != 1 else ''}"
+        return f"{n} hours"
     days = hours / 24
     if days < 60:
         n = round(days)
-        return f"{n} day{'s' if n != 1 else ''}"
+        return f"{n} days"
     if days < 730:
-        n = round(days / 30.44)
-        return f"{n} months"
+        return f"{round(days / 30.44)} months"
     return f"{days / 365.25:.1f} years"
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from dashboard.public import span_words
 from layouts.figures import compliance_and_volume, empty_figure
 
 BASE = "/public/"
@@ -182,32 +183,6 @@ def local_time(value: datetime | None, tz: ZoneInfo) -> str:
     return f"{local:%a} {local.day} {local:%b %Y}, {hour}:{local:%M %p}"
 
 
-def duration(seconds: float) -> str:
-    """ "45 minutes", "3 hours 20 minutes", "4 days", "5 months", "2.1 years"."""
-    seconds = max(0.0, float(seconds))
-    minutes = seconds / 60
-    if minutes < 1:
-        return "less than a minute"
-    if minutes < 60:
-        n = round(minutes)
-        return f"{n} minute{'s' if n != 1 else ''}"
-    hours = minutes / 60
-    if hours < 10:
-        whole, rest = int(hours), round(minutes - 60 * int(hours))
-        text = f"{whole} hour{'s' if whole != 1 else ''}"
-        return text + (f" {rest} minute{'s' if rest != 1 else ''}" if rest else "")
-    if hours < 48:
-        n = round(hours)
-        return f"{n} hours"
-    days = hours / 24
-    if days < 60:
-        n = round(days)
-        return f"{n} days"
-    if days < 730:
-        return f"{round(days / 30.44)} months"
-    return f"{days / 365.25:.1f} years"
-
-
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
@@ -326,19 +301,21 @@ def _progress(record: Mapping[str, Any], now: datetime) -> str:
     if requested is None:
         return "–"
     if closed is not None:
-        text = f"Closed after {duration((closed - requested).total_seconds())}"
+        text = f"Closed after {span_words((closed - requested).total_seconds())}"
         if expected is not None:
             if closed <= expected:
                 text += ", within the promised time frame"
             else:
-                text += f", {duration((closed - expected).total_seconds())} after the expected time"
+                text += (
+                    f", {span_words((closed - expected).total_seconds())} after the expected time"
+                )
         return text + "."
-    text = f"Open for {duration((now - requested).total_seconds())} so far"
+    text = f"Open for {span_words((now - requested).total_seconds())} so far"
     if expected is not None:
         if now > expected:
-            text += f"; {duration((now - expected).total_seconds())} past the expected time"
+            text += f"; {span_words((now - expected).total_seconds())} past the expected time"
         else:
-            text += f"; expected within {duration((expected - now).total_seconds())}"
+            text += f"; expected within {span_words((expected - now).total_seconds())}"
     return text + "."
 
 

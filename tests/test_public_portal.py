@@ -278,3 +278,24 @@ def test_an_empty_store_gives_friendly_pages_and_empty_lists(tmp_path, reset_das
     assert client.get("/open311/v2/requests.json").get_json() == []
     assert client.get("/open311/v2/requests.json?bbox=-71.2,42.2,-71,42.4").get_json() == []
     assert client.get("/open311/v2/requests/1.json").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (20, "less than a minute"),
+        (60, "1 minute"),
+        (45 * 60, "45 minutes"),
+        (3 * 3600 + 20 * 60, "3 hours 20 minutes"),
+        (3600, "1 hour"),
+        (36 * 3600, "36 hours"),
+        (14 * 86400, "14 days"),
+        (200 * 86400, "7 months"),
+        (3 * 365.25 * 86400, "3.0 years"),
+        (-5, "less than a minute"),
+    ],
+)
+def test_one_wording_of_spans_for_the_whole_public_side(seconds, words):
+    from dashboard.public import span_words
+
+    assert span_words(seconds) == words
