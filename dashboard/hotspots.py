@@ -977,15 +977,42 @@ def analyse(
         if cached is not None:
             return cached
     flt = params.to_filter()
-    resolution, res_reason = _resolution(read_model, flt, params.resolution)
+    # The five questions below are about the same cases: read them from the snapshot once.
+    with read_model.focus(flt, _focus_columns(read_model, params.resolution)) as cases:
+        return _analyse(read_model, cases, params, flt, key, database_url, as_of, area, started)
+
+
+def _focus_columns(read_model: ReadModel, resolution: int | None) -> list[str]:
+    """The snapshot columns the hot-spot questions name (``_LATE``, ``LOCATED``, the cells of
+    the resolutions that can be chosen, the boundary layers' areas, addresses)."""
+    wanted = {DEFAULT_RESOLUTION, THIN_RESOLUTION, *([resolution] if resolution else [])}
+    areas = [f"area_{layer}" for layer in read_model.manifest().get("layers", [])]
+    return [
+        "status", "sla_due_at", "closed_at", "location_quality", "is_duplicate", "address",
+        *(_h3(r) for r in sorted(wanted)), *areas,
+    ]  # fmt: skip
+
+
+def _analyse(
+    read_model: ReadModel,
+    cases: ReadModel,
+    params: HotspotParams,
+    flt: CaseFilter,
+    key: tuple,
+    database_url: str | None,
+    as_of: pd.Timestamp,
+    area: StudyArea | None,
+    started: float,
+) -> HotspotResult:
+    """:func:`analyse` once the question's cases are in memory (``cases``); the study area
+    and the emerging-hot-spot steps still read the whole snapshot (``read_model``)."""
+    resolution, res_reason = _resolution(cases, flt, params.resolution)
     if area is None:
         area = study_area(database_url, read_model, resolution)
     grid = area.grid
     if grid.resolution != resolution:
         raise HotspotError("the study area's resolution does not match")
-    counts, located, unlocated, duplicates = _cell_counts(
-        read_model, flt, resolution, area.layer, as_of
-    )
+    counts, located, unlocated, duplicates = _cell_counts(cases, flt, resolution, area.layer, as_of)
     pos = grid.index_of(counts["h3"].to_numpy(np.int64)) if not counts.empty else np.zeros(0, int)
     inside = pos >= 0
     outside = int(counts.loc[~inside, "count"].sum()) if not counts.empty else 0
@@ -1022,7 +1049,7 @@ def analyse(
         for name, values in columns.items():
             cells[name] = values
     drawn = cells[(cells["count"] > 0) | (cells["bin"] != 0)]["h3"].to_numpy(np.int64)
-    addresses = _addresses(read_model, flt, resolution, drawn[np.isin(drawn, counts["h3"])])
+    addresses = _addresses(cases, flt, resolution, drawn[np.isin(drawn, counts["h3"])])
     cells = cells.merge(addresses, on="h3", how="left")
     cells["address"] = [
         a.split(" | ")[0] if isinstance(a, str) else None for a in cells["addresses"]
@@ -1034,7 +1061,7 @@ def analyse(
         hot_cells = np.union1d(
             hot_cells, cells.loc[cells["category"].isin(HOT_CATEGORIES), "h3"].to_numpy(np.int64)
         )
-    trends = count_trends(read_model, flt, resolution, np.sort(hot_cells), params.start, params.end)
+    trends = count_trends(cases, flt, resolution, np.sort(hot_cells), params.start, params.end)
     cells = cells.merge(trends[["h3", "trend"]], on="h3", how="left")
     result = HotspotResult(
         params=params,

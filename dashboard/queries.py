@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -89,6 +90,10 @@ class ReadModel:
         with self._lock:
             if self._con is None:
                 self._con = duckdb.connect(config={"threads": 2})
+                # A snapshot file never changes (a new snapshot is a new file), so its footer can
+                # be parsed once per process instead of once per query: 7.3 -> 5.7 ms for a
+                # one-type, one-year count at 1M cases.
+                self._con.execute("SET parquet_metadata_cache = true")
             return self._con.cursor()
 
     def snapshot(self) -> Path:
@@ -145,7 +150,9 @@ class ReadModel:
     def _query(self, sql: str, params: Sequence[Any]) -> pd.DataFrame:
         if self.cache is None:
             return self._cursor().execute(sql, list(params)).df()
-        key = "q:" + hashlib.sha256(repr((sql, list(params))).encode()).hexdigest()
+        key = (
+            "q:" + hashlib.sha256(repr((self._key_salt(), sql, list(params))).encode()).hexdigest()
+        )
         found = self.cache.get(key)
         if found is not None:
             return found
@@ -169,8 +176,50 @@ class ReadModel:
         """
         where, params = self._where(flt or CaseFilter())
         condition = where.removeprefix(" WHERE ") or "TRUE"
-        sql = template.format(cases="read_parquet(?)", where=condition)
-        return self._query(sql, [*before, self._source(), *params, *after])
+        cases, source = self._cases(flt or CaseFilter())
+        sql = template.format(cases=cases, where=condition)
+        return self._query(sql, [*before, *source, *params, *after])
+
+    def _cases(self, flt: CaseFilter) -> tuple[str, list[Any]]:
+        """What ``{cases}`` stands for in :meth:`select`, and its bound values."""
+        return "read_parquet(?)", [self._source()]
+
+    def _key_salt(self) -> Any:
+        """What, besides the SQL and its values, tells cached results apart."""
+        return None
+
+    @contextmanager
+    def focus(self, flt: CaseFilter, columns: Sequence[str]) -> Iterator[ReadModel]:
+        """A read model over only the cases of ``flt``, read from the snapshot once and held
+        in memory (as Arrow) for the block, with ``columns`` and the columns the filter needs.
+
+        For a page that asks several questions about the same cases (the hot-spot page asks
+        five about one type over a year): one scan of the snapshot instead of one per question,
+        the rest answered from memory. Every :meth:`select` through it must ask for cases
+        within ``flt`` (the same values, dates inside its dates) and name only those columns;
+        anything else raises :class:`QueryError` (a programming error, never user input)."""
+        wanted = ["requested_local", "department", "service_name", "status", "channel", "source"]
+        if flt.area_layer:
+            wanted.append(self.area_column(flt.area_layer))
+        known = set(self.manifest().get("columns", []))
+        for column in columns:
+            if known and column not in known:
+                raise QueryError(f"the snapshot has no column {column!r}")
+            if column not in wanted:
+                wanted.append(column)
+        where, params = self._where(flt)
+        select_list = ", ".join(f'"{c}"' for c in wanted)
+        cursor = self._cursor()
+        table = cursor.sql(
+            f"SELECT {select_list} FROM read_parquet(?){where}",  # noqa: S608 - checked columns
+            params=[self._source(), *params],
+        ).to_arrow_table()
+        cursor.register(_FOCUS, table)
+        try:
+            yield _Focused(self, flt=flt, cursor=cursor, columns=tuple(wanted))
+        finally:
+            cursor.unregister(_FOCUS)
+            cursor.close()
 
     def has_column(self, name: str) -> bool:
         return name in self.manifest().get("columns", [name])
@@ -260,3 +309,56 @@ class ReadModel:
             "max_date": span[1],
             "rows": int(span[2]),
         }
+
+
+#: The name the in-memory cases of :meth:`ReadModel.focus` go by in SQL.
+_FOCUS = "focused_cases"
+
+
+def _within(inner: CaseFilter, outer: CaseFilter) -> bool:
+    """Whether every case ``inner`` selects is one ``outer`` selects (same values, dates inside)."""
+    if replace(inner, start=outer.start, end=outer.end) != outer:
+        return False
+    if outer.start is not None and (inner.start is None or inner.start < outer.start):
+        return False
+    return outer.end is None or (inner.end is not None and inner.end <= outer.end)
+
+
+class _Focused(ReadModel):
+    """:meth:`ReadModel.focus`'s read model: ``{cases}`` are the focused cases in memory."""
+
+    def __init__(
+        self,
+        parent: ReadModel,
+        *,
+        flt: CaseFilter,
+        cursor: duckdb.DuckDBPyConnection,
+        columns: tuple[str, ...],
+    ) -> None:
+        super().__init__(parent.snapshot_dir, scope=parent.scope)
+        self.cache = parent.cache
+        self._manifest_cache = parent._manifest_cache
+        self._parent = parent
+        self._flt = flt
+        self._focus_cursor = cursor
+        self._columns = columns
+        self._path = parent._source()  # pinned: a snapshot swapped in meanwhile is not mixed in
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._focus_cursor
+
+    def _source(self) -> str:
+        return self._path
+
+    def _cases(self, flt: CaseFilter) -> tuple[str, list[Any]]:
+        if not _within(flt, self._flt):
+            raise QueryError(f"{flt} asks for cases outside the focus {self._flt}")
+        return _FOCUS, []
+
+    def _key_salt(self) -> Any:
+        return ("focus", self._path, self._flt, self._columns)
+
+    @contextmanager
+    def focus(self, flt: CaseFilter, columns: Sequence[str]) -> Iterator[ReadModel]:
+        with self._parent.focus(flt, columns) as focused:
+            yield focused

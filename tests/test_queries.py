@@ -133,3 +133,79 @@ def test_injection_attempts_are_values_not_sql(model) -> None:
 def test_missing_snapshot_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(SnapshotMissingError, match="stat311 ingest"):
         ReadModel(tmp_path / "nothing").total(CaseFilter())
+
+
+def test_focus_answers_as_the_snapshot_does(model, raw) -> None:
+    """Questions asked through a focus (the cases read once, held in memory) get the answers the
+    raw export gives, for the focus's own filter and for narrower dates inside it."""
+    outer = CaseFilter(start=date(2011, 7, 1), end=date(2011, 9, 30), departments=("PWDx",))
+    inner = outer.with_(start=date(2011, 8, 1), end=date(2011, 8, 31))
+    sql = "SELECT status, count(*) AS n FROM {cases} WHERE {where} GROUP BY 1 ORDER BY 1"
+    pwd = raw[raw["department"] == "PWDx"]
+    with model.focus(outer, ["location_quality"]) as focused:
+        for flt, first, last in (
+            (outer, "2011-07-01", "2011-10-01"),
+            (inner, "2011-08-01", "2011-09-01"),
+        ):
+            want = pwd[(pwd["opened"] >= first) & (pwd["opened"] < last)]
+            want = want.groupby("status").size().sort_index()
+            got = focused.select(sql, flt=flt).set_index("status")["n"]
+            assert len(want) and got.to_dict() == want.to_dict()
+            assert got.to_dict() == model.select(sql, flt=flt).set_index("status")["n"].to_dict()
+
+
+@pytest.mark.parametrize(
+    "wider",
+    [
+        CaseFilter(start=date(2011, 6, 30), end=date(2011, 9, 30), departments=("PWDx",)),
+        CaseFilter(start=date(2011, 7, 1), end=None, departments=("PWDx",)),
+        CaseFilter(start=date(2011, 7, 1), end=date(2011, 9, 30)),
+        CaseFilter(start=date(2011, 7, 1), end=date(2011, 9, 30), departments=("PWDx", "ISD")),
+    ],
+)
+def test_focus_refuses_questions_about_other_cases(model, wider: CaseFilter) -> None:
+    outer = CaseFilter(start=date(2011, 7, 1), end=date(2011, 9, 30), departments=("PWDx",))
+    with model.focus(outer, []) as focused, pytest.raises(QueryError, match="outside the focus"):
+        focused.select("SELECT count(*) AS n FROM {cases} WHERE {where}", flt=wider)
+
+
+def test_focus_keeps_the_callers_scope_and_never_serves_an_old_snapshot(demo, tmp_path) -> None:
+    """A department user's focus holds only their department's cases; a cached focused answer
+    is not handed out once a new snapshot is current (the focused SQL names no file)."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from dashboard.snapshot import CASES_FILE, CURRENT, current_snapshot
+
+    settings, _ = demo
+    first = current_snapshot(settings.snapshot_dir)
+    snaps = tmp_path / "snapshots"
+    shutil.copytree(first, snaps / first.name)
+    (snaps / CURRENT).write_text(first.name + "\n")
+
+    class Cache(dict):
+        def get(self, key):  # flask-caching's interface
+            return dict.get(self, key)
+
+        def set(self, key, value):
+            self[key] = value
+
+    scoped = ReadModel(snaps, scope=lambda: ("ISD",))
+    scoped.cache = Cache()
+    sql = "SELECT department, count(*) AS n FROM {cases} WHERE {where} GROUP BY 1"
+    every = ReadModel(snaps).select(sql).set_index("department")["n"]
+    with scoped.focus(CaseFilter(), []) as focused:
+        got = focused.select(sql).set_index("department")["n"].to_dict()
+    assert got == {"ISD": every["ISD"]}
+
+    # a new snapshot with the first half of the cases only
+    second = snaps / (first.name + "-half")
+    shutil.copytree(first, second)
+    table = pq.read_table(second / CASES_FILE)
+    pq.write_table(table.slice(0, table.num_rows // 2), second / CASES_FILE)
+    (snaps / CURRENT).write_text(second.name + "\n")
+    half = table.slice(0, table.num_rows // 2).to_pandas()
+    with scoped.focus(CaseFilter(), []) as focused:
+        again = focused.select(sql).set_index("department")["n"].to_dict()
+    assert again == {"ISD": int((half["department"] == "ISD").sum())} != got
