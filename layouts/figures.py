@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
 
 MAX_SERIES = 10
 OTHER = "All other departments"
+
+
+@functools.cache
+def _default_template() -> dict[str, Any]:
+    """The template ``go.Figure`` puts in every figure it serialises (plotly's default)."""
+    return go.Figure().to_plotly_json()["layout"]["template"]
+
+
+def plain_figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> dict[str, Any]:
+    """A figure as the plain dict ``dcc.Graph`` receives, with the template ``go.Figure`` would
+    add (so it looks the same).
+
+    For maps: ``go.Figure`` validates and deep-copies every trace, GeoJSON included, which took
+    26 ms for 1,362 H3 cells (more than the query behind the map) and as long again to
+    serialise. Traces and layout use plotly's attribute names; values are plain lists."""
+    return {"data": data, "layout": {"template": _default_template(), **layout}}
 
 
 def empty_figure(message: str) -> go.Figure:

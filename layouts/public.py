@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from dashboard.public import span_words
-from layouts.figures import compliance_and_volume, empty_figure
+from layouts.figures import compliance_and_volume, empty_figure, plain_figure
 
 BASE = "/public/"
 TITLE = "311 public portal"
@@ -551,39 +551,36 @@ def _geojson_bounds(geojson: Mapping[str, Any]) -> tuple[list[float], list[float
     return lats, lons
 
 
-def _map_layout(
-    fig: go.Figure, lats: Sequence[float], lons: Sequence[float], width: int
-) -> go.Figure:
+def _map_layout(lats: Sequence[float], lons: Sequence[float], width: int) -> dict[str, Any]:
     centre, zoom = _view_of(lats, lons, width, MAP_HEIGHT - 60)
-    fig.update_layout(
-        map={"style": "white-bg", "center": centre, "zoom": zoom},
-        margin={"l": 0, "r": 0, "t": 0, "b": 60},
-        legend={"orientation": "h", "y": 0.01, "x": 0.01, "bgcolor": "rgba(255,255,255,0.8)"},
-        uirevision="public-map",
-    )
-    return fig
+    return {
+        "map": {"style": "white-bg", "center": centre, "zoom": zoom},
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 60},
+        "legend": {"orientation": "h", "y": 0.01, "x": 0.01, "bgcolor": "rgba(255,255,255,0.8)"},
+        "uirevision": "public-map",
+    }
 
 
 def count_map(
     frame: pd.DataFrame, geojson: Mapping[str, Any] | None, *, key: str, width: int = 1000
-) -> go.Figure:
+) -> dict[str, Any] | go.Figure:
     """Choropleth of request counts per area or per cell (``key``: the frame's column that
-    matches the features' ids)."""
+    matches the features' ids), as a plain figure dict (see :func:`plain_figure`)."""
     if not frame.empty and geojson and geojson.get("features"):
         # Requests outside every area (or without a location) are in the table, not the map.
         known = {str(f.get("id")) for f in geojson["features"]}
         frame = frame[frame[key].astype(str).isin(known)]
     if frame.empty or not geojson or not geojson.get("features"):
         return empty_figure("No requests with a location in this period.")
-    fig = go.Figure()
-    fig.add_choroplethmap(
-        geojson=geojson,
-        featureidkey="id",
-        locations=frame[key].astype(str),
-        z=frame["requests"],
-        colorscale="Blues",
-        marker={"line": {"color": "#98a2b3", "width": 0.6}, "opacity": 0.85},
-        colorbar={
+    trace = {
+        "type": "choroplethmap",
+        "geojson": geojson,
+        "featureidkey": "id",
+        "locations": frame[key].astype(str).tolist(),
+        "z": frame["requests"].tolist(),
+        "colorscale": "Blues",
+        "marker": {"line": {"color": "#98a2b3", "width": 0.6}, "opacity": 0.85},
+        "colorbar": {
             "title": {"text": "Requests", "side": "top"},
             "orientation": "h",
             "thickness": 10,
@@ -592,33 +589,37 @@ def count_map(
             "y": -0.02,
             "yanchor": "top",
         },
-        customdata=frame[["name", "open"]].to_numpy(),
-        hovertemplate="<b>%{customdata[0]}</b><br>%{z:,} requests, %{customdata[1]:,} open"
+        "customdata": frame[["name", "open"]].to_numpy().tolist(),
+        "hovertemplate": "<b>%{customdata[0]}</b><br>%{z:,} requests, %{customdata[1]:,} open"
         "<extra></extra>",
-    )
+    }
     lats, lons = _geojson_bounds(geojson)
-    return _map_layout(fig, lats, lons, width)
+    return plain_figure([trace], _map_layout(lats, lons, width))
 
 
 def points_map(
     frame: pd.DataFrame, outline: Mapping[str, Any] | None, *, width: int = 1000
-) -> go.Figure:
-    """One marker per request at its published point (cell centre or exact)."""
+) -> dict[str, Any] | go.Figure:
+    """One marker per request at its published point (cell centre or exact), as a plain figure
+    dict (see :func:`plain_figure`)."""
     if frame.empty:
         return empty_figure("No requests with a location in this period.")
-    fig = go.Figure()
+    traces: list[dict[str, Any]] = []
     if outline and outline.get("features"):
-        fig.add_choroplethmap(
-            geojson=outline,
-            featureidkey="id",
-            locations=[f["id"] for f in outline["features"]],
-            z=[0] * len(outline["features"]),
-            colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]],
-            showscale=False,
-            marker={"line": {"color": "#98a2b3", "width": 0.8}},
-            hoverinfo="skip",
-            name="Areas",
-            showlegend=False,
+        traces.append(
+            {
+                "type": "choroplethmap",
+                "geojson": outline,
+                "featureidkey": "id",
+                "locations": [f["id"] for f in outline["features"]],
+                "z": [0] * len(outline["features"]),
+                "colorscale": [[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]],
+                "showscale": False,
+                "marker": {"line": {"color": "#98a2b3", "width": 0.8}},
+                "hoverinfo": "skip",
+                "name": "Areas",
+                "showlegend": False,
+            }
         )
     frame = frame.assign(
         when=pd.to_datetime(frame["requested_local"]).dt.strftime("Requested %d %b %Y"),
@@ -630,17 +631,22 @@ def points_map(
         part = frame[frame["status"] == status]
         if part.empty:
             continue
-        fig.add_scattermap(
-            lat=part["lat"],
-            lon=part["lon"],
-            mode="markers",
-            name=STATUS_LOOK[status]["label"],
-            marker={"size": 8, "color": colour, "opacity": 0.7},
-            customdata=part[["request_id", "service_name", "when", "place"]].to_numpy(),
-            hovertemplate="<b>%{customdata[1]}</b><br>Request %{customdata[0]}<br>"
-            "%{customdata[2]}<br>%{customdata[3]}<extra></extra>",
+        traces.append(
+            {
+                "type": "scattermap",
+                "lat": part["lat"].tolist(),
+                "lon": part["lon"].tolist(),
+                "mode": "markers",
+                "name": STATUS_LOOK[status]["label"],
+                "marker": {"size": 8, "color": colour, "opacity": 0.7},
+                "customdata": part[["request_id", "service_name", "when", "place"]]
+                .to_numpy()
+                .tolist(),
+                "hovertemplate": "<b>%{customdata[1]}</b><br>Request %{customdata[0]}<br>"
+                "%{customdata[2]}<br>%{customdata[3]}<extra></extra>",
+            }
         )
-    return _map_layout(fig, frame["lat"].tolist(), frame["lon"].tolist(), width)
+    return plain_figure(traces, _map_layout(frame["lat"].tolist(), frame["lon"].tolist(), width))
 
 
 def table(frame: pd.DataFrame, columns: Sequence[tuple[str, str]], *, limit: int = 200) -> Any:

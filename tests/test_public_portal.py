@@ -188,7 +188,7 @@ def test_map_views_count_public_cases_and_snap_locations(data, demo) -> None:
     total = model.total(CaseFilter(start=start, end=end))
     figure, summary, _ = map_view(data, None, "30", "area")
     assert f"All requests: {total:,} in" in "".join(summary)
-    area_sum = sum(figure.data[0].z)
+    area_sum = sum(figure["data"][0]["z"])
     no_area = model.select(
         "SELECT count(*) AS n FROM {cases} WHERE {where} AND area_neighborhood IS NULL",
         flt=CaseFilter(start=start, end=end),
@@ -217,11 +217,35 @@ def test_map_views_count_public_cases_and_snap_locations(data, demo) -> None:
     lights = data.map_data(service_name="Street Light Outages", days=30, view="points")["frame"]
     assert set(lights["precision"]) == {"exact"}
     figure, _, table = map_view(data, "Street Light Outages", "90", "points", 390)
-    assert figure.layout.map.style == "white-bg"  # no third-party map tiles
+    assert figure["layout"]["map"]["style"] == "white-bg"  # no third-party map tiles
     assert "Request" in text_of(table)
     # Anything a crafted request sends falls back to the defaults.
     for args in ((["x"], "abc", "nope"), (None, None, None), ("<img>", "-5", 3)):
         map_view(data, *args)
+
+
+@pytest.mark.parametrize("view", ["area", "cell", "points"])
+def test_map_figures_are_valid_plotly_and_look_as_go_figure_would(data, view: str) -> None:
+    """The maps are built as plain dicts (no validation, no deep copy of the GeoJSON); plotly's
+    own validation, run here, must accept every attribute, and the template is plotly's default,
+    as ``go.Figure`` would have sent."""
+    import plotly.graph_objects as go
+
+    figure, _, _ = map_view(data, None, "30", view)
+    assert isinstance(figure, dict) and figure["data"]
+    checked = go.Figure(figure)  # raises ValueError on any unknown attribute or bad value
+    assert checked.to_plotly_json()["data"][0]["type"] == figure["data"][0]["type"]
+    assert figure["layout"]["template"] == go.Figure().to_plotly_json()["layout"]["template"]
+    counted = [
+        t for t in figure["data"] if t["type"] == "choroplethmap" and t.get("showscale", True)
+    ]
+    if view != "points":
+        (trace,) = counted
+        frame = data.map_data(service_name=None, days=30, view=view)["frame"]
+        key = "cell" if view == "cell" else "name"
+        shown = dict(zip(trace["locations"], trace["z"], strict=True))
+        want = dict(zip(frame[key].astype(str), frame["requests"], strict=True))
+        assert shown and all(want[k] == v for k, v in shown.items())
 
 
 def test_private_cases_are_left_out_of_maps_and_lookups(tmp_path, reset_dash_registries) -> None:
