@@ -330,15 +330,13 @@ def weekly_by_type(services: Any, scope: Scope, types: list[str]) -> pd.DataFram
 
 
 # -- open cases: aging and the overdue list ---------------------------------------------------
-_OPEN_AT_CUT = "requested_at < ? AND (closed_at IS NULL OR closed_at >= ?)"  # open at the cut
-
 _AGING_SQL = """
 SELECT CAST(floor(date_diff('second', requested_at, ?) / 86400.0) AS BIGINT) AS age_days,
        CASE WHEN sla_due_at IS NULL THEN 'none'
             WHEN sla_due_at < ? THEN 'overdue' ELSE 'later' END AS state,
        count(*) AS n
 FROM {{cases}}
-WHERE {{where}} AND {open_at_cut} {duplicates}
+WHERE {{where}} {duplicates}
 GROUP BY 1, 2
 """
 
@@ -347,7 +345,7 @@ FROM (
     SELECT request_id, service_name, address, requested_local, sla_due_local,
            date_diff('second', sla_due_at, ?) / 86400.0 AS days_overdue
     FROM {{cases}}
-    WHERE {{where}} AND {open_at_cut} AND sla_due_at < ? {duplicates}
+    WHERE {{where}} AND sla_due_at < ? {duplicates}
 ) AS late
 """
 
@@ -374,10 +372,10 @@ def aging(services: Any, scope: Scope) -> pd.DataFrame:
     backlog (``SlaEngine.report``'s ``open_backlog``)."""
     cut = scope.cut.to_pydatetime()
     raw = services.read_model.select(
-        _AGING_SQL.format(open_at_cut=_OPEN_AT_CUT, duplicates=scope.duplicates),
+        _AGING_SQL.format(duplicates=scope.duplicates),
         flt=scope.flt,
         before=[cut, cut],
-        after=[cut, cut],
+        open_at=cut,
     )
     states = {"overdue": OVERDUE, "later": NOT_YET_DUE, "none": NO_DUE_TIME}
     raw["bucket"] = [bucket_of(int(a)) for a in raw["age_days"]]
@@ -408,9 +406,9 @@ def _order_by(sort_by: list[dict[str, str]] | tuple | None) -> str:
 
 def overdue_count(services: Any, scope: Scope) -> int:
     cut = scope.cut.to_pydatetime()
-    source = _OVERDUE_FROM.format(open_at_cut=_OPEN_AT_CUT, duplicates=scope.duplicates)
+    source = _OVERDUE_FROM.format(duplicates=scope.duplicates)
     frame = services.read_model.select(
-        "SELECT count(*) AS n " + source, flt=scope.flt, before=[cut], after=[cut, cut, cut]
+        "SELECT count(*) AS n " + source, flt=scope.flt, before=[cut], after=[cut], open_at=cut
     )
     return int(frame["n"].iloc[0])
 
@@ -426,15 +424,15 @@ def overdue_cases(
     """Cases open at the cut and past their due time: request_id, type, address, opened, due
     (local times), days_overdue. ``page`` (from 0) returns one page; None returns them all."""
     cut = scope.cut.to_pydatetime()
-    source = _OVERDUE_FROM.format(open_at_cut=_OPEN_AT_CUT, duplicates=scope.duplicates)
-    after: list[Any] = [cut, cut, cut]
+    source = _OVERDUE_FROM.format(duplicates=scope.duplicates)
+    after: list[Any] = [cut]
     limit = ""
     if page is not None:
         size = max(1, min(int(page_size), 500))
         limit = "LIMIT ? OFFSET ?"
         after += [size, max(0, int(page)) * size]
     sql = _OVERDUE_SQL.format(source=source, order=_order_by(sort_by), limit=limit)
-    return services.read_model.select(sql, flt=scope.flt, before=[cut], after=after)
+    return services.read_model.select(sql, flt=scope.flt, before=[cut], after=after, open_at=cut)
 
 
 # -- where are we late ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -167,22 +167,56 @@ class ReadModel:
         flt: CaseFilter | None = None,
         before: Sequence[Any] = (),
         after: Sequence[Any] = (),
+        open_at: datetime | None = None,
     ) -> pd.DataFrame:
         """Run a query of the ``dashboard`` package over the snapshot.
 
         ``template`` names the cases as ``{cases}`` and the filter's conditions as ``{where}``
         (``TRUE`` without a filter). Values are bound in this order: ``before``, the snapshot path,
         the filter's values, ``after``. Only code in ``dashboard/`` calls this; callbacks never do.
+
+        ``open_at`` (an aware datetime) keeps only the cases open at that instant: requested
+        before it and not closed before it (the backlog). Those are read from the cases requested
+        in the :data:`~dashboard.snapshot.LONG_OPEN_DAYS` before it plus the snapshot's file of
+        long-open cases, not from every case ever requested.
         """
         where, params = self._where(flt or CaseFilter())
         condition = where.removeprefix(" WHERE ") or "TRUE"
         cases, source = self._cases(flt or CaseFilter())
+        if open_at is not None:
+            cases, source = self._open_at(cases, source, open_at)
         sql = template.format(cases=cases, where=condition)
         return self._query(sql, [*before, *source, *params, *after])
 
     def _cases(self, flt: CaseFilter) -> tuple[str, list[Any]]:
         """What ``{cases}`` stands for in :meth:`select`, and its bound values."""
         return "read_parquet(?)", [self._source()]
+
+    def _open_at(self, cases: str, source: list[Any], at: datetime) -> tuple[str, list[Any]]:
+        """``{cases}`` narrowed to the cases open at ``at``."""
+        is_open = "(closed_at IS NULL OR closed_at >= ?)"
+        long = self._long_open()
+        if long is None:  # a snapshot written before the long-open file, or a focus
+            return (
+                f"(SELECT * FROM {cases} WHERE requested_at < ? AND {is_open})",  # noqa: S608
+                [*source, at, at],
+            )
+        path, days = long
+        split = at - timedelta(days=days)
+        # Open at `at` and requested before `split`: open for more than `days`, so in the
+        # long-open file. The two halves are disjoint (split by request time).
+        return (
+            f"(SELECT * FROM {cases} WHERE requested_at >= ? AND requested_at < ? AND {is_open} "  # noqa: S608 - fixed text
+            f"UNION ALL SELECT * FROM read_parquet(?) WHERE requested_at < ? AND {is_open})",
+            [*source, split, at, at, path, split, at],
+        )
+
+    def _long_open(self) -> tuple[str, int] | None:
+        """(path, days) of the current snapshot's long-open file, if it has one."""
+        long = self.manifest().get("long_open")
+        if not long:
+            return None
+        return str(self.snapshot() / long["file"]), int(long["days"])
 
     def _key_salt(self) -> Any:
         """What, besides the SQL and its values, tells cached results apart."""
@@ -357,6 +391,9 @@ class _Focused(ReadModel):
 
     def _key_salt(self) -> Any:
         return ("focus", self._path, self._flt, self._columns)
+
+    def _long_open(self) -> tuple[str, int] | None:
+        return None  # the focused cases are in memory: filtered there
 
     @contextmanager
     def focus(self, flt: CaseFilter, columns: Sequence[str]) -> Iterator[ReadModel]:

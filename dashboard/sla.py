@@ -359,7 +359,7 @@ SELECT {group} AS grp,
        count(*) AS open_backlog,
        count(*) FILTER (WHERE sla_due_at IS NOT NULL AND sla_due_at < ?) AS overdue_open
 FROM {{cases}}
-WHERE {{where}} AND requested_at < ? AND (closed_at IS NULL OR closed_at >= ?) {duplicates}
+WHERE {{where}} {duplicates}
 GROUP BY grp
 """
 
@@ -433,7 +433,7 @@ class SlaEngine:
             _BACKLOG_SQL.format(group=group, duplicates=duplicates),
             flt=flt,
             before=[cut.to_pydatetime()],
-            after=[cut.to_pydatetime(), cut.to_pydatetime()],
+            open_at=cut.to_pydatetime(),  # the backlog: the cases open at the cut
         )
         volume = self.read_model.select(
             _VOLUME_SQL.format(group=group), flt=flt, after=[start_local, end_local]

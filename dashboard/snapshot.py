@@ -45,6 +45,13 @@ log = logging.getLogger(__name__)
 
 CURRENT = "CURRENT"
 CASES_FILE = "cases.parquet"
+#: The cases that stayed open long (see :data:`LONG_OPEN_DAYS`), a second copy of their rows.
+LONG_OPEN_FILE = "long_open.parquet"
+#: A case is in :data:`LONG_OPEN_FILE` when it is still open, or was closed this many days or more
+#: after it was requested. "Open at time t" then reads the main file only from t minus this many
+#: days (it is sorted by request time) plus this file, instead of every case ever requested.
+LONG_OPEN_DAYS = 28
+LONG_GROUP_ROWS = 25_000
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 KEEP = 2
@@ -182,17 +189,32 @@ def _write_locked(
     rows = 0
     try:
         arrow = arrow_schema(layers)
-        with pq.ParquetWriter(partial / CASES_FILE, arrow, compression="zstd") as writer:
+        long_rows = 0
+        pending: list[pa.Table] = []  # long-open rows gathered into row groups of a useful size
+        long_after = pd.Timedelta(days=LONG_OPEN_DAYS)
+        with (
+            pq.ParquetWriter(partial / CASES_FILE, arrow, compression="zstd") as writer,
+            pq.ParquetWriter(partial / LONG_OPEN_FILE, arrow, compression="zstd") as long_writer,
+        ):
             for frame in store.iter_snapshot_frames():
                 frame = _prepare(frame, timezone=timezone, layers=layers, policy=policy)
-                writer.write_table(
-                    pa.Table.from_pandas(frame, schema=arrow, preserve_index=False),
-                    row_group_size=256_000,
-                )
+                table = pa.Table.from_pandas(frame, schema=arrow, preserve_index=False)
+                writer.write_table(table, row_group_size=256_000)
                 rows += len(frame)
+                closed, requested = frame["closed_at"], frame["requested_at"]
+                long = (closed.isna() | (closed - requested >= long_after)).to_numpy()
+                if long.any():
+                    pending.append(table.filter(long))
+                    long_rows += int(long.sum())
+                    if sum(t.num_rows for t in pending) >= LONG_GROUP_ROWS:
+                        long_writer.write_table(pa.concat_tables(pending))
+                        pending.clear()
+            if pending:
+                long_writer.write_table(pa.concat_tables(pending))
         manifest = {
             "version": version,
             "rows": rows,
+            "long_open": {"file": LONG_OPEN_FILE, "days": LONG_OPEN_DAYS, "rows": long_rows},
             "layers": layers,
             "timezone": timezone,
             "policy": policy.fingerprint if policy is not None else None,

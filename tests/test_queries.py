@@ -209,3 +209,42 @@ def test_focus_keeps_the_callers_scope_and_never_serves_an_old_snapshot(demo, tm
     with scoped.focus(CaseFilter(), []) as focused:
         again = focused.select(sql).set_index("department")["n"].to_dict()
     assert again == {"ISD": int((half["department"] == "ISD").sum())} != got
+
+
+def test_open_at_reads_recent_cases_and_the_long_open_file_and_misses_none(model) -> None:
+    """The backlog at an instant (requested before it, not closed before it), from the cases of
+    the last LONG_OPEN_DAYS plus the long-open file, equals a count over every case in pandas;
+    and equals the plain scan used for snapshots without that file."""
+    from datetime import UTC, timedelta
+
+    import pyarrow.parquet as pq
+
+    from dashboard.snapshot import CASES_FILE, LONG_OPEN_DAYS
+
+    manifest = model.manifest()
+    assert manifest["long_open"]["days"] == LONG_OPEN_DAYS
+    snap = model.snapshot()
+    every = pq.read_table(snap / CASES_FILE).to_pandas()
+    long = pq.read_table(snap / manifest["long_open"]["file"]).to_pandas()
+    lifetime = every["closed_at"] - every["requested_at"]
+    assert (
+        len(long)
+        == manifest["long_open"]["rows"]
+        == int((every["closed_at"].isna() | (lifetime >= timedelta(days=LONG_OPEN_DAYS))).sum())
+    )
+    sql = "SELECT department, count(*) AS n FROM {cases} WHERE {where} GROUP BY 1"
+    first, last = every["requested_at"].min(), every["requested_at"].max()
+    cuts = [first + (last - first) * f for f in (0.25, 0.5, 0.9)] + [last + timedelta(days=1)]
+    plain = ReadModel(model.snapshot_dir)
+    plain._long_open = lambda: None  # type: ignore[method-assign] - as for an older snapshot
+    for cut in cuts:
+        cut = cut.to_pydatetime().astimezone(UTC)
+        is_open = (every["requested_at"] < cut) & (
+            every["closed_at"].isna() | (every["closed_at"] >= cut)
+        )
+        from_long = is_open & (every["requested_at"] < cut - timedelta(days=LONG_OPEN_DAYS))
+        assert from_long.sum() > 0 and (is_open & ~from_long).sum() > 0  # both halves matter
+        want = every[is_open].groupby("department").size().to_dict()
+        got = model.select(sql, open_at=cut).set_index("department")["n"].to_dict()
+        assert got == want
+        assert plain.select(sql, open_at=cut).set_index("department")["n"].to_dict() == want
