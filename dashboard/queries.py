@@ -230,11 +230,11 @@ class ReadModel:
         For a page that asks several questions about the same cases (the hot-spot page asks
         five about one type over a year): one scan of the snapshot instead of one per question,
         the rest answered from memory. Every :meth:`select` through it must ask for cases
-        within ``flt`` (the same values, dates inside its dates) and name only those columns;
-        anything else raises :class:`QueryError` (a programming error, never user input)."""
-        wanted = ["requested_local", "department", "service_name", "status", "channel", "source"]
-        if flt.area_layer:
-            wanted.append(self.area_column(flt.area_layer))
+        within ``flt`` (the same values, dates inside its dates) and name only ``columns`` and
+        ``requested_local`` (``requested_at`` and ``closed_at`` for ``open_at``); anything
+        else raises (:class:`QueryError`, or DuckDB's error for a column it lacks): a
+        programming error, never user input."""
+        wanted = ["requested_local"]  # the only filter a question through the focus may narrow
         known = set(self.manifest().get("columns", []))
         for column in columns:
             if known and column not in known:
@@ -384,10 +384,44 @@ class _Focused(ReadModel):
     def _source(self) -> str:
         return self._path
 
-    def _cases(self, flt: CaseFilter) -> tuple[str, list[Any]]:
+    def select(
+        self,
+        template: str,
+        *,
+        flt: CaseFilter | None = None,
+        before: Sequence[Any] = (),
+        after: Sequence[Any] = (),
+        open_at: datetime | None = None,
+    ) -> pd.DataFrame:
+        """As :meth:`ReadModel.select`, over the focused cases. The focus's own filter (and the
+        caller's scope) were applied when they were read; only narrower dates are applied here,
+        so the focus needs no other filter column."""
+        flt = flt or CaseFilter()
         if not _within(flt, self._flt):
             raise QueryError(f"{flt} asks for cases outside the focus {self._flt}")
-        return _FOCUS, []
+        clauses: list[str] = []
+        params: list[Any] = []
+        if flt.start != self._flt.start:
+            clauses.append("requested_local >= ?")
+            params.append(pd.Timestamp(flt.start).to_pydatetime())
+        if flt.end != self._flt.end:
+            clauses.append("requested_local < ?")
+            params.append(pd.Timestamp(flt.end + timedelta(days=1)).to_pydatetime())
+        cases, source = _FOCUS, []
+        if open_at is not None:
+            cases, source = self._open_at(cases, source, open_at)
+        sql = template.format(cases=cases, where=" AND ".join(clauses) or "TRUE")
+        return self._query(sql, [*before, *source, *params, *after])
+
+    # Questions that read the snapshot itself go to it (not through the focus's filter).
+    def total(self, flt: CaseFilter) -> int:
+        return self._parent.total(flt)
+
+    def counts(self, flt: CaseFilter, **kwargs: Any) -> pd.DataFrame:
+        return self._parent.counts(flt, **kwargs)
+
+    def options(self) -> dict[str, Any]:
+        return self._parent.options()
 
     def _key_salt(self) -> Any:
         return ("focus", self._path, self._flt, self._columns)

@@ -142,7 +142,7 @@ def test_focus_answers_as_the_snapshot_does(model, raw) -> None:
     inner = outer.with_(start=date(2011, 8, 1), end=date(2011, 8, 31))
     sql = "SELECT status, count(*) AS n FROM {cases} WHERE {where} GROUP BY 1 ORDER BY 1"
     pwd = raw[raw["department"] == "PWDx"]
-    with model.focus(outer, ["location_quality"]) as focused:
+    with model.focus(outer, ["status"]) as focused:
         for flt, first, last in (
             (outer, "2011-07-01", "2011-10-01"),
             (inner, "2011-08-01", "2011-09-01"),
@@ -195,7 +195,7 @@ def test_focus_keeps_the_callers_scope_and_never_serves_an_old_snapshot(demo, tm
     scoped.cache = Cache()
     sql = "SELECT department, count(*) AS n FROM {cases} WHERE {where} GROUP BY 1"
     every = ReadModel(snaps).select(sql).set_index("department")["n"]
-    with scoped.focus(CaseFilter(), []) as focused:
+    with scoped.focus(CaseFilter(), ["department"]) as focused:
         got = focused.select(sql).set_index("department")["n"].to_dict()
     assert got == {"ISD": every["ISD"]}
 
@@ -206,7 +206,7 @@ def test_focus_keeps_the_callers_scope_and_never_serves_an_old_snapshot(demo, tm
     pq.write_table(table.slice(0, table.num_rows // 2), second / CASES_FILE)
     (snaps / CURRENT).write_text(second.name + "\n")
     half = table.slice(0, table.num_rows // 2).to_pandas()
-    with scoped.focus(CaseFilter(), []) as focused:
+    with scoped.focus(CaseFilter(), ["department"]) as focused:
         again = focused.select(sql).set_index("department")["n"].to_dict()
     assert again == {"ISD": int((half["department"] == "ISD").sum())} != got
 
