@@ -180,17 +180,17 @@ class ReadModel:
         in the :data:`~dashboard.snapshot.LONG_OPEN_DAYS` before it plus the snapshot's file of
         long-open cases, not from every case ever requested.
         """
-        where, params = self._where(flt or CaseFilter())
-        condition = where.removeprefix(" WHERE ") or "TRUE"
-        cases, source = self._cases(flt or CaseFilter())
+        cases, source, condition, params = self._compose(flt or CaseFilter())
         if open_at is not None:
             cases, source = self._open_at(cases, source, open_at)
         sql = template.format(cases=cases, where=condition)
         return self._query(sql, [*before, *source, *params, *after])
 
-    def _cases(self, flt: CaseFilter) -> tuple[str, list[Any]]:
-        """What ``{cases}`` stands for in :meth:`select`, and its bound values."""
-        return "read_parquet(?)", [self._source()]
+    def _compose(self, flt: CaseFilter) -> tuple[str, list[Any], str, list[Any]]:
+        """What ``{cases}`` and ``{where}`` stand for in :meth:`select`, each with its values."""
+        where, params = self._where(flt)
+        condition = where.removeprefix(" WHERE ") or "TRUE"
+        return "read_parquet(?)", [self._source()], condition, params
 
     def _open_at(self, cases: str, source: list[Any], at: datetime) -> tuple[str, list[Any]]:
         """``{cases}`` narrowed to the cases open at ``at``."""
@@ -384,19 +384,10 @@ class _Focused(ReadModel):
     def _source(self) -> str:
         return self._path
 
-    def select(
-        self,
-        template: str,
-        *,
-        flt: CaseFilter | None = None,
-        before: Sequence[Any] = (),
-        after: Sequence[Any] = (),
-        open_at: datetime | None = None,
-    ) -> pd.DataFrame:
-        """As :meth:`ReadModel.select`, over the focused cases. The focus's own filter (and the
-        caller's scope) were applied when they were read; only narrower dates are applied here,
-        so the focus needs no other filter column."""
-        flt = flt or CaseFilter()
+    def _compose(self, flt: CaseFilter) -> tuple[str, list[Any], str, list[Any]]:
+        """The focused cases. The focus's own filter (and the caller's scope) were applied when
+        they were read; only narrower dates are applied here, so the focus needs no other filter
+        column."""
         if not _within(flt, self._flt):
             raise QueryError(f"{flt} asks for cases outside the focus {self._flt}")
         clauses: list[str] = []
@@ -407,11 +398,7 @@ class _Focused(ReadModel):
         if flt.end != self._flt.end:
             clauses.append("requested_local < ?")
             params.append(pd.Timestamp(flt.end + timedelta(days=1)).to_pydatetime())
-        cases, source = _FOCUS, []
-        if open_at is not None:
-            cases, source = self._open_at(cases, source, open_at)
-        sql = template.format(cases=cases, where=" AND ".join(clauses) or "TRUE")
-        return self._query(sql, [*before, *source, *params, *after])
+        return _FOCUS, [], " AND ".join(clauses) or "TRUE", params
 
     # Questions that read the snapshot itself go to it (not through the focus's filter).
     def total(self, flt: CaseFilter) -> int:
