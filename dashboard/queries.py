@@ -89,11 +89,12 @@ class ReadModel:
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             if self._con is None:
-                self._con = duckdb.connect(config={"threads": 2})
                 # A snapshot file never changes (a new snapshot is a new file), so its footer can
-                # be parsed once per process instead of once per query: 7.3 -> 5.7 ms for a
-                # one-type, one-year count at 1M cases.
-                self._con.execute("SET parquet_metadata_cache = true")
+                # be parsed once per process instead of once per query: 18.1 -> 6.0 ms for one
+                # department's 90 days by week at 10M cases (400 row groups). Set globally: a
+                # plain SET holds for one connection only, and every query has its own cursor.
+                self._con = duckdb.connect(config={"threads": 2})
+                self._con.execute("SET GLOBAL parquet_metadata_cache = true")
             return self._con.cursor()
 
     def snapshot(self) -> Path:

@@ -248,3 +248,11 @@ def test_open_at_reads_recent_cases_and_the_long_open_file_and_misses_none(model
         got = model.select(sql, open_at=cut).set_index("department")["n"].to_dict()
         assert got == want
         assert plain.select(sql, open_at=cut).set_index("department")["n"].to_dict() == want
+
+
+def test_every_query_cursor_caches_parquet_footers(model) -> None:
+    """Each query runs on its own cursor; a plain SET would have held for the first connection
+    only (found at 10M: 19.5 ms for a query that takes 6.4 ms with the footer cached)."""
+    model.total(CaseFilter())
+    for cursor in (model._cursor(), model._cursor()):
+        assert cursor.execute("SELECT current_setting('parquet_metadata_cache')").fetchone()[0]
