@@ -196,7 +196,7 @@ class ReadModel:
     def _open_at(self, cases: str, source: list[Any], at: datetime) -> tuple[str, list[Any]]:
         """``{cases}`` narrowed to the cases open at ``at``."""
         is_open = "(closed_at IS NULL OR closed_at >= ?)"
-        long = self._long_open()
+        long = self._long_open(source)
         if long is None:  # a snapshot written before the long-open file, or a focus
             return (
                 f"(SELECT * FROM {cases} WHERE requested_at < ? AND {is_open})",  # noqa: S608
@@ -212,12 +212,16 @@ class ReadModel:
             [*source, split, at, at, path, split, at],
         )
 
-    def _long_open(self) -> tuple[str, int] | None:
-        """(path, days) of the current snapshot's long-open file, if it has one."""
-        long = self.manifest().get("long_open")
+    def _long_open(self, source: list[Any]) -> tuple[str, int] | None:
+        """(path, days) of the long-open file of the snapshot ``source`` reads (the same one,
+        even if another is swapped in meanwhile), if it has one."""
+        snapshot = Path(source[0]).parent
+        if self._manifest_cache is None or self._manifest_cache[0] != snapshot:
+            self._manifest_cache = (snapshot, read_manifest(snapshot))
+        long = self._manifest_cache[1].get("long_open")
         if not long:
             return None
-        return str(self.snapshot() / long["file"]), int(long["days"])
+        return str(snapshot / long["file"]), int(long["days"])
 
     def _key_salt(self) -> Any:
         """What, besides the SQL and its values, tells cached results apart."""
@@ -414,7 +418,7 @@ class _Focused(ReadModel):
     def _key_salt(self) -> Any:
         return ("focus", self._path, self._flt, self._columns)
 
-    def _long_open(self) -> tuple[str, int] | None:
+    def _long_open(self, source: list[Any]) -> tuple[str, int] | None:
         return None  # the focused cases are in memory: filtered there
 
     @contextmanager

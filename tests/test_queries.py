@@ -236,7 +236,7 @@ def test_open_at_reads_recent_cases_and_the_long_open_file_and_misses_none(model
     first, last = every["requested_at"].min(), every["requested_at"].max()
     cuts = [first + (last - first) * f for f in (0.25, 0.5, 0.9)] + [last + timedelta(days=1)]
     plain = ReadModel(model.snapshot_dir)
-    plain._long_open = lambda: None  # type: ignore[method-assign] - as for an older snapshot
+    plain._long_open = lambda source: None  # type: ignore[method-assign] - an older snapshot
     for cut in cuts:
         cut = cut.to_pydatetime().astimezone(UTC)
         is_open = (every["requested_at"] < cut) & (
