@@ -232,6 +232,10 @@ def test_open_at_reads_recent_cases_and_the_long_open_file_and_misses_none(model
         == manifest["long_open"]["rows"]
         == int((every["closed_at"].isna() | (lifetime >= timedelta(days=LONG_OPEN_DAYS))).sum())
     )
+    # ordered by close time, the still open first (so "open at t" skips row groups by their stats)
+    still_open = int(long["closed_at"].isna().sum())
+    assert still_open and long["closed_at"].iloc[:still_open].isna().all()
+    assert long["closed_at"].iloc[still_open:].is_monotonic_increasing
     sql = "SELECT department, count(*) AS n FROM {cases} WHERE {where} GROUP BY 1"
     first, last = every["requested_at"].min(), every["requested_at"].max()
     cuts = [first + (last - first) * f for f in (0.25, 0.5, 0.9)] + [last + timedelta(days=1)]
