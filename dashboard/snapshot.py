@@ -51,8 +51,10 @@ LONG_OPEN_FILE = "long_open.parquet"
 #: after it was requested. "Open at time t" then reads the main file only from t minus this many
 #: days (it is sorted by request time) plus this file, instead of every case ever requested.
 LONG_OPEN_DAYS = 28
-LONG_GROUP_ROWS = 25_000
-_LONG_UNSORTED = ".long_open.unsorted.parquet"
+#: Rows per row group of the snapshot's files: small enough that a date range skips most of them.
+ROW_GROUP_ROWS = 25_000
+_CASES_STAGED = ".cases.staged.parquet"
+_LONG_STAGED = ".long_open.staged.parquet"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 KEEP = 2
@@ -191,28 +193,29 @@ def _write_locked(
     try:
         arrow = arrow_schema(layers)
         long_rows = 0
-        pending: list[pa.Table] = []  # long-open rows gathered into row groups of a useful size
         long_after = pd.Timedelta(days=LONG_OPEN_DAYS)
         with (
-            pq.ParquetWriter(partial / CASES_FILE, arrow, compression="zstd") as writer,
-            pq.ParquetWriter(partial / _LONG_UNSORTED, arrow, compression="zstd") as long_writer,
+            pq.ParquetWriter(partial / _CASES_STAGED, arrow, compression="lz4") as writer,
+            pq.ParquetWriter(partial / _LONG_STAGED, arrow, compression="lz4") as long_writer,
         ):
             for frame in store.iter_snapshot_frames():
                 frame = _prepare(frame, timezone=timezone, layers=layers, policy=policy)
                 table = pa.Table.from_pandas(frame, schema=arrow, preserve_index=False)
-                writer.write_table(table, row_group_size=256_000)
+                writer.write_table(table)
                 rows += len(frame)
                 closed, requested = frame["closed_at"], frame["requested_at"]
                 long = (closed.isna() | (closed - requested >= long_after)).to_numpy()
                 if long.any():
-                    pending.append(table.filter(long))
+                    long_writer.write_table(table.filter(long))
                     long_rows += int(long.sum())
-                    if sum(t.num_rows for t in pending) >= LONG_GROUP_ROWS:
-                        long_writer.write_table(pa.concat_tables(pending))
-                        pending.clear()
-            if pending:
-                long_writer.write_table(pa.concat_tables(pending))
-        _sort_long_open(partial / _LONG_UNSORTED, partial / LONG_OPEN_FILE)
+        _rewrite(partial / _CASES_STAGED, partial / CASES_FILE)
+        _rewrite(
+            partial / _LONG_STAGED,
+            partial / LONG_OPEN_FILE,
+            # "open at t" (closed_at IS NULL OR closed_at >= t) then skips every row group
+            # closed before t by its statistics: the backlog at 10M, 14.3 -> 5.7 ms here.
+            order_by="closed_at NULLS FIRST, requested_at, id",
+        )
         manifest = {
             "version": version,
             "rows": rows,
@@ -246,24 +249,28 @@ def _write_locked(
     return target
 
 
-def _sort_long_open(unsorted: Path, target: Path) -> None:
-    """Rewrite the long-open cases ordered by close time, the still open first: "open at t"
-    (closed_at IS NULL OR closed_at >= t) then skips every row group closed before t by its
-    statistics (the backlog at the end of the last month at 10M cases: 14.3 -> 5.7 ms for this
-    file). DuckDB sorts outside Python's memory (730,000 rows at 10M)."""
+def _rewrite(staged: Path, target: Path, *, order_by: str | None = None) -> None:
+    """Rewrite a staged Parquet file (pyarrow's, written batch by batch) with DuckDB's writer,
+    in the same row order unless ``order_by`` is given, then delete it.
+
+    DuckDB reads its own files faster: on the 10M-case snapshot a count by type took 13.3 ms
+    from DuckDB's LZ4 file against 29.1 ms from pyarrow's zstd file, all weeks by department
+    92 against 136 ms, for a file of the same size (746 vs 741 MB). Row order is kept
+    (``preserve_insertion_order``, DuckDB's default), so the snapshot stays sorted by request
+    time. DuckDB sorts outside Python's memory."""
     import duckdb
 
-    con = duckdb.connect(config={"threads": 2})
+    order = f" ORDER BY {order_by}" if order_by else ""
+    con = duckdb.connect(config={"threads": 2, "preserve_insertion_order": True})
     try:
         con.execute(
-            f"COPY (SELECT * FROM read_parquet(?) ORDER BY closed_at NULLS FIRST, requested_at, id) "  # noqa: S608
-            f"TO '{_sql_text(target)}' (FORMAT parquet, COMPRESSION zstd, "
-            f"ROW_GROUP_SIZE {LONG_GROUP_ROWS})",
-            [str(unsorted)],
+            f"COPY (SELECT * FROM read_parquet(?){order}) TO '{_sql_text(target)}' "  # noqa: S608 - fixed text
+            f"(FORMAT parquet, COMPRESSION lz4, ROW_GROUP_SIZE {ROW_GROUP_ROWS})",
+            [str(staged)],
         )
     finally:
         con.close()
-    unsorted.unlink()
+    staged.unlink()
 
 
 def _sql_text(path: Path) -> str:
