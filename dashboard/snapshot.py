@@ -53,6 +53,8 @@ LONG_OPEN_FILE = "long_open.parquet"
 LONG_OPEN_DAYS = 28
 #: Rows per row group of the snapshot's files: small enough that a date range skips most of them.
 ROW_GROUP_ROWS = 25_000
+#: DuckDB's memory for rewriting the snapshot files (it spills to disk beyond it).
+REWRITE_MEMORY = "1GB"
 _CASES_STAGED = ".cases.staged.parquet"
 _LONG_STAGED = ".long_open.staged.parquet"
 MANIFEST = "manifest.json"
@@ -261,7 +263,14 @@ def _rewrite(staged: Path, target: Path, *, order_by: str | None = None) -> None
     import duckdb
 
     order = f" ORDER BY {order_by}" if order_by else ""
-    con = duckdb.connect(config={"threads": 2, "preserve_insertion_order": True})
+    spill = staged.parent / ".duckdb-spill"  # beside the snapshot, not in the working directory
+    config = {
+        "threads": 2,
+        "preserve_insertion_order": True,
+        "memory_limit": REWRITE_MEMORY,
+        "temp_directory": str(spill),
+    }
+    con = duckdb.connect(config=config)
     try:
         con.execute(
             f"COPY (SELECT * FROM read_parquet(?){order}) TO '{_sql_text(target)}' "  # noqa: S608 - fixed text
@@ -270,6 +279,7 @@ def _rewrite(staged: Path, target: Path, *, order_by: str | None = None) -> None
         )
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
     staged.unlink()
 
 
