@@ -25,7 +25,7 @@ run: install
 system-deps:
 	bash .ci/install-system-deps.sh
 
-## test: install everything the tests need (venv; Chromium and PostgreSQL+PostGIS via apt as root), run them all
+## test: install everything the tests need (venv; Chromium, PostgreSQL+PostGIS and Redis via apt as root), run them all
 test: install system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Install the system packages the postgis/browser tests need (Debian 12).
+# Install the system packages the postgis/browser/redis tests need (Debian 12).
 #
 #   chromium                 -> /usr/bin/chromium (driven by Playwright, tests/support/browser.py)
 #   fonts-dejavu-core        -> a font so Chromium renders text
 #   postgresql-15            -> /usr/lib/postgresql/15/bin/initdb (tests/support/postgis.py)
 #   postgresql-15-postgis-3  -> /usr/share/postgresql/15/extension/postgis.control
+#   redis-server             -> /usr/bin/redis-server (tests/test_redis_cache.py starts its own)
 #
 # Idempotent: only missing components are installed; when nothing is missing it only
 # prints what it found.  As root on Debian it runs `apt-get update` (once) and
@@ -26,6 +27,7 @@ components=(
   fonts-dejavu-core=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
   postgresql-15=/usr/lib/postgresql/15/bin/initdb
   postgresql-15-postgis-3=/usr/share/postgresql/15/extension/postgis.control
+  redis-server=/usr/bin/redis-server
 )
 
 missing_components() { # prints the packages whose file is missing, one per line
@@ -62,7 +64,7 @@ if ! command -v apt-get >/dev/null 2>&1 || [[ ! -r /etc/debian_version ]]; then
 fi
 
 # Keep maintainer scripts from starting services (the postgresql package would
-# otherwise start its "main" cluster).  Only when no policy is in place already.
+# otherwise start its "main" cluster, redis-server its default server).  Only when no policy is in place already.
 policy=/usr/sbin/policy-rc.d
 if [[ ! -e $policy ]]; then
   log "creating temporary $policy (no service starts during install)"

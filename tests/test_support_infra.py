@@ -94,3 +94,17 @@ def test_dash_button_click_updates_div_in_chromium() -> None:
         expect(out).to_have_text("clicked 1", timeout=15_000)
         page.click("#go")
         expect(out).to_have_text("clicked 2", timeout=15_000)
+
+
+def test_throwaway_redis_answers_and_is_gone_afterwards(tmp_path) -> None:
+    import redis
+
+    from tests.support.redis import throwaway_redis
+
+    with throwaway_redis(tmp_path) as url:
+        client = redis.Redis.from_url(url)
+        client.set("stat311", "ok")
+        assert client.get("stat311") == b"ok"
+        client.close()
+    with pytest.raises(redis.exceptions.ConnectionError):
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
