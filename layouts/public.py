@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
 import pandas as pd
+import plotly.colors
 import plotly.graph_objects as go
 from dash import dcc, html
 
@@ -578,7 +579,9 @@ def count_map(
         "featureidkey": "id",
         "locations": frame[key].astype(str).tolist(),
         "z": frame["requests"].tolist(),
-        "colorscale": "Blues",
+        # The scale itself, as plotly's validation would send it: plotly.js reads the name
+        # "Blues" the other way round (the busiest areas came out palest).
+        "colorscale": plotly.colors.get_colorscale("Blues"),
         "marker": {"line": {"color": "#98a2b3", "width": 0.6}, "opacity": 0.85},
         "colorbar": {
             "title": {"text": "Requests", "side": "top"},

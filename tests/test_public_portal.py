@@ -229,12 +229,18 @@ def test_map_figures_are_valid_plotly_and_look_as_go_figure_would(data, view: st
     """The maps are built as plain dicts (no validation, no deep copy of the GeoJSON); plotly's
     own validation, run here, must accept every attribute, and the template is plotly's default,
     as ``go.Figure`` would have sent."""
+    import json
+
     import plotly.graph_objects as go
+    from plotly.utils import PlotlyJSONEncoder
 
     figure, _, _ = map_view(data, None, "30", view)
     assert isinstance(figure, dict) and figure["data"]
     checked = go.Figure(figure)  # raises ValueError on any unknown attribute or bad value
     assert checked.to_plotly_json()["data"][0]["type"] == figure["data"][0]["type"]
+    # ... and what is sent is what go.Figure would have sent (a named colour scale that plotly.js
+    # reads differently from plotly.py once drew the busiest areas palest)
+    assert json.loads(json.dumps(figure, cls=PlotlyJSONEncoder)) == json.loads(checked.to_json())
     assert figure["layout"]["template"] == go.Figure().to_plotly_json()["layout"]["template"]
     counted = [
         t for t in figure["data"] if t["type"] == "choroplethmap" and t.get("showscale", True)
