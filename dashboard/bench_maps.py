@@ -9,7 +9,7 @@ requests page has no map.
 
 For each: median and p95 of ``--repeat`` timed runs (after one warm-up), with the per-question
 result caches emptied before every run (what a worker does for a question it has not seen; the
-study area and the boundary geometries stay cached per snapshot, as in a serving worker); and for
+study area, the boundary geometries and H3 cell polygons stay cached, as in a serving worker); and for
 the maps the size of the callback's outputs as JSON (plotly's encoder, as Dash sends them), raw and
 gzipped. Baselines compute the aggregation under the view as SQL ``GROUP BY`` on the SQLite store
 and in pandas over a DataFrame already in memory, and the results are compared.

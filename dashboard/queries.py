@@ -100,8 +100,9 @@ class ReadModel:
     def snapshot(self) -> Path:
         return require_snapshot(self.snapshot_dir)
 
-    def manifest(self) -> dict[str, Any]:
-        path = self.snapshot()
+    def manifest(self, snapshot: Path | None = None) -> dict[str, Any]:
+        """The manifest of ``snapshot`` (default: the current one), read once per snapshot."""
+        path = snapshot or self.snapshot()
         if self._manifest_cache is None or self._manifest_cache[0] != path:
             self._manifest_cache = (path, read_manifest(path))
         return self._manifest_cache[1]
@@ -120,12 +121,7 @@ class ReadModel:
         if allowed is not None:
             clauses.append("list_contains(?, department)")
             params.append(list(allowed))
-        if flt.start is not None:
-            clauses.append("requested_local >= ?")
-            params.append(pd.Timestamp(flt.start).to_pydatetime())
-        if flt.end is not None:
-            clauses.append("requested_local < ?")
-            params.append(pd.Timestamp(flt.end + timedelta(days=1)).to_pydatetime())
+        _dates(flt.start, flt.end, clauses, params)
         for column, values in (
             ("department", flt.departments),
             ("service_name", flt.types),
@@ -216,9 +212,7 @@ class ReadModel:
         """(path, days) of the long-open file of the snapshot ``source`` reads (the same one,
         even if another is swapped in meanwhile), if it has one."""
         snapshot = Path(source[0]).parent
-        if self._manifest_cache is None or self._manifest_cache[0] != snapshot:
-            self._manifest_cache = (snapshot, read_manifest(snapshot))
-        long = self._manifest_cache[1].get("long_open")
+        long = self.manifest(snapshot).get("long_open")
         if not long:
             return None
         return str(snapshot / long["file"]), int(long["days"])
@@ -350,6 +344,16 @@ class ReadModel:
         }
 
 
+def _dates(start: date | None, end: date | None, clauses: list[str], params: list[Any]) -> None:
+    """Local dates, inclusive, as conditions on ``requested_local`` (appended to the lists)."""
+    if start is not None:
+        clauses.append("requested_local >= ?")
+        params.append(pd.Timestamp(start).to_pydatetime())
+    if end is not None:
+        clauses.append("requested_local < ?")
+        params.append(pd.Timestamp(end + timedelta(days=1)).to_pydatetime())
+
+
 #: The name the in-memory cases of :meth:`ReadModel.focus` go by in SQL.
 _FOCUS = "focused_cases"
 
@@ -397,12 +401,12 @@ class _Focused(ReadModel):
             raise QueryError(f"{flt} asks for cases outside the focus {self._flt}")
         clauses: list[str] = []
         params: list[Any] = []
-        if flt.start != self._flt.start:
-            clauses.append("requested_local >= ?")
-            params.append(pd.Timestamp(flt.start).to_pydatetime())
-        if flt.end != self._flt.end:
-            clauses.append("requested_local < ?")
-            params.append(pd.Timestamp(flt.end + timedelta(days=1)).to_pydatetime())
+        _dates(
+            flt.start if flt.start != self._flt.start else None,
+            flt.end if flt.end != self._flt.end else None,
+            clauses,
+            params,
+        )
         return _FOCUS, [], " AND ".join(clauses) or "TRUE", params
 
     # Questions that read the snapshot itself go to it (not through the focus's filter).

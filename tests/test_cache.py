@@ -3,48 +3,21 @@ from the cache, and one user's scope never serves another's."""
 
 from __future__ import annotations
 
-import pytest
-
 from dashboard.app_factory import create_app
 from dashboard.queries import CaseFilter, ReadModel
 from dashboard.snapshot import write_for
 from dashboard.store import Store
 from etl.load import load_file
 from tests.conftest import BOSTON_ZIP, make_settings
+from tests.support.caching import DictCache, count_duckdb
 from tests.support.signin import client_sign_in, make_user
-
-
-class DictCache:
-    def __init__(self) -> None:
-        self.data: dict[str, object] = {}
-        self.hits = 0
-
-    def get(self, key: str) -> object | None:
-        if key in self.data:
-            self.hits += 1
-        return self.data.get(key)
-
-    def set(self, key: str, value: object) -> None:
-        self.data[key] = value
-
-
-def _count_duckdb(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls = [0]
-    original = ReadModel._cursor
-
-    def counting(self):  # noqa: ANN001, ANN202
-        calls[0] += 1
-        return original(self)
-
-    monkeypatch.setattr(ReadModel, "_cursor", counting)
-    return calls
 
 
 def test_a_repeated_query_is_served_from_the_cache(demo, monkeypatch) -> None:
     settings, _ = demo
     model = ReadModel(settings.snapshot_dir)
     model.cache = DictCache()
-    calls = _count_duckdb(monkeypatch)
+    calls = count_duckdb(monkeypatch)
     flt = CaseFilter(departments=("PWDx",))
     first = model.counts(flt, by=("department",), period="week")
     assert calls[0] == 1
@@ -85,7 +58,7 @@ def test_the_app_caches_callbacks_per_user_scope(demo, reset_dash_registries, mo
 
     assert isinstance(app.server.extensions["stat311"].read_model.cache, Cache)
     app.server.extensions["stat311"].read_model.cache.clear()
-    calls = _count_duckdb(monkeypatch)
+    calls = count_duckdb(monkeypatch)
     executive = make_user(settings, "cache-exec@city.test", role="executive")
     pwd = make_user(settings, "cache-pwd@city.test", role="department", departments=("PWDx",))
     from tests.test_auth import _callback, payload

@@ -184,15 +184,10 @@ def test_focus_keeps_the_callers_scope_and_never_serves_an_old_snapshot(demo, tm
     shutil.copytree(first, snaps / first.name)
     (snaps / CURRENT).write_text(first.name + "\n")
 
-    class Cache(dict):
-        def get(self, key):  # flask-caching's interface
-            return dict.get(self, key)
-
-        def set(self, key, value):
-            self[key] = value
+    from tests.support.caching import DictCache
 
     scoped = ReadModel(snaps, scope=lambda: ("ISD",))
-    scoped.cache = Cache()
+    scoped.cache = DictCache()
     sql = "SELECT department, count(*) AS n FROM {cases} WHERE {where} GROUP BY 1"
     every = ReadModel(snaps).select(sql).set_index("department")["n"]
     with scoped.focus(CaseFilter(), ["department"]) as focused:
@@ -211,15 +206,17 @@ def test_focus_keeps_the_callers_scope_and_never_serves_an_old_snapshot(demo, tm
     assert again == {"ISD": int((half["department"] == "ISD").sum())} != got
 
 
-def test_open_at_reads_recent_cases_and_the_long_open_file_and_misses_none(model) -> None:
+def test_open_at_reads_recent_cases_and_the_long_open_file_and_misses_none(model, tmp_path) -> None:
     """The backlog at an instant (requested before it, not closed before it), from the cases of
     the last LONG_OPEN_DAYS plus the long-open file, equals a count over every case in pandas;
-    and equals the plain scan used for snapshots without that file."""
+    and equals the plain scan used for a snapshot written before that file existed."""
+    import json
+    import shutil
     from datetime import UTC, timedelta
 
     import pyarrow.parquet as pq
 
-    from dashboard.snapshot import CASES_FILE, LONG_OPEN_DAYS
+    from dashboard.snapshot import CASES_FILE, CURRENT, LONG_OPEN_DAYS, MANIFEST
 
     manifest = model.manifest()
     assert manifest["long_open"]["days"] == LONG_OPEN_DAYS
@@ -239,8 +236,15 @@ def test_open_at_reads_recent_cases_and_the_long_open_file_and_misses_none(model
     sql = "SELECT department, count(*) AS n FROM {cases} WHERE {where} GROUP BY 1"
     first, last = every["requested_at"].min(), every["requested_at"].max()
     cuts = [first + (last - first) * f for f in (0.25, 0.5, 0.9)] + [last + timedelta(days=1)]
-    plain = ReadModel(model.snapshot_dir)
-    plain._long_open = lambda source: None  # type: ignore[method-assign] - an older snapshot
+    # an older snapshot: the same cases, no long-open file, a manifest that does not name one
+    older = tmp_path / "snapshots" / snap.name
+    shutil.copytree(snap, older)
+    (older / manifest["long_open"]["file"]).unlink()
+    (older / MANIFEST).write_text(
+        json.dumps({k: v for k, v in manifest.items() if k != "long_open"})
+    )
+    (older.parent / CURRENT).write_text(snap.name + "\n")
+    plain = ReadModel(older.parent)
     for cut in cuts:
         cut = cut.to_pydatetime().astimezone(UTC)
         is_open = (every["requested_at"] < cut) & (

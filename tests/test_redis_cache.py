@@ -15,8 +15,8 @@ from flask import Flask
 from dashboard.app_factory import _result_cache, create_app
 from dashboard.queries import CaseFilter, ReadModel
 from dashboard.snapshot import CASES_FILE, CURRENT, current_snapshot
+from tests.support.caching import count_duckdb
 from tests.support.redis import throwaway_redis
-from tests.test_cache import _count_duckdb
 
 API = "/open311/v2"
 
@@ -55,7 +55,7 @@ def test_two_workers_share_results_and_a_new_snapshot_is_never_served_old_ones(
     flt = CaseFilter(departments=("PWDx",))
     first = worker_a.counts(flt, by=("department",), period="week")
     assert empty_redis.dbsize() >= 1  # the answer is in Redis, not in worker A's memory
-    calls = _count_duckdb(monkeypatch)
+    calls = count_duckdb(monkeypatch)
     again = worker_b.counts(flt, by=("department",), period="week")
     assert calls[0] == 0 and again.equals(first)  # worker B did not run the query
     every = pq.read_table(first_snap / CASES_FILE, columns=["department"]).to_pandas()
