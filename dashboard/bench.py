@@ -23,6 +23,9 @@ Figures (more are added by appending a function to :data:`FIGURES`):
 - concurrency (:mod:`dashboard.bench_serve`): gunicorn with 2 workers serving the bench store to
   simulated signed-in users (page loads and Dash callbacks) for ``--concurrency-seconds``; requests,
   errors, p50/p95, and each worker's peak RSS (``--no-serve`` skips it).
+- refresh: a later load of changed cases (1% of N, 1,000 to 10,000) into the bench store; the
+  snapshot merged from the current one and the cases read again, beside the same snapshot written
+  whole (both files' content hashes and row order compared).
 - PostgreSQL/PostGIS (:mod:`dashboard.bench_postgis`): ingest of the same CSV into a throwaway
   cluster (baseline ``read_csv`` + ``to_sql``) and lookup by id (``--no-postgis`` skips it; without
   the server binaries it is reported as not measured).
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import importlib.metadata
 import json
 import logging
@@ -799,6 +803,86 @@ def figure_serve(ctx: BenchContext) -> list[Figure]:
     return serve_figures(ctx)
 
 
+def _snapshot_fingerprint(snap: Path) -> dict[str, Any]:
+    """Rows and an order-free content hash of each snapshot file, and a hash of the id order."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from dashboard.snapshot import CASES_FILE, LONG_OPEN_FILE
+
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        out: dict[str, Any] = {}
+        for name in (CASES_FILE, LONG_OPEN_FILE):
+            rows, content = con.execute(
+                "SELECT count(*), sum(hash(t)::HUGEINT) FROM read_parquet(?) t",
+                [str(snap / name)],
+            ).fetchone()
+            out[name] = [int(rows), str(content)]
+        ids = pq.read_table(snap / CASES_FILE, columns=["id"])["id"].to_numpy()
+        out["id_order"] = hashlib.sha256(ids.tobytes()).hexdigest()
+        return out
+    finally:
+        con.close()
+
+
+def figure_refresh(ctx: BenchContext) -> list[Figure]:
+    """A later load into the N-case store: the snapshot merged from the current one and the cases
+    the load changed, beside the same snapshot written whole (what every load did before)."""
+    from dashboard.snapshot import current_snapshot, read_manifest, write_for
+    from dashboard.store import Store
+    from etl.generate import generate
+    from etl.load import load_file
+
+    assert ctx.store_settings is not None, "figure_ingest runs first"
+    settings = ctx.store_settings
+    size = max(1_000, min(10_000, ctx.cases // 100))
+    path = ctx.workdir / f"update_{size}.csv"
+    # The same generator with another seed: the first `size` tracking numbers again, with new
+    # contents (request times, types, places, closures), spread over the whole date range.
+    generate(size, path, format=ctx.format, seed=ctx.seed + 1)
+    store = Store(settings.database_url)
+    try:
+        ctx.say("refresh: loading an update of %s cases into the store", f"{size:,}")
+        gc.collect()
+        started = time.perf_counter()
+        report = load_file(path, store=store, settings=settings, progress=False)
+        total_ms = (time.perf_counter() - started) * 1000.0
+        merged = current_snapshot(settings.snapshot_dir)
+        assert merged is not None
+        manifest = read_manifest(merged)
+        ctx.say("refresh: the same snapshot written whole")
+        gc.collect()
+        started = time.perf_counter()
+        whole = write_for(store, settings, full=True)
+        whole_ms = (time.perf_counter() - started) * 1000.0
+        ours_fp, whole_fp = _snapshot_fingerprint(merged), _snapshot_fingerprint(whole)
+    finally:
+        store.dispose()
+    snapshot_ms = report.stages["snapshot"] * 1000.0
+    figure = Figure(
+        name=f"snapshot after an update of {size:,} cases",
+        description=f"load_file of {size:,} changed cases into the {ctx.cases:,}-case store: "
+        "the snapshot stage, merged from the current snapshot and the cases read again",
+        ours=Measure([snapshot_ms]),
+        baselines=[
+            Baseline(
+                "the same snapshot written whole (every case read from the store)",
+                Measure([whole_ms]),
+                equal=ours_fp == whole_fp and manifest["written"]["mode"] == "merged",
+                note="checked: both files' rows and content hashes, and the row order, equal",
+            )
+        ],
+        extra={
+            "load_report": report.as_json(),
+            "refresh_total_ms": round(total_ms, 3),
+            "written": manifest["written"],
+            "fingerprint": ours_fp,
+        },
+    )
+    return [figure]
+
+
 def figure_postgis(ctx: BenchContext) -> list[Figure]:
     """Ingest and lookup by id on a throwaway PostgreSQL/PostGIS: :mod:`dashboard.bench_postgis`."""
     from dashboard.bench_postgis import postgis_figures
@@ -814,6 +898,7 @@ FIGURES: list[Callable[[BenchContext], list[Figure]]] = [
     figure_maps,
     figure_gi_star,
     figure_serve,
+    figure_refresh,
     figure_postgis,
 ]
 

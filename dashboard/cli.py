@@ -104,7 +104,7 @@ def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
 
     store = _store(settings)
     store.migrate()
-    path = write_for(store, settings)
+    path = write_for(store, settings, full=True)
     print(f"snapshot written: {path}")
     return 0
 
@@ -419,7 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = bsub.add_parser("list", help="list the layers")
     b.set_defaults(func=cmd_boundaries_list)
 
-    p = sub.add_parser("snapshot", help="rebuild the dashboard's Parquet snapshot from the store")
+    p = sub.add_parser(
+        "snapshot",
+        help="rebuild the dashboard's Parquet snapshot from the store",
+        description="Write the dashboard's Parquet snapshot whole, reading every case from the "
+        "store (a load merges only the cases it changed into the current snapshot).",
+    )
     p.set_defaults(func=cmd_snapshot)
 
     p = sub.add_parser("runs", help="list ingestion runs (newest first)")

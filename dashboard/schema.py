@@ -119,6 +119,7 @@ cases = Table(
     UniqueConstraint("source", "request_id", name="uq_cases_source_request_id"),
     Index("ix_cases_requested_at", "requested_at"),
     Index("ix_cases_request_id", "request_id"),
+    Index("ix_cases_last_run_id", "last_run_id"),
 )
 
 quarantine = Table(

@@ -149,10 +149,25 @@ class Store:
 
     def data_version(self) -> str:
         """A string that changes whenever cases or boundary layers change."""
+        run, layers = self.data_state()
+        return f"r{run}-{layers}"
+
+    def data_state(self) -> tuple[int, str]:
+        """``(newest ingestion run id, boundary layers tag)``: the two halves of
+        :meth:`data_version`. Every case a run inserts or changes gets that run's id as its
+        ``last_run_id``, so the cases changed after run ``r`` are those with a larger one."""
         with self.connect() as conn:
             run = conn.execute(select(func.max(schema.ingestion_runs.c.id))).scalar() or 0
             layers = conn.execute(select(func.count(), func.max(schema.boundary_layers.c.id))).one()
-        return f"r{run}-l{layers[0]}.{layers[1] or 0}"
+        return int(run), f"l{layers[0]}.{layers[1] or 0}"
+
+    def run_started(self, run_id: int) -> str | None:
+        """When ingestion run ``run_id`` started (ISO text), or None when there is no such run:
+        with the id, it tells this store's run from another store's run of the same number."""
+        runs = schema.ingestion_runs
+        with self.connect() as conn:
+            value = conn.execute(select(runs.c.started_at).where(runs.c.id == run_id)).scalar()
+        return None if value is None else str(value)
 
     def get_case(self, request_id: str, *, source: str | None = None) -> dict[str, Any] | None:
         """One case by tracking number (and source when ids are not unique across sources)."""
@@ -177,9 +192,13 @@ class Store:
         with self.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    def iter_snapshot_frames(self, *, chunk_size: int = 25_000) -> Iterator[pd.DataFrame]:
+    def iter_snapshot_frames(
+        self, *, chunk_size: int = 25_000, after_run: int | None = None
+    ) -> Iterator[pd.DataFrame]:
         """Cases for the read model, ordered by requested time, with one ``area_<layer>`` column
-        per boundary layer. Free text (description, resolution) is left out of the snapshot."""
+        per boundary layer. Free text (description, resolution) is left out of the snapshot.
+
+        ``after_run``: only the cases inserted or changed by a run after that one."""
         layers = self.boundary_layers()
         c = schema.cases.c
         columns = [
@@ -197,6 +216,8 @@ class Store:
             query = query.add_columns(alias.c.area.label(f"area_{layer['name']}")).outerjoin(
                 alias, (alias.c.case_id == c.id) & (alias.c.layer_id == layer["id"])
             )
+        if after_run is not None:
+            query = query.where(c.last_run_id > int(after_run))
         query = query.order_by(c.requested_at, c.id)
         with self.connect() as conn:
             if self.dialect == "sqlite":

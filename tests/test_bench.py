@@ -55,7 +55,7 @@ def test_bench_runs_every_figure_with_positive_numbers_and_equal_results(
         if name.startswith("concurrency: "):
             continue  # no baseline: checked below
         assert figure["baseline"] and figure["baseline_median_ms"] > 0 and figure["ratio"] > 0
-        single = name.startswith(("ingest", "Gi*", "PostGIS", "department map: "))
+        single = name.startswith(("ingest", "Gi*", "PostGIS", "department map: ", "snapshot after"))
         expected = 1 if single else 2
         assert len(figure["baselines"]) == expected, name
         for baseline in figure["baselines"]:
@@ -76,6 +76,16 @@ def test_bench_runs_every_figure_with_positive_numbers_and_equal_results(
     ingest = result["figures"][0]
     assert ingest["extra"]["rows_per_s"] > 0
     assert ingest["extra"]["report"]["read"] == 2000
+
+    refresh = next(f for f in result["figures"] if f["name"].startswith("snapshot after an "))
+    assert refresh["name"] == "snapshot after an update of 1,000 cases"
+    load_report, written = refresh["extra"]["load_report"], refresh["extra"]["written"]
+    assert load_report["read"] == 1000 and load_report["updated"] > 0
+    # merged, reading again exactly the cases the update inserted or changed
+    assert written["mode"] == "merged"
+    assert written["cases_read"] == load_report["inserted"] + load_report["updated"]
+    stored = ingest["extra"]["report"]["inserted"] + load_report["inserted"]
+    assert refresh["extra"]["fingerprint"]["cases.parquet"][0] == stored
 
     hot = next(f for f in result["figures"] if f["name"].startswith("hotspots callback: "))
     assert hot["extra"]["cells"] > 0 and hot["extra"]["result_rows"] > 1

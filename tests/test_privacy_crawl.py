@@ -248,7 +248,7 @@ def build_pii_store(tmp: Path) -> Settings:
                 .where(cases.request_id == child)
                 .values(is_duplicate=True, parent_request_id=parent, status="closed")
             )
-    write_for(store, settings)
+    write_for(store, settings, full=True)  # edited by hand, not by a load: read every case
     store.dispose()
     return settings
 

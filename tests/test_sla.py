@@ -281,7 +281,7 @@ def test_hand_built_open_past_due_is_a_miss_and_duplicates_are_excluded(tmp_path
         conn.execute(
             update(schema.cases).where(schema.cases.c.request_id == "C").values(is_duplicate=True)
         )
-    write_for(store, settings)
+    write_for(store, settings, full=True)  # edited by hand, not by a load: read every case
     as_of = pd.Timestamp("2011-09-25 12:00", tz=TZ).tz_convert("UTC")
     policy = load_policy(settings.sla_policy)
     engine = SlaEngine(ReadModel(settings.snapshot_dir), policy, TZ)

@@ -107,6 +107,18 @@ def cases_frame(store: Store, *columns: str) -> pd.DataFrame:
     return frame
 
 
+def add_neighbourhoods(store: Store, settings: Settings, *, layer: str = "neighborhood") -> None:
+    """The bundled Boston neighbourhoods as boundary layer ``layer`` (no snapshot written)."""
+    add_layer(
+        BOSTON_NEIGHBORHOODS,
+        layer=layer,
+        name_field="name",
+        store=store,
+        settings=settings,
+        snapshot=False,
+    )
+
+
 def assert_rtree_matches_cases(store: Store) -> None:
     """The R*Tree holds exactly the cases with coordinates, each as its point (to float32)."""
     tree = rtree(store).set_index("id")
@@ -406,14 +418,7 @@ def test_adding_the_same_layer_again_replaces_it(
 def test_update_load_moves_a_case_to_its_new_area(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
-    add_layer(
-        BOSTON_NEIGHBORHOODS,
-        layer="neighborhood",
-        name_field="name",
-        store=store,
-        settings=settings,
-        snapshot=False,
-    )
+    add_neighbourhoods(store, settings)
     first = [boston_row("M1", ROSLINDALE), boston_row("M2", CHARLESTOWN)]
     load(write_boston_csv(tmp_path / "v1.csv", first), store, settings)
     second = [boston_row("M1", NORTH_END), boston_row("M2", None)]
@@ -442,14 +447,7 @@ def test_a_point_in_two_areas_gets_the_same_area_from_add_layer_and_from_a_load(
     assert names.index("Fenway") < names.index("Allston")  # the file's order
 
     load(write_boston_csv(tmp_path / "v1.csv", [boston_row("O1", lat_lon)]), store, settings)
-    add_layer(
-        BOSTON_NEIGHBORHOODS,
-        layer="neighborhood",
-        name_field="name",
-        store=store,
-        settings=settings,
-        snapshot=False,
-    )
+    add_neighbourhoods(store, settings)
     rows = [boston_row("O1", lat_lon), boston_row("O2", lat_lon)]
     load(write_boston_csv(tmp_path / "v2.csv", rows), store, settings, snapshot=False)
     with store.connect() as conn:
@@ -542,14 +540,7 @@ def test_ensure_current_rebuilds_only_when_the_store_changed(
     assert sorted(pd.read_parquet(second / snapshot.CASES_FILE)["request_id"]) == ["E1", "E2"]
 
     # A new boundary layer changes the store too.
-    add_layer(
-        BOSTON_NEIGHBORHOODS,
-        layer="neighborhood",
-        name_field="name",
-        store=store,
-        settings=settings,
-        snapshot=False,
-    )
+    add_neighbourhoods(store, settings)
     third = snapshot.ensure_current_for(store, settings)
     assert third != second
     frame = pd.read_parquet(third / snapshot.CASES_FILE).sort_values("request_id")

@@ -1,0 +1,239 @@
+"""A snapshot written after a load is merged: the current snapshot plus the cases the load changed.
+
+Each merged snapshot is compared with one written whole from the store (the way every snapshot was
+written before), and the long-open file with a pandas filter over the store's own cases. The cases
+are built here so that a merge that kept an old copy of a changed case, lost the order by request
+time, or left a closed case in the long-open file would show.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from dashboard import snapshot
+from dashboard.settings import Settings
+from dashboard.store import Store
+from tests.conftest import ROOT, make_settings
+from tests.test_store import (
+    CHARLESTOWN,
+    NORTH_END,
+    ROSLINDALE,
+    SOUTH_END,
+    add_neighbourhoods,
+    boston_row,
+    cases_frame,
+    load,
+    write_boston_csv,
+)
+
+
+def _case(case_id: str, where, opened: str, closed: str | None = None, **extra: str):
+    status = {"case_status": "Closed", "closed_dt": closed} if closed else {"case_status": "Open"}
+    return boston_row(case_id, where, open_dt=opened, **status, **extra)
+
+
+#: The first export: open and closed cases, some closed 28+ days after they were opened.
+FIRST = [
+    _case("M1", ROSLINDALE, "2024-01-02 08:00:00"),  # open: long-open
+    _case("M2", CHARLESTOWN, "2024-01-03 09:00:00", "2024-01-04 09:00:00"),
+    _case("M3", SOUTH_END, "2024-01-05 10:00:00", "2024-03-01 10:00:00"),  # closed late
+    _case("M4", NORTH_END, "2024-01-06 11:00:00"),  # open
+    _case("M5", None, "2024-01-07 12:00:00", "2024-01-08 12:00:00"),  # no coordinates
+    _case("M6", ROSLINDALE, "2024-02-01 08:00:00", "2024-02-02 08:00:00"),
+]
+#: The second: M1 closed within days (leaves the long-open file), M2 moved and re-dated to
+#: after M6 (its row moves in the file), M4 closed late (stays long-open), M6 unchanged, two new
+#: cases (one dated before every other case) and one row that cannot be read.
+SECOND = [
+    _case("M1", ROSLINDALE, "2024-01-02 08:00:00", "2024-01-05 08:00:00"),
+    _case("M2", NORTH_END, "2024-02-10 09:00:00", "2024-02-11 09:00:00"),
+    _case("M4", NORTH_END, "2024-01-06 11:00:00", "2024-04-01 11:00:00"),
+    FIRST[5],
+    _case("M7", SOUTH_END, "2023-12-31 23:00:00"),
+    _case("M8", CHARLESTOWN, "2024-02-15 08:00:00", "2024-02-16 08:00:00"),
+    _case("M9", ROSLINDALE, "not a date"),
+]
+
+
+@pytest.fixture
+def layered(store: Store, settings: Settings) -> tuple[Store, Settings]:
+    add_neighbourhoods(store, settings)
+    return store, settings
+
+
+def _files(path: Path) -> dict[str, pd.DataFrame]:
+    return {
+        name: pq.read_table(path / name).to_pandas()
+        for name in (snapshot.CASES_FILE, snapshot.LONG_OPEN_FILE)
+    }
+
+
+def _assert_same_snapshot(merged: Path, whole: Path) -> None:
+    """Same rows, in the same order, with the same schema, in both files."""
+    for name in (snapshot.CASES_FILE, snapshot.LONG_OPEN_FILE):
+        # names and types (DuckDB marks a column NOT NULL by what the rows it read held)
+        ours, theirs = pq.read_schema(merged / name), pq.read_schema(whole / name)
+        assert [(f.name, f.type) for f in ours] == [(f.name, f.type) for f in theirs], name
+    ours, theirs = _files(merged), _files(whole)
+    for name, frame in ours.items():
+        pd.testing.assert_frame_equal(frame, theirs[name], obj=name)
+
+
+def _expected_long_open(store: Store) -> list[str]:
+    """Request ids of the cases still open or closed 28+ days after request, from the store."""
+    cases = cases_frame(store, "request_id", "requested_at", "closed_at")
+    requested = pd.to_datetime(cases["requested_at"])
+    closed = pd.to_datetime(cases["closed_at"])
+    late = closed.isna() | (closed - requested >= pd.Timedelta(days=snapshot.LONG_OPEN_DAYS))
+    return sorted(cases.loc[late, "request_id"])
+
+
+def test_a_load_merges_only_the_cases_it_changed_into_the_snapshot(
+    layered: tuple[Store, Settings], tmp_path: Path
+) -> None:
+    store, settings = layered
+    load(write_boston_csv(tmp_path / "first.csv", FIRST), store, settings)
+    first = snapshot.require_snapshot(settings.snapshot_dir)
+    assert snapshot.read_manifest(first)["written"]["mode"] == "full"
+
+    report = load(write_boston_csv(tmp_path / "second.csv", SECOND), store, settings)
+    assert (report.inserted, report.updated, report.unchanged) == (2, 3, 1)
+    assert report.quarantined == {"unparseable_requested_at": 1}
+    merged = snapshot.require_snapshot(settings.snapshot_dir)
+    manifest = snapshot.read_manifest(merged)
+    assert manifest["written"] == {"mode": "merged", "base": first.name, "cases_read": 5}
+    assert manifest["version"] == store.data_version()
+    assert manifest["rows"] == store.count_cases() == 8
+
+    files = _files(merged)
+    cases, long_open = files[snapshot.CASES_FILE], files[snapshot.LONG_OPEN_FILE]
+    order = cases["requested_at"].tolist()
+    assert order == sorted(order) and cases["request_id"].iloc[0] == "M7"
+    assert cases["request_id"].is_unique
+    assert sorted(long_open["request_id"]) == _expected_long_open(store) == ["M3", "M4", "M7"]
+    moved = cases.set_index("request_id").loc["M2"]
+    assert moved["area_neighborhood"] == "North End"
+    assert moved["requested_at"] == pd.Timestamp("2024-02-10 14:00:00", tz="UTC")
+
+    whole = snapshot.write_for(store, settings, full=True)
+    assert snapshot.read_manifest(whole)["written"]["mode"] == "full"
+    _assert_same_snapshot(merged, whole)
+
+    # Loading the same file again changes no case: nothing is read again, nothing changes.
+    load(tmp_path / "second.csv", store, settings)
+    again = snapshot.require_snapshot(settings.snapshot_dir)
+    assert snapshot.read_manifest(again)["written"]["cases_read"] == 0
+    _assert_same_snapshot(again, whole)
+
+
+def test_a_snapshot_merged_from_one_that_missed_a_load_catches_up(
+    layered: tuple[Store, Settings], tmp_path: Path
+) -> None:
+    """A load committed without its snapshot (killed in between): the next snapshot reads the
+    cases of both later runs."""
+    store, settings = layered
+    load(write_boston_csv(tmp_path / "first.csv", FIRST), store, settings)
+    first = snapshot.require_snapshot(settings.snapshot_dir)
+    load(write_boston_csv(tmp_path / "second.csv", SECOND), store, settings, snapshot=False)
+    third = [_case("M10", SOUTH_END, "2024-03-03 08:00:00"), FIRST[1]]  # M2 back as it was
+    load(write_boston_csv(tmp_path / "third.csv", third), store, settings, snapshot=False)
+    assert snapshot.current_snapshot(settings.snapshot_dir) == first
+
+    merged = snapshot.ensure_current_for(store, settings)
+    written = snapshot.read_manifest(merged)["written"]
+    assert written["mode"] == "merged" and written["cases_read"] == 6
+    _assert_same_snapshot(merged, snapshot.write_for(store, settings, full=True))
+
+
+def _new_layer(store: Store, settings: Settings, tmp_path: Path) -> None:
+    add_neighbourhoods(store, settings, layer="district")
+
+
+def _other_time_zone(store: Store, settings: Settings, tmp_path: Path) -> Settings:
+    return make_settings(tmp_path, timezone="America/Los_Angeles")
+
+
+def _other_policy(store: Store, settings: Settings, tmp_path: Path) -> Settings:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("types:\n  Request for Pothole Repair: {days: 3}\n")
+    return make_settings(tmp_path, sla_policy=str(policy))
+
+
+def _older_manifest(store: Store, settings: Settings, tmp_path: Path) -> None:
+    """A snapshot written before merging existed: its manifest names no run."""
+    current = snapshot.require_snapshot(settings.snapshot_dir)
+    manifest = snapshot.read_manifest(current)
+    for key in ("run", "run_started", "layers_version"):
+        del manifest[key]
+    (current / snapshot.MANIFEST).write_text(snapshot.json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_new_layer, _other_time_zone, _other_policy, _older_manifest],
+    ids=lambda f: f.__name__,
+)
+def test_the_snapshot_is_written_whole_when_the_current_one_cannot_be_merged_from(
+    layered: tuple[Store, Settings], tmp_path: Path, change
+) -> None:
+    store, settings = layered
+    load(write_boston_csv(tmp_path / "first.csv", FIRST), store, settings)
+    settings = change(store, settings, tmp_path) or settings
+    report = load(write_boston_csv(tmp_path / "second.csv", SECOND), store, settings)
+    assert report.read == len(SECOND)
+    written = snapshot.require_snapshot(settings.snapshot_dir)
+    manifest = snapshot.read_manifest(written)
+    assert manifest["written"]["mode"] == "full"
+    assert manifest["written"]["cases_read"] == manifest["rows"] == store.count_cases()
+    _assert_same_snapshot(written, snapshot.write_for(store, settings, full=True))
+
+
+def test_a_snapshot_of_another_store_is_never_merged_from(tmp_path: Path) -> None:
+    """Two stores sharing a snapshot directory (e.g. the database file was replaced): run 1 of
+    the second store is not run 1 of the first, so its snapshot is written whole."""
+    first_settings = make_settings(tmp_path / "a")
+    second_settings = make_settings(tmp_path / "b", snapshot_dir=first_settings.snapshot_dir)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    stores = [Store(s.database_url) for s in (first_settings, second_settings)]
+    for s in stores:
+        s.migrate()
+    load(write_boston_csv(tmp_path / "first.csv", FIRST), stores[0], first_settings)
+    only = [_case("N1", ROSLINDALE, "2024-05-01 08:00:00")]
+    load(write_boston_csv(tmp_path / "other.csv", only), stores[1], second_settings)
+    current = snapshot.require_snapshot(first_settings.snapshot_dir)
+    assert snapshot.read_manifest(current)["written"]["mode"] == "full"
+    assert pq.read_table(current / snapshot.CASES_FILE)["request_id"].to_pylist() == ["N1"]
+    for s in stores:
+        s.dispose()
+
+
+def test_stat311_snapshot_writes_it_whole(layered: tuple[Store, Settings], tmp_path: Path) -> None:
+    store, settings = layered
+    load(write_boston_csv(tmp_path / "first.csv", FIRST), store, settings)
+    load(write_boston_csv(tmp_path / "second.csv", SECOND), store, settings)
+    merged = snapshot.require_snapshot(settings.snapshot_dir)
+    env = {
+        "STAT311_DATABASE_URL": settings.database_url,
+        "STAT311_SNAPSHOT_DIR": str(settings.snapshot_dir),
+        "PATH": str(Path(sys.executable).parent),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "dashboard.cli", "snapshot"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    whole = snapshot.require_snapshot(settings.snapshot_dir)
+    assert whole != merged and f"snapshot written: {whole}" in done.stdout
+    assert snapshot.read_manifest(whole)["written"]["mode"] == "full"
+    _assert_same_snapshot(merged, whole)
