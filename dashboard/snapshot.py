@@ -178,18 +178,26 @@ def write_snapshot(
     timezone: str = "UTC",
     policy: SlaPolicy | None = None,
     full: bool = False,
+    load_rows: LoadRows | None = None,
 ) -> Path:
     """Write the store as a new snapshot and make it current. Returns its directory.
 
     ``policy`` gives SLA due times to cases whose source has none (``sla_due_at``). When the
     current snapshot was written from this store with the same boundary layers, time zone and
     policy, only the cases inserted or changed since then are read from the store and merged
-    into its files (see :func:`_merge_base`); ``full`` reads every case instead."""
+    into its files (see :func:`_merge_base`); ``full`` reads every case instead. ``load_rows``:
+    the rows a load staged as it went (see :class:`LoadRows`), used instead of reading the
+    changed cases back when they are exactly those."""
     snapshot_dir = Path(snapshot_dir)
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     with _writer_lock(snapshot_dir):
         return _write_locked(
-            store=store, snapshot_dir=snapshot_dir, timezone=timezone, policy=policy, full=full
+            store=store,
+            snapshot_dir=snapshot_dir,
+            timezone=timezone,
+            policy=policy,
+            full=full,
+            load_rows=load_rows,
         )
 
 
@@ -251,6 +259,7 @@ def _write_locked(
     timezone: str,
     policy: SlaPolicy | None,
     full: bool = False,
+    load_rows: LoadRows | None = None,
 ) -> Path:
     started = time.perf_counter()
     # The version is read before the cases: a load committing in between makes the snapshot
@@ -276,34 +285,49 @@ def _write_locked(
     partial = snapshot_dir / f".partial-{target.name}-{unique}"
     partial.mkdir()
     pointer = snapshot_dir / f".{CURRENT}.{unique}.tmp"
+    staged = load_rows is not None and load_rows.usable(
+        store=store,
+        base=base,
+        run=run,
+        layers_tag=layers_tag,
+        timezone=timezone,
+        policy=policy,
+    )
     try:
-        frames = store.iter_snapshot_frames(after_run=base.run if base is not None else None)
-        read = _stage(
-            frames,
-            cases=partial / _CASES_STAGED,
-            long_open=partial / _LONG_STAGED,
-            arrow=arrow,
-            timezone=timezone,
-            layers=layers,
-            policy=policy,
-        )
-        if base is None:
-            _rewrite(partial / _CASES_STAGED, partial / CASES_FILE)
-            _rewrite(partial / _LONG_STAGED, partial / LONG_OPEN_FILE, order_by=LONG_OPEN_ORDER)
+        read = 0
+        if staged:
+            assert load_rows is not None and load_rows.dir is not None
+            load_rows.close()
+            changed, changed_long = load_rows.dir / _CASES_STAGED, load_rows.dir / _LONG_STAGED
         else:
-            # Both files: the base's rows minus every case read again, plus the cases read
-            # again (a case that no longer stays open long leaves the long-open file).
-            changed = partial / _CASES_STAGED
+            changed, changed_long = partial / _CASES_STAGED, partial / _LONG_STAGED
+            frames = store.iter_snapshot_frames(after_run=base.run if base is not None else None)
+            read = _stage(
+                frames,
+                cases=changed,
+                long_open=changed_long,
+                arrow=arrow,
+                timezone=timezone,
+                layers=layers,
+                policy=policy,
+            )
+        if base is None:
+            # From the store the rows come sorted; a load's rows come in its file's order.
+            _rewrite(changed, partial / CASES_FILE, order_by=CASES_ORDER if staged else None)
+            _rewrite(changed_long, partial / LONG_OPEN_FILE, order_by=LONG_OPEN_ORDER)
+        else:
+            # Both files: the base's rows minus every changed case, plus the changed cases (a
+            # case that no longer stays open long leaves the long-open file).
             _merge(base.path / CASES_FILE, changed, changed, partial / CASES_FILE, CASES_ORDER)
             _merge(
                 base.path / LONG_OPEN_FILE,
                 changed,
-                partial / _LONG_STAGED,
+                changed_long,
                 partial / LONG_OPEN_FILE,
                 LONG_OPEN_ORDER,
             )
             changed.unlink()
-            (partial / _LONG_STAGED).unlink()
+            changed_long.unlink()
         rows = pq.ParquetFile(partial / CASES_FILE).metadata.num_rows
         long_rows = pq.ParquetFile(partial / LONG_OPEN_FILE).metadata.num_rows
         manifest = {
@@ -322,6 +346,8 @@ def _write_locked(
                 "mode": "full" if base is None else "merged",
                 "base": base.path.name if base is not None else None,
                 "cases_read": read,
+                # the changed cases as staged by the load itself (not read back from the store)
+                "cases_from_load": load_rows.rows if staged and load_rows is not None else 0,
             },
             "created_at": datetime.now(UTC).isoformat(),
         }
@@ -339,11 +365,17 @@ def _write_locked(
         pointer.unlink(missing_ok=True)
         raise
     _prune(snapshot_dir, keep=KEEP)
+    how = (
+        f"{load_rows.rows:,} from the load"
+        if staged and load_rows is not None
+        else f"{read:,} read"
+    )
     log.info(
-        "snapshot %s written: %s cases (%s) in %.1f s",
+        "snapshot %s written: %s cases (%s%s) in %.1f s",
         target.name,
         f"{rows:,}",
-        "whole" if base is None else f"{read:,} read again and merged into {base.path.name}",
+        how,
+        "" if base is None else f", merged into {base.path.name}",
         time.perf_counter() - started,
     )
     return target
@@ -362,21 +394,147 @@ def _stage(
     """Write ``frames`` (prepared) to ``cases``, and the long-open ones also to ``long_open``,
     with pyarrow, batch by batch. Returns the number of rows."""
     rows = 0
-    long_after = pd.Timedelta(days=LONG_OPEN_DAYS)
     with (
         pq.ParquetWriter(cases, arrow, compression="lz4") as writer,
         pq.ParquetWriter(long_open, arrow, compression="lz4") as long_writer,
     ):
         for frame in frames:
-            frame = _prepare(frame, timezone=timezone, layers=layers, policy=policy)
-            table = pa.Table.from_pandas(frame, schema=arrow, preserve_index=False)
-            writer.write_table(table)
-            rows += len(frame)
-            closed, requested = frame["closed_at"], frame["requested_at"]
-            long = (closed.isna() | (closed - requested >= long_after)).to_numpy()
-            if long.any():
-                long_writer.write_table(table.filter(long))
+            rows += _write_frame(
+                frame,
+                writer=writer,
+                long_writer=long_writer,
+                arrow=arrow,
+                timezone=timezone,
+                layers=layers,
+                policy=policy,
+            )
     return rows
+
+
+def _write_frame(
+    frame: pd.DataFrame,
+    *,
+    writer: pq.ParquetWriter,
+    long_writer: pq.ParquetWriter,
+    arrow: pa.Schema,
+    timezone: str,
+    layers: list[str],
+    policy: SlaPolicy | None,
+) -> int:
+    """One frame of cases, prepared, to the staged cases file and its long-open rows to the
+    staged long-open file. Returns the number of rows."""
+    frame = _prepare(frame, timezone=timezone, layers=layers, policy=policy)
+    table = pa.Table.from_pandas(frame, schema=arrow, preserve_index=False)
+    writer.write_table(table)
+    closed, requested = frame["closed_at"], frame["requested_at"]
+    long = (closed.isna() | (closed - requested >= pd.Timedelta(days=LONG_OPEN_DAYS))).to_numpy()
+    if long.any():
+        long_writer.write_table(table.filter(long))
+    return len(frame)
+
+
+class LoadRows:
+    """The snapshot rows of the cases one load inserts or changes, staged while it runs.
+
+    The loader hands each batch's new and changed cases (with their ids and areas) to
+    :meth:`add`; after the commit, :func:`write_snapshot` merges them into the current snapshot
+    instead of reading them back from the store, or, when the load wrote every case of the store
+    (the first load), writes the snapshot from them alone. They are used only when they are all
+    that changed: this load is the only run since the snapshot merged into, with the same
+    boundary layers, time zone and SLA policy, and no case was staged twice (a file that changes
+    a case in two of its batches: the store is read instead). Otherwise nothing is lost: the
+    snapshot is written as without them.
+    """
+
+    def __init__(self, snapshot_dir: Path, *, timezone: str, policy: SlaPolicy | None) -> None:
+        self.snapshot_dir = Path(snapshot_dir)
+        self.timezone = timezone
+        self.policy = policy
+        self.dir: Path | None = None
+        self.run_id: int | None = None
+        self.layers: list[str] = []
+        self.layers_tag = ""
+        self.rows = 0
+        self.unique = True
+        self._ids: set[int] = set()
+        self._writers: tuple[pq.ParquetWriter, pq.ParquetWriter] | None = None
+
+    def begin(self, *, run_id: int, layers: list[str], layers_tag: str) -> None:
+        """Called by the load once it knows its run and the store's layers (in its transaction)."""
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        # ".partial-": a load killed before it cleaned up leaves it for _prune.
+        self.dir = (
+            self.snapshot_dir / f".partial-load-{os.getpid()}.{threading.get_ident()}-{stamp}"
+        )
+        self.dir.mkdir()
+        self.run_id, self.layers, self.layers_tag = run_id, layers, layers_tag
+        arrow = arrow_schema(layers)
+        self._writers = (
+            pq.ParquetWriter(self.dir / _CASES_STAGED, arrow, compression="lz4"),
+            pq.ParquetWriter(self.dir / _LONG_STAGED, arrow, compression="lz4"),
+        )
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """New or changed cases: ``id``, the case fields, H3 cells and ``area_<layer>``."""
+        if not self.unique or self._writers is None or frame.empty:
+            return
+        ids = frame["id"].astype("int64").tolist()
+        before = len(self._ids)
+        self._ids.update(ids)
+        if len(self._ids) != before + len(ids):
+            self.unique = False  # a case written twice by this load: the store will be read
+            return
+        writer, long_writer = self._writers
+        self.rows += _write_frame(
+            frame.copy(),
+            writer=writer,
+            long_writer=long_writer,
+            arrow=arrow_schema(self.layers),
+            timezone=self.timezone,
+            layers=self.layers,
+            policy=self.policy,
+        )
+
+    def close(self) -> None:
+        if self._writers is not None:
+            for writer in self._writers:
+                writer.close()
+            self._writers = None
+        self._ids = set()
+
+    def discard(self) -> None:
+        self.close()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def usable(
+        self,
+        *,
+        store: Store,
+        base: _Base | None,
+        run: int,
+        layers_tag: str,
+        timezone: str,
+        policy: SlaPolicy | None,
+    ) -> bool:
+        """Whether these rows are exactly the cases changed since ``base`` (or, without a base,
+        every case of the store)."""
+        fingerprint = policy.fingerprint if policy is not None else None
+        mine = self.policy.fingerprint if self.policy is not None else None
+        if (
+            self.dir is None
+            or self.run_id is None
+            or not self.unique
+            or run != self.run_id
+            or layers_tag != self.layers_tag
+            or timezone != self.timezone
+            or fingerprint != mine
+        ):
+            return False
+        if base is not None:
+            return store.runs_after(base.run) == [self.run_id]
+        return store.cases_last_written_by() == {self.run_id}
 
 
 def _duckdb(spill: Path) -> Any:
@@ -496,7 +654,9 @@ def require_snapshot(snapshot_dir: Path) -> Path:
     return path
 
 
-def write_for(store: Store, settings: Settings, *, full: bool = False) -> Path:
+def write_for(
+    store: Store, settings: Settings, *, full: bool = False, load_rows: LoadRows | None = None
+) -> Path:
     """:func:`write_snapshot` with the settings' directory, time zone and SLA policy."""
     return write_snapshot(
         store=store,
@@ -504,6 +664,16 @@ def write_for(store: Store, settings: Settings, *, full: bool = False) -> Path:
         timezone=settings.timezone,
         policy=load_policy(settings.sla_policy),
         full=full,
+        load_rows=load_rows,
+    )
+
+
+def load_rows_for(settings: Settings) -> LoadRows:
+    """A :class:`LoadRows` with the settings' directory, time zone and SLA policy."""
+    return LoadRows(
+        settings.snapshot_dir,
+        timezone=settings.timezone,
+        policy=load_policy(settings.sla_policy),
     )
 
 

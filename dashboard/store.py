@@ -159,8 +159,30 @@ class Store:
         ``last_run_id``, so the cases changed after run ``r`` are those with a larger one."""
         with self.connect() as conn:
             run = conn.execute(select(func.max(schema.ingestion_runs.c.id))).scalar() or 0
-            layers = conn.execute(select(func.count(), func.max(schema.boundary_layers.c.id))).one()
-        return int(run), f"l{layers[0]}.{layers[1] or 0}"
+            return int(run), self.layers_tag(conn)
+
+    def runs_after(self, run_id: int) -> list[int]:
+        """Ids of the ingestion runs after ``run_id``, ascending."""
+        runs = schema.ingestion_runs
+        query = select(runs.c.id).where(runs.c.id > run_id).order_by(runs.c.id)
+        with self.connect() as conn:
+            return [int(r) for r in conn.execute(query).scalars()]
+
+    def cases_last_written_by(self) -> set[int]:
+        """The runs that last wrote the store's cases, when that is one run (``{run}``) or
+        none (an empty store: ``set()``); otherwise the smallest and largest (from the index
+        on ``last_run_id``, without a scan)."""
+        c = schema.cases.c
+        with self.connect() as conn:
+            low, high = conn.execute(select(func.min(c.last_run_id), func.max(c.last_run_id))).one()
+        return set() if low is None else {int(low), int(high)}
+
+    def layers_tag(self, conn: Connection) -> str:
+        """The boundary layers' half of :meth:`data_version`, on an open connection."""
+        count, newest = conn.execute(
+            select(func.count(), func.max(schema.boundary_layers.c.id))
+        ).one()
+        return f"l{count}.{newest or 0}"
 
     def run_started(self, run_id: int) -> str | None:
         """When ingestion run ``run_id`` started (ISO text), or None when there is no such run:

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from dashboard import schema
 from dashboard.errors import InputFileError
 from dashboard.settings import Settings
+from dashboard.snapshot import LoadRows
 from dashboard.store import Store
 from etl import adapters, pipeline
 from etl.normalise import NormaliseContext, normalise
@@ -52,7 +53,8 @@ class LoadReport:
     seconds: float = 0.0
     #: where the time went, in seconds: ``read_normalise`` (reading, normalising, hashing, H3;
     #: in a second process for large files, overlapping the rest), ``write`` (inserts and
-    #: updates), of which ``rtree`` (the SQLite spatial index), and ``snapshot`` (after the
+    #: updates), of which ``rtree`` (the SQLite spatial index) and ``stage_snapshot_rows`` (the
+    #: snapshot rows of the cases written, staged for the snapshot), and ``snapshot`` (after the
     #: commit, when one is written).
     stages: dict[str, float] = field(default_factory=dict)
     run_id: int | None = None
@@ -144,7 +146,10 @@ class Loader:
         format: str | None = None,
         source: str | None = None,
         progress: bool | None = None,
+        load_rows: LoadRows | None = None,
     ) -> LoadReport:
+        """Load ``path`` in one transaction. ``load_rows``: where to stage the snapshot rows of
+        the cases this load inserts or changes (see :class:`dashboard.snapshot.LoadRows`)."""
         started = time.perf_counter()
         export = ExportFile(path)
         report = LoadReport(path=str(path))
@@ -187,6 +192,12 @@ class Loader:
                     )
                 ).inserted_primary_key[0]
                 report.run_id = run_id
+                if load_rows is not None:
+                    load_rows.begin(
+                        run_id=run_id,
+                        layers=[layer.name for layer in layers.layers],
+                        layers_tag=self.store.layers_tag(conn),
+                    )
                 self._analyzed_at = 0  # rows inserted at this load's last ANALYZE (PostgreSQL)
                 if self.store.dialect == "postgresql":
                     # The key lookups differ only in their values: a cached generic plan cannot
@@ -219,7 +230,7 @@ class Loader:
                         self._quarantine(conn, run_id, report.source, batch.quarantined)
                         reasons.update(reason for _, reason, _ in batch.quarantined)
                         report.read += batch.read
-                        self._upsert(conn, run_id, report, batch.cases, layers, stages)
+                        self._upsert(conn, run_id, report, batch.cases, layers, stages, load_rows)
                         stages["write"] += time.perf_counter() - began
                         bar.update(batch.position, report)
                 report.stages = dict(stages)
@@ -304,6 +315,7 @@ class Loader:
         cases: pd.DataFrame,
         layers: StoredLayers,
         stages: Counter[str],
+        load_rows: LoadRows | None = None,
     ) -> None:
         if cases.empty:
             return
@@ -351,8 +363,9 @@ class Loader:
                 update(schema.cases).where(schema.cases.c.id == bindparam("_id")).values(values)
             )
             conn.execute(statement, _records(changed.rename(columns={"id": "_id"})))
+        touched = pd.concat([new, changed])
+        assigned = []
         if layers:
-            touched = pd.concat([new, changed])
             touched["case_id"] = touched["id"]
             changed_ids = touched.loc[touched["request_id"].isin(list(existing)), "case_id"]
             if not changed_ids.empty:
@@ -361,13 +374,19 @@ class Loader:
                     conn.execute(
                         delete(schema.case_areas).where(schema.case_areas.c.case_id.in_(chunk))
                     )
+            lat, lon = touched["lat"].to_numpy(float), touched["lon"].to_numpy(float)
+            assigned = layers.assign(lat=lat, lon=lon)
             rows = layers.assign_records(
-                case_ids=touched["case_id"].to_numpy(),
-                lat=touched["lat"].to_numpy(float),
-                lon=touched["lon"].to_numpy(float),
+                case_ids=touched["case_id"].to_numpy(), lat=lat, lon=lon, assigned=assigned
             )
             if rows:
                 self.store.bulk_insert(conn, schema.case_areas, pd.DataFrame(rows))
+        if load_rows is not None:
+            began = time.perf_counter()
+            for layer, names in assigned:
+                touched[f"area_{layer.name}"] = names
+            load_rows.add(touched)
+            stages["stage_snapshot_rows"] += time.perf_counter() - began
 
 
 @dataclass
@@ -433,13 +452,22 @@ def load_file(
     snapshot: bool = True,
 ) -> LoadReport:
     """Load one export into ``store`` and (by default) refresh the read-model snapshot."""
-    store.migrate()
-    report = Loader(store, settings).load(path, format=format, source=source, progress=progress)
-    log.info("%s", report.summary())
-    if snapshot:
-        from dashboard.snapshot import write_for
+    from dashboard.snapshot import load_rows_for, write_for
 
-        began = time.perf_counter()
-        write_for(store, settings)
-        report.stages["snapshot"] = time.perf_counter() - began
+    store.migrate()
+    # With a snapshot to write, the load stages the rows of the cases it writes as it goes, so
+    # that the snapshot need not read them back from the store.
+    load_rows = load_rows_for(settings) if snapshot else None
+    try:
+        report = Loader(store, settings).load(
+            path, format=format, source=source, progress=progress, load_rows=load_rows
+        )
+        log.info("%s", report.summary())
+        if snapshot:
+            began = time.perf_counter()
+            write_for(store, settings, load_rows=load_rows)
+            report.stages["snapshot"] = time.perf_counter() - began
+    finally:
+        if load_rows is not None:
+            load_rows.discard()
     return report

@@ -63,13 +63,24 @@ class StoredLayers:
             float(extents[:, 3].max() + margin),
         )
 
+    def assign(self, *, lat: np.ndarray, lon: np.ndarray) -> list[tuple[Layer, np.ndarray]]:
+        """Each layer with the name of the area holding each point (None: in no area)."""
+        return [(layer, assign_areas(lat=lat, lon=lon, layer=layer.frame)) for layer in self.layers]
+
     def assign_records(
-        self, *, case_ids: np.ndarray, lat: np.ndarray, lon: np.ndarray
+        self,
+        *,
+        case_ids: np.ndarray,
+        lat: np.ndarray,
+        lon: np.ndarray,
+        assigned: list[tuple[Layer, np.ndarray]] | None = None,
     ) -> list[dict[str, Any]]:
-        """``case_areas`` rows for every layer (cases outside every area get no row)."""
+        """``case_areas`` rows for every layer (cases outside every area get no row).
+        ``assigned``: the points' areas from :meth:`assign`, when already known."""
         rows: list[dict[str, Any]] = []
-        for layer in self.layers:
-            names = assign_areas(lat=lat, lon=lon, layer=layer.frame)
+        if assigned is None:
+            assigned = self.assign(lat=lat, lon=lon)
+        for layer, names in assigned:
             for case_id, name in zip(case_ids.tolist(), names.tolist(), strict=True):
                 if name is not None:
                     rows.append({"case_id": case_id, "layer_id": layer.id, "area": name})

@@ -8,6 +8,7 @@ time, or left a closed case in the long-open file would show.
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dashboard import snapshot
+from dashboard.errors import InputFileError
 from dashboard.settings import Settings
 from dashboard.store import Store
 from tests.conftest import ROOT, make_settings
@@ -38,14 +40,16 @@ def _case(case_id: str, where, opened: str, closed: str | None = None, **extra: 
     return boston_row(case_id, where, open_dt=opened, **status, **extra)
 
 
-#: The first export: open and closed cases, some closed 28+ days after they were opened.
+M6 = _case("M6", ROSLINDALE, "2024-02-01 08:00:00", "2024-02-02 08:00:00")
+#: The first export: open and closed cases, some closed 28+ days after they were opened, not in
+#: the order they were requested.
 FIRST = [
     _case("M1", ROSLINDALE, "2024-01-02 08:00:00"),  # open: long-open
+    M6,
     _case("M2", CHARLESTOWN, "2024-01-03 09:00:00", "2024-01-04 09:00:00"),
     _case("M3", SOUTH_END, "2024-01-05 10:00:00", "2024-03-01 10:00:00"),  # closed late
     _case("M4", NORTH_END, "2024-01-06 11:00:00"),  # open
     _case("M5", None, "2024-01-07 12:00:00", "2024-01-08 12:00:00"),  # no coordinates
-    _case("M6", ROSLINDALE, "2024-02-01 08:00:00", "2024-02-02 08:00:00"),
 ]
 #: The second: M1 closed within days (leaves the long-open file), M2 moved and re-dated to
 #: after M6 (its row moves in the file), M4 closed late (stays long-open), M6 unchanged, two new
@@ -54,7 +58,7 @@ SECOND = [
     _case("M1", ROSLINDALE, "2024-01-02 08:00:00", "2024-01-05 08:00:00"),
     _case("M2", NORTH_END, "2024-02-10 09:00:00", "2024-02-11 09:00:00"),
     _case("M4", NORTH_END, "2024-01-06 11:00:00", "2024-04-01 11:00:00"),
-    FIRST[5],
+    M6,
     _case("M7", SOUTH_END, "2023-12-31 23:00:00"),
     _case("M8", CHARLESTOWN, "2024-02-15 08:00:00", "2024-02-16 08:00:00"),
     _case("M9", ROSLINDALE, "not a date"),
@@ -85,6 +89,12 @@ def _assert_same_snapshot(merged: Path, whole: Path) -> None:
         pd.testing.assert_frame_equal(frame, theirs[name], obj=name)
 
 
+def _how(path: Path) -> tuple[str, int, int]:
+    """How a snapshot was written: mode, cases read from the store, cases staged by the load."""
+    written = snapshot.read_manifest(path)["written"]
+    return written["mode"], written["cases_read"], written["cases_from_load"]
+
+
 def _expected_long_open(store: Store) -> list[str]:
     """Request ids of the cases still open or closed 28+ days after request, from the store."""
     cases = cases_frame(store, "request_id", "requested_at", "closed_at")
@@ -100,14 +110,29 @@ def test_a_load_merges_only_the_cases_it_changed_into_the_snapshot(
     store, settings = layered
     load(write_boston_csv(tmp_path / "first.csv", FIRST), store, settings)
     first = snapshot.require_snapshot(settings.snapshot_dir)
-    assert snapshot.read_manifest(first)["written"]["mode"] == "full"
+    # the first load into the empty store: the snapshot is written from the load's own rows
+    assert snapshot.read_manifest(first)["written"] == {
+        "mode": "full",
+        "base": None,
+        "cases_read": 0,
+        "cases_from_load": 6,
+    }
+    _assert_same_snapshot(first, snapshot.write_for(store, settings, full=True))
+    load(tmp_path / "first.csv", store, settings)  # (and back to a snapshot merged from it)
+    first = snapshot.require_snapshot(settings.snapshot_dir)
 
     report = load(write_boston_csv(tmp_path / "second.csv", SECOND), store, settings)
     assert (report.inserted, report.updated, report.unchanged) == (2, 3, 1)
     assert report.quarantined == {"unparseable_requested_at": 1}
     merged = snapshot.require_snapshot(settings.snapshot_dir)
     manifest = snapshot.read_manifest(merged)
-    assert manifest["written"] == {"mode": "merged", "base": first.name, "cases_read": 5}
+    # the five changed cases, as the load staged them (none read back from the store)
+    assert manifest["written"] == {
+        "mode": "merged",
+        "base": first.name,
+        "cases_read": 0,
+        "cases_from_load": 5,
+    }
     assert manifest["version"] == store.data_version()
     assert manifest["rows"] == store.count_cases() == 8
 
@@ -128,8 +153,9 @@ def test_a_load_merges_only_the_cases_it_changed_into_the_snapshot(
     # Loading the same file again changes no case: nothing is read again, nothing changes.
     load(tmp_path / "second.csv", store, settings)
     again = snapshot.require_snapshot(settings.snapshot_dir)
-    assert snapshot.read_manifest(again)["written"]["cases_read"] == 0
+    assert _how(again) == ("merged", 0, 0)
     _assert_same_snapshot(again, whole)
+    assert not list(Path(settings.snapshot_dir).glob(".partial-*"))  # the staged rows are gone
 
 
 def test_a_snapshot_merged_from_one_that_missed_a_load_catches_up(
@@ -141,14 +167,66 @@ def test_a_snapshot_merged_from_one_that_missed_a_load_catches_up(
     load(write_boston_csv(tmp_path / "first.csv", FIRST), store, settings)
     first = snapshot.require_snapshot(settings.snapshot_dir)
     load(write_boston_csv(tmp_path / "second.csv", SECOND), store, settings, snapshot=False)
-    third = [_case("M10", SOUTH_END, "2024-03-03 08:00:00"), FIRST[1]]  # M2 back as it was
+    third = [_case("M10", SOUTH_END, "2024-03-03 08:00:00"), FIRST[2]]  # M2 back as it was
     load(write_boston_csv(tmp_path / "third.csv", third), store, settings, snapshot=False)
     assert snapshot.current_snapshot(settings.snapshot_dir) == first
 
     merged = snapshot.ensure_current_for(store, settings)
-    written = snapshot.read_manifest(merged)["written"]
-    assert written["mode"] == "merged" and written["cases_read"] == 6
+    assert _how(merged) == ("merged", 6, 0)
     _assert_same_snapshot(merged, snapshot.write_for(store, settings, full=True))
+
+
+def test_a_load_after_one_without_a_snapshot_reads_the_changed_cases_from_the_store(
+    layered: tuple[Store, Settings], tmp_path: Path
+) -> None:
+    """Its own staged rows are not all that changed since the current snapshot."""
+    store, settings = layered
+    load(write_boston_csv(tmp_path / "first.csv", FIRST), store, settings)
+    load(write_boston_csv(tmp_path / "second.csv", SECOND), store, settings, snapshot=False)
+    third = [_case("M10", SOUTH_END, "2024-03-03 08:00:00")]
+    load(write_boston_csv(tmp_path / "third.csv", third), store, settings)
+    merged = snapshot.require_snapshot(settings.snapshot_dir)
+    assert _how(merged) == ("merged", 6, 0)
+    _assert_same_snapshot(merged, snapshot.write_for(store, settings, full=True))
+
+
+def test_a_file_changing_a_case_in_two_batches_reads_it_from_the_store(
+    store: Store, tmp_path: Path
+) -> None:
+    """M1 is inserted by the first batch and changed by the third: the rows staged by the load
+    hold it twice, so the store is read instead."""
+    settings = make_settings(tmp_path, batch_size=2)
+    add_neighbourhoods(store, settings)
+    rows = [
+        _case("M1", ROSLINDALE, "2024-01-02 08:00:00"),
+        _case("M2", CHARLESTOWN, "2024-01-03 09:00:00"),
+        _case("M3", SOUTH_END, "2024-01-05 10:00:00"),
+        _case("M4", NORTH_END, "2024-01-06 11:00:00"),
+        _case("M1", NORTH_END, "2024-01-02 08:00:00", "2024-01-03 08:00:00"),
+    ]
+    report = load(write_boston_csv(tmp_path / "twice.csv", rows), store, settings)
+    assert (report.inserted, report.updated) == (4, 1)
+    written_path = snapshot.require_snapshot(settings.snapshot_dir)
+    assert _how(written_path) == ("full", 4, 0)
+    frame = pq.read_table(written_path / snapshot.CASES_FILE).to_pandas().set_index("request_id")
+    assert frame.loc["M1", "area_neighborhood"] == "North End"
+    assert frame.loc["M1", "status"] == "closed"
+    _assert_same_snapshot(written_path, snapshot.write_for(store, settings, full=True))
+
+
+def test_a_refused_load_leaves_no_staged_rows_behind(
+    layered: tuple[Store, Settings], tmp_path: Path
+) -> None:
+    store, settings = layered
+    load(write_boston_csv(tmp_path / "first.csv", FIRST), store, settings)
+    before = snapshot.require_snapshot(settings.snapshot_dir)
+    data = gzip.compress(write_boston_csv(tmp_path / "second.csv", SECOND).read_bytes())
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(data[: len(data) - 30])
+    with pytest.raises(InputFileError):
+        load(cut, store, settings)
+    assert snapshot.require_snapshot(settings.snapshot_dir) == before
+    assert not list(Path(settings.snapshot_dir).glob(".partial-*"))
 
 
 def _new_layer(store: Store, settings: Settings, tmp_path: Path) -> None:
@@ -191,6 +269,7 @@ def test_the_snapshot_is_written_whole_when_the_current_one_cannot_be_merged_fro
     manifest = snapshot.read_manifest(written)
     assert manifest["written"]["mode"] == "full"
     assert manifest["written"]["cases_read"] == manifest["rows"] == store.count_cases()
+    assert manifest["written"]["cases_from_load"] == 0
     _assert_same_snapshot(written, snapshot.write_for(store, settings, full=True))
 
 
