@@ -456,7 +456,6 @@ class LoadRows:
         self.layers_tag = ""
         self.rows = 0
         self.unique = True
-        self._ids: set[int] = set()
         self._writers: tuple[pq.ParquetWriter, pq.ParquetWriter] | None = None
 
     def begin(self, *, run_id: int, layers: list[str], layers_tag: str) -> None:
@@ -475,19 +474,18 @@ class LoadRows:
             pq.ParquetWriter(self.dir / _LONG_STAGED, arrow, compression="lz4"),
         )
 
-    def add(self, frame: pd.DataFrame) -> None:
-        """New or changed cases: ``id``, the case fields, H3 cells and ``area_<layer>``."""
+    def add(self, frame: pd.DataFrame, *, rewritten: bool = False) -> None:
+        """New or changed cases: ``id``, the case fields, H3 cells and ``area_<layer>``
+        (``frame`` is prepared in place). ``rewritten``: some of them were already written by
+        this load, in an earlier batch; the rows staged are then of no use (the store will be
+        read)."""
+        if rewritten:
+            self.unique = False
         if not self.unique or self._writers is None or frame.empty:
-            return
-        ids = frame["id"].astype("int64").tolist()
-        before = len(self._ids)
-        self._ids.update(ids)
-        if len(self._ids) != before + len(ids):
-            self.unique = False  # a case written twice by this load: the store will be read
             return
         writer, long_writer = self._writers
         self.rows += _write_frame(
-            frame.copy(),
+            frame,
             writer=writer,
             long_writer=long_writer,
             arrow=arrow_schema(self.layers),
@@ -501,7 +499,6 @@ class LoadRows:
             for writer in self._writers:
                 writer.close()
             self._writers = None
-        self._ids = set()
 
     def discard(self) -> None:
         self.close()

@@ -288,23 +288,26 @@ class Loader:
 
     def _existing(
         self, conn: Connection, source: str, keys: list[str]
-    ) -> dict[str, tuple[int, str]]:
-        """``request_id -> (id, row_hash)`` of the keys already stored for ``source``.
+    ) -> dict[str, tuple[int, str, int]]:
+        """``request_id -> (id, row_hash, last_run_id)`` of the keys already stored for
+        ``source``.
 
         Plain DBAPI statements in chunks: compiling a Core ``IN`` of thousands of bound
         parameters per chunk cost more than the lookup itself."""
-        found: dict[str, tuple[int, str]] = {}
+        found: dict[str, tuple[int, str, int]] = {}
         if not keys:
             return found
         marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         for start in range(0, len(keys), _LOOKUP_CHUNK):
             chunk = keys[start : start + _LOOKUP_CHUNK]
             statement = (
-                "SELECT request_id, id, row_hash FROM cases "  # noqa: S608 - markers only
+                "SELECT request_id, id, row_hash, last_run_id FROM cases "  # noqa: S608 - markers
                 f"WHERE source = {marker} AND request_id IN ({', '.join([marker] * len(chunk))})"
             )
-            for request_id, case_id, row_hash in conn.exec_driver_sql(statement, (source, *chunk)):
-                found[request_id] = (case_id, row_hash)
+            for request_id, case_id, row_hash, last_run in conn.exec_driver_sql(
+                statement, (source, *chunk)
+            ):
+                found[request_id] = (case_id, row_hash, last_run)
         return found
 
     def _upsert(
@@ -385,7 +388,9 @@ class Loader:
             began = time.perf_counter()
             for layer, names in assigned:
                 touched[f"area_{layer.name}"] = names
-            load_rows.add(touched)
+            # a case this load already wrote in an earlier batch, written again
+            rewritten = any(existing[k][2] == run_id for k in changed["request_id"])
+            load_rows.add(touched, rewritten=rewritten)
             stages["stage_snapshot_rows"] += time.perf_counter() - began
 
 
