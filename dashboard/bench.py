@@ -903,6 +903,13 @@ FIGURES: list[Callable[[BenchContext], list[Figure]]] = [
 ]
 
 
+def _settle(ctx: BenchContext) -> None:
+    """``sync`` (write dirty pages to disk now) and note how long it took."""
+    began = time.perf_counter()
+    os.sync()
+    ctx.facts.setdefault("sync_seconds", []).append(round(time.perf_counter() - began, 3))
+
+
 # -- machine and report ---------------------------------------------------------------------------
 def _load_average() -> list[float] | None:
     return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
@@ -1107,6 +1114,10 @@ def run_bench(
     figures: list[Figure] = []
     try:
         for make in FIGURES:
+            # Write back what the previous figure left in the page cache (a 10M-row baseline
+            # table, a deleted snapshot's files) before timing the next: the kernel doing it
+            # during the next figure's runs takes CPU from them.
+            _settle(ctx)
             figures.extend(make(ctx))
     finally:
         if keep:
