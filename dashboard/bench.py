@@ -1115,8 +1115,8 @@ def run_bench(
     try:
         for make in FIGURES:
             # Write back what the previous figure left in the page cache (a 10M-row baseline
-            # table, a deleted snapshot's files) before timing the next: the kernel doing it
-            # during the next figure's runs takes CPU from them.
+            # table, a deleted snapshot's files) before timing the next, so that the kernel
+            # does not do it during the next figure's runs (a guard: see BENCHMARKS.md).
             _settle(ctx)
             figures.extend(make(ctx))
     finally:

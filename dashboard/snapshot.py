@@ -11,14 +11,18 @@ A snapshot is written into a new directory, fsynced, then ``CURRENT`` is replace
 :func:`os.replace` (atomic on POSIX): a reader sees the old snapshot or the new one, never half of
 one. The two newest snapshots are kept so that a reader that has just resolved ``CURRENT`` can finish.
 
-A new snapshot is written whole (every case read from the store) the first time, or merged: the
-current snapshot's files plus the cases inserted or changed since it was written, read from the
-store by their ``last_run_id`` (a load of 10,000 cases into a 10M-case store then reads 10,000
-cases, not 10M). ``stat311 snapshot`` always writes it whole.
+A new snapshot is written whole (every case read from the store), or merged: the current
+snapshot's files minus the cases inserted or changed since it was written, plus those cases (a load
+of 10,000 cases into a 10M-case store then handles 10,000 cases, not 10M). The changed cases come
+from the load that changed them, which stages their snapshot rows as it writes them
+(:class:`LoadRows`; the first load into an empty store writes the snapshot from them alone), or,
+when those are not all that changed, from the store by their ``last_run_id``. ``stat311
+snapshot`` always writes it whole.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -521,6 +525,8 @@ class LoadRows:
         mine = self.policy.fingerprint if self.policy is not None else None
         if (
             self.dir is None
+            or not (self.dir / _CASES_STAGED).exists()
+            or not (self.dir / _LONG_STAGED).exists()
             or self.run_id is None
             or not self.unique
             or run != self.run_id
@@ -624,8 +630,17 @@ def _prune(snapshot_dir: Path, *, keep: int) -> None:
         if old != current:
             shutil.rmtree(old, ignore_errors=True)
     for partial in snapshot_dir.glob(".partial-*"):
-        if time.time() - partial.stat().st_mtime > 3600:  # left by a killed writer
+        if time.time() - _last_written(partial) > 3600:  # left by a killed writer or load
             shutil.rmtree(partial, ignore_errors=True)
+
+
+def _last_written(directory: Path) -> float:
+    """The newest modification time of a directory and the files in it (a load that stages its
+    snapshot rows for more than an hour keeps writing to its files, not to the directory)."""
+    times = [directory.stat().st_mtime]
+    with contextlib.suppress(OSError):  # removed meanwhile
+        times.extend(child.stat().st_mtime for child in directory.iterdir())
+    return max(times)
 
 
 def current_snapshot(snapshot_dir: Path) -> Path | None:

@@ -9,8 +9,10 @@ time, or left a closed case in the long-open file would show.
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -316,3 +318,19 @@ def test_stat311_snapshot_writes_it_whole(layered: tuple[Store, Settings], tmp_p
     assert whole != merged and f"snapshot written: {whole}" in done.stdout
     assert snapshot.read_manifest(whole)["written"]["mode"] == "full"
     _assert_same_snapshot(merged, whole)
+
+
+def test_pruning_keeps_staged_rows_still_being_written_and_removes_abandoned_ones(
+    tmp_path: Path,
+) -> None:
+    """A load staging its rows for over an hour writes to its files, not to its directory."""
+    directory = tmp_path / "snapshots"
+    busy, abandoned = directory / ".partial-load-1.1-a", directory / ".partial-load-2.2-b"
+    for staged in (busy, abandoned):
+        staged.mkdir(parents=True)
+        (staged / "rows.parquet").write_bytes(b"x")
+    two_hours_ago = time.time() - 7200
+    for path in (busy, abandoned, abandoned / "rows.parquet"):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    snapshot._prune(directory, keep=snapshot.KEEP)
+    assert busy.exists() and not abandoned.exists()

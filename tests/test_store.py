@@ -631,7 +631,8 @@ def test_partial_snapshot_of_a_killed_writer_is_never_current(
     # A fresh partial may belong to a writer still at work: kept. An hour-old one is cleaned up.
     assert partial.exists()
     old = time.time() - 7200
-    os.utime(partial, (old, old))
+    for path in (partial, *partial.iterdir()):  # nothing in it written for two hours
+        os.utime(path, (old, old))
     snapshot.write_snapshot(store=store, snapshot_dir=directory, timezone=settings.timezone)
     assert not partial.exists()
     assert snapshot.current_snapshot(directory) is not None
