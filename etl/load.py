@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from dashboard import schema
 from dashboard.errors import InputFileError
 from dashboard.settings import Settings
-from dashboard.snapshot import LoadRows
+from dashboard.snapshot import LoadRows, load_rows_for, write_for
 from dashboard.store import Store
 from etl import adapters, pipeline
 from etl.normalise import NormaliseContext, normalise
@@ -457,8 +457,6 @@ def load_file(
     snapshot: bool = True,
 ) -> LoadReport:
     """Load one export into ``store`` and (by default) refresh the read-model snapshot."""
-    from dashboard.snapshot import load_rows_for, write_for
-
     store.migrate()
     # With a snapshot to write, the load stages the rows of the cases it writes as it goes, so
     # that the snapshot need not read them back from the store.
