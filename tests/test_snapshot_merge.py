@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -67,6 +68,29 @@ SECOND = [
 ]
 
 
+@pytest.fixture(
+    autouse=True, params=[0.0, float("inf")], ids=["sorted-whole", "only-the-tail-sorted"]
+)
+def tail_share(request, monkeypatch) -> Iterator[list[Path]]:
+    """Every test twice: the merged cases file sorted whole (share 0), and with its rows before
+    the earliest changed case streamed and only the rest sorted (any share), in row groups of
+    two rows so that there are whole row groups before that case, one holding it, and after it.
+    Yields the cases files sorted whole, to check which way was taken."""
+    monkeypatch.setattr(snapshot, "TAIL_SHARE", request.param)
+    if request.param:
+        monkeypatch.setattr(snapshot, "ROW_GROUP_ROWS", 2)
+    sorted_whole: list[Path] = []
+    merge = snapshot._merge
+
+    def recording(base, removed, added, target, order_by):
+        if target.name == snapshot.CASES_FILE:
+            sorted_whole.append(target)
+        return merge(base, removed, added, target, order_by)
+
+    monkeypatch.setattr(snapshot, "_merge", recording)
+    yield sorted_whole
+
+
 @pytest.fixture
 def layered(store: Store, settings: Settings) -> tuple[Store, Settings]:
     add_neighbourhoods(store, settings)
@@ -107,7 +131,7 @@ def _expected_long_open(store: Store) -> list[str]:
 
 
 def test_a_load_merges_only_the_cases_it_changed_into_the_snapshot(
-    layered: tuple[Store, Settings], tmp_path: Path
+    layered: tuple[Store, Settings], tmp_path: Path, tail_share: list[Path]
 ) -> None:
     store, settings = layered
     load(write_boston_csv(tmp_path / "first.csv", FIRST), store, settings)
@@ -123,8 +147,11 @@ def test_a_load_merges_only_the_cases_it_changed_into_the_snapshot(
     load(tmp_path / "first.csv", store, settings)  # (and back to a snapshot merged from it)
     first = snapshot.require_snapshot(settings.snapshot_dir)
 
+    sorted_whole = tail_share[:]
     report = load(write_boston_csv(tmp_path / "second.csv", SECOND), store, settings)
     assert (report.inserted, report.updated, report.unchanged) == (2, 3, 1)
+    streamed = len(tail_share) == len(sorted_whole)
+    assert streamed == (snapshot.TAIL_SHARE > 0)
     assert report.quarantined == {"unparseable_requested_at": 1}
     merged = snapshot.require_snapshot(settings.snapshot_dir)
     manifest = snapshot.read_manifest(merged)
@@ -334,3 +361,25 @@ def test_pruning_keeps_staged_rows_still_being_written_and_removes_abandoned_one
         os.utime(path, (two_hours_ago, two_hours_ago))
     snapshot._prune(directory, keep=snapshot.KEEP)
     assert busy.exists() and not abandoned.exists()
+
+
+def test_a_case_moved_later_leaves_the_rows_kept_in_order(
+    layered: tuple[Store, Settings], tmp_path: Path, tail_share: list[Path]
+) -> None:
+    """M1, the earliest case, is re-dated after M6; M5 (the earliest changed time) is closed. The
+    rows before M5's time are kept as they are except M1's old row; only the rest is sorted (in
+    row groups of two: [M1, M2] and [M3, M4] kept whole but for M1, [M5, M6] holds the start)."""
+    store, settings = layered
+    load(write_boston_csv(tmp_path / "first.csv", FIRST), store, settings)
+    changes = [
+        _case("M1", ROSLINDALE, "2024-02-20 08:00:00"),
+        _case("M5", None, "2024-01-07 12:00:00", "2024-03-20 08:00:00"),
+    ]
+    before = len(tail_share)
+    load(write_boston_csv(tmp_path / "moved.csv", changes), store, settings)
+    merged = snapshot.require_snapshot(settings.snapshot_dir)
+    assert _how(merged) == ("merged", 0, 2)
+    assert (len(tail_share) == before) == (snapshot.TAIL_SHARE > 0)  # which way it was merged
+    ids = pq.read_table(merged / snapshot.CASES_FILE)["request_id"].to_pylist()
+    assert ids == ["M2", "M3", "M4", "M5", "M6", "M1"]
+    _assert_same_snapshot(merged, snapshot.write_for(store, settings, full=True))
