@@ -78,6 +78,7 @@ def tail_share(request, monkeypatch) -> Iterator[list[Path]]:
     Yields the cases files sorted whole, to check which way was taken."""
     monkeypatch.setattr(snapshot, "TAIL_SHARE", request.param)
     if request.param:
+        monkeypatch.setattr(snapshot, "TAIL_ROWS", request.param)
         monkeypatch.setattr(snapshot, "ROW_GROUP_ROWS", 2)
     sorted_whole: list[Path] = []
     merge = snapshot._merge
