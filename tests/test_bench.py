@@ -77,7 +77,15 @@ def test_bench_runs_every_figure_with_positive_numbers_and_equal_results(
     assert ingest["extra"]["rows_per_s"] > 0
     assert ingest["extra"]["report"]["read"] == 2000
 
-    refresh = next(f for f in result["figures"] if f["name"].startswith("snapshot after an "))
+    recent = next(
+        f for f in result["figures"] if f["name"].startswith("snapshot after an update of the ")
+    )
+    assert recent["name"] == "snapshot after an update of the 1,000 most recent cases"
+    assert recent["extra"]["written"]["mode"] == "merged"
+    assert recent["extra"]["load_report"]["updated"] > 900  # only the resolution text changed
+    refresh = next(
+        f for f in result["figures"] if f["name"].startswith("snapshot after an update of 1")
+    )
     assert refresh["name"] == "snapshot after an update of 1,000 cases"
     load_report, written = refresh["extra"]["load_report"], refresh["extra"]["written"]
     assert load_report["read"] == 1000 and load_report["updated"] > 0
