@@ -465,6 +465,7 @@ class LoadRows:
         self.layers_tag = ""
         self.rows = 0
         self.unique = True
+        self._arrow = arrow_schema([])
         self._writers: tuple[pq.ParquetWriter, pq.ParquetWriter] | None = None
 
     def begin(self, *, run_id: int, layers: list[str], layers_tag: str) -> None:
@@ -477,10 +478,10 @@ class LoadRows:
         )
         self.dir.mkdir()
         self.run_id, self.layers, self.layers_tag = run_id, layers, layers_tag
-        arrow = arrow_schema(layers)
+        self._arrow = arrow_schema(layers)
         self._writers = (
-            pq.ParquetWriter(self.dir / _CASES_STAGED, arrow, compression="lz4"),
-            pq.ParquetWriter(self.dir / _LONG_STAGED, arrow, compression="lz4"),
+            pq.ParquetWriter(self.dir / _CASES_STAGED, self._arrow, compression="lz4"),
+            pq.ParquetWriter(self.dir / _LONG_STAGED, self._arrow, compression="lz4"),
         )
 
     def add(self, frame: pd.DataFrame, *, rewritten: bool = False) -> None:
@@ -497,7 +498,7 @@ class LoadRows:
             frame,
             writer=writer,
             long_writer=long_writer,
-            arrow=arrow_schema(self.layers),
+            arrow=self._arrow,
             timezone=self.timezone,
             layers=self.layers,
             policy=self.policy,
@@ -545,7 +546,10 @@ class LoadRows:
         return store.cases_last_written_by() == {self.run_id}
 
 
-def _duckdb(spill: Path) -> Any:
+@contextmanager
+def _duckdb(spill: Path, *, connections: int = 1) -> Iterator[list[Any]]:
+    """In-memory DuckDB connections for writing snapshot files (2 threads, order kept,
+    :data:`REWRITE_MEMORY`, spilling to ``spill``), closed and their spill removed at the end."""
     import duckdb
 
     config = {
@@ -554,7 +558,13 @@ def _duckdb(spill: Path) -> Any:
         "memory_limit": REWRITE_MEMORY,
         "temp_directory": str(spill),
     }
-    return duckdb.connect(config=config)
+    opened = [duckdb.connect(config=config) for _ in range(connections)]
+    try:
+        yield opened
+    finally:
+        for con in opened:
+            con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _copy_options() -> str:
@@ -571,17 +581,13 @@ def _rewrite(staged: Path, target: Path, *, order_by: str | None = None) -> None
     (``preserve_insertion_order``, DuckDB's default), so the snapshot stays sorted by request
     time. DuckDB sorts outside Python's memory."""
     order = f" ORDER BY {order_by}" if order_by else ""
-    spill = staged.parent / ".duckdb-spill"  # beside the snapshot, not in the working directory
-    con = _duckdb(spill)
-    try:
+    # spilling beside the snapshot, not in the working directory
+    with _duckdb(staged.parent / ".duckdb-spill") as (con,):
         con.execute(
             f"COPY (SELECT * FROM read_parquet(?){order}) TO '{_sql_text(target)}' "  # noqa: S608 - fixed text
             f"{_copy_options()}",
             [str(staged)],
         )
-    finally:
-        con.close()
-        shutil.rmtree(spill, ignore_errors=True)
     staged.unlink()
 
 
@@ -589,9 +595,7 @@ def _merge(base: Path, removed: Path, added: Path, target: Path, order_by: str) 
     """Write ``target``: the rows of ``base`` whose id is not in ``removed``, plus the rows of
     ``added``, sorted by ``order_by`` (DuckDB; a UNION ALL alone does not keep its inputs'
     order when it runs on two threads)."""
-    spill = target.parent / ".duckdb-spill"
-    con = _duckdb(spill)
-    try:
+    with _duckdb(target.parent / ".duckdb-spill") as (con,):
         con.execute(
             "COPY (SELECT * FROM read_parquet($base) "  # noqa: S608 - fixed text
             "WHERE id NOT IN (SELECT id FROM read_parquet($removed)) "
@@ -599,9 +603,6 @@ def _merge(base: Path, removed: Path, added: Path, target: Path, order_by: str) 
             f"ORDER BY {order_by}) TO '{_sql_text(target)}' {_copy_options()}",
             {"base": str(base), "removed": str(removed), "added": str(added)},
         )
-    finally:
-        con.close()
-        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _merge_cases(base: Path, changed: Path, target: Path, *, arrow: pa.Schema) -> None:
@@ -630,35 +631,30 @@ def _merge_cases(base: Path, changed: Path, target: Path, *, arrow: pa.Schema) -
         _merge(base, changed, changed, target, CASES_ORDER)
         return
     removed = changed_rows["id"]
-    spill = target.parent / ".duckdb-spill"
-    con, writer = _duckdb(spill), _duckdb(spill)
+    # two connections: one writes while the other sorts the rest for the stream it reads
+    with _duckdb(target.parent / ".duckdb-spill", connections=2) as (writer, sorter):
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        for index, whole in head:
-            table = base_file.read_row_group(index)
-            keep = pc.invert(pc.is_in(table["id"], value_set=removed))
-            if not whole:  # the row group holding the start: only its rows before it
-                keep = pc.and_(keep, pc.less(table["requested_at"], start))
-            yield from table.filter(keep).cast(arrow).to_batches()
-        tail = con.sql(
-            "SELECT * FROM (SELECT * FROM read_parquet($base) "  # noqa: S608 - fixed text
-            "WHERE requested_at >= $start AND id NOT IN (SELECT id FROM read_parquet($changed)) "
-            "UNION ALL BY NAME SELECT * FROM read_parquet($changed)) "
-            f"ORDER BY {CASES_ORDER}",
-            params={"base": str(base), "changed": str(changed), "start": start},
-        ).to_arrow_table()
-        yield from tail.cast(arrow).to_batches()
+        def batches() -> Iterator[pa.RecordBatch]:
+            for index, whole in head:
+                table = base_file.read_row_group(index)
+                keep = pc.invert(pc.is_in(table["id"], value_set=removed))
+                if not whole:  # the row group holding the start: only its rows before it
+                    keep = pc.and_(keep, pc.less(table["requested_at"], start))
+                yield from table.filter(keep).cast(arrow).to_batches()
+            rest = sorter.sql(
+                "SELECT * FROM (SELECT * FROM read_parquet($base) "  # noqa: S608 - fixed text
+                "WHERE requested_at >= $start "
+                "AND id NOT IN (SELECT id FROM read_parquet($changed)) "
+                "UNION ALL BY NAME SELECT * FROM read_parquet($changed)) "
+                f"ORDER BY {CASES_ORDER}",
+                params={"base": str(base), "changed": str(changed), "start": start},
+            ).to_arrow_table()
+            yield from rest.cast(arrow).to_batches()
 
-    try:
-        stream = pa.RecordBatchReader.from_batches(arrow, batches())
-        writer.register("merged", stream)
+        writer.register("merged", pa.RecordBatchReader.from_batches(arrow, batches()))
         writer.execute(
             f"COPY (SELECT * FROM merged) TO '{_sql_text(target)}' {_copy_options()}"  # noqa: S608 - fixed text
         )
-    finally:
-        writer.close()
-        con.close()
-        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _groups_before(parquet: pq.ParquetFile, start: Any) -> list[tuple[int, bool]] | None:
