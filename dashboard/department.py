@@ -35,6 +35,7 @@ from dashboard.periods import Period
 from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.settings import Settings
 from dashboard.sla import TIER_STYLE, Tier
+from geodata.geojson import geojson_bbox
 
 log = logging.getLogger(__name__)
 
@@ -521,7 +522,10 @@ def _layer_geojson(database_url: str, layer: str, version: str) -> str:
                 "geometry": geometry,
             }
         )
-    return json.dumps({"type": "FeatureCollection", "features": features})
+    # The bbox (GeoJSON's own member) spares the map a walk over every vertex to frame the view.
+    return json.dumps(
+        {"type": "FeatureCollection", "features": features, "bbox": geojson_bbox(features)}
+    )
 
 
 def area_geojson(settings: Settings, read_model: ReadModel, layer: str) -> dict[str, Any]:

@@ -53,6 +53,7 @@ from dashboard.settings import SETTINGS as _SETTINGS  # noqa: E402
 from dashboard.settings import Settings
 from dashboard.sla import SlaEngine, SlaPolicy, describe_rule, load_policy, policy_due, weekly
 from dashboard.store import Store
+from geodata.geojson import geojson_bbox
 
 SETTING_DEFAULTS = {s.name: s.default for s in _SETTINGS}
 
@@ -87,6 +88,8 @@ MAX_MAP_POINTS = 3000
 #: Hexagons on the map before the map switches to the coarser resolution 8.
 MAX_MAP_CELLS = 4000
 MAP_WINDOWS = (30, 90, 365)
+#: The map by area's name for the requests outside every area or without a location.
+OUTSIDE_AREAS = "(outside the areas or no location)"
 TREND_WEEKS = 26
 
 
@@ -188,6 +191,26 @@ def cell_centre(cell: int | None) -> tuple[float, float] | None:
 def _centre(cell: int) -> tuple[float, float]:
     lat, lon = h3i.cell_to_latlng(cell)
     return round(lat, 6), round(lon, 6)
+
+
+def _bbox(cells: Sequence[int]) -> list[float] | None:
+    """The GeoJSON bbox ([west, south, east, north]) of the cells' features."""
+    if not cells:
+        return None
+    boxes = np.array([_cell_bbox(cell) for cell in cells])
+    return [
+        float(boxes[:, 0].min()),
+        float(boxes[:, 1].min()),
+        float(boxes[:, 2].max()),
+        float(boxes[:, 3].max()),
+    ]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _cell_bbox(cell: int) -> tuple[float, float, float, float]:
+    box = geojson_bbox([_cell_feature(cell)])
+    assert box is not None  # a cell always has a boundary
+    return box[0], box[1], box[2], box[3]
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -717,34 +740,44 @@ class PublicData:
     def _map(
         self, view: str, flt: CaseFilter, layer: str | None, catalogue: dict[str, Any]
     ) -> dict[str, Any]:
-        total = int(
-            self.read_model.select(
-                "SELECT count(*) AS n FROM {cases} WHERE {where} AND NOT is_private", flt=flt
-            )["n"].iloc[0]
-        )
-        if view == "area":
-            layers = catalogue["layers"]
-            if not layers:
-                return {"total": total, "view": "cell", **self._cells(flt)}
-            layer = layer if layer in layers else layers[0]
-            column = self.read_model.area_column(layer)
-            frame = self.read_model.select(
-                f'SELECT "{column}" AS name, count(*) AS requests, '  # noqa: S608 - checked column
-                "count(*) FILTER (WHERE status = 'open') AS open FROM {cases} "
-                "WHERE {where} AND NOT is_private GROUP BY 1 ORDER BY 2 DESC, 1",
-                flt=flt,
-            )
-            frame["name"] = frame["name"].fillna("(outside the areas or no location)")
+        if view == "area" and catalogue["layers"]:
+            layer = layer if layer in catalogue["layers"] else catalogue["layers"][0]
+            frame = self._area_counts(flt, layer)
             from dashboard.department import area_geojson
 
             try:
                 geojson = area_geojson(self.settings, self.read_model, layer)
             except QueryError:
                 geojson = None
+            total = int(frame["requests"].sum())
             return {"total": total, "frame": frame, "geojson": geojson, "layer": layer}
-        if view == "cell":
-            return {"total": total, **self._cells(flt)}
+        total = int(self.read_model.counts(flt, by=(), period=None, public=True)["count"].sum())
+        if view in {"area", "cell"}:  # by area without a boundary layer: by cell
+            return {"total": total, "view": "cell", **self._cells(flt)}
         return {"total": total, **self._points(flt), "geojson": self._outline(catalogue)}
+
+    def _area_counts(self, flt: CaseFilter, layer: str) -> pd.DataFrame:
+        """Requests and open requests per area of ``layer`` (name, requests, open), the
+        busiest first; the cases outside every area or without a location under one name.
+        One count by area and status (from the snapshot's daily counts)."""
+        counts = self.read_model.counts(
+            flt, by=(f"area:{layer}", "status"), period=None, public=True
+        )
+        requests: dict[Any, int] = {}
+        still_open: dict[Any, int] = {}
+        for area, status, n in counts.itertuples(index=False, name=None):
+            key = None if area is None or area != area else area  # NaN from pandas: no area
+            requests[key] = requests.get(key, 0) + int(n)
+            if status == "open":
+                still_open[key] = still_open.get(key, 0) + int(n)
+        order = sorted(requests, key=lambda a: (-requests[a], a is None, a or ""))
+        return pd.DataFrame(
+            {
+                "name": [OUTSIDE_AREAS if a is None else a for a in order],
+                "requests": pd.array([requests[a] for a in order], dtype="int64"),
+                "open": pd.array([still_open.get(a, 0) for a in order], dtype="int64"),
+            }
+        )
 
     def _outline(self, catalogue: dict[str, Any]) -> dict[str, Any] | None:
         """The first boundary layer's areas, drawn under the points for orientation."""
@@ -768,14 +801,15 @@ class PublicData:
                 f"Many cells have requests: shown at H3 resolution {resolution} "
                 "(cells about 0.7 km² each)."
             )
-        features = [_cell_feature(int(cell)) for cell in frame["cell"]]
+        cells = [int(cell) for cell in frame["cell"]]
+        features = [_cell_feature(cell) for cell in cells]
         frame = frame.assign(
             name=frame["cell"].map(lambda c: h3i.int_to_str(int(c))),
             cell=frame["cell"].astype(str),
         )
         return {
             "frame": frame,
-            "geojson": {"type": "FeatureCollection", "features": features},
+            "geojson": {"type": "FeatureCollection", "features": features, "bbox": _bbox(cells)},
             "resolution": resolution,
             "note": note,
             "view": "cell",

@@ -58,6 +58,17 @@ CURRENT = "CURRENT"
 CASES_FILE = "cases.parquet"
 #: The cases that stayed open long (see :data:`LONG_OPEN_DAYS`), a second copy of their rows.
 LONG_OPEN_FILE = "long_open.parquet"
+#: Case counts per local day of request and :data:`DAILY_KEYS` (and boundary area), written with
+#: every snapshot from its cases file: questions that only count cases by those (the overview's
+#: weeks by department, the public map by area) read it instead of every case. At 10M cases it
+#: has 2.7M rows; the public map's 30 days by area take 1.9 ms from it and 4.7 ms from the cases.
+DAILY_FILE = "daily.parquet"
+#: The columns the daily counts are kept apart by (besides ``day`` and the ``area_*`` columns).
+#: Not the channel or the source: either would double the file.
+DAILY_KEYS = ("department", "service_name", "status", "is_private")
+#: Its row groups are larger than the cases file's: a month of them is a few thousand rows, and
+#: fewer groups to skip made the map's count 2.0 -> 1.6 ms at 10M cases.
+DAILY_ROW_GROUP_ROWS = 100_000
 #: A case is in :data:`LONG_OPEN_FILE` when it is still open, or was closed this many days or more
 #: after it was requested. "Open at time t" then reads the main file only from t minus this many
 #: days (it is sorted by request time) plus this file, instead of every case ever requested.
@@ -337,8 +348,10 @@ def _write_locked(
             )
             changed.unlink()
             changed_long.unlink()
+        daily_keys = write_daily(partial / CASES_FILE, partial / DAILY_FILE, layers=layers)
         rows = pq.ParquetFile(partial / CASES_FILE).metadata.num_rows
         long_rows = pq.ParquetFile(partial / LONG_OPEN_FILE).metadata.num_rows
+        daily_rows = pq.ParquetFile(partial / DAILY_FILE).metadata.num_rows
         manifest = {
             "version": version,
             "run": run,
@@ -346,6 +359,7 @@ def _write_locked(
             "layers_version": layers_tag,
             "rows": rows,
             "long_open": {"file": LONG_OPEN_FILE, "days": LONG_OPEN_DAYS, "rows": long_rows},
+            "daily": {"file": DAILY_FILE, "keys": daily_keys, "rows": daily_rows},
             "layers": layers,
             "timezone": timezone,
             "policy": policy.fingerprint if policy is not None else None,
@@ -567,8 +581,8 @@ def _duckdb(spill: Path, *, connections: int = 1) -> Iterator[list[Any]]:
         shutil.rmtree(spill, ignore_errors=True)
 
 
-def _copy_options() -> str:
-    return f"(FORMAT parquet, COMPRESSION lz4, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+def _copy_options(row_group_rows: int = ROW_GROUP_ROWS) -> str:
+    return f"(FORMAT parquet, COMPRESSION lz4, ROW_GROUP_SIZE {row_group_rows})"
 
 
 def _rewrite(staged: Path, target: Path, *, order_by: str | None = None) -> None:
@@ -589,6 +603,22 @@ def _rewrite(staged: Path, target: Path, *, order_by: str | None = None) -> None
             [str(staged)],
         )
     staged.unlink()
+
+
+def write_daily(cases: Path, target: Path, *, layers: list[str]) -> list[str]:
+    """Write :data:`DAILY_FILE` from the snapshot's cases file: one row per local day of request
+    and value of the keys (:data:`DAILY_KEYS`, then one ``area_*`` column per layer) that has
+    cases, with their number (``requests``), sorted by day. Returns the keys, ``day`` first."""
+    keys = ["day", *DAILY_KEYS, *(f"area_{name}" for name in layers)]
+    columns = ", ".join(f'"{k}"' for k in keys[1:])
+    with _duckdb(target.parent / ".duckdb-spill") as (con,):
+        con.execute(
+            f"COPY (SELECT CAST(requested_local AS DATE) AS day, {columns}, "  # noqa: S608 - fixed names
+            "count(*) AS requests FROM read_parquet(?) GROUP BY ALL "
+            f"ORDER BY ALL) TO '{_sql_text(target)}' {_copy_options(DAILY_ROW_GROUP_ROWS)}",
+            [str(cases)],
+        )
+    return keys
 
 
 def _merge(base: Path, removed: Path, added: Path, target: Path, order_by: str) -> None:

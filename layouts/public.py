@@ -7,6 +7,7 @@ links to a staff page. Every chart has its numbers in a table next to it, for sc
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -536,6 +537,12 @@ def _view_of(
 
 
 def _geojson_bounds(geojson: Mapping[str, Any]) -> tuple[list[float], list[float]]:
+    """(lats, lons) that span the features: their GeoJSON ``bbox`` when the collection has one
+    (the data layer sets it), else every vertex."""
+    box = geojson.get("bbox")
+    if box and len(box) == 4:
+        west, south, east, north = (float(v) for v in box)
+        return [south, north], [west, east]
     lats: list[float] = []
     lons: list[float] = []
 
@@ -562,6 +569,16 @@ def _map_layout(lats: Sequence[float], lons: Sequence[float], width: int) -> dic
     }
 
 
+def _blues() -> list[list[Any]]:
+    """plotly's "Blues" as a list of [stop, colour] (a fresh copy: figures are plain dicts)."""
+    return [list(stop) for stop in _BLUES()]
+
+
+@functools.cache
+def _BLUES() -> tuple[tuple[Any, ...], ...]:  # noqa: N802 - a constant, computed once
+    return tuple(tuple(stop) for stop in plotly.colors.get_colorscale("Blues"))
+
+
 def count_map(
     frame: pd.DataFrame, geojson: Mapping[str, Any] | None, *, key: str, width: int = 1000
 ) -> dict[str, Any] | go.Figure:
@@ -570,7 +587,9 @@ def count_map(
     if not frame.empty and geojson and geojson.get("features"):
         # Requests outside every area (or without a location) are in the table, not the map.
         known = {str(f.get("id")) for f in geojson["features"]}
-        frame = frame[frame[key].astype(str).isin(known)]
+        keep = [str(v) in known for v in frame[key].tolist()]
+        if not all(keep):
+            frame = frame[keep]
     if frame.empty or not geojson or not geojson.get("features"):
         return empty_figure("No requests with a location in this period.")
     trace = {
@@ -581,7 +600,7 @@ def count_map(
         "z": frame["requests"].tolist(),
         # The scale itself, as plotly's validation would send it: plotly.js reads the name
         # "Blues" the other way round (the busiest areas came out palest).
-        "colorscale": plotly.colors.get_colorscale("Blues"),
+        "colorscale": _blues(),
         "marker": {"line": {"color": "#98a2b3", "width": 0.6}, "opacity": 0.85},
         "colorbar": {
             "title": {"text": "Requests", "side": "top"},

@@ -14,7 +14,14 @@ from flask import Flask
 
 from dashboard.app_factory import _result_cache, create_app
 from dashboard.queries import CaseFilter, ReadModel
-from dashboard.snapshot import CASES_FILE, CURRENT, current_snapshot
+from dashboard.snapshot import (
+    CASES_FILE,
+    CURRENT,
+    DAILY_FILE,
+    current_snapshot,
+    read_manifest,
+    write_daily,
+)
 from tests.support.caching import count_duckdb
 from tests.support.redis import throwaway_redis
 
@@ -67,6 +74,9 @@ def test_two_workers_share_results_and_a_new_snapshot_is_never_served_old_ones(
     table = pq.read_table(second_snap / CASES_FILE)
     half = table.slice(0, table.num_rows // 2)
     pq.write_table(half, second_snap / CASES_FILE)
+    # the snapshot's daily counts agree with its cases (the counts are answered from them)
+    layers = read_manifest(second_snap)["layers"]
+    write_daily(second_snap / CASES_FILE, second_snap / DAILY_FILE, layers=layers)
     (snaps / CURRENT).write_text(second_snap.name + "\n")
     fresh = worker_b.counts(flt, by=("department",), period="week")
     assert calls[0] == 1

@@ -101,13 +101,13 @@ def layered(store: Store, settings: Settings) -> tuple[Store, Settings]:
 def _files(path: Path) -> dict[str, pd.DataFrame]:
     return {
         name: pq.read_table(path / name).to_pandas()
-        for name in (snapshot.CASES_FILE, snapshot.LONG_OPEN_FILE)
+        for name in (snapshot.CASES_FILE, snapshot.LONG_OPEN_FILE, snapshot.DAILY_FILE)
     }
 
 
 def _assert_same_snapshot(merged: Path, whole: Path) -> None:
-    """Same rows, in the same order, with the same schema, in both files."""
-    for name in (snapshot.CASES_FILE, snapshot.LONG_OPEN_FILE):
+    """Same rows, in the same order, with the same schema, in every file."""
+    for name in (snapshot.CASES_FILE, snapshot.LONG_OPEN_FILE, snapshot.DAILY_FILE):
         # names and types (DuckDB marks a column NOT NULL by what the rows it read held)
         ours, theirs = pq.read_schema(merged / name), pq.read_schema(whole / name)
         assert [(f.name, f.type) for f in ours] == [(f.name, f.type) for f in theirs], name
