@@ -160,13 +160,19 @@ class Figure:
 
 
 def timed(fn: Callable[[], Any], *, repeat: int, warmup: int = 1) -> tuple[Measure, Any]:
-    """Run ``fn`` ``warmup`` times untimed, then ``repeat`` times timed; the last result."""
+    """Run ``fn`` ``warmup`` times untimed, then ``repeat`` times timed; the last result.
+
+    Python's garbage is collected once, before the timed runs, which then run as a serving
+    worker's requests do (the collector on). Collecting before every run, as the bench did until
+    2026-11-26, also empties CPython's free lists and hands memory back, which the next run
+    then pays for: the public map by area at 10M cases took 8.2 ms that way against 4.3 ms, its
+    SQL baseline 46.2 against 42.7 ms (docs/BENCHMARKS.md)."""
     result = None
     for _ in range(warmup):
         result = fn()
+    gc.collect()
     runs = []
     for _ in range(repeat):
-        gc.collect()
         started = time.perf_counter()
         result = fn()
         runs.append((time.perf_counter() - started) * 1000.0)

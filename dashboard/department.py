@@ -20,7 +20,6 @@ Definitions are those of :mod:`dashboard.sla`. In addition:
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -494,9 +493,9 @@ def _round_coords(value: Any, digits: int = 5) -> Any:
 
 
 @functools.lru_cache(maxsize=16)
-def _layer_geojson(database_url: str, layer: str, version: str) -> str:
-    """The layer's areas as a GeoJSON FeatureCollection text, simplified for display (~10 m)
-    and cached per (store, layer, snapshot version)."""
+def _layer_geojson(database_url: str, layer: str, version: str) -> dict[str, Any]:
+    """The layer's areas as a GeoJSON FeatureCollection, simplified for display (~10 m) and
+    cached per (store, layer, snapshot version). Shared: see :func:`area_geojson`."""
     from shapely.geometry import mapping, shape
 
     from dashboard.store import Store
@@ -523,14 +522,14 @@ def _layer_geojson(database_url: str, layer: str, version: str) -> str:
             }
         )
     # The bbox (GeoJSON's own member) spares the map a walk over every vertex to frame the view.
-    return json.dumps(
-        {"type": "FeatureCollection", "features": features, "bbox": geojson_bbox(features)}
-    )
+    return {"type": "FeatureCollection", "features": features, "bbox": geojson_bbox(features)}
 
 
 def area_geojson(settings: Settings, read_model: ReadModel, layer: str) -> dict[str, Any]:
-    """The areas of a known boundary layer as GeoJSON (``properties.name`` = area name)."""
+    """The areas of a known boundary layer as GeoJSON (``properties.name`` = area name).
+
+    The collection is a copy, but its features are the cache's own (parsing them again from
+    text cost 0.4 ms of the public map's 5): callers read them and must not change them."""
     if layer not in layers(read_model):
         raise QueryError(f"unknown boundary layer {layer!r}")
-    text = _layer_geojson(str(settings.database_url), layer, read_model.version())
-    return json.loads(text)
+    return {**_layer_geojson(str(settings.database_url), layer, read_model.version())}
