@@ -166,16 +166,24 @@ def timed(fn: Callable[[], Any], *, repeat: int, warmup: int = 1) -> tuple[Measu
     worker's requests do (the collector on). Collecting before every run, as the bench did until
     2026-11-26, also empties CPython's free lists and hands memory back, which the next run
     then pays for: the public map by area at 10M cases took 8.2 ms that way against 4.3 ms, its
-    SQL baseline 46.2 against 42.7 ms (docs/BENCHMARKS.md)."""
+    SQL baseline 46.2 against 42.7 ms (docs/BENCHMARKS.md). What is alive then is frozen
+    (``gc.freeze``) for the timed runs, so a collection during a run walks what the runs
+    created, not the bench's own data (its baselines' frames), which a web worker does not
+    hold. Without the freeze, one of ten runs of the public map by point at 1M cases took
+    115.1 ms against a median of 42.4 ms."""
     result = None
     for _ in range(warmup):
         result = fn()
     gc.collect()
+    gc.freeze()
     runs = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = fn()
-        runs.append((time.perf_counter() - started) * 1000.0)
+    try:
+        for _ in range(repeat):
+            started = time.perf_counter()
+            result = fn()
+            runs.append((time.perf_counter() - started) * 1000.0)
+    finally:
+        gc.unfreeze()
     return Measure(runs), result
 
 
