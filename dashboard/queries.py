@@ -40,9 +40,9 @@ DIMENSIONS: dict[str, str] = {
 
 
 #: How many questions of one :meth:`ReadModel.select_all` run at the same time, each on its own
-#: cursor. DuckDB gives each query two threads, but part of every query (planning, reading the
-#: row groups' statistics, building the result) runs on one: the SLA report's three questions at
-#: 10M cases took 45 ms one after another and 35 ms at once.
+#: cursor. DuckDB gives each query two threads, yet the SLA report's three questions at 10M
+#: cases took 45 ms one after another and 35 ms at once (presumably the parts of each query that
+#: run on one thread overlap).
 CONCURRENT_QUESTIONS = 4
 
 
