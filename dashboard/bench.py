@@ -159,6 +159,10 @@ class Figure:
         }
 
 
+#: What :func:`timed` does around a figure's runs (recorded in the JSON's facts).
+TIMING_METHOD = "warm-up, then gc.collect() and gc.freeze() once, then the timed runs (collector on)"
+
+
 def timed(fn: Callable[[], Any], *, repeat: int, warmup: int = 1) -> tuple[Measure, Any]:
     """Run ``fn`` ``warmup`` times untimed, then ``repeat`` times timed; the last result.
 
@@ -1026,6 +1030,8 @@ def machine_facts() -> dict[str, Any]:
         "platform": platform.platform(),
         "sqlite": sqlite3.sqlite_version,
         "versions": {},
+        # how `timed` runs a figure (see its docstring): the JSON says which method made it
+        "timing": TIMING_METHOD,
     }
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

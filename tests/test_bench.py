@@ -184,3 +184,23 @@ def test_canonical_rows_ignore_order_and_types() -> None:
     rows = [("2024-01-01", None, 1), ("2024-01-08", "b", 2)]
     assert bench._frame_rows(frame) == bench._canon(rows)
     assert bench._canon(rows) != bench._canon([("2024-01-01", None, 1), ("2024-01-08", "b", 3)])
+
+
+def test_timed_freezes_what_is_alive_for_its_timed_runs_only() -> None:
+    """Garbage collected and frozen once, after the warm-up and before the timed runs (not
+    before each run: that emptied CPython's free lists and slowed small callbacks)."""
+    import gc
+
+    from dashboard.bench import TIMING_METHOD, timed
+
+    frozen: list[int] = []
+
+    def run() -> int:
+        frozen.append(gc.get_freeze_count())
+        return len(frozen)
+
+    measure, last = timed(run, repeat=3, warmup=1)
+    assert last == 4 and len(measure.runs_ms) == 3
+    assert frozen[0] == 0 and all(n > 0 for n in frozen[1:])  # the warm-up ran before the freeze
+    assert gc.get_freeze_count() == 0  # unfrozen afterwards
+    assert "gc.freeze()" in TIMING_METHOD
