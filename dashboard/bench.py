@@ -160,7 +160,9 @@ class Figure:
 
 
 #: What :func:`timed` does around a figure's runs (recorded in the JSON's facts).
-TIMING_METHOD = "warm-up, then gc.collect() and gc.freeze() once, then the timed runs (collector on)"
+TIMING_METHOD = (
+    "warm-up, then gc.collect() and gc.freeze() once, then the timed runs (collector on)"
+)
 
 
 def timed(fn: Callable[[], Any], *, repeat: int, warmup: int = 1) -> tuple[Measure, Any]:
