@@ -186,3 +186,24 @@ def test_the_public_map_by_area_counts_public_cases_per_area(tmp_path: Path) -> 
             )
             data.read_model.daily = True
             pd.testing.assert_frame_equal(again, got)
+
+
+@pytest.mark.parametrize("scope", [None, ("PWDx", "PROP")], ids=["all", "scoped"])
+def test_filter_options_from_the_daily_file_equal_those_from_every_case(
+    demo, scope, monkeypatch
+) -> None:
+    settings, _ = demo
+    scoped = (lambda: scope) if scope else None
+    daily = ReadModel(settings.snapshot_dir, scope=scoped)
+    every = ReadModel(settings.snapshot_dir, scope=scoped, daily=False)
+    got, want = daily.options(), every.options()
+    assert got == want
+    assert want["rows"] > 0 and want["channels"] and want["layers"]["neighborhood"]
+    if scope:
+        assert got["departments"] == sorted(scope)
+    # the channels are the one list the daily counts do not keep
+    frame = pq.read_table(require_snapshot(settings.snapshot_dir) / CASES_FILE).to_pandas()
+    if scope:
+        frame = frame[frame["department"].isin(scope)]
+    assert got["channels"] == sorted(frame["channel"].dropna().unique())
+    assert got["rows"] == len(frame)
