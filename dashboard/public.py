@@ -766,7 +766,7 @@ class PublicData:
         requests: dict[Any, int] = {}
         still_open: dict[Any, int] = {}
         for area, status, n in counts.itertuples(index=False, name=None):
-            key = None if area is None or area != area else area  # NaN from pandas: no area
+            key = None if pd.isna(area) else area  # None or NaN: no area
             requests[key] = requests.get(key, 0) + int(n)
             if status == "open":
                 still_open[key] = still_open.get(key, 0) + int(n)
