@@ -331,6 +331,7 @@ def _write_locked(
                 layers=layers,
                 policy=policy,
             )
+        unchanged = False
         if base is None:
             # From the store the rows come sorted; a load's rows come in its file's order.
             _rewrite(changed, partial / CASES_FILE, order_by=CASES_ORDER if staged else None)
@@ -338,7 +339,9 @@ def _write_locked(
         else:
             # Both files: the base's rows minus every changed case, plus the changed cases (a
             # case that no longer stays open long leaves the long-open file).
-            _merge_cases(base.path / CASES_FILE, changed, partial / CASES_FILE, arrow=arrow)
+            unchanged = _merge_cases(
+                base.path / CASES_FILE, changed, partial / CASES_FILE, arrow=arrow
+            )
             _merge(
                 base.path / LONG_OPEN_FILE,
                 changed,
@@ -348,7 +351,13 @@ def _write_locked(
             )
             changed.unlink()
             changed_long.unlink()
-        daily_keys = write_daily(partial / CASES_FILE, partial / DAILY_FILE, layers=layers)
+        daily_keys = _daily_keys(layers)
+        if unchanged and _has_daily(base, daily_keys):
+            # the same cases as the base's: its daily counts too (a second at 10M cases)
+            assert base is not None
+            shutil.copyfile(base.path / DAILY_FILE, partial / DAILY_FILE)
+        else:
+            write_daily(partial / CASES_FILE, partial / DAILY_FILE, layers=layers)
         rows = pq.ParquetFile(partial / CASES_FILE).metadata.num_rows
         long_rows = pq.ParquetFile(partial / LONG_OPEN_FILE).metadata.num_rows
         daily_rows = pq.ParquetFile(partial / DAILY_FILE).metadata.num_rows
@@ -605,11 +614,22 @@ def _rewrite(staged: Path, target: Path, *, order_by: str | None = None) -> None
     staged.unlink()
 
 
+def _daily_keys(layers: list[str]) -> list[str]:
+    return ["day", *DAILY_KEYS, *(f"area_{name}" for name in layers)]
+
+
+def _has_daily(base: _Base | None, keys: list[str]) -> bool:
+    """Whether ``base`` has daily counts by ``keys``."""
+    if base is None or not (base.path / DAILY_FILE).exists():
+        return False
+    return (read_manifest(base.path).get("daily") or {}).get("keys") == keys
+
+
 def write_daily(cases: Path, target: Path, *, layers: list[str]) -> list[str]:
     """Write :data:`DAILY_FILE` from the snapshot's cases file: one row per local day of request
     and value of the keys (:data:`DAILY_KEYS`, then one ``area_*`` column per layer) that has
     cases, with their number (``requests``), sorted by day. Returns the keys, ``day`` first."""
-    keys = ["day", *DAILY_KEYS, *(f"area_{name}" for name in layers)]
+    keys = _daily_keys(layers)
     columns = ", ".join(f'"{k}"' for k in keys[1:])
     with _duckdb(target.parent / ".duckdb-spill") as (con,):
         con.execute(
@@ -635,7 +655,7 @@ def _merge(base: Path, removed: Path, added: Path, target: Path, order_by: str) 
         )
 
 
-def _merge_cases(base: Path, changed: Path, target: Path, *, arrow: pa.Schema) -> None:
+def _merge_cases(base: Path, changed: Path, target: Path, *, arrow: pa.Schema) -> bool:
     """:func:`_merge` for the cases file, which is sorted by request time, re-sorting only its
     rows from the earliest request time among the changed cases on.
 
@@ -644,13 +664,14 @@ def _merge_cases(base: Path, changed: Path, target: Path, *, arrow: pa.Schema) -
     cases, and only the rest is sorted. When the rest is more than :data:`TAIL_SHARE` of the
     file or :data:`TAIL_ROWS` rows (or the file has no statistics to tell), the whole file is
     sorted as by :func:`_merge`.
-    The rows go to DuckDB's writer as one Arrow stream, which it writes in order."""
+    The rows go to DuckDB's writer as one Arrow stream, which it writes in order. Returns
+    whether nothing changed (``target`` is then a copy of ``base``)."""
     import pyarrow.compute as pc
 
     changed_rows = pq.read_table(changed, columns=["id", "requested_at"])
     if changed_rows.num_rows == 0:  # nothing changed: the same rows in the same order
         shutil.copyfile(base, target)
-        return
+        return True
     start = pc.min(changed_rows["requested_at"]).as_py()
     base_file = pq.ParquetFile(base)
     head = _groups_before(base_file, start)
@@ -659,7 +680,7 @@ def _merge_cases(base: Path, changed: Path, target: Path, *, arrow: pa.Schema) -
     tail = total - before + changed_rows.num_rows
     if head is None or tail > TAIL_SHARE * max(total, 1) or tail > TAIL_ROWS:
         _merge(base, changed, changed, target, CASES_ORDER)
-        return
+        return False
     removed = changed_rows["id"]
     # two connections: one writes while the other sorts the rest for the stream it reads
     with _duckdb(target.parent / ".duckdb-spill", connections=2) as (writer, sorter):
@@ -685,6 +706,7 @@ def _merge_cases(base: Path, changed: Path, target: Path, *, arrow: pa.Schema) -
         writer.execute(
             f"COPY (SELECT * FROM merged) TO '{_sql_text(target)}' {_copy_options()}"  # noqa: S608 - fixed text
         )
+    return False
 
 
 def _groups_before(parquet: pq.ParquetFile, start: Any) -> list[tuple[int, bool]] | None:

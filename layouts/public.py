@@ -569,13 +569,9 @@ def _map_layout(lats: Sequence[float], lons: Sequence[float], width: int) -> dic
     }
 
 
-def _blues() -> list[list[Any]]:
-    """plotly's "Blues" as a list of [stop, colour] (a fresh copy: figures are plain dicts)."""
-    return [list(stop) for stop in _BLUES()]
-
-
 @functools.cache
-def _BLUES() -> tuple[tuple[Any, ...], ...]:  # noqa: N802 - a constant, computed once
+def _blues() -> tuple[tuple[Any, ...], ...]:
+    """plotly's "Blues" as [stop, colour] pairs, resolved once (copy it into each figure)."""
     return tuple(tuple(stop) for stop in plotly.colors.get_colorscale("Blues"))
 
 
@@ -600,7 +596,7 @@ def count_map(
         "z": frame["requests"].tolist(),
         # The scale itself, as plotly's validation would send it: plotly.js reads the name
         # "Blues" the other way round (the busiest areas came out palest).
-        "colorscale": _blues(),
+        "colorscale": [list(stop) for stop in _blues()],
         "marker": {"line": {"color": "#98a2b3", "width": 0.6}, "opacity": 0.85},
         "colorbar": {
             "title": {"text": "Requests", "side": "top"},

@@ -132,7 +132,7 @@ def _expected_long_open(store: Store) -> list[str]:
 
 
 def test_a_load_merges_only_the_cases_it_changed_into_the_snapshot(
-    layered: tuple[Store, Settings], tmp_path: Path, tail_share: list[Path]
+    layered: tuple[Store, Settings], tmp_path: Path, tail_share: list[Path], monkeypatch
 ) -> None:
     store, settings = layered
     load(write_boston_csv(tmp_path / "first.csv", FIRST), store, settings)
@@ -180,8 +180,17 @@ def test_a_load_merges_only_the_cases_it_changed_into_the_snapshot(
     assert snapshot.read_manifest(whole)["written"]["mode"] == "full"
     _assert_same_snapshot(merged, whole)
 
-    # Loading the same file again changes no case: nothing is read again, nothing changes.
+    # Loading the same file again changes no case: nothing is read again, nothing changes, and
+    # the daily counts are copied, not counted again.
+    counted: list[Path] = []
+    write_daily = snapshot.write_daily
+    monkeypatch.setattr(
+        snapshot,
+        "write_daily",
+        lambda cases, *a, **k: counted.append(cases) or write_daily(cases, *a, **k),
+    )
     load(tmp_path / "second.csv", store, settings)
+    assert counted == []
     again = snapshot.require_snapshot(settings.snapshot_dir)
     assert _how(again) == ("merged", 0, 0)
     _assert_same_snapshot(again, whole)
