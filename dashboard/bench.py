@@ -161,12 +161,25 @@ class Figure:
 
 #: What :func:`timed` does around a figure's runs (recorded in the JSON's facts).
 TIMING_METHOD = (
-    "warm-up, then gc.collect() and gc.freeze() once, then the timed runs (collector on)"
+    "warm-up, then gc.collect() and gc.freeze() once, then the timed runs (collector on): "
+    "--repeat runs, and more until they add up to --min-seconds (at most 200)"
 )
+#: The most timed runs :func:`timed` makes to reach its ``min_seconds``.
+MAX_TIMED_RUNS = 200
+#: ``stat311 bench --min-seconds`` default.
+MIN_TIMED_SECONDS = 0.5
 
 
-def timed(fn: Callable[[], Any], *, repeat: int, warmup: int = 1) -> tuple[Measure, Any]:
-    """Run ``fn`` ``warmup`` times untimed, then ``repeat`` times timed; the last result.
+def timed(
+    fn: Callable[[], Any], *, repeat: int, warmup: int = 1, min_seconds: float = 0.0
+) -> tuple[Measure, Any]:
+    """Run ``fn`` ``warmup`` times untimed, then ``repeat`` times timed, and more until the timed
+    runs add up to ``min_seconds`` (at most :data:`MAX_TIMED_RUNS` runs); the last result.
+
+    The extra runs are for quick figures: the median and p95 of ten runs of a 5 ms callback
+    moved by a third between two bench runs (the public map by area at 10M cases: 4.8 and
+    6.5 ms), and a slow figure (a 40 ms SQL baseline) gets fewer extra runs than a quick one, so
+    every figure, ours or a baseline, is timed over about the same wall time.
 
     Python's garbage is collected once, before the timed runs, which then run as a serving
     worker's requests do (the collector on). Collecting before every run, as the bench did until
@@ -184,10 +197,13 @@ def timed(fn: Callable[[], Any], *, repeat: int, warmup: int = 1) -> tuple[Measu
     gc.freeze()
     runs = []
     try:
-        for _ in range(repeat):
+        spent = 0.0
+        while len(runs) < repeat or (spent < min_seconds and len(runs) < MAX_TIMED_RUNS):
             started = time.perf_counter()
             result = fn()
-            runs.append((time.perf_counter() - started) * 1000.0)
+            took = time.perf_counter() - started
+            runs.append(took * 1000.0)
+            spent += took
     finally:
         gc.unfreeze()
     return Measure(runs), result
@@ -210,6 +226,7 @@ class BenchContext:
     concurrency_seconds: float = 60.0  # load generator duration (0: no gunicorn run)
     concurrency_users: int = 20
     postgis: bool = True  # measure the PostgreSQL/PostGIS store
+    min_seconds: float = 0.0  # timed runs of a figure go on until they add up to this
 
     def say(self, message: str, *args: Any) -> None:
         log.info("bench: " + message, *args)
@@ -578,10 +595,16 @@ def figure_queries(ctx: BenchContext) -> list[Figure]:
     try:
         for case in cases:
             ctx.say("query %r", case.name)
-            ours, ours_result = timed(lambda c=case: c.ours(model), repeat=ctx.repeat)
+            ours, ours_result = timed(
+                lambda c=case: c.ours(model), repeat=ctx.repeat, min_seconds=ctx.min_seconds
+            )
             with _local_time(settings.timezone):
-                sql, sql_result = timed(lambda c=case: c.sql(con), repeat=ctx.repeat)
-            pds, pandas_result = timed(lambda c=case: c.pandas(frame), repeat=ctx.repeat)
+                sql, sql_result = timed(
+                    lambda c=case: c.sql(con), repeat=ctx.repeat, min_seconds=ctx.min_seconds
+                )
+            pds, pandas_result = timed(
+                lambda c=case: c.pandas(frame), repeat=ctx.repeat, min_seconds=ctx.min_seconds
+            )
             want = case.canon(ours_result)
             figure = Figure(
                 name=case.name,
@@ -740,9 +763,17 @@ def figure_sla(ctx: BenchContext) -> list[Figure]:
     try:
         for name, description, ours_fn, group, department in cases:
             ctx.say("query %r", name)
-            ours, ours_result = timed(ours_fn, repeat=ctx.repeat)
-            sql_m, sql_result = timed(lambda g=group, d=department: sql(g, d), repeat=ctx.repeat)
-            pd_m, pd_result = timed(lambda g=group, d=department: pandas(g, d), repeat=ctx.repeat)
+            ours, ours_result = timed(ours_fn, repeat=ctx.repeat, min_seconds=ctx.min_seconds)
+            sql_m, sql_result = timed(
+                lambda g=group, d=department: sql(g, d),
+                repeat=ctx.repeat,
+                min_seconds=ctx.min_seconds,
+            )
+            pd_m, pd_result = timed(
+                lambda g=group, d=department: pandas(g, d),
+                repeat=ctx.repeat,
+                min_seconds=ctx.min_seconds,
+            )
             want = canon(ours_result)
             figure = Figure(
                 name=name,
@@ -779,7 +810,11 @@ def figure_gi_star(ctx: BenchContext) -> list[Figure]:
     weights = grid.weights(2)
     x = np.log1p(np.random.default_rng(1).poisson(2.0, grid.n).astype(np.float64))
     ctx.say("Gi* on %s cells", f"{grid.n:,}")
-    ours, z = timed(lambda: hotspots.gi_star(x, weights), repeat=max(ctx.repeat, 7))
+    ours, z = timed(
+        lambda: hotspots.gi_star(x, weights),
+        repeat=max(ctx.repeat, 7),
+        min_seconds=ctx.min_seconds,
+    )
     wl = W(grid.neighbour_lists(2), silence_warnings=True)
     esda_m, ref = timed(
         lambda: G_Local(x, wl, transform="B", star=True, permutations=0),
@@ -1189,12 +1224,16 @@ def run_bench(
     concurrency_seconds: float = 60.0,
     concurrency_users: int = 20,
     postgis: bool = True,
+    min_seconds: float = MIN_TIMED_SECONDS,
 ) -> dict[str, Any]:
     """Run every figure; print the table to ``out`` (default stdout); return (and optionally write)
     the JSON document. ``settings`` supplies the batch size and time zone (never the store).
-    ``concurrency_seconds`` 0 skips the gunicorn run; ``postgis`` False skips PostgreSQL."""
+    ``concurrency_seconds`` 0 skips the gunicorn run; ``postgis`` False skips PostgreSQL;
+    ``min_seconds``: each query's timed runs go on past ``repeat`` until they add up to it."""
     if cases <= 0 or repeat <= 0 or ingest_repeat <= 0:
         raise ValueError("cases, repeat and ingest_repeat must be positive")
+    if min_seconds < 0:
+        raise ValueError("min_seconds must not be negative")
     if concurrency_seconds < 0 or concurrency_users <= 0:
         raise ValueError("concurrency_seconds must be >= 0 and concurrency_users positive")
     if format not in LAYERS:
@@ -1218,6 +1257,7 @@ def run_bench(
         concurrency_seconds=concurrency_seconds,
         concurrency_users=concurrency_users,
         postgis=postgis,
+        min_seconds=min_seconds,
     )
     figures: list[Figure] = []
     try:
@@ -1239,6 +1279,7 @@ def run_bench(
         "seed": seed,
         "repeat": repeat,
         "ingest_repeat": ingest_repeat,
+        "min_seconds": min_seconds,
         "warmup_runs": 1,
         "concurrency_seconds": concurrency_seconds,
         "concurrency_users": concurrency_users,
@@ -1255,7 +1296,8 @@ def run_bench(
     m = result["machine"]
     print(
         f"stat311 bench: {cases:,} {format} cases, {repeat} timed runs per query "
-        f"(+1 warm-up), {ingest_repeat} ingest run(s); {m['cpus_usable']} CPUs, "
+        f"(+1 warm-up; more until they add up to {min_seconds:g} s, at most {MAX_TIMED_RUNS}), "
+        f"{ingest_repeat} ingest run(s); {m['cpus_usable']} CPUs, "
         f"{m['ram_gib']} GiB RAM, Python {m['python']}",
         file=out,
     )
@@ -1287,6 +1329,14 @@ def add_subparser(subparsers: Any) -> None:
     p.add_argument("--json", metavar="PATH", help="also write every figure as JSON to PATH")
     p.add_argument(
         "--repeat", type=positive_count, default=10, help="timed runs per query (default 10)"
+    )
+    p.add_argument(
+        "--min-seconds",
+        type=float,
+        default=MIN_TIMED_SECONDS,
+        metavar="S",
+        help="time a quick query more than --repeat times, until its timed runs add up to S "
+        f"seconds (at most {MAX_TIMED_RUNS} runs; default {MIN_TIMED_SECONDS}; 0: exactly --repeat)",
     )
     p.add_argument(
         "--ingest-repeat", type=positive_count, default=1, help="timed ingest runs (default 1)"
@@ -1335,5 +1385,6 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         concurrency_seconds=0 if args.no_serve else args.concurrency_seconds,
         concurrency_users=args.concurrency_users,
         postgis=not args.no_postgis,
+        min_seconds=args.min_seconds,
     )
     return 0 if result["all_equal"] else 1

@@ -96,16 +96,19 @@ def _map_figure(
     ours_value: Callable[[Sequence[Any]], Any],
     is_map: bool = True,
     repeat: int | None = None,
+    min_seconds: float | None = None,
 ) -> Figure:
     """Time ``run`` (the callback), then each baseline; compare ``ours_value(outputs)`` with each
-    baseline's result (both already canonical)."""
+    baseline's result (both already canonical). ``min_seconds`` (default the bench's): see
+    :func:`dashboard.bench.timed`."""
     ctx.say("callback %r", name)
     repeat = repeat or ctx.repeat
-    ours, outputs = timed(run, repeat=repeat)
+    min_seconds = ctx.min_seconds if min_seconds is None else min_seconds
+    ours, outputs = timed(run, repeat=repeat, min_seconds=min_seconds)
     want = ours_value(outputs)
     measured = []
     for label, fn in baselines:
-        measure, got = timed(fn, repeat=repeat)
+        measure, got = timed(fn, repeat=repeat, min_seconds=min_seconds)
         measured.append(Baseline(label, measure, got == want))
     extra: dict[str, Any] = {"result_rows": len(want) if isinstance(want, list) else 1}
     figure = Figure(name=name, description=description, ours=ours, baselines=measured, extra=extra)
@@ -489,7 +492,8 @@ def _lookup(ctx: BenchContext, data: Any, public: pd.DataFrame, con: sqlite3.Con
         hit = public[public["request_id"] == nxt("pandas")].sort_values("id").head(1)
         return [fields(r) for r in hit.to_dict("records")]
 
-    # The three cycle in step (same number of calls), so the last results are for the same id.
+    # The three cycle in step (the same number of calls: exactly ``runs``, with no extra runs to
+    # reach the bench's --min-seconds), so the last results are for the same id.
     return _map_figure(
         ctx,
         name="public lookup: /public/requests/<id>",
@@ -501,4 +505,5 @@ def _lookup(ctx: BenchContext, data: Any, public: pd.DataFrame, con: sqlite3.Con
         ours_value=ours_value,
         is_map=False,
         repeat=runs,
+        min_seconds=0.0,
     )

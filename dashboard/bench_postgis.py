@@ -204,6 +204,8 @@ def _lookup(ctx: BenchContext, settings: Settings) -> Figure:
 
         runs = 2 * ctx.repeat  # lookups are quick: twice the runs for the p95
         ctx.say("lookup by id on PostGIS, %d runs", runs)
+        # Exactly ``runs`` each (no extra runs for --min-seconds): the two cycle through the ids
+        # in step, so their last results are for the same id.
         ours_m, ours_result = timed(ours, repeat=runs)
         sql_m, sql_result = timed(sql, repeat=runs)
     finally:

@@ -36,12 +36,13 @@ def test_bench_runs_every_figure_with_positive_numbers_and_equal_results(
     work = tmp_path / "work"
     args = parser.parse_args(
         ["bench", "--cases", "2000", "--repeat", "2", "--json", str(out), "--workdir", str(work),
-         "--concurrency-seconds", "2", "--concurrency-users", "4"]
+         "--concurrency-seconds", "2", "--concurrency-users", "4", "--min-seconds", "0.002"]
     )  # fmt: skip
     assert args.func(args, Settings.from_env({})) == 0
 
     result = json.loads(out.read_text())
     assert result["cases"] == 2000 and result["all_equal"] is True
+    assert result["repeat"] == 2 and result["min_seconds"] == 0.002
     assert result["facts"].get("not_measured", []) == []  # PostGIS and gunicorn both ran
     names = [f["name"] for f in result["figures"]]
     assert names[0] == "ingest"
@@ -199,8 +200,25 @@ def test_timed_freezes_what_is_alive_for_its_timed_runs_only() -> None:
         frozen.append(gc.get_freeze_count())
         return len(frozen)
 
-    measure, last = timed(run, repeat=3, warmup=1)
+    measure, last = timed(run, repeat=3, warmup=1)  # min_seconds 0: exactly the runs asked for
     assert last == 4 and len(measure.runs_ms) == 3
     assert frozen[0] == 0 and all(n > 0 for n in frozen[1:])  # the warm-up ran before the freeze
     assert gc.get_freeze_count() == 0  # unfrozen afterwards
     assert "gc.freeze()" in TIMING_METHOD
+
+
+def test_timed_runs_a_quick_figure_until_its_runs_add_up_to_min_seconds() -> None:
+    """At least ``repeat`` runs; more while the timed runs add up to less than ``min_seconds``;
+    never more than MAX_TIMED_RUNS; a slow figure gets no extra run."""
+    import time
+
+    from dashboard.bench import MAX_TIMED_RUNS, timed
+
+    quick, _ = timed(lambda: time.sleep(0.002), repeat=3, min_seconds=0.05)
+    assert 3 < len(quick.runs_ms) < MAX_TIMED_RUNS
+    assert sum(quick.runs_ms) >= 50.0  # it stopped once the runs added up to 0.05 s ...
+    assert sum(quick.runs_ms[:-1]) < 50.0  # ... and not a run later
+    slow, _ = timed(lambda: time.sleep(0.03), repeat=2, min_seconds=0.05)
+    assert len(slow.runs_ms) == 2  # two runs of 30 ms already add up to 0.05 s
+    capped, _ = timed(lambda: None, repeat=1, min_seconds=60.0)
+    assert len(capped.runs_ms) == MAX_TIMED_RUNS
