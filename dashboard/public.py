@@ -158,22 +158,74 @@ class PublicConfig:
 
 
 # -- privacy helpers (pure) -------------------------------------------------------------------------
-_HOUSE_NUMBER = re.compile(r"^\s*#?\d+[A-Za-z]?(?:\s*[-–/]\s*\d+[A-Za-z]?)?\b[\s,]*")
 _UNIT = re.compile(
     r"[,\s]*\b(?:apt|apartment|unit|suite|ste|flat|fl|floor|rm|room)\b\.?\s*#?\s*[\w-]+"
     r"|[,\s]*#\s*[\w-]+",
     re.IGNORECASE,
 )
+#: A token's punctuation around its core ("(83" -> "(", "83", "").
+_TOKEN = re.compile(r"^(?P<lead>[^\w]*)(?P<core>.*?)(?P<trail>[^\w]*)$", re.DOTALL)
+#: Street names with numbers: "4th", "21st", "2nd", "3rd" (ordinals, not house numbers).
+_ORDINAL = re.compile(r"^\d+(?:st|nd|rd|th)$", re.IGNORECASE)
+#: Road numbers: "I-93", "US-1", "MA-2A", "Rte-9".
+_ROAD = re.compile(r"^(?:I|US|SR|MA|RT|RTE|HWY)-\d+[A-Z]?$", re.IGNORECASE)
+#: Words after which a number names a road, not a house ("Route 28", "Highway 1A").
+_ROAD_WORDS = frozenset({"route", "rte", "rt", "highway", "hwy", "interstate"})
+#: Words that only announce a number ("No. 16", "Number 16"): dropped with it.
+_NUMBER_WORDS = frozenset({"no", "no.", "nr", "nr.", "number", "num", "num."})
+_ZIP = re.compile(r"^\d{5}(?:-\d{4})?$")
+
+
+def _keeps_number(words: list[str], i: int, core: str) -> bool:
+    """Does the address keep ``words[i]`` (whose ``core`` has a digit)? Street names with numbers,
+    road numbers, and a ZIP code that ends the address after a state ("MA") or a comma."""
+    before = words[i - 1] if i else ""
+    if _ORDINAL.match(core) or _ROAD.match(core):
+        return True
+    if before.strip(".,;:()").lower() in _ROAD_WORDS and re.fullmatch(r"\d+[A-Za-z]?", core):
+        return True
+    after_state = re.fullmatch(r"[A-Z]{2},?", before) is not None
+    return bool(_ZIP.match(core)) and i == len(words) - 1 and (after_state or before.endswith(","))
 
 
 def generalise_address(address: str | None) -> str | None:
-    """The address without its house number and unit ("39 Lorraine St" -> "Lorraine St")."""
+    """The address without any house number or unit: "39 Lorraine St" -> "Lorraine St",
+    "Apt 4B, 12 Elm St" -> "Elm St", "Norway Maple (83 Lewiston St)" -> "Norway Maple
+    (Lewiston St)", "Elm St 18" -> "Elm St".
+
+    Every word with a digit in it goes, wherever it is, except street names with numbers
+    ("W 4th St"), road numbers ("Route 28", "I-93") and a ZIP code at the end after a state
+    ("MA 02131") or a comma ("Elm St, 02131"). Errs towards
+    removing too much: "Public Alley No. 422" becomes "Public Alley"."""
     text = redact(address)
     if not text:
         return None
-    text = _UNIT.sub("", text)
-    text = _HOUSE_NUMBER.sub("", text)
-    text = re.sub(r"\s{2,}", " ", text).strip(" ,")
+    text = _UNIT.sub(" ", text)
+    words = text.split()
+    kept: list[str] = []
+    for i, word in enumerate(words):
+        parts = _TOKEN.match(word)
+        assert parts is not None  # the pattern matches any text
+        core = parts["core"]
+        if not any(ch.isdigit() for ch in core):
+            kept.append(word)
+            continue
+        if _keeps_number(words, i, core):
+            kept.append(word)
+            continue
+        # The number goes; what announced it goes too ("No. 16"), brackets and commas stay.
+        if kept and kept[-1].lower() in _NUMBER_WORDS:
+            kept.pop()
+        punctuation = (parts["lead"] + parts["trail"]).replace("#", "").replace("-", "")
+        if punctuation:
+            kept.append(punctuation)
+    text = " ".join(kept)
+    text = re.sub(r"\(\s*\)|\[\s*\]", " ", text)  # brackets left empty
+    text = re.sub(r"\(\s+", "(", text)
+    text = re.sub(r"\s+\)", ")", text)
+    text = re.sub(r"\s+([,;:])", r"\1", text)  # "Roxbury , Elm St" -> "Roxbury, Elm St"
+    text = re.sub(r"([,;:])(?:\s*[,;:])+", r"\1", text)  # ", ," -> ","
+    text = re.sub(r"\s{2,}", " ", text).strip(" ,;:-&/")
     return text or None
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 import h3.api.basic_int as h3i
+import pandas as pd
 import pytest
 
 from dashboard.errors import ConfigError
@@ -133,6 +135,55 @@ def test_addresses_lose_house_numbers_and_units() -> None:
     )
     assert generalise_address("") is None
     assert generalise_address(None) is None
+
+
+@pytest.mark.parametrize(
+    ("address", "published"),
+    [
+        # house numbers with letters, ranges and oddities from Boston's own exports
+        ("27hf Priscilla Rd Brighton MA 02135", "Priscilla Rd Brighton MA 02135"),
+        ("67-67HF Hillside St Mission Hill MA 02120", "Hillside St Mission Hill MA 02120"),
+        ("45 X-47 Fulda St Roxbury MA 02119", "Fulda St Roxbury MA 02119"),
+        ("Norway Maple (83 Lewiston St)", "Norway Maple (Lewiston St)"),
+        # a number anywhere, not only at the start
+        ("Apt 4B, 12 Elm St Roxbury MA 02119", "Elm St Roxbury MA 02119"),
+        ("Roxbury, 14 Elm St, MA 02119", "Roxbury, Elm St, MA 02119"),
+        ("No. 16 Elm St", "Elm St"),
+        ("Elm St 18", "Elm St"),
+        ("12345 Main St", "Main St"),
+        ("42.35, -71.06", None),
+        # what is kept: street names with numbers, road numbers, a ZIP code at the end
+        ("W 4th St South Boston MA 02127", "W 4th St South Boston MA 02127"),
+        ("INTERSECTION of 5th St & E 2nd St", "INTERSECTION of 5th St & E 2nd St"),
+        ("Route 28 & Blue Hill Ave", "Route 28 & Blue Hill Ave"),
+        ("I-93 N Boston", "I-93 N Boston"),
+        ("123 Main St, 02118", "Main St, 02118"),
+    ],
+)
+def test_addresses_lose_every_house_number_wherever_it_is(address: str, published: str) -> None:
+    assert generalise_address(address) == published
+
+
+def test_no_published_address_of_the_bundled_sample_keeps_a_house_number() -> None:
+    """Every address of the real Boston 2011 sample, generalised: no word with a digit is left
+    but street names with numbers ("4th") and the ZIP code."""
+    import zipfile
+
+    from dashboard.cli import DEMO_CASES
+
+    with zipfile.ZipFile(DEMO_CASES) as archive:
+        frame = pd.read_csv(archive.open(archive.namelist()[0]), dtype=str, usecols=["location"])
+    addresses = frame["location"].dropna().unique()
+    assert len(addresses) > 10_000
+    with_number = [a for a in addresses if re.match(r"\s*\d", a)]
+    assert len(with_number) > 5_000  # most of them start with a house number
+    left = []
+    for address in addresses:
+        for word in (generalise_address(address) or "").split():
+            core = word.strip(",.;:()[]")
+            if re.search(r"\d", core) and not re.fullmatch(r"\d+(?:st|nd|rd|th)|\d{5}", core, re.I):
+                left.append((address, generalise_address(address)))
+    assert left == []
 
 
 def test_public_points_are_cell_centres_except_exact_types() -> None:
