@@ -2,12 +2,17 @@
 
 :func:`redact` replaces, in this order:
 
-- e-mail addresses, also written out (``jane (at) example dot com``) -> ``[e-mail removed]``;
+- e-mail addresses, also with spaces around the ``@`` (``jane @ example.com``), written out
+  (``jane (at) example dot com``) or at a big mail provider without its domain
+  (``jane.doe at gmail``) -> ``[e-mail removed]``;
 - social-media handles (``@jane_doe``) -> ``[handle removed]``;
 - phone numbers: North American numbers in any common layout (``(617) 555-0123``,
   ``617.555.0123``, ``+1 617 555 0123``, ``6175550123``), seven-digit local numbers
-  (``555-0123``) and international ``+CC`` numbers -> ``[phone removed]``;
-- names after "my name is", "name:", "contact", "call", "ask for", "reported by", "this is",
+  (``555-0123``) and international ``+CC`` numbers, also with letters typed for digits
+  (``617555O142``: O for 0, l or I for 1) or spelled out (``six one seven five five five ...``,
+  seven number words or more in a row) -> ``[phone removed]``;
+- social security numbers (``123-45-6789``) -> ``[number removed]``;
+- names after "my name is", "name:", "name -", "contact", "call", "ask for", "reported by", "this is",
   "I am", "regards", "thanks", and after titles (Mr, Mrs, Ms, Dr) -> ``[name removed]``. After
   "my name is" / "name:" any words are taken (people type names in lower case); after the other
   phrases only capitalised words, so "contact the city" stays as it is.
@@ -27,8 +32,15 @@ EMAIL_MARK = "[e-mail removed]"
 HANDLE_MARK = "[handle removed]"
 PHONE_MARK = "[phone removed]"
 NAME_MARK = "[name removed]"
+NUMBER_MARK = "[number removed]"
 
-_EMAIL = re.compile(r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+_EMAIL = re.compile(r"[\w.%+'-]+\s*@\s*[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b", re.UNICODE)
+#: "jane.doe at gmail", "jane @ yahoo": the provider says it is an e-mail address.
+_EMAIL_PROVIDER = re.compile(
+    r"[\w.%+'-]+\s*(?:@|\(at\)|\[at\]|\{at\}|\s+at\s+)\s*"
+    r"(?:gmail|googlemail|yahoo|hotmail|outlook|aol|icloud|comcast|verizon|msn|protonmail)\b",
+    re.IGNORECASE,
+)
 #: "jane.doe (at) example (dot) com", "jane at example dot org"
 _EMAIL_SPELLED = re.compile(
     r"[\w.%+'-]+\s*(?:\(at\)|\[at\]|\{at\}|\s+at\s+)\s*[\w-]+"
@@ -52,6 +64,14 @@ _PHONES = (
     re.compile(r"(?<![\w.\-])\d{3}[.\-\u2010-\u2015\u2212]\d{4}(?![\w\-]|\.\d)"),
 )
 
+#: Letters typed for digits in a phone number: O for 0, l and I for 1 (one for one, so the
+#: positions of a match in the translated text are the positions in the text).
+_LOOKALIKE = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1"})
+_NUMBER_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+#: "six one seven five five five zero one four two": seven number words or more in a row.
+_SPELLED_PHONE = re.compile(rf"\b{_NUMBER_WORD}(?:[\s,.\-]+{_NUMBER_WORD}){{6,}}\b", re.IGNORECASE)
+_SSN = re.compile(r"(?<![\w\-])\d{3}-\d{2}-\d{4}(?![\w\-])")
+
 _NAME_WORD = r"[^\W\d_][\w'’.\-]*"
 _CAP_WORD = r"[A-Z][\w'’\-]*\.?"
 #: Words that end a name typed in lower case ("my name is jane and I live ...").
@@ -60,7 +80,7 @@ _STOP = frozenset(
     "phone please reporting the tel thanks to who with".split()
 )
 _ANY_NAME = re.compile(
-    r"(?i:\b(?:my\s+name\s+is|my\s+name's|name\s*:|names?\s+is)\s*:?\s*)"
+    r"(?i:\b(?:my\s+name\s+is|my\s+name's|name\s*[:\-\u2013\u2014]|names?\s+is)\s*:?\s*)"
     rf"(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})"
 )
 _CAP_NAME = re.compile(
@@ -121,6 +141,23 @@ def _clean(text: str) -> str:
     return re.sub(r"[ ]{2,}", " ", "".join(out)).strip()
 
 
+def _lookalike_phones(text: str) -> str:
+    """Phone numbers with letters typed for some digits ("617555O142"): matched in the text with
+    O, l and I read as digits, and replaced when the match has at least six real digits (so
+    that words are never taken for numbers)."""
+    translated = text.translate(_LOOKALIKE)
+    spans = [
+        m.span()
+        for pattern in _PHONES
+        for m in pattern.finditer(translated)
+        if sum(ch.isdigit() for ch in text[m.start() : m.end()]) >= 6
+    ]
+    for start, end in sorted(spans, reverse=True):
+        if PHONE_MARK not in text[start:end]:
+            text = text[:start] + PHONE_MARK + text[end:]
+    return text
+
+
 def redact(text: str | None) -> str | None:
     """``text`` with personal data replaced by markers; None stays None."""
     if text is None:
@@ -130,9 +167,13 @@ def redact(text: str | None) -> str | None:
         return text
     text = _EMAIL.sub(EMAIL_MARK, text)
     text = _EMAIL_SPELLED.sub(EMAIL_MARK, text)
+    text = _EMAIL_PROVIDER.sub(EMAIL_MARK, text)
     text = _HANDLE.sub(HANDLE_MARK, text)
+    text = _SSN.sub(NUMBER_MARK, text)
     for pattern in _PHONES:
         text = pattern.sub(PHONE_MARK, text)
+    text = _lookalike_phones(text)
+    text = _SPELLED_PHONE.sub(PHONE_MARK, text)
     text = _ANY_NAME.sub(lambda m: _replace_name(m, any_case=True), text)
     text = _CAP_NAME.sub(lambda m: _replace_name(m, any_case=False), text)
     text = _TITLE_NAME.sub(lambda m: _replace_name(m, any_case=False), text)

@@ -22,6 +22,7 @@ from dashboard.redact import (
     HANDLE_MARK,
     MAX_LENGTH,
     NAME_MARK,
+    NUMBER_MARK,
     PHONE_MARK,
     redact,
     xml_safe,
@@ -42,6 +43,8 @@ PHONES = [
     "+353-1-555-0100",
     "６１７−５５５−０１５２",  # full-width digits (NFKC)
     "617\u200b555\u200b0153",  # zero-width spaces
+    "617555O154",  # a letter O typed for a zero
+    "6l7-555-0I55",  # l and I typed for ones
 ]
 EMAILS = [
     "jane.doe@example.org",
@@ -50,6 +53,9 @@ EMAILS = [
     "jane (at) example (dot) com",
     "jane at example dot org",
     "jane [at] example [dot] net",
+    "jane @ example.com",  # spaces around the @
+    "jane.doe at gmail",  # a big provider, no domain
+    "jane_d (at) hotmail",
 ]
 
 
@@ -80,6 +86,7 @@ def test_email_addresses_are_removed(email: str) -> None:
         ("Thanks, Winifred", ["Winifred"], "Thanks,"),
         ("This is Ignatius Reilly calling about trash", ["Ignatius"], "calling about trash"),
         ("Reported by Mrs O'Leary", ["O'Leary"], "Reported by"),
+        ("Name - Perpetua Glossop, cell", ["Perpetua", "Glossop"], ", cell"),
     ],
 )
 def test_names_after_the_usual_phrases_are_removed(text: str, gone: list[str], kept: str) -> None:
@@ -100,10 +107,23 @@ def test_names_after_the_usual_phrases_are_removed(text: str, gone: list[str], k
         "I am concerned about the broken sign",
         "Case 101000295613 was a duplicate",
         "Dimensions 12.5-13.4 m, 3 bags",
+        "meet the crew @ 5.30 pm",
+        "I was yelled at by the crew at the yard",
+        "one two three four bags of leaves",
+        "Apollo 1100 Main",
+        "Lot 10-11 of plan 2011-07",
     ],
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:
     assert redact(text) == text
+
+
+def test_spelled_out_phone_numbers_and_social_security_numbers_are_removed() -> None:
+    spelled = redact("cell six one seven five five five zero one four two, after five")
+    assert spelled == f"cell {PHONE_MARK}, after five"
+    oh = redact("Call Six-One-Seven, Five Five Five, Oh One Four Two")
+    assert "Five" not in oh and PHONE_MARK in oh
+    assert redact("ssn 123-45-6789 on file") == f"ssn {NUMBER_MARK} on file"
 
 
 def test_handles_control_characters_and_length() -> None:
