@@ -401,8 +401,9 @@ class PublicData:
         self.config = config or PublicConfig()
         self.timezone = settings.timezone
         self.tz = ZoneInfo(settings.timezone)
-        # Unscoped on purpose: public aggregates are the same for everybody.
-        self.read_model = ReadModel(settings.snapshot_dir)
+        # Unscoped on purpose: public aggregates are the same for everybody. Private cases are
+        # left out of every question, service levels included.
+        self.read_model = ReadModel(settings.snapshot_dir, public_only=True)
         self._cache = _TtlCache()
 
     # -- plumbing -------------------------------------------------------------------------------

@@ -94,15 +94,20 @@ class ReadModel:
         *,
         scope: Callable[[], tuple[str, ...] | None] | None = None,
         daily: bool = True,
+        public_only: bool = False,
     ) -> None:
         """``scope`` returns the department codes the caller may see (None: all). The web app
         passes the signed-in user's scope; it is applied to every query.
+
+        ``public_only``: every query sees only the cases the public may see (not private), as
+        the public side's read model does: its maps, counts and service levels alike.
 
         ``daily``: answer counts from the snapshot's daily counts when they can
         (:meth:`counts`); False reads every case (the tests and the bench compare the two)."""
         self.snapshot_dir = Path(snapshot_dir)
         self.scope = scope
         self.daily = daily
+        self.public_only = public_only
         #: Optional result cache (``get``/``set``, e.g. flask-caching's ``Cache``). Keys hold the
         #: query, its parameters and the snapshot's path, so a new snapshot misses every entry.
         self.cache: Any | None = None
@@ -166,6 +171,8 @@ class ReadModel:
         if allowed is not None:
             clauses.append("list_contains(?, department)")
             params.append(list(allowed))
+        if self.public_only:
+            clauses.append("NOT is_private")
         if daily:
             if flt.start is not None:
                 clauses.append("day >= ?")
@@ -392,11 +399,11 @@ class ReadModel:
             keys.append(f'"{dim}"')
             columns_of.append(column)
         columns = list(columns_of)
-        if public:
+        if public or self.public_only:
             columns.append("is_private")
         daily = self._daily_file(flt, columns)
         where, params = self._where(flt, daily=daily is not None)
-        if public:
+        if public and not self.public_only:  # (public_only puts it in every WHERE)
             where = f"{where} AND NOT is_private" if where else " WHERE NOT is_private"
         if daily is not None:
             # whole local days: the day a case was requested is its requested_local's date
@@ -417,7 +424,10 @@ class ReadModel:
         if self.cache is None:
             return self._options()
         allowed = self.scope() if self.scope is not None else None
-        key = "o:" + hashlib.sha256(repr((self._source(), allowed)).encode()).hexdigest()
+        key = (
+            "o:"
+            + hashlib.sha256(repr((self._source(), allowed, self.public_only)).encode()).hexdigest()
+        )
         found = self.cache.get(key)
         if found is None:
             found = self._options()
@@ -500,7 +510,7 @@ class _Focused(ReadModel):
         cursor: duckdb.DuckDBPyConnection,
         columns: tuple[str, ...],
     ) -> None:
-        super().__init__(parent.snapshot_dir, scope=parent.scope)
+        super().__init__(parent.snapshot_dir, scope=parent.scope, public_only=parent.public_only)
         self.cache = parent.cache
         self._manifest_cache = parent._manifest_cache
         self._parent = parent

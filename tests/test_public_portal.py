@@ -296,6 +296,52 @@ def test_performance_tiers_match_the_sla_engine(data, demo) -> None:
     assert "Table of the chart's numbers" in words and "How this is measured" in words
 
 
+def test_performance_leaves_private_cases_out(demo, tmp_path) -> None:
+    """The public side's service levels count only the cases it may show: a department whose
+    cases are all private is not listed, and another's volume is its public cases' (pandas)."""
+    import sqlite3
+    from zoneinfo import ZoneInfo
+
+    import pandas as pd
+
+    from dashboard.snapshot import write_for
+    from tests.support.public import public_data
+
+    settings = make_settings(tmp_path)
+    source = sqlite3.connect(demo[0].database_url.removeprefix("sqlite:///"))
+    target = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"))
+    source.backup(target)
+    source.close()
+    target.execute("UPDATE cases SET is_private = 1 WHERE department = 'PROP'")
+    target.execute("UPDATE cases SET is_private = 1 WHERE department = 'PWDx' AND id % 3 = 0")
+    target.commit()
+    cases = pd.read_sql(
+        "SELECT department, requested_at, is_private FROM cases WHERE department IS NOT NULL",
+        target,
+    )
+    target.close()
+    store = Store(settings.database_url)
+    try:
+        write_for(store, settings, full=True)
+        with public_data(settings) as data:
+            model = data.performance()
+    finally:
+        store.dispose()
+    end = model["end"]
+    local = (
+        pd.to_datetime(cases["requested_at"], utc=True)
+        .dt.tz_convert(ZoneInfo(settings.timezone))
+        .dt.date
+    )
+    window = (local >= end.fromordinal(end.toordinal() - 89)) & (local <= end)
+    assert cases.loc[window & (cases["department"] == "PROP")].shape[0] > 0  # PROP had cases
+    listed = {d["department"]: d for d in model["departments"]}
+    assert "PROP" not in listed
+    pwd = cases[window & (cases["department"] == "PWDx")]
+    assert pwd["is_private"].astype(bool).sum() > 0
+    assert listed["PWDx"]["d90"]["volume"] == int((~pwd["is_private"].astype(bool)).sum())
+
+
 def test_an_empty_store_gives_friendly_pages_and_empty_lists(tmp_path, reset_dash_registries):
     settings = make_settings(tmp_path)
     Store(settings.database_url).migrate()
