@@ -40,16 +40,18 @@ log = logging.getLogger(__name__)
 
 _hasher = PasswordHasher()
 
-#: Paths anyone may reach (prefix match). Everything else needs a signed-in staff user.
+#: Folders anyone may reach (everything under them). Everything else needs a signed-in staff
+#: user, except :data:`PUBLIC_PATHS`.
 PUBLIC_PREFIXES = (
     "/public/",
     "/open311/",
-    "/sign-in",
-    "/sign-out",
     "/assets/",
     "/_dash-component-suites/",
-    "/_favicon.ico",
-    "/healthz",
+)
+#: Single paths anyone may reach (exact match: ``/sign-inX`` or ``/healthz.json`` is not one of
+#: them, and would otherwise be answered with the staff app's page and its layout).
+PUBLIC_PATHS = frozenset(
+    {"/public", "/open311", "/sign-in", "/sign-out", "/_favicon.ico", "/healthz"}
 )
 #: Dash endpoints answered with 403 (not a redirect) when not signed in.
 JSON_PREFIXES = ("/_dash-", "/download", "/api/")
@@ -391,7 +393,7 @@ def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
     def guard() -> flask.Response | None:
         path = flask.request.path
         flask.g.stat311_user = load_user()
-        if path.startswith(PUBLIC_PREFIXES) or path in ("/public", "/open311"):
+        if path.startswith(PUBLIC_PREFIXES) or path in PUBLIC_PATHS:
             return None
         if flask.g.stat311_user is not None:
             return None

@@ -102,6 +102,18 @@ def test_public_paths_and_assets_need_no_sign_in(app) -> None:
     assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.parametrize(
+    "path", ["/sign-inX", "/sign-in/anything", "/sign-out-x", "/healthz.json", "/_favicon.icoX"]
+)
+def test_paths_that_only_begin_like_a_public_one_need_sign_in(app, path: str) -> None:
+    """Public single paths match exactly: a path that only begins like one is a staff path,
+    redirected (before, it was served the staff app's page with every page's layout)."""
+    response = app.server.test_client().get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/sign-in?next=")
+    assert b"validation_layout" not in response.data
+
+
 # -- sign-in mechanics ----------------------------------------------------------------------------
 def test_sign_in_then_pages_and_callbacks_work(app, executive) -> None:
     client = app.server.test_client()
