@@ -30,7 +30,7 @@ def _title(page: str) -> str:
 
 def normalise_number(raw: str | None) -> tuple[str | None, str | None]:
     """(tracking number, problem): spaces and a leading ``#`` are dropped."""
-    text = re.sub(r"\s+", "", raw or "").lstrip("#")
+    text = re.sub(r"\s+", "", raw if isinstance(raw, str) else "").lstrip("#")
     if not text:
         return None, "Enter a tracking number."
     if len(text) > MAX_ID_LENGTH or not _VALID_NUMBER.match(text):
@@ -49,6 +49,8 @@ def track_target(raw: str | None) -> tuple[Any, str]:
 def route(data: PublicData, pathname: str | None, *, now: datetime | None = None):
     """(page content, page title) for a path under ``/public/``."""
     now = now or datetime.now(UTC)
+    if not isinstance(pathname, str):  # what a hand-made request may post: not a page
+        return ui.page_not_found(""), _title("Page not found")
     path = (pathname or ui.BASE).split("?")[0]
     rest = path[len(ui.BASE) :] if path.startswith(ui.BASE) else path.lstrip("/")
     rest = rest.removeprefix("public").strip("/") if rest.startswith("public") else rest

@@ -82,6 +82,8 @@ _DATE_TIME = re.compile(
     r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))$"
 )
 _EXAMPLE_TIME = "2011-07-01T00:00:00-04:00"
+#: The years a time parameter may name (311 records are from this century).
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
 STATUS_PATTERN = r"^(open|closed)(,(open|closed))?$"
 _NUMBER = r"-?[0-9]{1,3}(\.[0-9]+)?"
 BBOX_PATTERN = rf"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$"
@@ -120,9 +122,15 @@ def parse_datetime(name: str, raw: str) -> datetime:
             micro,
             tzinfo=timezone(offset),
         )
-        return value.astimezone(UTC)
+        value = value.astimezone(UTC)
     except (ValueError, OverflowError):
         raise ApiError(400, problem) from None
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        # (a year 1 or 9999 also overflows the default 90-day window around it)
+        raise ApiError(
+            400, f"{name} must be from year {EARLIEST_YEAR} to {LATEST_YEAR} (got {raw[:40]!r})"
+        )
+    return value
 
 
 def _list(name: str, raw: str | None, *, most: int, longest: int, total: int) -> tuple[str, ...]:

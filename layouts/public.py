@@ -421,7 +421,9 @@ def page_not_found(path: str) -> html.Div:
     return html.Div(
         [
             html.H1("Page not found", className="h3"),
-            html.P(f"There is no public page at {path[:200]}."),
+            html.P(
+                f"There is no public page at {path[:200]}." if path else "There is no such page."
+            ),
             html.Ul([html.Li(dcc.Link(label, href=href)) for label, href in NAV]),
         ]
     )

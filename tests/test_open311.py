@@ -306,6 +306,9 @@ BAD_QUERIES = [
     ("start_date=2011-13-01T00:00:00Z", "start_date"),
     ("start_date=2011-07-01T00:00:00%2B25:00", "start_date"),
     ("start_date=0001-01-01T00:00:00%2B01:00", "start_date"),
+    ("end_date=0001-01-01T00:30:00Z", "year"),  # its 90-day window once overflowed: a 500
+    ("start_date=9999-12-31T23:00:00Z", "year"),
+    ("updated_after=1066-10-14T09:00:00Z", "year"),
     ("start_date=2011-07-01T00:00:00Z&end_date=2011-10-01T00:00:00Z", "90 days"),
     ("start_date=2011-08-01T00:00:00Z&end_date=2011-07-01T00:00:00Z", "before"),
     ("updated_after=2011-08-01T00:00:00Z&updated_before=2011-07-01T00:00:00Z", "before"),

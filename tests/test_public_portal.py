@@ -296,6 +296,15 @@ def test_performance_tiers_match_the_sla_engine(data, demo) -> None:
     assert "Table of the chart's numbers" in words and "How this is measured" in words
 
 
+@pytest.mark.parametrize("pathname", [123, ["a"], {"a": 1}, 1.5, True])
+def test_a_path_that_is_not_text_is_a_page_not_found(data, pathname) -> None:
+    """What a hand-made callback request may post instead of a path: a "page not found" (it
+    was a 500), and the lookup form's number likewise is no number."""
+    content, title = route(data, pathname)
+    assert "Page not found" in text_of(content) and title.startswith("Page not found")
+    assert normalise_number(pathname) == (None, "Enter a tracking number.")
+
+
 def test_performance_leaves_private_cases_out(demo, tmp_path) -> None:
     """The public side's service levels count only the cases it may show: a department whose
     cases are all private is not listed, and another's volume is its public cases' (pandas)."""
