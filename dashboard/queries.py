@@ -252,29 +252,31 @@ class ReadModel:
         in the :data:`~dashboard.snapshot.LONG_OPEN_DAYS` before it plus the snapshot's file of
         long-open cases, not from every case ever requested.
         """
-        cases, source, condition, params = self._compose(flt or CaseFilter())
-        if open_at is not None:
-            cases, source = self._open_at(cases, source, open_at)
-        sql = template.format(cases=cases, where=condition)
-        return self._query(sql, [*before, *source, *params, *after])
+        question = Question(template, flt=flt, before=before, after=after, open_at=open_at)
+        return self._query(*self._prepare(question))
 
     def select_all(self, questions: Sequence[Question]) -> list[pd.DataFrame]:
         """:meth:`select` for each question, answered at the same time (each on its own cursor,
         at most :data:`CONCURRENT_QUESTIONS` at once); the frames in the questions' order. The
-        first error raised by any of them is raised."""
-        if len(questions) < 2:
-            return [self._ask(q) for q in questions]
-        pool = self._executor()
-        return [f.result() for f in [pool.submit(self._ask, q) for q in questions]]
+        first error raised by any of them is raised.
 
-    def _ask(self, question: Question) -> pd.DataFrame:
-        return self.select(
-            question.template,
-            flt=question.flt,
-            before=question.before,
-            after=question.after,
-            open_at=question.open_at,
-        )
+        The SQL of every question, with the caller's scope in it, is written here, in the
+        caller's thread: the pool's threads only run it. (The scope comes from the web request,
+        which a pool thread does not have: asked there, it said "no restriction".)"""
+        prepared = [self._prepare(q) for q in questions]
+        if len(prepared) < 2:
+            return [self._query(sql, params) for sql, params in prepared]
+        pool = self._executor()
+        futures = [pool.submit(self._query, sql, params) for sql, params in prepared]
+        return [f.result() for f in futures]
+
+    def _prepare(self, question: Question) -> tuple[str, list[Any]]:
+        """A question's SQL and its values, the filter and the scope applied."""
+        cases, source, condition, params = self._compose(question.flt or CaseFilter())
+        if question.open_at is not None:
+            cases, source = self._open_at(cases, source, question.open_at)
+        sql = question.template.format(cases=cases, where=condition)
+        return sql, [*question.before, *source, *params, *question.after]
 
     def _executor(self) -> ThreadPoolExecutor:
         """The threads of :meth:`select_all`, started on first use in this process (a web
@@ -543,7 +545,7 @@ class _Focused(ReadModel):
 
     def select_all(self, questions: Sequence[Question]) -> list[pd.DataFrame]:
         """One after another: the focused cases are on one cursor."""
-        return [self._ask(q) for q in questions]
+        return [self._query(*self._prepare(q)) for q in questions]
 
     # Questions that read the snapshot itself go to it (not through the focus's filter).
     def total(self, flt: CaseFilter) -> int:

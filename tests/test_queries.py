@@ -3,6 +3,7 @@ from the raw Boston export."""
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 
 import geopandas as gpd
@@ -262,7 +263,6 @@ def test_every_threads_cursor_caches_parquet_footers_and_is_kept(demo) -> None:
     """Each thread queries on its own cursor, kept for its next query; a plain SET would have
     held for the first connection only (found at 10M: 19.5 ms for a query that takes 6.4 ms with
     the footer cached)."""
-    import threading
 
     settings, _ = demo
     model = ReadModel(settings.snapshot_dir)
@@ -276,6 +276,24 @@ def test_every_threads_cursor_caches_parquet_footers_and_is_kept(demo) -> None:
     assert theirs[0] is not mine
     for cursor in (mine, theirs[0], model._new_cursor()):
         assert cursor.execute("SELECT current_setting('parquet_metadata_cache')").fetchone()[0]
+
+
+def test_select_all_applies_the_callers_scope_not_the_pool_threads(demo) -> None:
+    """A scope that, like the web app's, exists only in the caller's thread (its request):
+    every question of select_all is limited by it."""
+    from dashboard.queries import Question
+
+    caller = threading.get_ident()
+
+    def scope() -> tuple[str, ...] | None:
+        return ("PWDx",) if threading.get_ident() == caller else None  # None: no restriction
+
+    scoped = ReadModel(demo[0].snapshot_dir, scope=scope)
+    sql = "SELECT department, count(*) AS n FROM {cases} WHERE {where} GROUP BY 1 ORDER BY 1"
+    questions = [Question(sql, flt=CaseFilter(start=date(2011, 7, 1), end=date(2011, m, 28)))
+                 for m in (8, 9, 10)]  # fmt: skip
+    for frame in scoped.select_all(questions):
+        assert frame["department"].tolist() == ["PWDx"]
 
 
 def test_select_all_answers_each_question_as_select_does(model, raw) -> None:
