@@ -235,7 +235,7 @@ def hotspot_view(services: Services, params: hs.HotspotParams) -> dict[str, Any]
                 color="secondary",
             ),
             params=params,
-        ) | {"method": method_line(meta)}
+        )
     notes: list[Any] = []
     bins = result.bin_counts()
     if not any(v for b, v in bins.items() if b != 0) and params.mode != "emerging":
@@ -307,12 +307,22 @@ def hotspot_view(services: Services, params: hs.HotspotParams) -> dict[str, Any]
                 title="Confidence",
                 note="Requests counted in cells with at least one request.",
             )
-    hot = result.hot()
+    every_hot = result.hot()
+    # A cell can be hot for its neighbours' requests alone; with none of its own there is
+    # nothing to act on there: on the map and in the downloads, not in the work list.
+    hot = every_hot[every_hot["count"] > 0]
+    without = len(every_hot) - len(hot)
     table_note = (
-        f"{len(hot):,} cells, surest first, then the most requests"
+        f"{len(hot):,} {'cell' if len(hot) == 1 else 'cells'}, surest first, then the most requests"
         + (f"; the first {min(len(hot), 50)} are shown" if len(hot) > 50 else "")
         + ". The downloads hold all of them with z, p, q and bin."
-        if len(hot)
+        + (
+            f" {without:,} more hot {'cell has' if without == 1 else 'cells have'} no request "
+            "of their own (hot for their neighbours'): on the map and in the downloads."
+            if without
+            else ""
+        )
+        if len(every_hot)
         else ""
     )
     return {

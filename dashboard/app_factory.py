@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         dash.register_page(f"stat311.{name}", layout=layout_module.layout, **spec)
         validation.append(layout_module.layout())
         callback_module.register(app, services)
+    dash.register_page(shell.NOT_FOUND_MODULE, layout=shell.not_found, path="/404")
     app.layout = shell.layout
     app.validation_layout = html.Div(validation)
     app.server.extensions["stat311"] = services

@@ -990,10 +990,19 @@ class PublicData:
                     "change_points": change,
                 }
             )
-        order = {"Problem That Needs a Plan": 0, "Close But Not There": 1, "On Target": 2}
-        departments.sort(
-            key=lambda d: (order.get(d["d30"]["tier"] if d["d30"] else "", 3), d["department"])
-        )
+        # Problems first: by the last 30 days' tier, then (for the departments too small to
+        # have one in 30 days) by the 90 days' tier; a department with nothing due last.
+        order = {
+            "Problem That Needs a Plan": 0,
+            "Close But Not There": 1,
+            "On Target": 2,
+            "Not enough data": 3,
+        }
+
+        def rank(figures: dict[str, Any] | None) -> int:
+            return order.get(figures["tier"], 4) if figures else 5
+
+        departments.sort(key=lambda d: (rank(d["d30"]), rank(d["d90"]), d["department"]))
         weeks = weekly(engine, start=end - timedelta(weeks=TREND_WEEKS), end=end)
         citywide = {}
         for key in ("d30", "d90"):

@@ -7,7 +7,30 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import dcc, html
+
+#: The module name Dash Pages shows for a path no page has.
+NOT_FOUND_MODULE = "not_found_404"
+
+
+def not_found(**_query: Any) -> html.Div:
+    """The page for a staff path that does not exist: what there is instead."""
+    pages = sorted(
+        (
+            p
+            for p in dash.page_registry.values()
+            if p["module"] != NOT_FOUND_MODULE and p.get("nav", True)
+        ),
+        key=lambda p: p.get("order") or 0,
+    )
+    return html.Div(
+        [
+            html.H1("Page not found", className="h3"),
+            html.P("There is no page at this address. The pages are:"),
+            html.Ul([html.Li(dcc.Link(p["name"], href=p["relative_path"])) for p in pages]),
+            html.P(["The public portal is at ", html.A("/public/", href="/public/"), "."]),
+        ]
+    )
 
 
 def _who() -> str:
@@ -24,7 +47,7 @@ def navbar(pages: Iterable[Mapping[str, Any]]) -> dbc.Navbar:
     links = [
         dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
         for page in pages
-        if page.get("nav", True)
+        if page.get("nav", True) and page["module"] != NOT_FOUND_MODULE
     ]
     return dbc.Navbar(
         dbc.Container(

@@ -69,3 +69,20 @@ def test_case_text_is_never_executed(served) -> None:
         page.goto(url + "/requests?department=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
         expect(page.locator("#requests-summary")).to_contain_text("requests", timeout=20_000)
         assert dialogs == []
+
+
+def test_an_unknown_staff_address_lists_the_pages_there_are(served) -> None:
+    """Not Dash's bare "404": a page that says so and links to every page (and the portal)."""
+    url, _, password = served
+    with chromium_browser() as browser:
+        page = browser.new_page()
+        browser_sign_in(page, url, "stat@team.test", password)
+        page.goto(url + "/nosuchpage")
+        main = page.locator("#main")
+        expect(main).to_contain_text("Page not found", timeout=20_000)
+        links = main.locator("a")
+        hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+        assert {"/", "/requests", "/hotspots", "/public/"} <= set(hrefs), hrefs
+        assert not any(h and ("404" in h or "<" in h) for h in hrefs), hrefs
+        nav = page.locator("nav a")
+        assert "/404" not in [nav.nth(i).get_attribute("href") for i in range(nav.count())]

@@ -508,10 +508,33 @@ def test_page_defaults_view_and_downloads(boston, reset_dash_registries) -> None
 
     empty = hotspot_view(services, params.with_(start=date(2030, 1, 1), end=date(2030, 2, 1)))
     assert "No requests" in json.dumps(empty["notice"].to_plotly_json(), default=str)
+    assert empty["method"] is None  # no method line about an analysis of nothing
     short = hotspot_view(services, params.with_(mode="emerging", end=date(2011, 8, 1)))
     assert "at least 10" in json.dumps(short["notice"].to_plotly_json(), default=str)
     dens = hotspot_view(services, params.with_(view="density"))
     assert dens["figure"].data[0].type == "contour"
+
+
+def test_the_work_list_holds_only_hot_cells_with_requests_of_their_own(boston) -> None:
+    """A cell hot for its neighbours' requests alone is on the map and in the downloads, not
+    in the planner's work list (emerging potholes, the page's dates, had two such rows)."""
+    from callbacks.hotspots import download, hotspot_view
+
+    settings, _ = boston
+    services = Services.from_settings(settings)
+    params = hs.HotspotParams(
+        type="Request for Pothole Repair", start=H2[0], end=H2[1], mode="emerging"
+    )
+    hot = hs.analyse(services.read_model, params, database_url=settings.database_url).hot()
+    without = int((hot["count"] == 0).sum())
+    assert without > 0  # the case in point exists in the demo data
+    view = hotspot_view(services, params)
+    rows = view["table"].children[1].children
+    requests = [int(str(row.children[2].children).replace(",", "")) for row in rows]
+    assert len(rows) == min(len(hot) - without, 50) and min(requests) > 0
+    assert f"{without:,} more hot" in view["table_note"]
+    csv = pd.read_csv(pd.io.common.StringIO(download(services, params, "csv")["content"]))
+    assert len(csv) == len(hot)  # the downloads keep every hot cell
 
 
 def test_map_json_stays_small_at_the_finest_resolution(boston) -> None:
