@@ -170,6 +170,22 @@ class Users:
 
     def enable(self, email: str) -> None:
         self._set(email, disabled=False, failed_attempts=0, locked_until=None)
+        self.audit("user_enabled", email=normalise_email(email))
+
+    def has_department(self, code: str) -> bool:
+        """Whether some stored case has this department code (stops at the first one)."""
+        c = schema.cases.c
+        with self.store.connect() as conn:
+            return (
+                conn.execute(select(c.id).where(c.department == code).limit(1)).first() is not None
+            )
+
+    def known_departments(self) -> list[str]:
+        """The department codes of the stored cases (empty when no case is loaded)."""
+        c = schema.cases.c
+        query = select(c.department).where(c.department.is_not(None)).distinct()
+        with self.store.connect() as conn:
+            return sorted(str(d) for d in conn.execute(query).scalars() if str(d).strip())
 
     def reset_password(self, email: str, password: str | None = None) -> str:
         password = password or generate_password()

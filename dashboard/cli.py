@@ -6,15 +6,17 @@ Exit codes: 0 success, 1 an error while working, 2 bad input or usage (nothing w
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from dashboard.argtypes import iso_date
-from dashboard.errors import ConfigError, Stat311Error
-from dashboard.settings import SETTINGS, Settings
+from dashboard.argtypes import iso_date, positive_count
+from dashboard.errors import ConfigError, InputFileError, Stat311Error
+from dashboard.settings import SETTINGS, Settings, format_value
 
 log = logging.getLogger("stat311")
 
@@ -43,9 +45,76 @@ def setup_logging(level: str) -> None:
     )
 
 
+# -- output files -----------------------------------------------------------------------------
+def check_out_path(text: str, option: str = "--out") -> Path:
+    """Refuse an output path that cannot be written, before any work is done: an existing
+    directory, or a path under a file. Missing folders are fine (a command may create them)."""
+    path = Path(text)
+    if path.is_dir():
+        raise ConfigError(f"{option} {text}: is a directory, not a file")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{option} {text}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {text}: cannot write in {existing} (permission denied)")
+    return path
+
+
+def _about(exc: OSError, path: Path) -> bool:
+    """Whether ``exc`` is about ``path``, a folder above it or a file beside it (a partial file)."""
+    target = Path(os.path.abspath(path))
+    for name in (exc.filename, exc.filename2):
+        if name is None:
+            continue
+        other = Path(os.path.abspath(os.fsdecode(name)))
+        if other == target or other in target.parents or other.parent == target.parent:
+            return True
+    return False
+
+
+def writes_out(func: Callable[[argparse.Namespace, Settings], int]) -> Callable[..., int]:
+    """Wrap a command writing ``args.out``: check the path first, and report a failure to write
+    it (a folder that cannot be made, a read-only file system...) as one line, exit code 2."""
+
+    @functools.wraps(func)
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        out = check_out_path(args.out)
+        try:
+            return func(args, settings)
+        except OSError as exc:
+            if not _about(exc, out):
+                raise
+            where = f" ({os.fsdecode(exc.filename)})" if exc.filename is not None else ""
+            raise ConfigError(
+                f"--out {args.out}: cannot write it: {exc.strerror or exc}{where}"
+            ) from exc
+
+    return run
+
+
 # -- commands ---------------------------------------------------------------------------------
+def _check_zip(path: str) -> None:
+    """An empty zip has no local file header, so the reader would take it for a binary file."""
+    import zipfile
+
+    file = Path(path)
+    if not file.is_file() or not zipfile.is_zipfile(file):
+        return
+    try:
+        with zipfile.ZipFile(file) as archive:
+            members = [m.filename for m in archive.infolist() if not m.is_dir()]
+    except (OSError, zipfile.BadZipFile):
+        return  # the reader says why
+    if not members:
+        raise InputFileError(f"{path}: a zip must hold exactly one CSV file; it holds nothing")
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from etl.load import load_file
+
+    _check_zip(args.path)
 
     options = dict(
         store=_store(settings),
@@ -109,10 +178,25 @@ def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _count(store, table, *where) -> int:
+    from sqlalchemy import func, select
+
+    with store.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard import schema
+
     store = _store(settings)
     store.migrate()
     runs = store.runs(limit=args.limit)
+    total = _count(store, schema.ingestion_runs)
+    if total > len(runs):
+        print(
+            f"showing the newest {len(runs):,} of {total:,} runs (--limit N for more)",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(runs, default=str))
         return 0
@@ -129,9 +213,20 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_quarantine(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard import schema
+
     store = _store(settings)
     store.migrate()
     rows = store.quarantined(run_id=args.run, limit=args.limit)
+    q = schema.quarantine.c
+    total = _count(
+        store, schema.quarantine, *([q.run_id == args.run] if args.run is not None else [])
+    )
+    if total > len(rows):
+        print(
+            f"showing the first {len(rows):,} of {total:,} quarantined rows (--limit N for more)",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(rows, default=str))
         return 0
@@ -271,17 +366,53 @@ def _users(settings: Settings):
 
 
 def _password_from_stdin(args: argparse.Namespace) -> str | None:
-    if getattr(args, "password_stdin", False):
-        return sys.stdin.readline().rstrip("\n")
-    return None
+    """The password on standard input with --password-stdin (refused when empty), else None (a
+    password is generated)."""
+    if not getattr(args, "password_stdin", False):
+        return None
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        from dashboard.auth import AuthError
+
+        raise AuthError("no password on standard input (--password-stdin); nothing was changed")
+    return password
+
+
+def _check_departments(users, codes: Sequence[str]) -> None:
+    """Refuse department codes the store's cases do not have (with a suggestion); with no cases
+    loaded yet, nothing can be checked: warn and go on."""
+    codes = [c.strip() for c in codes if c.strip()]
+    if not codes:
+        return
+    if users.store.is_empty():
+        print(
+            f"stat311: warning: no cases loaded yet, so department "
+            f"{', '.join(repr(c) for c in codes)} cannot be checked",
+            file=sys.stderr,
+        )
+        return
+    for code in codes:
+        if not users.has_department(code):
+            from dashboard.auth import AuthError
+            from dashboard.hotspots import _suggest
+
+            known = users.known_departments()
+            same = [k for k in known if k.casefold() == code.casefold()]  # codes are case-sensitive
+            hint = (
+                f"; did you mean {', '.join(map(repr, same))}?" if same else _suggest(code, known)
+            )
+            raise AuthError(f"unknown department {code!r}: no loaded case has it{hint}")
 
 
 def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
-    password = _users(settings).add(
+    password = _password_from_stdin(args)
+    users = _users(settings)
+    _check_departments(users, args.department or [])
+    password = users.add(
         args.email,
         role=args.role,
         departments=args.department or [],
-        password=_password_from_stdin(args),
+        password=password,
     )
     print(f"user {args.email.strip().lower()} added as {args.role}")
     if not args.password_stdin:
@@ -316,7 +447,8 @@ def cmd_users_enable(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users_reset(args: argparse.Namespace, settings: Settings) -> int:
-    password = _users(settings).reset_password(args.email, _password_from_stdin(args))
+    given = _password_from_stdin(args)
+    password = _users(settings).reset_password(args.email, given)
     print(f"password of {args.email} reset")
     if not args.password_stdin:
         print(f"new password (shown once): {password}")
@@ -358,12 +490,18 @@ def ensure_demo_users(settings: Settings) -> list[tuple[str, str, str]]:
 
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     for setting in SETTINGS:
-        value = getattr(settings, setting.name)
-        print(f"{setting.env}={value if value is not None else ''}")
+        print(f"{setting.env}={format_value(getattr(settings, setting.name))}")
     return 0
 
 
 # -- parser -----------------------------------------------------------------------------------
+def source_name(text: str) -> str:
+    """A ``--source`` name: not empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty (leave --source out for the default)")
+    return text.strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from etl.adapters import ADAPTERS
 
@@ -384,17 +522,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "path", help="CSV/TSV, gzip, a zip holding one, or Open311 requests.json/requests.xml"
     )
-    p.add_argument(
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
         "--format",
         choices=sorted(ADAPTERS),
         help="the export's format (default: detected from the header)",
     )
-    p.add_argument(
+    how.add_argument(
         "--mapping",
         metavar="YAML",
-        help="a declarative mapping for any other city's export (see docs/FORMATS.md)",
+        help="a declarative mapping for any other city's export (see docs/FORMATS.md); the "
+        "mapping defines the format, so not with --format",
     )
-    p.add_argument("--source", help="source name stored with the cases (default: the format name)")
+    p.add_argument(
+        "--source",
+        type=source_name,
+        help="source name stored with the cases, not empty (default: the format name)",
+    )
     p.add_argument("--json", action="store_true", help="print the load report as JSON")
     p.set_defaults(func=cmd_ingest)
     from etl import mapping
@@ -427,15 +571,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_snapshot)
 
-    p = sub.add_parser("runs", help="list ingestion runs (newest first)")
-    p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser(
+        "runs",
+        help="list ingestion runs (newest first)",
+        description="List the newest ingestion runs, newest first. When there are more than "
+        "--limit, standard error says how many are not shown.",
+    )
+    p.add_argument(
+        "--limit",
+        type=positive_count,
+        default=20,
+        metavar="N",
+        help="show the newest N runs (default 20)",
+    )
+    p.add_argument("--json", action="store_true", help="print the runs as JSON")
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser("quarantine", help="show quarantined rows with their reasons")
-    p.add_argument("--run", type=int, help="only rows of this ingestion run")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser(
+        "quarantine",
+        help="show quarantined rows with their reasons",
+        description="Show quarantined rows (oldest first) with their run, line number and "
+        "reason. When there are more than --limit, standard error says how many are not shown.",
+    )
+    p.add_argument("--run", type=int, metavar="N", help="only rows of this ingestion run")
+    p.add_argument(
+        "--limit",
+        type=positive_count,
+        default=50,
+        metavar="N",
+        help="show the first N rows (default 50)",
+    )
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=cmd_quarantine)
 
     p = sub.add_parser("demo", help="load the bundled Boston 2011 sample into an empty store")
@@ -479,7 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
         "add",
         help="add a user (prints a generated password once)",
         description="Roles: department (sees only its --department codes), executive (all "
-        "departments), admin (executive + user management).",
+        "departments), admin (executive + user management). A --department code must be one "
+        "of the loaded cases' departments (with no cases loaded yet, a warning is printed).",
     )
     u.add_argument("email")
     u.add_argument("--role", required=True, choices=["department", "executive", "admin"])
@@ -487,7 +654,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--department", action="append", metavar="CODE", help="repeat for several departments"
     )
     u.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
+        "--password-stdin",
+        action="store_true",
+        help="read the password (10+ characters) from standard input; empty is refused",
     )
     u.set_defaults(func=cmd_users_add)
     u = usub.add_parser("list", help="list users")
@@ -496,15 +665,27 @@ def build_parser() -> argparse.ArgumentParser:
     u = usub.add_parser("disable", help="disable a user (sign-in refused)")
     u.add_argument("email")
     u.set_defaults(func=cmd_users_disable)
-    u = usub.add_parser("enable", help="enable a user again and clear a lockout")
+    u = usub.add_parser("enable", help="enable a user again and clear a lockout (audited)")
     u.add_argument("email")
     u.set_defaults(func=cmd_users_enable)
     u = usub.add_parser("reset-password", help="set a new password (generated unless given)")
     u.add_argument("email")
-    u.add_argument("--password-stdin", action="store_true")
+    u.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the new password (10+ characters) from standard input; empty is refused",
+    )
     u.set_defaults(func=cmd_users_reset)
-    u = usub.add_parser("audit", help="the audit log: sign-ins, lockouts, exports")
-    u.add_argument("--limit", type=int, default=50)
+    u = usub.add_parser(
+        "audit", help="the audit log: sign-ins, lockouts, exports, user changes (newest first)"
+    )
+    u.add_argument(
+        "--limit",
+        type=positive_count,
+        default=50,
+        metavar="N",
+        help="show the newest N entries (default 50)",
+    )
     u.add_argument("--json", action="store_true")
     u.set_defaults(func=cmd_users_audit)
 
@@ -514,6 +695,9 @@ def build_parser() -> argparse.ArgumentParser:
     hotspots.add_subparser(sub)
     generate.add_subparser(sub)
     bench.add_subparser(sub)
+    for name in ("hotspots", "generate"):  # both write --out: check it, report failures to write
+        command = sub.choices[name]
+        command.set_defaults(func=writes_out(command.get_default("func")))
 
     p = sub.add_parser("settings", help="print the effective settings")
     p.set_defaults(func=cmd_settings)

@@ -49,6 +49,14 @@ def _points(raw: str) -> tuple[tuple[float, float], ...]:
     return tuple(points)
 
 
+def _database_url(raw: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(raw)  # raises ArgumentError on text that is no SQLAlchemy URL
+    url.get_dialect()  # raises NoSuchModuleError on an unknown database (e.g. `nosuch://`)
+    return raw
+
+
 def _timezone(raw: str) -> str:
     from zoneinfo import ZoneInfo
 
@@ -111,7 +119,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "database_url",
         "sqlite:///var/stat311.db",
-        str,
+        _database_url,
         "SQLAlchemy URL of the system of record. SQLite (default, a file under ./var/) or "
         "PostgreSQL/PostGIS (`postgresql+psycopg://user:pass@host/db`).",
     ),
@@ -247,6 +255,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "8050", _positive_int, "Port the development server listens on."),
     Setting("debug", "false", _bool, "Dash debug mode (never in production)."),
 )
+
+
+def format_value(value: Any) -> str:
+    """A parsed value written back in the syntax its setting reads (what `stat311 settings`
+    prints): ``lat,lon;lat,lon`` for points, ``a,b,c,d`` for bounds, ``true``/``false``, empty for
+    none."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        if all(isinstance(v, tuple) for v in value):  # points: lat,lon;lat,lon
+            return ";".join(",".join(repr(float(c)) for c in point) for point in value)
+        return ",".join(repr(float(v)) for v in value)  # bounds: min_lon,min_lat,max_lon,max_lat
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
 
 
 @dataclass(frozen=True)

@@ -1143,12 +1143,15 @@ def add_subparser(subparsers: Any) -> None:
         help="write a synthetic 311 export (realistic, deterministic) for benchmarks and tests",
         description="Write N synthetic 311 requests in a real export format (Boston legacy or "
         "NYC Open Data): city-shaped clusters over the bundled boundaries, a skewed type mix, "
-        "daily/weekly/seasonal cycles, lognormal close times, an open backlog, 2-5%% cases "
-        "without usable coordinates and ~0.01%% malformed rows. The same arguments always give "
-        "the same bytes; gzip when PATH ends with .gz.",
+        "daily/weekly/seasonal cycles, lognormal close times, an open backlog, 2-5% of cases "
+        "without usable coordinates and ~0.01% malformed rows. The same arguments always give "
+        "the same bytes; gzip when PATH ends with .gz. PATH's folder must exist; PATH must not "
+        "be a directory.",
     )
     p.add_argument("--cases", type=positive_count, required=True, help="number of requests (rows)")
-    p.add_argument("--out", required=True, help="output CSV path (.gz: gzip-compressed)")
+    p.add_argument(
+        "--out", required=True, metavar="PATH", help="output CSV path (.gz: gzip-compressed)"
+    )
     p.add_argument("--format", choices=FORMATS, default="boston", help="export format")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=cmd_generate)

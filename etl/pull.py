@@ -78,8 +78,9 @@ class Http:
             if isinstance(problem, _Body):
                 return problem.data
             if attempt > self.retries:
+                attempts = f"{attempt} attempt{'' if attempt == 1 else 's'}"
                 raise PullError(
-                    f"GET {full}: {problem} (gave up after {attempt} attempts; pages loaded "
+                    f"GET {full}: {problem} (gave up after {attempts}; pages loaded "
                     "before this are kept, re-run to resume)"
                 )
             if wait is None:
@@ -149,6 +150,67 @@ def _error_detail(exc: urllib.error.HTTPError) -> str:
         return ""
     text = " ".join(text.split())
     return f": {text[:200]}" if text else ""
+
+
+# -- checking options -------------------------------------------------------------------------
+def check_http_url(value: str, what: str = "URL") -> str:
+    """``value`` if it is an http or https URL with a host; else a ConfigError (exit code 2)."""
+    text = str(value).strip()
+    try:
+        parts = urllib.parse.urlsplit(text)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(f"{what} {value!r} is not a valid URL ({exc})") from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise ConfigError(f"{what} {value!r} is not an http:// or https:// URL with a host")
+    return text
+
+
+def check_domain(value: str) -> str:
+    """A bare host name such as ``data.cityofnewyork.us`` (no scheme, no path)."""
+    text = str(value).strip()
+    if not text or "/" in text or any(c.isspace() for c in text):
+        raise ConfigError(
+            f"domain {value!r} is not a host name (e.g. data.cityofnewyork.us, without https://)"
+        )
+    check_http_url(f"https://{text}", "domain")
+    return text
+
+
+def _number(kind: type, low: float, *, inclusive: bool) -> Callable[[str], Any]:
+    """An argparse ``type=``: an int or float at least (or above) ``low``."""
+    bound = f">= {low:g}" if inclusive else f"> {low:g}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            noun = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
+        if value != value or (value < low if inclusive else value <= low):  # NaN is refused too
+            raise argparse.ArgumentTypeError(f"must be {bound}: {text!r}")
+        return value
+
+    parse.__name__ = f"{kind.__name__} {bound}"
+    return parse
+
+
+at_least_one = _number(int, 1, inclusive=True)
+zero_or_more = _number(int, 0, inclusive=True)
+positive_seconds = _number(float, 0, inclusive=False)
+seconds_or_zero = _number(float, 0, inclusive=True)
+
+
+def _positive_option(item: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    raw = item.get(key, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {key} {raw!r} is not a whole number") from None
+    if value < 1:
+        raise ConfigError(f"{where}: {key} must be >= 1, not {raw!r}")
+    return value
 
 
 # -- times ------------------------------------------------------------------------------------
@@ -510,13 +572,13 @@ def read_sources(path: Path) -> list[Open311Pull | SocrataPull]:
                 codes = item.get("service_codes") or ()
                 out.append(
                     Open311Pull(
-                        url=str(item["url"]),
+                        url=check_http_url(str(item["url"]), f"{where}: url"),
                         jurisdiction=item.get("jurisdiction"),
                         since=since,
                         service_codes=tuple(str(c) for c in codes),
                         source=item.get("source"),
-                        page_size=int(item.get("page_size", 100)),
-                        window_days=int(item.get("window_days", 90)),
+                        page_size=_positive_option(item, "page_size", 100, where),
+                        window_days=_positive_option(item, "window_days", 90, where),
                     )
                 )
             elif kind == "socrata":
@@ -525,14 +587,16 @@ def read_sources(path: Path) -> list[Open311Pull | SocrataPull]:
                     raise ConfigError(f"{where}: format {fmt!r}: one of {SOCRATA_FORMATS}")
                 out.append(
                     SocrataPull(
-                        domain=str(item["domain"]),
+                        domain=_checked(check_domain, str(item["domain"]), where),
                         dataset=str(item["dataset"]),
                         format=fmt,
                         since=since,
                         source=item.get("source"),
-                        base_url=item.get("base_url"),
+                        base_url=check_http_url(str(item["base_url"]), f"{where}: base_url")
+                        if item.get("base_url")
+                        else None,
                         updated_field=str(item.get("updated_field", ":updated_at")),
-                        limit=int(item.get("limit", 1000)),
+                        limit=_positive_option(item, "limit", 1000, where),
                     )
                 )
             else:
@@ -540,6 +604,13 @@ def read_sources(path: Path) -> list[Open311Pull | SocrataPull]:
         except KeyError as exc:
             raise ConfigError(f"{where}: missing {exc.args[0]!r}") from None
     return out
+
+
+def _checked(check: Callable[[str], str], value: str, where: str) -> str:
+    try:
+        return check(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 # -- CLI --------------------------------------------------------------------------------------
@@ -559,7 +630,7 @@ def _http(args: argparse.Namespace, settings: Settings) -> Http:
 
 def cmd_pull_open311(args: argparse.Namespace, settings: Settings) -> int:
     pull = Open311Pull(
-        url=args.url,
+        url=check_http_url(args.url),
         jurisdiction=args.jurisdiction,
         since=parse_since(args.since) if args.since else None,
         service_codes=tuple(c for v in args.service_code or () for c in v.split(",") if c),
@@ -576,12 +647,12 @@ def cmd_pull_open311(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_pull_socrata(args: argparse.Namespace, settings: Settings) -> int:
     pull = SocrataPull(
-        domain=args.domain,
+        domain=check_domain(args.domain),
         dataset=args.dataset,
         format=args.format,
         since=parse_since(args.since) if args.since else None,
         source=args.source,
-        base_url=args.base_url,
+        base_url=check_http_url(args.base_url, "--base-url") if args.base_url else None,
         updated_field=args.updated_field,
         limit=args.limit,
     )
@@ -627,18 +698,32 @@ def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _http_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
-    p.add_argument("--retries", type=int, default=5, help="retries per request (default 5)")
+    p.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=60.0,
+        metavar="S",
+        help="seconds per request, > 0 (default 60)",
+    )
+    p.add_argument(
+        "--retries",
+        type=zero_or_more,
+        default=5,
+        metavar="N",
+        help="retries per request, >= 0 (default 5)",
+    )
     p.add_argument(
         "--backoff",
-        type=float,
+        type=seconds_or_zero,
         default=1.0,
+        metavar="S",
         help="first back-off in seconds after a 5xx or timeout, doubled each time",
     )
     p.add_argument(
         "--max-wait",
-        type=float,
+        type=seconds_or_zero,
         default=300.0,
+        metavar="S",
         help="longest single wait, Retry-After included (default 300 s)",
     )
 
@@ -654,7 +739,10 @@ def add_subparsers(sub: Any) -> None:
         description="Walk start_date/end_date windows and pages of URL (requests.json), loading "
         "each page in its own transaction; a re-run resumes after the last complete window.",
     )
-    o.add_argument("url", help="the requests.json URL (or the API base)")
+    o.add_argument(
+        "url",
+        help="the requests.json URL (or the API base): http:// or https:// with a host",
+    )
     o.add_argument("--jurisdiction", metavar="ID", help="jurisdiction_id")
     o.add_argument("--since", metavar="ISO", help="start here (default: resume, or 90 days ago)")
     o.add_argument(
@@ -664,8 +752,20 @@ def add_subparsers(sub: Any) -> None:
         help="only these service codes (repeat, or comma-separated)",
     )
     o.add_argument("--source", help="source name stored with the cases (default: open311)")
-    o.add_argument("--page-size", type=int, default=100)
-    o.add_argument("--window-days", type=int, default=90)
+    o.add_argument(
+        "--page-size",
+        type=at_least_one,
+        default=100,
+        metavar="N",
+        help="requests per page, >= 1 (default 100)",
+    )
+    o.add_argument(
+        "--window-days",
+        type=at_least_one,
+        default=90,
+        metavar="DAYS",
+        help="days per start_date/end_date window, >= 1 (default 90)",
+    )
     _http_options(o)
     o.set_defaults(func=cmd_pull_open311)
 
@@ -675,18 +775,28 @@ def add_subparsers(sub: Any) -> None:
         description="Page through DOMAIN's DATASET_ID ordered by the updated field, from --since "
         "or where the last pull stopped. App token: STAT311_SOCRATA_APP_TOKEN.",
     )
-    s.add_argument("domain", help="e.g. data.cityofnewyork.us")
+    s.add_argument("domain", help="e.g. data.cityofnewyork.us (a host name, no https://)")
     s.add_argument("dataset", metavar="DATASET_ID", help="e.g. erm2-nwe9")
     s.add_argument("--format", required=True, choices=SOCRATA_FORMATS)
     s.add_argument("--since", metavar="ISO", help="rows updated at or after this time")
     s.add_argument("--source", help="source name stored with the cases (default: the format)")
-    s.add_argument("--base-url", help="instead of https://DOMAIN (e.g. a local test server)")
+    s.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="instead of https://DOMAIN (e.g. a local test server)",
+    )
     s.add_argument(
         "--updated-field",
         default=":updated_at",
         help="the field $where/$order use (default: the system field :updated_at)",
     )
-    s.add_argument("--limit", type=int, default=1000, help="rows per page ($limit)")
+    s.add_argument(
+        "--limit",
+        type=at_least_one,
+        default=1000,
+        metavar="N",
+        help="rows per page ($limit), >= 1 (default 1000)",
+    )
     _http_options(s)
     s.set_defaults(func=cmd_pull_socrata)
 

@@ -60,6 +60,8 @@ def test_values_are_parsed() -> None:
         ("STAT311_PORT", "-1"),
         ("STAT311_DEBUG", "maybe"),
         ("STAT311_LOG_LEVEL", "LOUD"),
+        ("STAT311_DATABASE_URL", "nonsense"),
+        ("STAT311_DATABASE_URL", "nosuchdb://host/db"),
     ],
 )
 def test_invalid_values_name_the_setting(env: str, value: str) -> None:
