@@ -28,7 +28,7 @@ from dashboard.services import Services
 from dashboard.sla import Tier
 from layouts import department_figures as figures
 from layouts.department import OVERDUE_PAGE_SIZE, Ids, heading, tier_badge, tier_label
-from layouts.figures import empty_figure
+from layouts.figures import empty_figure, plural
 
 log = logging.getLogger(__name__)
 
@@ -352,6 +352,41 @@ def _empty_outputs(notice: Any, heading_children: Any = None) -> dict[str, Any]:
     }
 
 
+def data_range(read_model: Any) -> tuple[date | None, date | None]:
+    """The first and last local dates a request was made, in the data the caller may see (the
+    date pickers' bounds, from the snapshot's catalogue)."""
+    cat = dept.catalogue(read_model)
+    return cat["min_date"], cat["max_date"]
+
+
+def no_cases_notice(services: Services, scope: dept.Scope, *, open_backlog: int = 0) -> str:
+    """What to say when nothing of the department was due or opened in the period: the range
+    the data covers, and whether the period is outside it."""
+    first, last = data_range(services.read_model)
+    label = scope.period.label()
+    covers = f"The data runs from {first} to {last} (the first and last days a request was made)"
+    if (
+        first is not None
+        and last is not None
+        and (scope.period.end < first or scope.period.start > last)
+    ):
+        text = (
+            f"No cases of {scope.department} in {label}: it is outside the data. {covers}: "
+            "pick a period in that range."
+        )
+    else:
+        text = (
+            f"No cases of {scope.department} were due or opened in {label}. {covers}: pick "
+            "a period in that range, or another department."
+        )
+    if open_backlog:
+        text += (
+            f" The open backlog shown ({plural(open_backlog, 'case')}) is what was still open "
+            "at the end of the period."
+        )
+    return text
+
+
 def department_view(
     services: Services, code: str | None, query: str | None, *, as_of: pd.Timestamp | None = None
 ) -> dict[str, Any]:
@@ -368,13 +403,11 @@ def department_view(
     late = dept.overdue_count(services, scope)
     label = values["as_of_label"]
     notice = None
-    if values["due"] == 0 and values["volume"] == 0 and values["open_backlog"] == 0:
-        cat = dept.catalogue(services.read_model)
+    if values["due"] == 0 and values["volume"] == 0:
         notice = dbc.Alert(
-            f"No cases of {scope.department} were due, opened or open in "
-            f"{scope.period.label()}. The data runs from {cat['min_date']} to "
-            f"{cat['max_date']}: pick a period in that range.",
+            no_cases_notice(services, scope, open_backlog=values["open_backlog"]),
             color="secondary",
+            className="department-no-cases",
         )
     return {
         "heading": heading(values),
@@ -383,7 +416,8 @@ def department_view(
         "types": types_records(types),
         "series": figures.weekly_by_type(weekly, target=values["target"]),
         "series_note": (
-            f"The {len(top)} request types opened most in the period. Compliance is by the "
+            f"The {plural(len(top), 'request type')} opened most in the period. Compliance is "
+            "by the "
             f"week cases fell due; weeks with fewer than {services.policy.min_count} cases due "
             "are left out of the compliance line (not enough data)."
             if top
@@ -393,8 +427,8 @@ def department_view(
         "aging": figures.aging_histogram(ages, as_of_label=label),
         "aging_table": _aging_table(ages),
         "overdue_summary": (
-            f"{late:,} cases open and past their due time, {label}. Longest overdue first; "
-            "click a column heading to sort."
+            f"{plural(late, 'case')} open and past {'its' if late == 1 else 'their'} due "
+            f"time, {label}. Longest overdue first; click a column heading to sort."
             if late
             else f"No overdue open cases {label}."
         ),
@@ -466,11 +500,12 @@ def map_view(
     thin = int((frame["tier"] == str(Tier.NOT_ENOUGH)).sum())
     note = [
         f"{scope.period.label()}, by {chosen}. ",
-        f"{thin} of {len(frame)} areas had fewer than {min_count} cases due and are grey "
-        "(Not enough data). "
+        f"{thin} of {plural(len(frame), 'area')} had fewer than {plural(min_count, 'case')} "
+        f"due and {'is' if thin == 1 else 'are'} grey (Not enough data). "
         if thin
         else "",
-        f"{unplaced['due']:,} due cases are outside every area or have no location."
+        f"{plural(unplaced['due'], 'due case')} {'is' if unplaced['due'] == 1 else 'are'} "
+        f"outside every area or {'has' if unplaced['due'] == 1 else 'have'} no location."
         if unplaced["due"]
         else "",
     ]

@@ -17,7 +17,7 @@ from dashboard.errors import SnapshotMissingError
 from dashboard.queries import QueryError, ReadModel
 from dashboard.services import Services
 from dashboard.urlstate import FilterState, from_query
-from layouts.figures import empty_figure, requests_over_time
+from layouts.figures import empty_figure, plural, requests_over_time
 from layouts.requests import Ids
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,32 @@ def _table(frame: Any) -> Any:
     return dbc.Table([header, body], bordered=False, striped=True, size="sm")
 
 
+def data_range(read_model: ReadModel) -> tuple[date | None, date | None]:
+    """The first and last local dates a request was made (the date picker's bounds)."""
+    opts = read_model.options()
+    return opts["min_date"], opts["max_date"]
+
+
+def no_match_text(read_model: ReadModel, state: FilterState) -> str:
+    """Why nothing matched: the range the data covers, and whether the dates are outside it."""
+    first, last = data_range(read_model)
+    if first is None or last is None:
+        return "No requests match these filters, and the data has no requests at all."
+    covers = f"The data runs from {first} to {last} (the first and last days a request was made)"
+    if (state.end is not None and state.end < first) or (
+        state.start is not None and state.start > last
+    ):
+        asked = f"{state.start or 'the first day'} to {state.end or 'the last day'}"
+        return (
+            f"No requests from {asked}: those dates are outside the data. {covers}: pick dates "
+            "in that range."
+        )
+    return (
+        f"No requests match these filters. {covers}: widen the dates within that range, or "
+        "clear a department, type or area filter."
+    )
+
+
 def requests_view(read_model: ReadModel, state: FilterState) -> dict[str, Any]:
     """Everything the overview shows for one filter state."""
     try:
@@ -151,16 +177,12 @@ def requests_view(read_model: ReadModel, state: FilterState) -> dict[str, Any]:
     total = int(frame["count"].sum()) if not frame.empty else 0
     notice: Any = None
     if total == 0:
-        notice = dbc.Alert(
-            "No requests match these filters. Widen the dates, or clear a department, type or "
-            "area filter.",
-            color="secondary",
-        )
-    departments = frame["department"].nunique() if total else 0
+        notice = dbc.Alert(no_match_text(read_model, state), color="secondary")
+    departments = int(frame["department"].nunique()) if total else 0
     span = ""
     if state.start or state.end:
         span = f" between {state.start or 'the first day'} and {state.end or 'the last day'}"
-    summary = f"{total:,} requests{span} across {departments} departments."
+    summary = f"{plural(total, 'request')}{span} across {plural(departments, 'department')}."
     return {
         "figure": requests_over_time(frame, period=state.period),
         "summary": summary,

@@ -17,6 +17,7 @@ from dash.dash_table.Format import Format, Group, Scheme
 
 from dashboard.sla import TIER_STYLE, Tier
 from layouts.components import period_columns
+from layouts.figures import plural
 
 PAGE = {
     "path_template": "/department/<code>",
@@ -158,7 +159,7 @@ def heading(values: dict[str, Any]) -> html.Div:
             html.Span(_pct(values["compliance"]), className="fs-4 fw-semibold me-2"),
             f"on time vs target {_pct(values['target'], 0)} ",
             html.Span(
-                f"({values['on_time']:,} of {values['due']:,} due cases closed in time)",
+                f"({values['on_time']:,} of {plural(values['due'], 'due case')} closed in time)",
                 className="text-muted",
             ),
         ]
@@ -186,9 +187,7 @@ def heading(values: dict[str, Any]) -> html.Div:
             html.P(_change(values["change"] if judged else None), className="small mb-1"),
             html.Ul(
                 [
-                    html.Li(
-                        f"{values['volume']:,} request{'' if values['volume'] == 1 else 's'} opened"
-                    ),
+                    html.Li(f"{plural(values['volume'], 'request')} opened"),
                     html.Li(
                         f"Open backlog {values['open_backlog']:,}, of which "
                         f"{values['overdue_open']:,} overdue ({values['as_of_label']})"

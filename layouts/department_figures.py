@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.sla import TIER_STYLE, Tier
-from layouts.figures import empty_figure
+from layouts.figures import count_axis, empty_figure
 
 #: Colour-blind-safe series colours (Okabe–Ito).
 SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
@@ -19,9 +19,6 @@ STATE_COLOURS = {
     "Not yet due": "#1d4ed8",
     "No due time": "#98a2b3",
 }
-NOT_ENOUGH_COLOUR = "#98a2b3"
-#: Low compliance dark red, 100% pale yellow: reads in grey-scale too.
-COMPLIANCE_SCALE = "YlOrRd_r"
 
 
 def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
@@ -77,7 +74,7 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
         row=2,
         col=1,
     )
-    fig.update_yaxes(title_text="Requests", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="Requests", **count_axis(frame["volume"].max()), row=1, col=1)
     fig.update_yaxes(title_text="On time (%)", range=[0, 105], row=2, col=1)
     fig.update_xaxes(title_text="Week starting (Monday)", row=2, col=1)
     ticks = sorted(weeks.unique())
@@ -121,7 +118,10 @@ def aging_histogram(frame: pd.DataFrame, *, as_of_label: str) -> go.Figure:
             "categoryorder": "array",
             "categoryarray": buckets,
         },
-        yaxis={"title": {"text": "Open cases"}},
+        yaxis={
+            "title": {"text": "Open cases"},
+            **count_axis(frame.groupby("bucket")["count"].sum().max()),
+        },
         legend={"orientation": "h", "y": 1.12},
         margin={"l": 60, "r": 20, "t": 40, "b": 50},
         height=360,
@@ -156,6 +156,22 @@ def _view(geojson: dict[str, Any]) -> tuple[dict[str, float], float]:
     return centre, max(0.0, min(zoom_x, zoom_y, 16.0))
 
 
+#: The map's tiers, in legend order.
+MAP_TIERS = (Tier.ON_TARGET, Tier.CLOSE, Tier.PROBLEM, Tier.NOT_ENOUGH)
+
+
+def tier_legend(tier: Tier, *, target: float, margin: float, min_count: int, areas: int) -> str:
+    """The legend entry of a tier on the map: its name, its bounds and how many areas."""
+    goal, bottom = f"{100 * target:g}%", f"{100 * (target - margin):g}%"
+    bounds = {
+        Tier.ON_TARGET: f"{goal} or more",
+        Tier.CLOSE: f"{bottom} to under {goal}",
+        Tier.PROBLEM: f"under {bottom}",
+        Tier.NOT_ENOUGH: f"under {min_count} due",
+    }[tier]
+    return f"{tier} ({bounds}): {areas} area{'' if areas == 1 else 's'}"
+
+
 def compliance_map(
     frame: pd.DataFrame,
     geojson: dict[str, Any],
@@ -165,77 +181,67 @@ def compliance_map(
     target: float = 0.9,
     margin: float = 0.1,
 ) -> go.Figure:
-    """Choropleth of compliance per area; areas under the minimum count in grey ("Not enough
-    data"), never coloured as 0% or 100%. No map tiles are needed (blank background)."""
+    """Map of the areas coloured by their tier (``frame["tier"]``, from the SLA policy as in the
+    tables), in the tier colours: one trace per tier, named in the legend, with the tier in words
+    and the compliance in the hover. Areas under the minimum count are "Not enough data" (grey),
+    never coloured as 0% or 100%. No map tiles are needed (blank background)."""
     if not geojson.get("features"):
         return empty_figure(f"The boundary layer {layer!r} has no areas to draw.")
     centre, zoom = _view(geojson)
-    enough = frame[frame["tier"] != str(Tier.NOT_ENOUGH)]
-    thin = frame[frame["tier"] == str(Tier.NOT_ENOUGH)]
     fig = go.Figure()
-    if not thin.empty:
-        fig.add_choroplethmap(
-            geojson=geojson,
-            featureidkey="properties.name",
-            locations=thin["area"],
-            z=[0] * len(thin),
-            colorscale=[[0, NOT_ENOUGH_COLOUR], [1, NOT_ENOUGH_COLOUR]],
-            showscale=False,
-            marker={"line": {"color": "white", "width": 1}, "opacity": 0.85},
-            name="Not enough data",
-            customdata=thin[["due"]].to_numpy(),
-            hovertemplate=(
-                "<b>%{location}</b><br>Not enough data: %{customdata[0]:,} due "
+    for tier in MAP_TIERS:
+        part = frame[frame["tier"] == str(tier)]
+        if part.empty:
+            continue
+        colour = TIER_STYLE[tier]["color"]
+        judged = tier != Tier.NOT_ENOUGH
+        pct = [
+            "–" if pd.isna(c) or not judged else f"{100 * float(c):.1f}%"
+            for c in part["compliance"]
+        ]
+        if judged:
+            hover = (
+                f"<b>%{{location}}</b><br>{tier}<br>%{{customdata[0]}} on time "
+                "(%{customdata[1]:,} of %{customdata[2]:,} due)<extra></extra>"
+            )
+        else:
+            hover = (
+                f"<b>%{{location}}</b><br>{tier}<br>%{{customdata[2]:,}} due "
                 f"(fewer than {min_count})<extra></extra>"
-            ),
-        )
-    if not enough.empty:
-        low = float(100 * enough["compliance"].min())
-        # The scale starts at most at the bottom of "Close But Not There", so the tiers'
-        # boundaries are always on it, and lower when an area is lower.
-        zmin = min(math.floor(low / 10) * 10, math.floor(100 * (target - margin)))
-        bottom, goal = round(100 * (target - margin), 1), round(100 * target, 1)
-        ticks = sorted({float(zmin), bottom, goal, 100.0})
-        labels = {goal: f"{goal:g}% target", bottom: f"{bottom:g}% (target − margin)"}
+            )
         fig.add_choroplethmap(
             geojson=geojson,
             featureidkey="properties.name",
-            locations=enough["area"],
-            z=100 * enough["compliance"],
-            zmin=zmin,
-            zmax=100,
-            colorscale=COMPLIANCE_SCALE,
-            marker={"line": {"color": "white", "width": 1}, "opacity": 0.9},
-            colorbar={
-                "title": {"text": "On time"},
-                "len": 0.75,
-                "y": 0.6,
-                "tickvals": ticks,
-                "ticktext": [labels.get(v, f"{v:g}%") for v in ticks],
-            },
-            name="Compliance",
-            customdata=enough[["on_time", "due", "tier"]].to_numpy(),
-            hovertemplate=(
-                "<b>%{location}</b><br>%{z:.1f}% on time (%{customdata[0]:,} of "
-                "%{customdata[1]:,})<br>%{customdata[2]}<extra></extra>"
+            locations=part["area"].tolist(),
+            z=[1] * len(part),
+            zmin=0,
+            zmax=1,
+            colorscale=[[0, colour], [1, colour]],
+            showscale=False,
+            showlegend=True,
+            marker={"line": {"color": "white", "width": 1}, "opacity": 0.85},
+            name=tier_legend(
+                tier, target=target, margin=margin, min_count=min_count, areas=len(part)
             ),
-        )
-    if not thin.empty:
-        fig.add_annotation(
-            text=f'<span style="color:{NOT_ENOUGH_COLOUR};font-size:18px">■</span> Not enough data '
-            f"(under {min_count} due)",
-            xref="paper",
-            yref="paper",
-            x=1,
-            y=0.12,
-            xanchor="right",
-            showarrow=False,
-            font={"size": 12, "color": "#344054"},
+            legendgroup=str(tier),
+            customdata=[
+                [p, int(on), int(due)]
+                for p, on, due in zip(pct, part["on_time"], part["due"], strict=True)
+            ],
+            hovertemplate=hover,
         )
     fig.update_layout(
         map={"style": "white-bg", "center": centre, "zoom": zoom},
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
         height=480,
-        showlegend=False,
+        showlegend=True,
+        legend={
+            "title": {"text": "Tier (share of due cases on time)"},
+            "x": 0.01,
+            "y": 0.99,
+            "xanchor": "left",
+            "yanchor": "top",
+            "bgcolor": "rgba(255,255,255,0.85)",
+        },
     )
     return fig

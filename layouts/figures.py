@@ -3,13 +3,77 @@
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.sla import TIER_STYLE, Tier
+
+#: The target line: the On Target colour.
+TARGET_COLOUR = TIER_STYLE[Tier.ON_TARGET]["color"]
 MAX_SERIES = 10
 OTHER = "All other departments"
+#: At most this many labelled ticks on a period axis (every n-th period beyond that).
+MAX_PERIOD_TICKS = 12
+#: pandas frequencies of the periods' starts (weeks start on Monday, as DuckDB's date_trunc).
+PERIOD_FREQ = {"day": "D", "week": "W-MON", "month": "MS", "quarter": "QS", "year": "YS"}
+#: Up to this many counts, a counts axis ticks every 1 (plotly would tick 0.5, 0.2...).
+SMALL_COUNTS = 10
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``"1 case"``, ``"2 cases"``, ``"1,234 requests"`` (``nouns``: an irregular plural)."""
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
+
+
+def count_axis(largest: float | None) -> dict[str, Any]:
+    """Axis settings for counts: from zero up, never negative, ticks on whole numbers only.
+
+    Plotly picks its tick step from the range, so counts up to about 5 got ticks of 0.5 or
+    0.2: up to :data:`SMALL_COUNTS` the step is fixed at 1; above it plotly's step is already a
+    whole number (1, 2, 5, 10...)."""
+    axis: dict[str, Any] = {"rangemode": "tozero", "tickformat": ",d", "minallowed": 0}
+    top = 0.0 if largest is None or pd.isna(largest) else float(largest)
+    if top <= SMALL_COUNTS:
+        axis.update(tick0=0, dtick=1)
+        if top < 1:
+            axis["range"] = [0, 1]  # nothing counted: an axis of 0..1, not -1..1
+    return axis
+
+
+def period_label(start: Any, period: str) -> str:
+    """How the period starting on ``start`` is named on an axis: month "Aug 2011", quarter
+    "Q3 2011", year "2011", week and day the date ("5 Sep 2011")."""
+    ts = pd.Timestamp(start)
+    if period == "month":
+        return f"{ts:%b %Y}"
+    if period == "quarter":
+        return f"Q{ts.quarter} {ts.year}"
+    if period == "year":
+        return f"{ts.year}"
+    return f"{ts.day} {ts:%b %Y}"
+
+
+def period_ticks(starts: Any, period: str) -> dict[str, Any]:
+    """X axis settings that tick on the periods' starts (every n-th when there are many),
+    labelled for the period (see :func:`period_label`), instead of plotly's own date ticks
+    (which fell between the bars: "Aug 31", "Sep 30" for months)."""
+    given = pd.DatetimeIndex(pd.to_datetime(pd.Series(list(starts))).drop_duplicates())
+    if given.empty:
+        return {}
+    # Every period from the first to the last, also those without requests (no bar): a regular
+    # axis, not one that jumps from Aug to Nov.
+    every = pd.date_range(given.min(), given.max(), freq=PERIOD_FREQ.get(period, "D"))
+    values = list(given.union(every).sort_values())
+    step = max(1, math.ceil(len(values) / MAX_PERIOD_TICKS))
+    shown = values[::step]
+    return {
+        "tickmode": "array",
+        "tickvals": [v.strftime("%Y-%m-%d") for v in shown],
+        "ticktext": [period_label(v, period) for v in shown],
+    }
 
 
 @functools.cache
@@ -64,7 +128,8 @@ def top_series(frame: pd.DataFrame, *, column: str, limit: int = MAX_SERIES) -> 
 
 
 def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "department") -> go.Figure:
-    """Stacked bars: requests per period, one colour per department (largest first)."""
+    """Stacked bars: requests per period, one colour per department (largest first). The x axis
+    ticks on the periods' starts, named for the period; the counts axis on whole numbers."""
     if frame.empty:
         return empty_figure("No requests match these filters.")
     data = top_series(frame, column=by)
@@ -80,59 +145,102 @@ def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "departmen
             x=part["period"],
             y=part["count"],
             name=str(name),
-            hovertemplate=f"{name}<br>%{{x|%Y-%m-%d}}: %{{y:,}} requests<extra></extra>",
+            customdata=[period_label(p, period) for p in part["period"]],
+            hovertemplate=f"{name}<br>%{{customdata}}: %{{y:,}} requests<extra></extra>",
         )
+    largest = data.groupby("period")["count"].sum().max()
     fig.update_layout(
         barmode="stack",
         template="plotly_white",
         legend={"title": {"text": by.title()}},
-        xaxis={"title": {"text": f"{period.title()} starting"}},
-        yaxis={"title": {"text": "Requests"}},
+        xaxis={
+            "title": {"text": f"{period.title()} starting"},
+            **period_ticks(data["period"], period),
+        },
+        yaxis={"title": {"text": "Requests"}, **count_axis(largest)},
         margin={"l": 60, "r": 20, "t": 20, "b": 60},
         hovermode="closest",
     )
     return fig
 
 
+def _weeks(weekly: pd.DataFrame) -> pd.DataFrame:
+    """Every week from the first to the last, those missing from ``weekly`` with nothing due
+    and nothing opened (so the line has a gap there instead of joining its neighbours)."""
+    frame = weekly.assign(week=pd.to_datetime(weekly["week"])).sort_values("week")
+    first, last = frame["week"].min(), frame["week"].max()
+    every = pd.date_range(first, last, freq="7D")
+    if len(every) == len(frame) and (every == pd.DatetimeIndex(frame["week"])).all():
+        return frame.reset_index(drop=True)
+    full = frame.set_index("week").reindex(every.union(pd.DatetimeIndex(frame["week"])))
+    for name in ("due", "on_time", "volume"):
+        full[name] = full[name].fillna(0).astype("int64")
+    return full.rename_axis("week").reset_index()
+
+
 def compliance_and_volume(weekly: pd.DataFrame, *, target: float) -> go.Figure:
-    """Weekly compliance (line, left axis, %) with the target line, and volume (bars, right)."""
+    """Weekly compliance (line, left axis, %) with the target line, and volume (bars, right).
+
+    The bars are on the base axis (``y``, drawn on the right) and the lines on the axis that
+    overlays it (``y2``, on the left): plotly draws an overlaying axis's traces above the base
+    axis's, so the bars never hide the line. Weeks with no due cases are gaps in the line
+    (``None``), never 0%."""
     if weekly.empty:
         return empty_figure("No cases due or requested in this period.")
+    weeks = _weeks(weekly)
+    due = weeks["due"].to_numpy()
+    compliance = [
+        None if d <= 0 or pd.isna(c) else round(100 * float(c), 6)
+        for c, d in zip(weeks["compliance"], due, strict=True)
+    ]
     fig = go.Figure()
     fig.add_bar(
-        x=weekly["week"],
-        y=weekly["volume"],
+        x=weeks["week"],
+        y=weeks["volume"],
         name="Requests opened",
         marker_color="#d0d5dd",
-        yaxis="y2",
+        yaxis="y",
         hovertemplate="Week of %{x|%Y-%m-%d}: %{y:,} requests<extra></extra>",
     )
     fig.add_scatter(
-        x=weekly["week"],
-        y=100 * weekly["compliance"],
+        x=weeks["week"],
+        y=compliance,
         name="Compliance",
         mode="lines+markers",
         line={"color": "#1d4ed8", "width": 3},
-        customdata=weekly[["on_time", "due"]].to_numpy(),
+        connectgaps=False,
+        yaxis="y2",
+        customdata=weeks[["on_time", "due"]].to_numpy().tolist(),
         hovertemplate="Week of %{x|%Y-%m-%d}: %{y:.1f}% "
         "(%{customdata[0]:,} of %{customdata[1]:,} on time)<extra></extra>",
     )
     fig.add_scatter(
-        x=[weekly["week"].min(), weekly["week"].max()],
+        x=[weeks["week"].min(), weeks["week"].max()],
         y=[100 * target, 100 * target],
         name=f"Target {100 * target:.0f}%",
         mode="lines",
-        line={"color": "#067647", "dash": "dash"},
+        line={"color": TARGET_COLOUR, "dash": "dash"},
+        yaxis="y2",
         hoverinfo="skip",
     )
     fig.update_layout(
         template="plotly_white",
-        yaxis={"title": {"text": "Compliance (%)"}, "range": [0, 105]},
-        yaxis2={
+        yaxis={
             "title": {"text": "Requests opened"},
-            "overlaying": "y",
             "side": "right",
             "showgrid": False,
+            **count_axis(weeks["volume"].max()),
+        },
+        yaxis2={
+            "title": {"text": "Compliance (%)"},
+            "overlaying": "y",
+            "side": "left",
+            "range": [0, 105],
+            # Its own ticks: an overlaying axis otherwise follows the base axis's gridlines
+            # (0, 15.9, 31.7...).
+            "tickmode": "array",
+            "tickvals": [0, 20, 40, 60, 80, 100],
+            "showgrid": True,
         },
         xaxis={"title": {"text": "Week (by due date for compliance, by opening for requests)"}},
         legend={"orientation": "h", "y": 1.12},

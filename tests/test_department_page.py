@@ -22,6 +22,7 @@ from dashboard import department as dept
 from dashboard.app_factory import create_app
 from dashboard.queries import ReadModel
 from dashboard.services import Services
+from dashboard.sla import TIER_STYLE, Tier
 from dashboard.snapshot import CASES_FILE
 from layouts import department as page
 from layouts.department import Ids, layout
@@ -407,10 +408,11 @@ def test_map_respects_the_minimum_count(services, pwd) -> None:
             assert row["compliance"] == pytest.approx(n_on / n_due), area
             assert row["tier"] == expected_tier(n_on / n_due, n_due), area
     assert thin, "the September data has areas under the minimum"
-    traces = {t.name: t for t in view["figure"].data}
+    traces = {t.legendgroup: t for t in view["figure"].data}
     assert set(traces["Not enough data"].locations) == thin
-    assert not thin & set(traces["Compliance"].locations)  # never coloured as 0% or 100%
-    assert set(traces["Compliance"].locations) == names - thin
+    coloured = {a for g, t in traces.items() if g != "Not enough data" for a in t.locations}
+    assert not thin & coloured  # never coloured as 0% or 100%
+    assert coloured == names - thin
     assert view["figure"].layout.map.style == "white-bg"  # renders offline
     outside = int(is_due[due["area_neighborhood"].isna()].sum())
     assert f"{outside:,} due cases are outside every area" in "".join(view["note"])
@@ -418,6 +420,62 @@ def test_map_respects_the_minimum_count(services, pwd) -> None:
         f"\n{CODE} September 2011 by neighbourhood: {len(names) - len(thin)} areas coloured, "
         f"{len(thin)} 'Not enough data' ({sorted(thin)})"
     )
+
+
+def test_map_colours_each_area_in_its_tier_colour(services, pwd) -> None:
+    """Each area is drawn in the colour of its tier (the same tiers as the table beside it),
+    worked out here with plain pandas from the policy's target, margin and minimum count."""
+    policy = services.policy
+    target = policy.target_for(department=CODE)
+    view = cb.map_view(services, CODE, QUERY, "neighborhood", as_of=AS_OF)
+    due = _due_in_september(pwd)
+    is_due = due["closed_at"].notna() | (due["sla_due_at"] <= AS_OF)
+    on = due["closed_at"].notna() & (due["closed_at"] <= due["sla_due_at"])
+    geo = dept.area_geojson(services.settings, services.read_model, "neighborhood")
+    names = sorted(f["properties"]["name"] for f in geo["features"])
+    per = pd.DataFrame(
+        {
+            "due": is_due.groupby(due["area_neighborhood"]).sum(),
+            "on": on.groupby(due["area_neighborhood"]).sum(),
+        }
+    ).reindex(names, fill_value=0)
+    ratio = per["on"] / per["due"].clip(lower=1)
+    per["tier"] = np.select(
+        [
+            per["due"] < policy.min_count,
+            ratio >= target - 1e-12,
+            ratio >= target - policy.margin - 1e-12,
+        ],
+        ["Not enough data", "On Target", "Close But Not There"],
+        default="Problem That Needs a Plan",
+    )
+    colours = {
+        "On Target": "#067647",
+        "Close But Not There": "#b54708",
+        "Problem That Needs a Plan": "#b42318",
+        "Not enough data": "#475467",
+    }
+    assert colours == {str(t): style["color"] for t, style in TIER_STYLE.items()}
+    drawn, hover = {}, {}
+    for trace in view["figure"].data:
+        (colour,) = {c for _, c in trace.colorscale}  # one flat colour: no continuous scale
+        for area, data in zip(trace.locations, trace.customdata, strict=True):
+            drawn[area] = colour
+            hover[area] = (trace.hovertemplate, list(data))
+    assert drawn == {a: colours[t] for a, t in per["tier"].items()}
+    # The review's areas: Roxbury and Fenway are On Target (green), Jamaica Plain is not.
+    for area in ("Roxbury", "Fenway"):
+        assert per.loc[area, "tier"] == "On Target"
+        assert drawn[area] == TIER_STYLE[Tier.ON_TARGET]["color"]
+        template, data = hover[area]
+        assert "On Target" in template
+        assert data[0] == f"{100 * per.loc[area, 'on'] / per.loc[area, 'due']:.1f}%"
+    assert per.loc["Jamaica Plain", "tier"] == "Close But Not There"
+    assert drawn["Jamaica Plain"] == TIER_STYLE[Tier.CLOSE]["color"]
+    legend = {t.legendgroup: t.name for t in view["figure"].data}
+    for tier, name in legend.items():
+        count = int((per["tier"] == tier).sum())
+        assert name.startswith(tier) and name.endswith(f"{count} area{'' if count == 1 else 's'}")
 
 
 def test_area_geometries_are_cached_per_layer_and_snapshot(services) -> None:
@@ -503,6 +561,42 @@ def test_percent_encoded_codes_are_decoded(services) -> None:
 def test_a_period_without_data_says_where_the_data_is(services) -> None:
     view = cb.department_view(services, "BWSC", "?period=week&date=2010-01-04", as_of=AS_OF)
     assert "The data runs from 2011-07-01 to 2011-12-31" in str(view["notice"].children)
+
+
+def test_a_period_after_the_data_gives_the_data_range(services, cases) -> None:
+    """March 2015 for PWDx: cases of 2011 are still open then (a backlog), but nothing was due
+    or opened: the notice gives the first and last local request dates of the data."""
+    view = cb.department_view(services, CODE, "?period=month&date=2015-03-01", as_of=AS_OF)
+    first = cases["requested_local"].min().date()
+    last = cases["requested_local"].max().date()
+    text = str(view["notice"].children)
+    assert f"The data runs from {first} to {last}" in text
+    assert "March 2015" in text and "outside the data" in text
+    assert "widen" not in text.lower()
+    assert cb.data_range(services.read_model) == (first, last)
+
+
+def test_counts_in_sentences_are_pluralised() -> None:
+    values = {
+        "department": "PWDx",
+        "period_label": "September 2011",
+        "tier": "On Target",
+        "compliance": 1.0,
+        "target": 0.9,
+        "due": 1,
+        "on_time": 1,
+        "change": None,
+        "volume": 1,
+        "open_backlog": 0,
+        "overdue_open": 0,
+        "median_days": None,
+        "p90_days": None,
+        "min_count": 1,
+        "as_of_label": "now",
+    }
+    text = str(page.heading(values).to_plotly_json())
+    assert "1 of 1 due case closed in time" in text and "1 request opened" in text
+    assert "1 due cases" not in text and "1 requests" not in text
 
 
 def test_department_users_only_see_their_departments(demo) -> None:

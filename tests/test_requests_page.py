@@ -136,3 +136,76 @@ def test_table_behind_the_chart(demo) -> None:
     assert isinstance(first[0], html.Th)
     assert first[1].children == f"{int(counts['count'].iloc[0]):,}"
     assert pd.Timestamp(first[0].children) == counts["period"].iloc[0]
+
+
+# -- axis ticks, the data's range, wording ------------------------------------------------------------
+def _demo_cases(settings) -> pd.DataFrame:
+    from dashboard.snapshot import CASES_FILE
+
+    return pd.read_parquet(ReadModel(settings.snapshot_dir).snapshot() / CASES_FILE)
+
+
+def test_month_bars_are_labelled_with_their_month(demo) -> None:
+    """The review's view: bars ticked on the months' starts ("Aug 2011"), as the table says."""
+    from dashboard.urlstate import from_query
+
+    settings, _ = demo
+    query = (
+        "?from=2011-08-01&to=2011-10-31&department=PWDx&department=ISD&layer=neighborhood"
+        "&area=Roxbury&period=month"
+    )
+    view = requests_view(ReadModel(settings.snapshot_dir), from_query(query))
+    xaxis = view["figure"].layout.xaxis
+    assert list(xaxis.tickvals) == ["2011-08-01", "2011-09-01", "2011-10-01"]
+    assert list(xaxis.ticktext) == ["Aug 2011", "Sep 2011", "Oct 2011"]
+    rows = view["table"].children[1].children
+    assert [r.children[0].children for r in rows] == list(xaxis.tickvals)
+
+
+def test_few_requests_have_whole_number_ticks(demo) -> None:
+    from dashboard.urlstate import from_query
+
+    settings, _ = demo
+    cases = _demo_cases(settings)
+    picked = cases[
+        (cases["department"] == "PARK")
+        & (cases["channel"] == "app")
+        & (cases["area_neighborhood"] == "Dorchester")
+    ]
+    query = "?department=PARK&channel=app&layer=neighborhood&area=Dorchester&period=month"
+    view = requests_view(ReadModel(settings.snapshot_dir), from_query(query))
+    assert sum(sum(t.y) for t in view["figure"].data) == len(picked) <= 10
+    yaxis = view["figure"].layout.yaxis
+    assert (yaxis.rangemode, yaxis.tick0, yaxis.dtick) == ("tozero", 0, 1)
+
+
+def test_dates_outside_the_data_give_the_data_range(demo) -> None:
+    from dashboard.urlstate import from_query
+
+    settings, _ = demo
+    cases = _demo_cases(settings)
+    first = cases["requested_local"].min().date()
+    last = cases["requested_local"].max().date()
+    view = requests_view(
+        ReadModel(settings.snapshot_dir), from_query("?from=2013-01-01&to=2013-03-31")
+    )
+    text = str(view["notice"].children)
+    assert f"The data runs from {first} to {last}" in text
+    assert "2013-01-01 to 2013-03-31" in text and "outside the data" in text
+    # Inside the range, nothing matching: still the range, and what to clear.
+    view = requests_view(ReadModel(settings.snapshot_dir), FilterState(department=("NOPE",)))
+    text = str(view["notice"].children)
+    assert f"The data runs from {first} to {last}" in text and "clear a department" in text
+
+
+def test_one_request_is_not_plural(demo) -> None:
+    settings, _ = demo
+    cases = _demo_cases(settings)
+    day = cases["requested_local"].dt.date
+    counts = cases.groupby([cases["department"], day]).size()
+    department, when = counts[counts == 1].index[0]
+    view = requests_view(
+        ReadModel(settings.snapshot_dir),
+        FilterState(start=when, end=when, department=(department,)),
+    )
+    assert view["summary"] == f"1 request between {when} and {when} across 1 department."
