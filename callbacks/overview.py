@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, quote
 
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Dash, Input, Output, State, html
+from dash import Dash, Input, Output, State, ctx, html, no_update
 
 from dashboard import periods
 from dashboard.errors import SnapshotMissingError
@@ -17,8 +17,8 @@ from dashboard.periods import Period
 from dashboard.queries import CaseFilter
 from dashboard.services import Services
 from dashboard.sla import TIER_STYLE, Tier, weekly
-from layouts.figures import compliance_and_volume, empty_figure
-from layouts.overview import Ids, department_card
+from layouts.figures import empty_figure, plural
+from layouts.overview import Ids, chart_title, department_card, overview_figure
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,22 @@ def card_values(
     }
 
 
+def every_week(weeks: pd.DataFrame, *, end: date) -> pd.DataFrame:
+    """``weeks`` with a row for every week (Monday) from its first one to the week of ``end``:
+    a week without cases due has no compliance (a gap in the line, never 0%) and a week without
+    requests opened a volume of 0."""
+    if weeks.empty:
+        return weeks
+    last = pd.Timestamp(end) - pd.Timedelta(days=pd.Timestamp(end).weekday())
+    first = weeks["week"].min()
+    index = pd.date_range(first, max(last, weeks["week"].max()), freq="7D", name="week")
+    frame = weeks.set_index("week").reindex(index).reset_index()
+    for name in ("due", "on_time", "volume"):
+        frame[name] = frame[name].fillna(0).astype("int64")
+    frame["compliance"] = (frame["on_time"] / frame["due"]).where(frame["due"] > 0)
+    return frame[list(weeks.columns)]
+
+
 def tier_changes(current: pd.DataFrame, previous: pd.DataFrame) -> list[dict[str, str]]:
     """Groups whose tier differs from the previous period (new groups included)."""
     before = dict(zip(previous["group"], previous["tier"], strict=True))
@@ -108,7 +124,9 @@ def overview_model(
         start=previous.start, end=previous.end, by="type", flt=flt, as_of=as_of
     )
     chart_start = min(period.start, period.end - pd.Timedelta(weeks=CHART_WEEKS))
-    weeks = weekly(sla, start=chart_start, end=period.end, flt=flt, as_of=as_of)
+    weeks = every_week(
+        weekly(sla, start=chart_start, end=period.end, flt=flt, as_of=as_of), end=period.end
+    )
     by_group = before.set_index("group")
     cards = [
         card_values(
@@ -172,10 +190,33 @@ def _weekly_table(weeks: pd.DataFrame) -> Any:
     return dbc.Table([header, body], size="sm", striped=True)
 
 
+def outside_the_data(period: Period, totals: dict[str, int], options: dict[str, Any]) -> bool:
+    """No request was opened in ``period`` and none was due, or the period lies wholly before or
+    after the data (cases due years later or still open at its end do not make it a period with
+    data)."""
+    before = options["min_date"] is not None and period.end < options["min_date"]
+    after = options["max_date"] is not None and period.start > options["max_date"]
+    return before or after or (totals["due"] == 0 and totals["volume"] == 0)
+
+
+def headline_text(period: Period, previous: Period, totals: dict[str, int]) -> str:
+    due = totals["due"]
+    rate = totals["on_time"] / due if due else None
+    return (
+        f"{period.label()}: {plural(totals['volume'], 'request')} opened; {due:,} due, "
+        + (f"{100 * rate:.1f}% closed on time" if rate is not None else "none due")
+        + f" (compared with {previous.label()})."
+    )
+
+
+def _department_query(departments: list[str]) -> str:
+    return "".join(f"&department={quote(d, safe='')}" for d in departments)
+
+
 def overview_view(
     services: Services, query: str | None, *, as_of: pd.Timestamp | None = None
 ) -> dict[str, Any]:
-    """The page's outputs for one URL query."""
+    """The page's outputs for one URL query (content and the controls that show it)."""
     try:
         options = services.read_model.options()
     except SnapshotMissingError:
@@ -186,116 +227,280 @@ def overview_view(
             "figure": empty_figure("No data loaded yet."),
             "table": html.P("No rows."),
             "changes": "",
+            "chart_title": chart_title([], None),
             "search": query or "",
+            "controls": {
+                "kind": "month",
+                "date": None,
+                "start": None,
+                "end": None,
+                "min_date": None,
+                "max_date": None,
+                "department_options": [],
+                "departments": [],
+            },
         }
     period, departments = parse_state(query, default_anchor=options["max_date"])
-    departments = [d for d in departments if d in set(options["departments"])]
+    known = set(options["departments"])
+    departments = list(dict.fromkeys(d for d in departments if d in known))
+    controls = {
+        "kind": period.kind,
+        "date": period.start,
+        # The custom dates always hold the period shown, so "Custom" starts from it.
+        "start": period.start,
+        "end": period.end,
+        "min_date": options["min_date"],
+        "max_date": options["max_date"],
+        "department_options": [{"label": d, "value": d} for d in options["departments"]],
+        "departments": departments,
+    }
+    search = period.to_query() + _department_query(departments)
+    scope = services.read_model.scope() if services.read_model.scope is not None else None
     model = overview_model(services, period, departments, as_of=as_of)
     totals = model["totals"]
-    citywide = totals["on_time"] / totals["due"] if totals["due"] else None
-    headline = (
-        f"{period.label()}: {totals['volume']:,} requests opened; "
-        f"{totals['due']:,} due, "
-        + (f"{100 * citywide:.1f}% closed on time" if citywide is not None else "none due")
-        + f" (compared with {model['previous'].label()})."
-    )
-    notice = None
-    if totals["due"] == 0 and totals["volume"] == 0:
-        notice = dbc.Alert(
-            f"No cases were due or opened in {period.label()}. The data runs from "
-            f"{options['min_date']} to {options['max_date']}: pick a period in that range.",
-            color="secondary",
-        )
-    extra = "".join(f"&department={quote(d)}" for d in departments)
+    if outside_the_data(period, totals, options):
+        return {
+            "headline": f"{period.label()}: no requests opened.",
+            "notice": dbc.Alert(
+                f"No cases were due or opened in {period.label()}. The data runs from "
+                f"{options['min_date']} to {options['max_date']}: pick a period in that range.",
+                color="secondary",
+            ),
+            "cards": [],
+            "figure": empty_figure(
+                f"No data in {period.label()}: the data runs from {options['min_date']} to "
+                f"{options['max_date']}."
+            ),
+            "table": html.P("No rows."),
+            "changes": "",
+            "chart_title": chart_title(departments, scope),
+            "search": search,
+            "controls": controls,
+        }
     return {
-        "headline": headline,
-        "notice": notice,
+        "headline": headline_text(period, model["previous"], totals),
+        "notice": None,
         "cards": [department_card(card) for card in model["cards"]],
-        "figure": compliance_and_volume(model["weekly"], target=services.policy.target),
+        "figure": overview_figure(model["weekly"], target=services.policy.target),
         "table": _weekly_table(model["weekly"]),
         "changes": _changes(model),
-        "search": period.to_query() + extra,
+        "chart_title": chart_title(departments, scope),
+        "search": search,
+        "controls": controls,
     }
 
 
-def query_from_controls(
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def next_query(
+    trigger: str | None,
+    search: str | None,
+    *,
     kind: str | None,
     day: str | None,
     start: str | None,
     end: str | None,
     departments: list[str] | None,
-) -> str:
-    pairs = [f"period={kind or 'month'}"]
-    if kind == "custom":
-        if start:
-            pairs.append(f"from={str(start)[:10]}")
-        if end:
-            pairs.append(f"to={str(end)[:10]}")
-    elif day:
-        pairs.append(f"date={str(day)[:10]}")
-    pairs += [f"department={quote(d)}" for d in departments or []]
-    return "?" + "&".join(pairs)
+    default_anchor: date,
+) -> str | None:
+    """The query the page should show after ``trigger`` (a control's ``id.property``) changed.
+    The address is the one source of truth, a control only says how to change it. ``None``:
+    nothing to do yet (custom dates half picked).
+
+    - Period kind: the new kind around the period shown (its first day); "Custom" starts as the
+      period shown, from its first to its last day.
+    - Day: the period of the kind shown containing it (a custom period keeps its length and
+      starts on it).
+    - Custom dates: from/to once both are picked.
+    - Departments: the period shown, for the departments picked.
+    """
+    shown, shown_departments = parse_state(search, default_anchor=default_anchor)
+    picked = shown_departments
+    if trigger == f"{Ids.DEPARTMENT}.value":
+        picked = [d for d in departments or [] if d]
+        return shown.to_query() + _department_query(picked)
+    if trigger == f"{Ids.KIND}.value":
+        if kind == "custom":
+            period = Period("custom", shown.start, shown.end)
+        elif kind in periods.KINDS:
+            period = periods.period_of(kind, shown.start)
+        else:
+            return None
+    elif trigger == f"{Ids.DATE}.date":
+        anchor = _day(day)
+        if anchor is None:
+            return None
+        if shown.kind == "custom":
+            period = Period("custom", anchor, anchor + (shown.end - shown.start))
+        else:
+            period = periods.period_of(shown.kind, anchor)
+    elif trigger in (f"{Ids.RANGE}.start_date", f"{Ids.RANGE}.end_date"):
+        first, last = _day(start), _day(end)
+        if first is None or last is None:
+            return None
+        period = periods.from_query(
+            f"?period=custom&from={first}&to={last}", default_anchor=default_anchor
+        )
+    else:
+        return None
+    return period.to_query() + _department_query(picked)
+
+
+URL_SEARCH = f"{Ids.URL}.search"
+CONTROLS = (
+    f"{Ids.KIND}.value",
+    f"{Ids.DATE}.date",
+    f"{Ids.RANGE}.start_date",
+    f"{Ids.RANGE}.end_date",
+    f"{Ids.DEPARTMENT}.value",
+)
+# The page callback's outputs, in order (the headline first: tests and the load benchmark find
+# the callback by it).
+OUTPUTS: tuple[tuple[str, str], ...] = (
+    (Ids.HEADLINE, "children"),
+    (Ids.NOTICE, "children"),
+    (Ids.CARDS, "children"),
+    (Ids.CHART_TITLE, "children"),
+    (Ids.CHART, "figure"),
+    (Ids.TABLE, "children"),
+    (Ids.CHANGES, "children"),
+    (Ids.URL, "search"),
+    (Ids.CANONICAL, "data"),
+    (Ids.KIND, "value"),
+    (Ids.DATE, "date"),
+    (Ids.DATE, "min_date_allowed"),
+    (Ids.DATE, "max_date_allowed"),
+    (Ids.RANGE, "start_date"),
+    (Ids.RANGE, "end_date"),
+    (Ids.RANGE, "min_date_allowed"),
+    (Ids.RANGE, "max_date_allowed"),
+    (Ids.DEPARTMENT, "options"),
+    (Ids.DEPARTMENT, "value"),
+)
+
+
+def sync_outputs(
+    services: Services,
+    changed: set[str],
+    search: str | None,
+    *,
+    kind: str | None = None,
+    day: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    departments: list[str] | None = None,
+    initial: str | None = None,
+    as_of: pd.Timestamp | None = None,
+) -> dict[str, Any]:
+    """Every output of the page's callback (keyed ``id.property``, see ``OUTPUTS``) after the
+    inputs in ``changed`` (``id.property``; empty on the first call) changed.
+
+    The address drives everything: when it changed (page load, Back/Forward) the controls and
+    content follow it and it is left as it is; when a control changed, the new query is worked
+    out from the address and the control, pushed to the address, and the controls and content
+    show it."""
+    shown = search if search is not None else (initial or "")
+    from_control = sorted(changed & set(CONTROLS)) if URL_SEARCH not in changed else []
+    push = False
+    query = shown
+    if from_control:
+        try:
+            anchor = services.read_model.options()["max_date"]
+        except SnapshotMissingError:
+            anchor = date.today()
+        wanted = next_query(
+            from_control[0],
+            shown,
+            kind=kind,
+            day=day,
+            start=start,
+            end=end,
+            departments=departments,
+            default_anchor=anchor,
+        )
+        if wanted is None:
+            return {f"{i}.{p}": no_update for i, p in OUTPUTS}
+        query, push = wanted, True
+    view = overview_view(services, query, as_of=as_of)
+    canonical = view["search"]
+    c = view["controls"]
+    return {
+        f"{Ids.HEADLINE}.children": view["headline"],
+        f"{Ids.NOTICE}.children": view["notice"],
+        f"{Ids.CARDS}.children": view["cards"],
+        f"{Ids.CHART_TITLE}.children": view["chart_title"],
+        f"{Ids.CHART}.figure": view["figure"],
+        f"{Ids.TABLE}.children": view["table"],
+        f"{Ids.CHANGES}.children": view["changes"],
+        URL_SEARCH: canonical if push and canonical != shown else no_update,
+        # the address as typed, made canonical in place (no new history entry)
+        f"{Ids.CANONICAL}.data": canonical if not push and canonical != shown else no_update,
+        f"{Ids.KIND}.value": c["kind"],
+        f"{Ids.DATE}.date": c["date"],
+        f"{Ids.DATE}.min_date_allowed": c["min_date"],
+        f"{Ids.DATE}.max_date_allowed": c["max_date"],
+        f"{Ids.RANGE}.start_date": c["start"],
+        f"{Ids.RANGE}.end_date": c["end"],
+        f"{Ids.RANGE}.min_date_allowed": c["min_date"],
+        f"{Ids.RANGE}.max_date_allowed": c["max_date"],
+        f"{Ids.DEPARTMENT}.options": c["department_options"],
+        f"{Ids.DEPARTMENT}.value": c["departments"],
+    }
+
+
+# Keeps the address canonical (e.g. ``/`` -> ``/?period=month&date=2011-12-01``) without adding
+# a history entry: Back must not land on an address that pushes a new one.
+REPLACE_ADDRESS = """
+function(search) {
+    if (search && window.location.pathname === '/' && window.location.search !== search) {
+        window.history.replaceState(window.history.state, '', '/' + search + window.location.hash);
+    }
+    return window.dash_clientside.no_update;
+}
+"""
 
 
 def register(app: Dash, services: Services) -> None:
-    @app.callback(
-        Output(Ids.KIND, "value"),
-        Output(Ids.DATE, "date"),
-        Output(Ids.DATE, "min_date_allowed"),
-        Output(Ids.DATE, "max_date_allowed"),
-        Output(Ids.RANGE, "start_date"),
-        Output(Ids.RANGE, "end_date"),
-        Output(Ids.DEPARTMENT, "options"),
-        Output(Ids.DEPARTMENT, "value"),
-        Input(Ids.STATE, "data"),
-    )
-    def _init(query: str | None) -> tuple[Any, ...]:
-        try:
-            options = services.read_model.options()
-        except SnapshotMissingError:
-            return "month", None, None, None, None, None, [], []
-        period, departments = parse_state(query, default_anchor=options["max_date"])
-        known = options["departments"]
-        custom = period.kind == "custom"
-        return (
-            period.kind,
-            None if custom else period.start,
-            options["min_date"],
-            options["max_date"],
-            period.start if custom else None,
-            period.end if custom else None,
-            [{"label": d, "value": d} for d in known],
-            [d for d in departments if d in set(known)],
-        )
-
     @app.callback(Output(Ids.RANGE_BOX, "style"), Input(Ids.KIND, "value"))
     def _range_visible(kind: str | None) -> dict[str, str]:
         return {} if kind == "custom" else {"display": "none"}
 
+    app.clientside_callback(
+        REPLACE_ADDRESS,
+        Output(Ids.CANONICAL, "modified_timestamp"),
+        Input(Ids.CANONICAL, "data"),
+        prevent_initial_call=True,
+    )
+
     @app.callback(
-        Output(Ids.HEADLINE, "children"),
-        Output(Ids.NOTICE, "children"),
-        Output(Ids.CARDS, "children"),
-        Output(Ids.CHART, "figure"),
-        Output(Ids.TABLE, "children"),
-        Output(Ids.CHANGES, "children"),
-        Output(Ids.URL, "search"),
+        [Output(i, p) for i, p in OUTPUTS],
+        # Departments first: a request naming only its first input as changed (the auth tests,
+        # the load benchmark) asks for departments, with the period of the page's address.
+        Input(Ids.DEPARTMENT, "value"),
+        Input(Ids.URL, "search"),
         Input(Ids.KIND, "value"),
         Input(Ids.DATE, "date"),
         Input(Ids.RANGE, "start_date"),
         Input(Ids.RANGE, "end_date"),
-        Input(Ids.DEPARTMENT, "value"),
         State(Ids.STATE, "data"),
     )
-    def _update(kind, day, start, end, departments, initial) -> tuple[Any, ...]:
-        query = initial if kind is None else query_from_controls(kind, day, start, end, departments)
-        view = overview_view(services, query)
-        return (
-            view["headline"],
-            view["notice"],
-            view["cards"],
-            view["figure"],
-            view["table"],
-            view["changes"],
-            view["search"],
+    def _sync(departments, search, kind, day, start, end, initial) -> list[Any]:
+        # One callback owns the address, the controls and the content (Dash allows a callback
+        # to write its own inputs), so they cannot disagree or race each other.
+        values = sync_outputs(
+            services,
+            set(ctx.triggered_prop_ids),
+            search,
+            kind=kind,
+            day=day,
+            start=start,
+            end=end,
+            departments=departments,
+            initial=initial,
         )
+        return [values[f"{i}.{p}"] for i, p in OUTPUTS]

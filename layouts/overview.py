@@ -6,13 +6,20 @@ Layout only; the numbers come from ``callbacks/overview.py``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlencode
 
 import dash_bootstrap_components as dbc
+import pandas as pd
+import plotly.graph_objects as go
 from dash import dcc, html
 
+from dashboard import periods
 from layouts.components import period_columns
+from layouts.figures import compliance_and_volume, plural
 
 PAGE = {"path": "/", "name": "Overview", "title": "Overview · stat311"}
 
@@ -53,7 +60,8 @@ class Ids(StrEnum):
     """Component ids of the overview page (declared once)."""
 
     URL = "overview-url"
-    STATE = "overview-state"
+    STATE = "overview-state"  # the query the page was opened with (the address drives it)
+    CANONICAL = "overview-canonical"  # the address made canonical, written in place
     KIND = "overview-kind"
     DATE = "overview-date"
     RANGE = "overview-range"
@@ -62,12 +70,13 @@ class Ids(StrEnum):
     HEADLINE = "overview-headline"
     NOTICE = "overview-notice"
     CARDS = "overview-cards"
+    CHART_TITLE = "overview-chart-title"
     CHART = "overview-chart"
     TABLE = "overview-table"
     CHANGES = "overview-changes"
 
 
-def controls() -> dbc.Row:
+def controls(kind: str = "month") -> dbc.Row:
     return dbc.Row(
         [
             *period_columns(
@@ -75,8 +84,9 @@ def controls() -> dbc.Row:
                 date_id=Ids.DATE,
                 range_id=Ids.RANGE,
                 range_box_id=Ids.RANGE_BOX,
-                kind="month",
+                kind=kind,
                 widths=(4, 2, 3),
+                range_hidden=kind != "custom",
             ),
             dbc.Col(
                 [
@@ -98,20 +108,28 @@ def controls() -> dbc.Row:
 
 
 def layout(**query: Any) -> html.Div:
-    from urllib.parse import urlencode
-
+    """The page for ``/?{query}``. The address is the page's state: its callback shows what the
+    address says, and a control changes the address (so Back, Forward and a copied link all
+    reopen the view they show)."""
     flat = [(k, v) for k, vs in query.items() for v in (vs if isinstance(vs, list) else [vs])]
+    search = ("?" + urlencode(flat)) if flat else ""
+    kind = periods.from_query(search, default_anchor=date.today()).kind
     return html.Div(
         [
-            dcc.Location(id=Ids.URL, refresh=False),
-            dcc.Store(id=Ids.STATE, data=("?" + urlencode(flat)) if flat else ""),
+            dcc.Location(id=Ids.URL, refresh=False, search=search),
+            dcc.Store(id=Ids.STATE, data=search),
+            dcc.Store(id=Ids.CANONICAL),
             html.H1("Stat meeting overview", className="h3"),
-            controls(),
+            controls(kind),
             html.P(id=Ids.HEADLINE, className="lead", role="status"),
             html.Div(id=Ids.NOTICE),
             html.H2("Departments, problems first", className="h5 mt-3"),
             dcc.Loading(dbc.Row(id=Ids.CARDS, className="g-3")),
-            html.H2("Citywide", className="h5 mt-4"),
+            html.H2(
+                chart_title([v for k, v in flat if k == "department"], None),
+                id=Ids.CHART_TITLE,
+                className="h5 mt-4",
+            ),
             dcc.Graph(id=Ids.CHART, config={"displaylogo": False}),
             html.Details(
                 [
@@ -128,6 +146,24 @@ def layout(**query: Any) -> html.Div:
             ),
         ]
     )
+
+
+def chart_title(departments: Sequence[str], scope: Sequence[str] | None) -> str:
+    """The chart section's title: what its numbers cover (the departments picked, else all the
+    departments the user may see)."""
+    if len(departments) > 3:
+        return f"{plural(len(departments), 'department')}: {', '.join(departments)}"
+    if departments:
+        return ", ".join(departments)
+    if scope is not None:
+        return f"Your {'department' if len(scope) == 1 else 'departments'}: {', '.join(scope)}"
+    return "Citywide"
+
+
+def overview_figure(weekly: pd.DataFrame, *, target: float) -> go.Figure:
+    """The weekly compliance line above the volume bars (:func:`compliance_and_volume`: weeks
+    without due cases are gaps, the volume axis counts from 0 in whole requests)."""
+    return compliance_and_volume(weekly, target=target)
 
 
 def _pct(value: float | None) -> str:

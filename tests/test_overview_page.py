@@ -12,7 +12,6 @@ from callbacks.overview import (
     card_values,
     overview_model,
     overview_view,
-    query_from_controls,
     tier_changes,
 )
 from dashboard import periods
@@ -131,12 +130,3 @@ def test_tier_changes() -> None:
         {"group": "B", "from": "Close But Not There", "to": "Problem That Needs a Plan"},
         {"group": "C", "from": "Not enough data", "to": "On Target"},
     ]
-
-
-def test_query_from_controls() -> None:
-    assert query_from_controls("week", "2011-09-07", None, None, ["PWDx"]) == (
-        "?period=week&date=2011-09-07&department=PWDx"
-    )
-    assert query_from_controls("custom", None, "2011-09-01", "2011-09-10T00:00", []) == (
-        "?period=custom&from=2011-09-01&to=2011-09-10"
-    )
