@@ -23,3 +23,10 @@ def iso_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def source_name(text: str) -> str:
+    """A ``--source`` name: not empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty (leave --source out for the default)")
+    return text.strip()

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from dashboard.argtypes import iso_date, positive_count
+from dashboard.argtypes import iso_date, positive_count, source_name
 from dashboard.errors import ConfigError, InputFileError, Stat311Error
 from dashboard.settings import SETTINGS, Settings, format_value
 
@@ -495,13 +495,6 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # -- parser -----------------------------------------------------------------------------------
-def source_name(text: str) -> str:
-    """A ``--source`` name: not empty."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("must not be empty (leave --source out for the default)")
-    return text.strip()
-
-
 def build_parser() -> argparse.ArgumentParser:
     from etl.adapters import ADAPTERS
 

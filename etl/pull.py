@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from dashboard import schema
+from dashboard.argtypes import source_name
 from dashboard.errors import ConfigError, Stat311Error
 from dashboard.settings import Settings
 from dashboard.store import Store
@@ -751,7 +752,11 @@ def add_subparsers(sub: Any) -> None:
         metavar="CODE",
         help="only these service codes (repeat, or comma-separated)",
     )
-    o.add_argument("--source", help="source name stored with the cases (default: open311)")
+    o.add_argument(
+        "--source",
+        type=source_name,
+        help="source name stored with the cases (default: open311)",
+    )
     o.add_argument(
         "--page-size",
         type=at_least_one,
@@ -779,7 +784,11 @@ def add_subparsers(sub: Any) -> None:
     s.add_argument("dataset", metavar="DATASET_ID", help="e.g. erm2-nwe9")
     s.add_argument("--format", required=True, choices=SOCRATA_FORMATS)
     s.add_argument("--since", metavar="ISO", help="rows updated at or after this time")
-    s.add_argument("--source", help="source name stored with the cases (default: the format)")
+    s.add_argument(
+        "--source",
+        type=source_name,
+        help="source name stored with the cases (default: the format)",
+    )
     s.add_argument(
         "--base-url",
         metavar="URL",

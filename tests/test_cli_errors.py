@@ -333,6 +333,17 @@ def test_ingest_refuses_an_empty_source(env, tmp_path, capsys, source):
     assert not Path(env.database_url.removeprefix("sqlite:///")).exists()
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["pull", "open311", "https://example.test/open311/v2", "--source", ""],
+        ["pull", "socrata", "data.example.test", "abcd-1234", "--source", " "],
+    ],
+)
+def test_pull_refuses_an_empty_source(env, capsys, argv):
+    assert "--source: must not be empty" in usage_error(capsys, argv)
+
+
 # -- 10. help texts --------------------------------------------------------------------------
 def test_generate_help_shows_single_percent_signs(capsys):
     with pytest.raises(SystemExit):
