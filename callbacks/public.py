@@ -8,7 +8,7 @@ import logging
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlencode
 
 import dash
 from dash import Dash, Input, Output, State, no_update
@@ -128,6 +128,88 @@ def map_view(
     return figure, summary, table
 
 
+#: The map's settings when the address names none (and what the address then leaves out).
+MAP_DEFAULTS: dict[str, Any] = {"type": None, "days": MAP_WINDOWS[0], "view": "area"}
+_MAP_VIEW_VALUES = tuple(value for _, value in ui.MAP_VIEWS)
+
+
+def map_settings(
+    *, type_: Any, days: Any, view: Any, types: list[str] | tuple[str, ...]
+) -> dict[str, Any]:
+    """The map's settings, each checked: a type the data has (else all types), one of the
+    offered windows, one of the views; anything else is the default."""
+    try:
+        window = int(days)
+    except (TypeError, ValueError):
+        window = MAP_DEFAULTS["days"]
+    return {
+        "type": type_ if isinstance(type_, str) and type_ in types else None,
+        "days": window if window in MAP_WINDOWS else MAP_DEFAULTS["days"],
+        "view": view if view in _MAP_VIEW_VALUES else MAP_DEFAULTS["view"],
+    }
+
+
+def map_search(settings: dict[str, Any]) -> str:
+    """The query string of the map's settings, defaults left out (``""`` for all defaults)."""
+    pairs = [(k, settings[k]) for k in ("type", "days", "view") if settings[k] != MAP_DEFAULTS[k]]
+    return "?" + urlencode(pairs) if pairs else ""
+
+
+def map_settings_from_search(search: Any, *, types: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """The map's settings named by a query string (unknown or bad values: the defaults)."""
+    query = parse_qs(search.lstrip("?") if isinstance(search, str) else "")
+    first = {k: v[0] for k, v in query.items() if v}
+    return map_settings(
+        type_=first.get("type"), days=first.get("days"), view=first.get("view"), types=types
+    )
+
+
+#: What :func:`map_state` returns values for, in the order of the callback's outputs.
+MAP_STATE_OUTPUTS: tuple[tuple[str, str], ...] = (
+    (Ids.MAP_URL, "search"),
+    (Ids.MAP_TYPE, "value"),
+    (Ids.MAP_DAYS, "value"),
+    (Ids.MAP_VIEW, "value"),
+    (Ids.MAP_GRAPH, "figure"),
+    (Ids.MAP_SUMMARY, "children"),
+    (Ids.MAP_TABLE, "children"),
+)
+
+
+def map_state(
+    data: PublicData,
+    *,
+    triggered: set[str],
+    search: Any,
+    type_: Any,
+    days: Any,
+    view: Any,
+    viewport: Any = None,
+) -> list[Any]:
+    """The address, the controls and the map, kept in step (one callback owns all three).
+
+    A control changed: the map follows the controls and the address is rewritten to match.
+    Otherwise (the page opened, or Back/Forward changed the address): the controls and the map
+    follow the address."""
+    types = data.catalogue()["types"]
+    by_control = bool(triggered & {f"{Ids.MAP_TYPE}.value", f"{Ids.MAP_DAYS}.value",
+                                   f"{Ids.MAP_VIEW}.value"})  # fmt: skip
+    if by_control and f"{Ids.MAP_URL}.search" not in triggered:
+        chosen = map_settings(type_=type_, days=days, view=view, types=types)
+        wanted = map_search(chosen)
+        address = wanted if wanted != (search or "") else no_update
+        controls = [no_update, no_update, no_update]
+    else:
+        chosen = map_settings_from_search(search, types=types)
+        address = no_update
+        controls = [chosen["type"], str(chosen["days"]), chosen["view"]]
+    try:
+        shown = map_view(data, chosen["type"], chosen["days"], chosen["view"], viewport)
+    except SnapshotMissingError:
+        shown = (empty_figure("No data yet."), "No data has been published yet.", "")
+    return [address, *controls, *shown]
+
+
 def register(app: Dash, data: PublicData) -> None:
     @app.callback(
         Output(Ids.CONTENT, "children"),
@@ -161,19 +243,25 @@ def register(app: Dash, data: PublicData) -> None:
         return track_target(value)
 
     @app.callback(
-        Output(Ids.MAP_GRAPH, "figure"),
-        Output(Ids.MAP_SUMMARY, "children"),
-        Output(Ids.MAP_TABLE, "children"),
+        [Output(i, p) for i, p in MAP_STATE_OUTPUTS],
+        Input(Ids.MAP_URL, "search"),
         Input(Ids.MAP_TYPE, "value"),
         Input(Ids.MAP_DAYS, "value"),
         Input(Ids.MAP_VIEW, "value"),
         State(Ids.VIEWPORT, "data"),
     )
-    def _map(service_name: Any, days: Any, view: Any, viewport: Any) -> tuple[Any, Any, Any]:
-        try:
-            return map_view(data, service_name, days, view, viewport)
-        except SnapshotMissingError:
-            return empty_figure("No data yet."), "No data has been published yet.", ""
+    def _map(search: Any, service_name: Any, days: Any, view: Any, viewport: Any) -> list[Any]:
+        # Dash lets a callback write its own inputs: the address, the controls and the map
+        # cannot disagree or race each other.
+        return map_state(
+            data,
+            triggered=set(dash.ctx.triggered_prop_ids),
+            search=search,
+            type_=service_name,
+            days=days,
+            view=view,
+            viewport=viewport,
+        )
 
     @app.callback(
         Output(Ids.URL, "pathname", allow_duplicate=True),

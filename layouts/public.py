@@ -64,6 +64,7 @@ class Ids(StrEnum):
     MAP_SUMMARY = "public-map-summary"
     MAP_GRAPH = "public-map-graph"
     MAP_TABLE = "public-map-table"
+    MAP_URL = "public-map-url"
 
 
 NAV = (
@@ -448,6 +449,9 @@ def map_page(types: Sequence[str], *, default_days: int, windows: Sequence[int] 
 
     return html.Div(
         [
+            # The map page's own view of the address: its query string holds the map's
+            # settings (?type=...&days=...&view=...), so a view can be shared and Back works.
+            dcc.Location(id=Ids.MAP_URL, refresh=False),
             html.H1("Requests on the map", className="h3"),
             html.P(
                 "Where requests were made. Locations are shown to within about 100\u00a0m (the "

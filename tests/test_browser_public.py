@@ -60,3 +60,32 @@ def test_look_up_a_request_by_its_number(served) -> None:
         )
         links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
         assert links and all(h.startswith(("/public/", "/open311/", "#")) for h in links), links
+
+
+def test_the_map_keeps_its_settings_in_the_address(served) -> None:
+    """A shared map link opens the same view; a change of setting is written to the address;
+    Back returns the page to the address before; nonsense in the address gives the defaults."""
+    url = served
+    with chromium_browser() as browser:
+        page = browser.new_page()
+        page.goto(url + "/public/map?type=Street+Light+Outages&days=90&view=cell")
+        summary = page.locator("#public-map-summary")
+        expect(summary).to_contain_text("Street Light Outages:", timeout=20_000)
+        expect(page.locator("#public-map-view")).to_have_value("cell")
+        expect(page.locator("#public-map-days")).to_have_value("90")
+        expect(page.locator("#public-map-table")).to_contain_text("H3 cell")
+
+        page.select_option("#public-map-view", "points")
+        expect(page).to_have_url(re.compile(r"type=Street\+Light\+Outages&days=90&view=points$"))
+        expect(page.locator("#public-map-table")).to_contain_text("Request", timeout=20_000)
+        expect(summary).to_contain_text("Street Light Outages:")
+
+        page.go_back()
+        expect(page).to_have_url(re.compile(r"view=cell$"))
+        expect(page.locator("#public-map-view")).to_have_value("cell", timeout=20_000)
+        expect(page.locator("#public-map-table")).to_contain_text("H3 cell", timeout=20_000)
+
+        page.goto(url + "/public/map?type=No+Such+Type&days=7&view=x")
+        expect(summary).to_contain_text("All requests:", timeout=20_000)
+        expect(page.locator("#public-map-view")).to_have_value("area")
+        expect(page.locator("#public-map-days")).to_have_value("30")

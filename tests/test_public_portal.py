@@ -301,6 +301,30 @@ def test_performance_tiers_match_the_sla_engine(data, demo) -> None:
     assert "Table of the chart's numbers" in words and "How this is measured" in words
 
 
+def test_map_settings_go_to_the_address_and_come_back_from_it(data) -> None:
+    from callbacks.public import map_search, map_settings_from_search, map_state
+
+    types = data.catalogue()["types"]
+    chosen = {"type": "Street Light Outages", "days": 90, "view": "cell"}
+    search = map_search(chosen)
+    assert search == "?type=Street+Light+Outages&days=90&view=cell"
+    assert map_settings_from_search(search, types=types) == chosen
+    assert map_search({"type": None, "days": 30, "view": "area"}) == ""  # defaults left out
+    for junk in ("?type=Nope&days=7&view=x", "?days=abc", 5, None, "?type="):
+        assert map_settings_from_search(junk, types=types) == {
+            "type": None, "days": 30, "view": "area"}  # fmt: skip
+    # A control changed: the map follows the controls and the address is rewritten.
+    out = map_state(data, triggered={"public-map-view.value"}, search="", type_=None,
+                    days="30", view="points")  # fmt: skip
+    assert out[0] == "?view=points" and out[1:4] == [no_update] * 3
+    assert out[5] == map_view(data, None, 30, "points")[1]  # the summary of that view
+    # The address changed (Back, a shared link): the controls and the map follow it.
+    out = map_state(data, triggered={"public-map-url.search"}, search=search, type_=None,
+                    days="30", view="points")  # fmt: skip
+    assert out[0] is no_update and out[1:4] == ["Street Light Outages", "90", "cell"]
+    assert out[5] == map_view(data, "Street Light Outages", 90, "cell")[1]
+
+
 @pytest.mark.parametrize("pathname", [123, ["a"], {"a": 1}, 1.5, True])
 def test_a_path_that_is_not_text_is_a_page_not_found(data, pathname) -> None:
     """What a hand-made callback request may post instead of a path: a "page not found" (it
