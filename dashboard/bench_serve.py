@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import numpy as np
 
@@ -352,6 +352,11 @@ def build_mix(session: Any, base: str, s: Subjects) -> list[Action]:
             ),
         ]
     for n, view in enumerate(("area", "cell", "points")):
+        # A shared link of the map: its settings are in the address, the callback's first input
+        # (what a browser opening the link sends).
+        type_ = [None, *s.types][n % (len(s.types) + 1)]
+        settings = [("type", type_)] if type_ else []
+        search = "?" + urlencode([*settings, ("view", view)])
         actions += [
             Action("page /public/", "GET", "/public/"),
             Action(
@@ -361,9 +366,8 @@ def build_mix(session: Any, base: str, s: Subjects) -> list[Action]:
                 payload(
                     public_map,
                     {
-                        f"{P.MAP_TYPE}.value": [None, *s.types][n % (len(s.types) + 1)],
+                        f"{P.MAP_URL}.search": search,
                         f"{P.MAP_DAYS}.value": "30",
-                        f"{P.MAP_VIEW}.value": view,
                         f"{P.VIEWPORT}.data": 1200,
                     },
                 ),

@@ -222,3 +222,41 @@ def test_timed_runs_a_quick_figure_until_its_runs_add_up_to_min_seconds() -> Non
     assert len(slow.runs_ms) == 2  # two runs of 30 ms already add up to 0.05 s
     capped, _ = timed(lambda: None, repeat=1, min_seconds=60.0)
     assert len(capped.runs_ms) == MAX_TIMED_RUNS
+
+
+def test_the_concurrency_mix_asks_what_it_says(demo, reset_dash_registries, tmp_path) -> None:
+    """Every request of the concurrency run's mix, sent to a served app, is answered; the
+    public map callbacks answer for the type and view their address names (so the mix really
+    varies what it asks, as a browser opening shared links would)."""
+    from dataclasses import replace
+    from urllib.parse import parse_qs
+
+    import requests
+
+    from dashboard.app_factory import create_app
+    from dashboard.bench_serve import add_user, build_mix, sign_in, subjects
+    from layouts.public import Ids as P
+    from tests.support.browser import serve_wsgi
+
+    settings, _ = demo
+    ctx = bench.BenchContext(
+        cases=0, repeat=1, ingest_repeat=1, format="boston", seed=0, workdir=tmp_path,
+        settings=settings, store_settings=settings,
+    )  # fmt: skip
+    password = add_user(ctx)
+    app = create_app(replace(settings, rate_limit="1000000 per minute"))
+    with serve_wsgi(app.server) as base, requests.Session() as session:
+        sign_in(session, base, password)
+        mix = build_mix(session, base, subjects(ctx))
+        seen = set()
+        for action in mix:
+            answer = session.request(action.method, base + action.path, json=action.body)
+            assert answer.status_code in (200, 204), (action.kind, answer.status_code)
+            if action.kind != "callback public map":
+                continue
+            values = {f"{i['id']}.{i['property']}": i["value"] for i in action.body["inputs"]}
+            asked = parse_qs(values[f"{P.MAP_URL}.search"].lstrip("?"))
+            summary = json.dumps(answer.json()["response"][P.MAP_SUMMARY]["children"])
+            assert asked.get("type", ["All requests"])[0] + ":" in summary, (asked, summary)
+            seen.add(asked["view"][0])
+        assert seen == {"area", "cell", "points"}
