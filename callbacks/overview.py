@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -297,6 +297,17 @@ def _day(value: Any) -> date | None:
         return None
 
 
+def kind_anchor(shown: Period, day: str | None) -> date:
+    """The day a change of period kind keeps in view: the "containing the day" picked, when it
+    is in the period shown, else the period's first day. (Anchoring on the first day alone made
+    Month -> Week -> Month drift a month back each time: September's first week starts in
+    August.)"""
+    picked = _day(day)
+    if picked is not None and shown.start <= picked <= shown.end:
+        return picked
+    return shown.start
+
+
 def next_query(
     trigger: str | None,
     search: str | None,
@@ -328,17 +339,20 @@ def next_query(
         if kind == "custom":
             period = Period("custom", shown.start, shown.end)
         elif kind in periods.KINDS:
-            period = periods.period_of(kind, shown.start)
+            period = periods.period_of(kind, kind_anchor(shown, day))
         else:
             return None
     elif trigger == f"{Ids.DATE}.date":
         anchor = _day(day)
         if anchor is None:
             return None
-        if shown.kind == "custom":
-            period = Period("custom", anchor, anchor + (shown.end - shown.start))
+        # The kind on screen: a kind picked a moment ago may not be in the address yet.
+        chosen = kind if kind in periods.KINDS else shown.kind
+        if chosen == "custom":
+            length = shown.end - shown.start if shown.kind == "custom" else timedelta(0)
+            period = Period("custom", anchor, anchor + length)
         else:
-            period = periods.period_of(shown.kind, anchor)
+            period = periods.period_of(chosen, anchor)
     elif trigger in (f"{Ids.RANGE}.start_date", f"{Ids.RANGE}.end_date"):
         first, last = _day(start), _day(end)
         if first is None or last is None:
@@ -429,6 +443,15 @@ def sync_outputs(
     view = overview_view(services, query, as_of=as_of)
     canonical = view["search"]
     c = view["controls"]
+    # A change of kind keeps the day picked in "Containing the day" when the new period holds
+    # it, so that the next change of kind is anchored on it too (see kind_anchor).
+    picked = _day(day)
+    keep_day = (
+        from_control[:1] == [f"{Ids.KIND}.value"]
+        and picked is not None
+        and c["start"] is not None
+        and c["start"] <= picked <= c["end"]
+    )
     return {
         f"{Ids.HEADLINE}.children": view["headline"],
         f"{Ids.NOTICE}.children": view["notice"],
@@ -441,7 +464,7 @@ def sync_outputs(
         # the address as typed, made canonical in place (no new history entry)
         f"{Ids.CANONICAL}.data": canonical if not push and canonical != shown else no_update,
         f"{Ids.KIND}.value": c["kind"],
-        f"{Ids.DATE}.date": c["date"],
+        f"{Ids.DATE}.date": no_update if keep_day else c["date"],
         f"{Ids.DATE}.min_date_allowed": c["min_date"],
         f"{Ids.DATE}.max_date_allowed": c["max_date"],
         f"{Ids.RANGE}.start_date": c["start"],
@@ -454,13 +477,18 @@ def sync_outputs(
 
 
 # Keeps the address canonical (e.g. ``/`` -> ``/?period=month&date=2011-12-01``) without adding
-# a history entry: Back must not land on an address that pushes a new one.
+# a history entry: Back must not land on an address that pushes a new one. The page's Location
+# is then told the new address (its ``href`` and ``search``): a Location whose props disagree
+# with the window pushes its own, stale ``href`` at its next update, which put ``/`` back in the
+# address bar at the first control change after a rewrite.
 REPLACE_ADDRESS = """
 function(search) {
-    if (search && window.location.pathname === '/' && window.location.search !== search) {
-        window.history.replaceState(window.history.state, '', '/' + search + window.location.hash);
+    const no = window.dash_clientside.no_update;
+    if (!search || window.location.pathname !== '/' || window.location.search === search) {
+        return [no, no];
     }
-    return window.dash_clientside.no_update;
+    window.history.replaceState(window.history.state, '', '/' + search + window.location.hash);
+    return [window.location.href, search];
 }
 """
 
@@ -472,7 +500,8 @@ def register(app: Dash, services: Services) -> None:
 
     app.clientside_callback(
         REPLACE_ADDRESS,
-        Output(Ids.CANONICAL, "modified_timestamp"),
+        Output(Ids.URL, "href"),
+        Output(Ids.URL, "search", allow_duplicate=True),
         Input(Ids.CANONICAL, "data"),
         prevent_initial_call=True,
     )

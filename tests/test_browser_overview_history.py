@@ -97,3 +97,37 @@ def test_custom_starts_from_the_period_shown(demo, reset_dash_registries):
         fresh.context.add_cookies(page.context.cookies())
         fresh.goto(copied)
         expect(fresh.locator(f"#{Ids.HEADLINE}")).to_have_text(headline.inner_text(), timeout=WAIT)
+
+
+@pytest.mark.parametrize(
+    ("path", "canonical", "week"),
+    [
+        ("/", "/?period=month&date=2011-12-01", "/?period=week&date=2011-11-28"),
+        (
+            "/?period=quarter&date=2011-08-15",
+            "/?period=quarter&date=2011-07-01",
+            "/?period=week&date=2011-06-27",  # the week of the quarter's first day
+        ),
+    ],
+)
+def test_after_an_address_is_rewritten_in_place_a_control_still_writes_it(
+    demo, reset_dash_registries, path, canonical, week
+):
+    """An address the page rewrites in place ("/", a day inside a quarter) used to be put back
+    at the first control change: the page's Location still held the old address."""
+    settings, _ = demo
+    password = make_user(settings, "mayor@city.test", role="executive")
+    app = create_app(settings)
+    with serve_wsgi(app.server) as url, chromium_browser() as browser:
+        page = browser.new_page()
+        browser_sign_in(page, url, "mayor@city.test", password)
+        page.goto(url + path)
+        expect(page).to_have_url(re.compile(re.escape(canonical) + "$"), timeout=WAIT)
+        headline = page.locator(f"#{Ids.HEADLINE}")
+        shown = headline.inner_text()
+        _kind(page, "Week").check()
+        expect(page).to_have_url(re.compile(re.escape(week) + "$"), timeout=WAIT)
+        expect(headline).to_contain_text("week of", timeout=WAIT)
+        page.go_back()
+        expect(page).to_have_url(re.compile(re.escape(canonical) + "$"), timeout=WAIT)
+        expect(headline).to_have_text(shown, timeout=WAIT)

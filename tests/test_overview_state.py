@@ -77,9 +77,16 @@ def test_the_callback_listens_to_the_address_and_owns_address_controls_and_conte
     assert {URL, KIND, DATE, START, END, DEPARTMENT} <= inputs
     for written in (URL, KIND, DATE, START, END, DEPARTMENT, f"{Ids.CHART}.figure"):
         assert written in outputs_key
-    # Nothing else writes the address or the controls (no second callback to race with).
+    # Nothing else writes the address or the controls (no second callback to race with), but
+    # the in-place rewrite of a non-canonical address, which tells the page's Location the
+    # address it wrote (and is fed only by the page callback's canonical address).
     others = [k for k in app.callback_map if k != outputs_key]
-    assert not [k for k in others if any(w in k for w in (URL, KIND, DATE, START, DEPARTMENT))]
+    writers = [k for k in others if any(w in k for w in (URL, KIND, DATE, START, DEPARTMENT))]
+    assert len(writers) == 1 and KIND not in writers[0] and DATE not in writers[0]
+    [rewrite] = writers
+    assert [f"{i['id']}.{i['property']}" for i in app.callback_map[rewrite]["inputs"]] == [
+        f"{Ids.CANONICAL}.data"
+    ]
 
 
 def test_back_to_the_month_link_shows_the_month_whatever_the_controls_said(services) -> None:
@@ -95,7 +102,8 @@ def test_back_to_the_month_link_shows_the_month_whatever_the_controls_said(servi
 def test_a_control_writes_the_address_of_what_it_shows(services) -> None:
     out = outputs(services, {KIND}, MONTH, kind="quarter", day="2011-09-01", departments=[])
     assert out["url"] == "?period=quarter&date=2011-07-01"
-    assert (out["kind"], out["date"]) == ("quarter", date(2011, 7, 1))
+    # The day picked stays (it is in the quarter): the next change of kind starts from it.
+    assert (out["kind"], out["date"]) == ("quarter", no_update)
     assert out["headline"].startswith("Q3 2011:")
     # The page shows exactly what the written address shows when opened.
     assert out["headline"] == overview_view(services, out["url"], as_of=AS_OF)["headline"]
@@ -108,6 +116,24 @@ def test_the_first_call_follows_the_address_and_makes_it_canonical_in_place(serv
     assert out["canonical"] == periods.period_of("month", last).to_query()
     out = outputs(services, set(), None, kind="month", initial=MONTH)  # no address: the store
     assert out["headline"].startswith("September 2011:") and out["canonical"] is no_update
+
+
+def test_month_week_month_comes_back_to_the_same_month(services) -> None:
+    """A change of kind is anchored on the day picked: September -> Week -> Month is
+    September again (anchored on the first day alone it was August, and drifted on)."""
+    week = outputs(services, {KIND}, MONTH, kind="week", day="2011-09-01", departments=[])
+    assert week["url"] == "?period=week&date=2011-08-29" and week["date"] is no_update
+    back = outputs(services, {KIND}, week["url"], kind="month", day="2011-09-01", departments=[])
+    assert back["url"] == MONTH and back["headline"].startswith("September 2011:")
+    # A day outside the period shown (a stale picker) is not used: the period's first day is.
+    far = outputs(services, {KIND}, MONTH, kind="week", day="2011-11-20", departments=[])
+    assert far["url"] == "?period=week&date=2011-08-29"
+
+
+def test_a_day_picked_right_after_a_kind_uses_the_kind_on_screen(services) -> None:
+    """Week clicked, then a day picked before the address says "week": a week, not a month."""
+    out = outputs(services, {DATE}, MONTH, kind="week", day="2011-11-20", departments=[])
+    assert out["url"] == "?period=week&date=2011-11-14"
 
 
 def test_controls_change_the_period_shown() -> None:
@@ -140,7 +166,7 @@ def test_custom_starts_as_the_period_shown(services) -> None:
     assert out["url"] == "?period=custom&from=2011-09-01&to=2011-09-30"
     assert out["kind"] == "custom"
     assert (out["start"], out["end"]) == (date(2011, 9, 1), date(2011, 9, 30))
-    assert out["date"] == date(2011, 9, 1)
+    assert out["date"] is no_update  # the day picked, 2011-09-01, stays
     numbers = [c.to_plotly_json() for c in out["cards"]]
     # The same cases: the same numbers (only the comparison period differs).
     assert (
