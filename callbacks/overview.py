@@ -279,7 +279,7 @@ def overview_view(
         }
     return {
         "headline": headline_text(period, model["previous"], totals),
-        "notice": None,
+        "notice": replaced_custom_notice(query, period),
         "cards": [department_card(card) for card in model["cards"]],
         "figure": overview_figure(model["weekly"], target=services.policy.target),
         "table": _weekly_table(model["weekly"]),
@@ -288,6 +288,20 @@ def overview_view(
         "search": search,
         "controls": controls,
     }
+
+
+def replaced_custom_notice(query: str | None, period: Period) -> dbc.Alert | None:
+    """Why a link asking for custom dates shows another period: one or both dates missing or
+    unreadable, or more than :data:`~dashboard.periods.MAX_CUSTOM_DAYS` days apart."""
+    asked = dict(parse_qsl((query or "").lstrip("?")))
+    if str(asked.get("period", "")).lower() != "custom" or period.kind == "custom":
+        return None
+    return dbc.Alert(
+        f"The link asks for custom dates ({asked.get('from') or 'no start'} to "
+        f"{asked.get('to') or 'no end'}) that are incomplete, not dates, or more than "
+        f"{periods.MAX_CUSTOM_DAYS:,} days apart: showing {period.label()} instead.",
+        color="warning",
+    )
 
 
 def _day(value: Any) -> date | None:

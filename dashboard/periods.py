@@ -86,6 +86,10 @@ def _date(value: object) -> date | None:
         return None
 
 
+#: The longest custom period a link may ask for (about ten years), in days.
+MAX_CUSTOM_DAYS = 3660
+
+
 def from_query(query: Mapping[str, object] | str | None, *, default_anchor: date) -> Period:
     """Parse ``period``/``date``/``from``/``to``; anything malformed falls back to the defaults
     (the month containing ``default_anchor``)."""
@@ -103,7 +107,7 @@ def from_query(query: Mapping[str, object] | str | None, *, default_anchor: date
         if start and end:
             if start > end:
                 start, end = end, start
-            if (end - start).days <= 3660:
+            if (end - start).days <= MAX_CUSTOM_DAYS:
                 return Period("custom", start, end)
         kind = "month"
     anchor = _date(query.get("date")) or default_anchor

@@ -5,6 +5,7 @@ wording follow the selection."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date
 
@@ -321,3 +322,16 @@ def _walk(component):
             yield from _walk(child)
     elif children is not None and hasattr(children, "children"):
         yield from _walk(children)
+
+
+def test_a_custom_link_that_cannot_be_shown_says_what_is_shown_instead(services) -> None:
+    for query in ("?period=custom&from=2011-09-05", "?period=custom&from=2000-01-01&to=2030-01-01",
+                  "?period=custom&from=soon&to=later"):  # fmt: skip
+        view = overview_view(services, query, as_of=AS_OF)
+        text = json.dumps(view["notice"].to_plotly_json(), default=str)
+        assert "showing December 2011 instead" in text, query
+        assert view["headline"].startswith("December 2011:")
+    fine = overview_view(services, "?period=custom&from=2011-09-05&to=2011-09-20", as_of=AS_OF)
+    assert (
+        fine["notice"] is None and fine["search"] == "?period=custom&from=2011-09-05&to=2011-09-20"
+    )
