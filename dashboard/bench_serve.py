@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import numpy as np
 
@@ -275,6 +275,7 @@ def subjects(ctx: BenchContext) -> Subjects:
 
 def build_mix(session: Any, base: str, s: Subjects) -> list[Action]:
     """Page loads and callbacks, with payloads built from the apps' own dependency lists."""
+    from callbacks.public import map_search
     from layouts.department import Ids as D
     from layouts.hotspots import Ids as H
     from layouts.overview import Ids as O
@@ -355,8 +356,7 @@ def build_mix(session: Any, base: str, s: Subjects) -> list[Action]:
         # A shared link of the map: its settings are in the address, the callback's first input
         # (what a browser opening the link sends).
         type_ = [None, *s.types][n % (len(s.types) + 1)]
-        settings = [("type", type_)] if type_ else []
-        search = "?" + urlencode([*settings, ("view", view)])
+        search = map_search({"type": type_, "days": 30, "view": view})
         actions += [
             Action("page /public/", "GET", "/public/"),
             Action(

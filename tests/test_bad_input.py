@@ -25,19 +25,9 @@ from dashboard import schema
 from dashboard.store import Store
 from etl.load import load_file
 from tests.conftest import NYC_CSV, ROOT, make_settings
+from tests.support.exports import BOSTON_MINIMAL_HEADER
 
-HEADER = [
-    "case_enquiry_id",
-    "open_dt",
-    "target_dt",
-    "closed_dt",
-    "case_status",
-    "type",
-    "department",
-    "source",
-    "latitude",
-    "longitude",
-]
+HEADER = BOSTON_MINIMAL_HEADER
 REASONS = {
     "missing_request_id",
     "unparseable_requested_at",

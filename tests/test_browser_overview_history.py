@@ -27,7 +27,7 @@ def _kind(page, label: str):
 
 
 @contextlib.contextmanager
-def _overview(demo, path: str) -> Iterator[tuple[Browser, Page]]:
+def _signed_in(demo, path: str) -> Iterator[tuple[Browser, Page]]:
     """A live server on the demo data, a browser signed in as the mayor, at ``path``."""
     settings, _ = demo
     password = make_user(settings, "mayor@city.test", role="executive")
@@ -36,6 +36,13 @@ def _overview(demo, path: str) -> Iterator[tuple[Browser, Page]]:
         page = browser.new_page()
         browser_sign_in(page, url, "mayor@city.test", password)
         page.goto(url + path)
+        yield browser, page
+
+
+@contextlib.contextmanager
+def _overview(demo, path: str) -> Iterator[tuple[Browser, Page]]:
+    """:func:`_signed_in` at a link to September 2011, once the page shows it."""
+    with _signed_in(demo, path) as (browser, page):
         expect(page.locator(f"#{Ids.HEADLINE}")).to_contain_text("September 2011:", timeout=WAIT)
         expect(_kind(page, "Month")).to_be_checked()
         yield browser, page
@@ -115,13 +122,7 @@ def test_after_an_address_is_rewritten_in_place_a_control_still_writes_it(
 ):
     """An address the page rewrites in place ("/", a day inside a quarter) used to be put back
     at the first control change: the page's Location still held the old address."""
-    settings, _ = demo
-    password = make_user(settings, "mayor@city.test", role="executive")
-    app = create_app(settings)
-    with serve_wsgi(app.server) as url, chromium_browser() as browser:
-        page = browser.new_page()
-        browser_sign_in(page, url, "mayor@city.test", password)
-        page.goto(url + path)
+    with _signed_in(demo, path) as (_, page):
         expect(page).to_have_url(re.compile(re.escape(canonical) + "$"), timeout=WAIT)
         headline = page.locator(f"#{Ids.HEADLINE}")
         shown = headline.inner_text()

@@ -15,19 +15,9 @@ from dashboard.cli import build_parser, main
 from dashboard.settings import SETTINGS, Settings
 from dashboard.store import Store
 from etl.pull import Http, PullError
+from tests.support.exports import BOSTON_MINIMAL_HEADER
 
-HEADER = [
-    "case_enquiry_id",
-    "open_dt",
-    "target_dt",
-    "closed_dt",
-    "case_status",
-    "type",
-    "department",
-    "source",
-    "latitude",
-    "longitude",
-]
+HEADER = BOSTON_MINIMAL_HEADER
 
 
 @pytest.fixture

@@ -21,19 +21,9 @@ from dashboard.store import Store
 from etl.load import load_file, row_hashes
 from etl.reader import ExportFile
 from tests.conftest import NYC_CSV, make_settings
+from tests.support.exports import BOSTON_MINIMAL_HEADER
 
-BOSTON_HEADER = [
-    "case_enquiry_id",
-    "open_dt",
-    "target_dt",
-    "closed_dt",
-    "case_status",
-    "type",
-    "department",
-    "source",
-    "latitude",
-    "longitude",
-]
+BOSTON_HEADER = BOSTON_MINIMAL_HEADER
 
 
 # -- helpers -------------------------------------------------------------------------------------
