@@ -686,3 +686,24 @@ def test_snapshot_of_an_empty_store(store: Store, settings: Settings) -> None:
     table = pq.read_table(path / snapshot.CASES_FILE)
     assert table.num_rows == 0
     assert table.schema == snapshot.arrow_schema([])
+
+
+def test_current_snapshot_follows_a_pointer_rewritten_in_place(tmp_path: Path) -> None:
+    """The pointer is remembered by its bytes, not its file's identity: a ``CURRENT`` rewritten
+    in place (same inode, same size, within the file system's clock tick) is followed at once,
+    and a pointer to a snapshot whose cases file is gone gives None."""
+    directory = tmp_path / "snapshots"
+    names = ["snap-a-0001", "snap-b-0002"]  # the same length, as real snapshot names are
+    for name in names:
+        (directory / name).mkdir(parents=True)
+        (directory / name / snapshot.CASES_FILE).write_bytes(b"")
+    pointer = directory / snapshot.CURRENT
+    for _ in range(3):
+        for name in names:
+            with pointer.open("r+b" if pointer.exists() else "wb") as fh:  # in place
+                fh.write(f"{name}\n".encode())
+            assert snapshot.current_snapshot(directory) == directory / name
+    (directory / names[1] / snapshot.CASES_FILE).unlink()
+    assert snapshot.current_snapshot(directory) is None
+    pointer.unlink()
+    assert snapshot.current_snapshot(directory) is None
