@@ -101,6 +101,9 @@ def parse_datetime(name: str, raw: str) -> datetime:
         f"e.g. {_EXAMPLE_TIME} or 2011-07-01T04:00:00Z (got {raw[:40]!r})"
     )
     if match is None:
+        if _DATE_TIME.match(raw.replace(" ", "+")):
+            # "+05:30" sent unencoded: a "+" in a query string is a space.
+            problem += "; a + in a URL must be sent as %2B"
         raise ApiError(400, problem)
     year, month, day, hour, minute, second, fraction, zulu, sign, oh, om = match.groups()
     try:
@@ -139,6 +142,9 @@ def _list(name: str, raw: str | None, *, most: int, longest: int, total: int) ->
     if len(raw) > total:
         raise ApiError(400, f"{name} is too long ({len(raw):,} characters; at most {total:,})")
     values = tuple(dict.fromkeys(v.strip() for v in raw.split(",") if v.strip()))
+    if not values:
+        # An empty value is malformed, not absent: "service_request_id=" must not list everything.
+        raise ApiError(400, f"{name} must name at least one value (got {raw[:40]!r})")
     if len(values) > most:
         raise ApiError(400, f"{name} lists {len(values)} values; at most {most} are allowed")
     if any(len(v) > longest for v in values):
@@ -194,9 +200,44 @@ def _statuses(raw: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(raw.split(",")))
 
 
+#: Parameters the spec lets a client declare "multiple times, comma delimited": repeated, their
+#: values are joined with commas (``status=open&status=closed`` is ``status=open,closed``).
+LIST_PARAMETERS = ("service_request_id", "service_code", "status")
+#: Parameters that take one value: given twice, the answer is a 400 (not the first one's).
+SINGLE_PARAMETERS = (
+    "start_date",
+    "end_date",
+    "updated_after",
+    "updated_before",
+    "bbox",
+    "page",
+    "page_size",
+    "extensions",
+)
+
+
+def query_values(args: Mapping[str, str]) -> dict[str, str]:
+    """One value per parameter: a list parameter given more than once is joined with commas, a
+    single-valued one given more than once is a 400 (others are left as the first value)."""
+    getlist = getattr(args, "getlist", None)
+    if getlist is None:  # a plain mapping has one value per name
+        return dict(args)
+    out: dict[str, str] = {}
+    for name in args:
+        values: list[str] = getlist(name)
+        if len(values) > 1 and name in LIST_PARAMETERS:
+            out[name] = ",".join(dict.fromkeys(values))
+        elif len(values) > 1 and name in SINGLE_PARAMETERS:
+            raise ApiError(400, f"{name} was given {len(values)} times; give it once")
+        else:
+            out[name] = values[0]
+    return out
+
+
 def parse_request_query(args: Mapping[str, str], data: PublicData) -> RequestQuery:
     """The query string of ``requests.{fmt}``, validated (ApiError 400 otherwise). A parameter
     given with an empty value is malformed, not absent."""
+    args = query_values(args)
     ids = _list(
         "service_request_id",
         args.get("service_request_id"),
@@ -367,15 +408,16 @@ def to_xml(root: str, item: str | None, payload: Any) -> bytes:
 def respond(payload: Any, fmt: str, *, root: str, item: str | None, status: int = 200):
     if fmt == "xml":
         body = to_xml(root, item, payload)
-        return flask.Response(body, status=status, mimetype="text/xml", content_type=None)
+        return flask.Response(body, status=status, content_type="text/xml; charset=utf-8")
     body = json.dumps(payload, ensure_ascii=False, allow_nan=False)
-    return flask.Response(body, status=status, mimetype="application/json")
+    return flask.Response(body, status=status, content_type="application/json; charset=utf-8")
 
 
 def error_response(status: int, message: str, fmt: str = "json"):
     errors = [{"code": status, "description": message}]
     response = respond(errors, fmt, root="errors", item="error", status=status)
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
 
@@ -459,7 +501,7 @@ def make_blueprint(data: PublicData) -> flask.Blueprint:
     @bp.get("/requests/<path:name>")
     def request_one(name: str):
         request_id, fmt = _split(name)
-        extensions = _bool("extensions", flask.request.args.get("extensions"))
+        extensions = _bool("extensions", query_values(flask.request.args).get("extensions"))
         record = data.lookup(request_id, areas=extensions)
         if record is None:
             # Unknown and private cases answer alike.
@@ -496,7 +538,11 @@ def install_error_handlers(server: flask.Flask) -> None:
     with the spec's ``errors`` body; everywhere else Flask's own answer is kept."""
 
     def _other_version(anything: str = ""):
-        return error_response(404, f"this server speaks GeoReport v2 only: see {PREFIX}/")
+        return error_response(
+            404,
+            f"this server speaks GeoReport v2 only: see {PREFIX}/",
+            _format_of(flask.request.path),
+        )
 
     # Without these, the staff app's catch-all route would answer /open311/v3/... with its page.
     server.add_url_rule("/open311/", "open311_root_slash", _other_version)
@@ -674,13 +720,13 @@ _LIST_PARAMS = [
         "in": "query",
         "description": f"Comma-separated tracking numbers (at most {MAX_IDS}); overrides "
         "every other filter.",
-        "schema": {"type": "string", "maxLength": MAX_IDS_LENGTH},
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDS_LENGTH},
     },
     {
         "name": "service_code",
         "in": "query",
         "description": f"Comma-separated service codes (at most {MAX_CODES}).",
-        "schema": {"type": "string", "maxLength": MAX_CODES_LENGTH},
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_CODES_LENGTH},
     },
     _time_param("start_date", "Earliest requested time."),
     _time_param(

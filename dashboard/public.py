@@ -48,7 +48,7 @@ from sqlalchemy import bindparam, false, func, select
 from dashboard import schema
 from dashboard.errors import ConfigError, SnapshotMissingError
 from dashboard.queries import CaseFilter, QueryError, ReadModel
-from dashboard.redact import redact
+from dashboard.redact import redact, without_house_numbers
 from dashboard.settings import SETTINGS as _SETTINGS  # noqa: E402
 from dashboard.settings import Settings
 from dashboard.sla import SlaEngine, SlaPolicy, describe_rule, load_policy, policy_due, weekly
@@ -186,6 +186,14 @@ def _keeps_number(words: list[str], i: int, core: str) -> bool:
         return True
     after_state = re.fullmatch(r"[A-Z]{2},?", before) is not None
     return bool(_ZIP.match(core)) and i == len(words) - 1 and (after_state or before.endswith(","))
+
+
+def _public_description(text: str | None, precision: str) -> str | None:
+    """A case's description as the public sees it: redacted, and without house numbers unless
+    the case is published at its exact location (so the text does not give the address the
+    published location leaves out)."""
+    cleaned = redact(text) or None
+    return cleaned if precision == "exact" else (without_house_numbers(cleaned) or None)
 
 
 def generalise_address(address: str | None) -> str | None:
@@ -521,7 +529,9 @@ class PublicData:
             "service_name": name,
             "service_group": row["service_group"],
             "department": row["department"],
-            "description": None if sensitive else (redact(row["description"]) or None),
+            "description": None
+            if sensitive
+            else _public_description(row["description"], precision),
             "channel": row["channel"],
             "requested_at": requested,
             "updated_at": updated,
@@ -593,9 +603,11 @@ class PublicData:
         return self._records([dict(row)], areas=areas)[0]
 
     def latest_requested(self) -> datetime | None:
-        """When the newest request in the store was made (UTC)."""
+        """When the newest request the public may see was made (UTC)."""
         with self.store.connect() as conn:
-            value = conn.execute(select(func.max(_c.requested_at))).scalar()
+            value = conn.execute(
+                select(func.max(_c.requested_at)).where(_c.is_private == false())
+            ).scalar()
         return _aware(value)
 
     def find_requests(self, query: RequestQuery) -> list[dict[str, Any]]:

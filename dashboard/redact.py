@@ -12,10 +12,15 @@
   (``617555O142``: O for 0, l or I for 1) or spelled out (``six one seven five five five ...``,
   seven number words or more in a row) -> ``[phone removed]``;
 - social security numbers (``123-45-6789``) -> ``[number removed]``;
-- names after "my name is", "name:", "name -", "contact", "call", "ask for", "reported by", "this is",
-  "I am", "regards", "thanks", and after titles (Mr, Mrs, Ms, Dr) -> ``[name removed]``. After
-  "my name is" / "name:" any words are taken (people type names in lower case); after the other
-  phrases only capitalised words, so "contact the city" stays as it is.
+- names after "my name is", "name:", "name -", "printed for", "contact", "call", "ask for",
+  "reported by", "this is", "I am", "regards", "thanks", and after titles (Mr, Mrs, Ms, Dr, Rep.,
+  Sen., Councilor) -> ``[name removed]``. After "my name is" / "name:" / "printed for" any words
+  are taken (people type names in lower case); after the other phrases only capitalised words,
+  so "contact the city" stays as it is.
+
+:func:`without_house_numbers` also takes house numbers out of free text (``12 Otis Place``,
+``opposite #83``, ``behind 221 W. Canton``) -> ``[number removed]``: for a case whose location is
+published as an area, not a point.
 
 Control characters are dropped and the text is cut to :data:`MAX_LENGTH` characters. Redaction
 errs on the side of removing too much: a public page loses a word, never a phone number.
@@ -80,7 +85,8 @@ _STOP = frozenset(
     "phone please reporting the tel thanks to who with".split()
 )
 _ANY_NAME = re.compile(
-    r"(?i:\b(?:my\s+name\s+is|my\s+name's|name\s*[:\-\u2013\u2014]|names?\s+is)\s*:?\s*)"
+    r"(?i:\b(?:my\s+name\s+is|my\s+name's|name\s*[:\-\u2013\u2014]|names?\s+is|printed\s+for)"
+    r"\s*:?\s*)"
     rf"(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})"
 )
 _CAP_NAME = re.compile(
@@ -90,7 +96,7 @@ _CAP_NAME = re.compile(
     rf"(?P<name>{_CAP_WORD}(?:\s+{_CAP_WORD}){{0,2}})"
 )
 _TITLE_NAME = re.compile(
-    r"\b(?i:mr\.?|mrs\.?|ms\.?|miss|mx\.?|dr\.|prof\.)\s+"
+    r"\b(?i:mr\.?|mrs\.?|ms\.?|miss|mx\.?|dr\.|prof\.|rep\.|sen\.|councill?or)\s+"
     rf"(?P<name>{_CAP_WORD}(?:\s+{_CAP_WORD}){{0,1}})"
 )
 #: Capitalised words that follow "this is" / "I am" but are not names.
@@ -98,6 +104,47 @@ _NOT_NAMES = frozenset(
     "A An The Not Very So Still Again Also Writing Calling Reporting Requesting Concerned "
     "Unable Happy Sorry Glad Here There It This That City Boston Street".split()
 )
+
+
+#: Words that end a street name: a number a few words before one is a house number.
+_STREET_WORD = (
+    r"(?:st|street|ave?|avenue|rd|road|pl|place|ter|terrace|way|ct|court|sq|square|blvd|"
+    r"boulevard|dr|drive|ln|lane|pkwy|parkway|cir|circle|plz|plaza|hwy|highway|aly|alley)"
+)
+_HOUSE_NUMBER = r"\d+[A-Za-z]?(?:\s*-\s*\d+[A-Za-z]?)?(?!\w)"
+_HOUSE_NUMBERS = (
+    # "opposite #83", "Long Wharf #60", "light out # 10"
+    re.compile(r"(?P<number>#\s*\d+[A-Za-z]?)(?!\w)"),
+    # "12 Otis Place", "Knock Down 280 Harrison Ave", "38 W. Milton Street", "1153-1155 Dorchester Ave"
+    re.compile(
+        rf"(?<![\w\-/.])(?<!route\s)(?<!rte\s)(?<!hwy\s)(?P<number>{_HOUSE_NUMBER})"
+        rf"(?=\s+(?:\w[\w'.&-]*\s+){{0,3}}{_STREET_WORD}\b)",
+        re.IGNORECASE,
+    ),
+    # "behind 221 W. Canton", "in front of 38", "at 195"
+    re.compile(
+        r"(?i:\b(?:at|behind|opposite|opp\.?|in\s+front\s+of|near|outside|across\s+from)\s+)"
+        rf"(?P<number>{_HOUSE_NUMBER})"
+    ),
+)
+
+
+def without_house_numbers(text: str | None) -> str | None:
+    """``text`` without house numbers (``12 Otis Place`` -> ``[number removed] Otis Place``): a
+    number a few words before a street word (St, Ave, Place...), after ``#``, or after "at",
+    "behind", "opposite", "near"... For the free text of a case whose location is published as
+    an area, so that the text does not give the address the location leaves out. Errs towards
+    removing a number too many ("at 5 pm")."""
+    if not text:
+        return text
+
+    def mark(match: re.Match[str]) -> str:
+        whole, start = match.group(0), match.start("number") - match.start(0)
+        return whole[:start] + NUMBER_MARK + whole[start + len(match.group("number")) :]
+
+    for pattern in _HOUSE_NUMBERS:
+        text = pattern.sub(mark, text)
+    return text
 
 
 def _cut_at_stop(name: str) -> str:
