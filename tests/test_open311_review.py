@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -16,28 +15,16 @@ import pytest
 
 from dashboard.app_factory import create_app
 from dashboard.redact import NUMBER_MARK, redact, without_house_numbers
+from tests.test_open311 import app  # noqa: F401 - the module-scoped app fixture
 
 API = "/open311/v2"
 DAY = "start_date=2011-09-01T00:00:00-04:00&end_date=2011-09-02T00:00:00-04:00&page_size=500"
 
 
-def _clear_dash_registries() -> None:
-    import dash
-    from dash._callback import GLOBAL_CALLBACK_LIST, GLOBAL_CALLBACK_MAP
-
-    dash.page_registry.clear()
-    GLOBAL_CALLBACK_LIST.clear()
-    GLOBAL_CALLBACK_MAP.clear()
-
-
 @pytest.fixture(scope="module")
-def client(demo):
-    _clear_dash_registries()
-    app = create_app(replace(demo[0], rate_limit="1000000 per minute"))
-    client = app.server.test_client()
-    client.get("/healthz")  # Dash finishes its setup now
-    yield client
-    _clear_dash_registries()
+def client(app):  # noqa: F811 - the fixture imported above
+    """A client of the module-scoped app of ``tests/test_open311.py`` (same demo, no limit)."""
+    return app.server.test_client()
 
 
 def get(client, path: str, status: int = 200) -> Any:
