@@ -9,7 +9,8 @@ the pipeline exactly like a CSV: a header (every key seen, in first-seen order) 
 - ``notes`` and any other list or object is kept as its JSON text.
 - A key given twice in one JSON object: the first non-empty value is read (as with two CSV
   columns of the same name, the first is read).
-- ``true``/``false`` become ``true``/``false``, ``null`` becomes empty.
+- ``true``/``false`` become ``true``/``false``, ``null`` becomes empty, and so do ``NaN`` and
+  ``Infinity`` (not JSON, but written by some exporters: a request id ``nan`` is no id).
 """
 
 from __future__ import annotations
@@ -55,11 +56,16 @@ def _flatten(record: dict[str, Any]) -> dict[str, str]:
     return flat
 
 
+def _no_number(name: str) -> None:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are read as ``null``."""
+    return None
+
+
 def json_records(text: str, *, path: str) -> list[dict[str, str]]:
     """Requests of a GeoReport v2 JSON document: a list, or an object holding the list under
     ``requests`` / ``service_requests`` (or one request object)."""
     try:
-        data = json.loads(text, object_pairs_hook=_first_non_empty)
+        data = json.loads(text, object_pairs_hook=_first_non_empty, parse_constant=_no_number)
     except json.JSONDecodeError as exc:
         raise InputFileError(f"{path}: not valid JSON ({exc})") from exc
     if isinstance(data, dict):

@@ -2,8 +2,9 @@
 
 Quarantine reasons (the keys of the load report):
 
-- ``missing_request_id``: no usable tracking number (empty, or longer than the store's
-  ``cases.request_id`` column).
+- ``missing_request_id``: no usable tracking number (empty, longer than the store's
+  ``cases.request_id`` column, or a long number a spreadsheet rewrote as ``1.01E+11``: rows
+  that were distinct cases would otherwise be loaded as updates of one).
 - ``unparseable_requested_at``: the requested (open) time is missing or cannot be read.
 - ``closed_before_requested``: the closed time is before the requested time.
 - ``wrong_field_count``: the CSV row has more or fewer fields than the header (set by the reader).
@@ -54,6 +55,8 @@ _DATE = re.compile(
     r"|[A-Za-z]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
     r"|\d{1,2}\s+[A-Za-z]{3,9}\.?,?\s+\d{4}"
 )
+#: A number in the scientific notation spreadsheets (Excel) give long numbers: ``1.01E+11``.
+_SCIENTIFIC = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)?[eE]\+[0-9]+")
 #: Times outside this window are not 311 times (typos such as year 0201 or 9999): unreadable.
 EARLIEST = pd.Timestamp("1900-01-01")
 LATEST = pd.Timestamp("2200-01-01")
@@ -282,7 +285,12 @@ def normalise(
     reason[closed_early] = "closed_before_requested"
     reason[out["requested_at"].isna()] = "unparseable_requested_at"
     too_long = out["request_id"].str.len() > _WIDTHS["request_id"]
-    reason[out["request_id"].isna() | too_long.fillna(False).astype(bool)] = "missing_request_id"
+    unusable = too_long.fillna(False).astype(bool)
+    plus = out["request_id"].str.contains("+", regex=False).fillna(False).astype(bool)
+    if plus.any():  # (the regular expression only where it can match: 1.01E+11)
+        scientific = re.escape(adapter.id_prefix) + _SCIENTIFIC.pattern  # after the id_prefix
+        unusable |= out["request_id"].where(plus, "").str.fullmatch(scientific)
+    reason[out["request_id"].isna() | unusable] = "missing_request_id"
     bad = reason.notna().to_numpy()
     quarantined: list[tuple[int, str, list[str]]] = [
         (lines[i], reason.iat[i], rows[i]) for i in np.flatnonzero(bad)

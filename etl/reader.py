@@ -4,9 +4,11 @@ Also read: tab- or semicolon-separated files (the delimiter is sniffed from the 
 Open311 GeoReport v2 ``requests.json`` / ``requests.xml`` documents, which become a synthetic header
 (every key) and rows of text, numbered by request (``lines[i]`` is the request's position).
 
-A file that cannot be read as a whole (missing, binary, empty, no header, a zip without exactly one
-CSV) raises :class:`dashboard.errors.InputFileError` before anything is loaded. Rows with the wrong
-number of fields are handed back separately, with their line number, to be quarantined.
+UTF-8 (bytes past the sniffed head that are not UTF-8 are read as Windows-1252), Windows-1252 and
+UTF-16 with a byte-order mark are read. A file that cannot be read as a whole (missing, binary,
+empty, no header, a zip without exactly one CSV, an encrypted zip, an Excel workbook) raises
+:class:`dashboard.errors.InputFileError` before anything is loaded. Rows with the wrong number of
+fields are handed back separately, with their line number, to be quarantined.
 """
 
 from __future__ import annotations
@@ -33,6 +35,21 @@ log = logging.getLogger(__name__)
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 _SNIFF_BYTES = 64 * 1024
+#: Codec error handler of UTF-8 files: see :func:`_cp1252_fallback`.
+_CP1252_FALLBACK = "stat311-cp1252-fallback"
+
+
+def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
+    """Bytes that are not UTF-8 in a file taken for UTF-8 are read as Windows-1252.
+
+    The encoding is chosen from the file's first 64 KB; an export that is ASCII there and has a
+    Windows-1252 "é" further on keeps its letter instead of the replacement character U+FFFD."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return bytes(exc.object[exc.start : exc.end]).decode("cp1252", "replace"), exc.end
+
+
+codecs.register_error(_CP1252_FALLBACK, _cp1252_fallback)
 
 
 @dataclass
@@ -105,6 +122,11 @@ class ExportFile:
                     for m in archive.infolist()
                     if not m.is_dir() and not m.filename.startswith("__MACOSX/")
                 ]
+                if any(m.filename == "xl/workbook.xml" for m in members):
+                    raise InputFileError(
+                        f"{self.path}: an Excel workbook, not a CSV export; "
+                        "save it as CSV (UTF-8) and load that"
+                    )
                 # The CSV, or failing that the one text file (a README.txt beside a CSV is not data).
                 csvs = [m for m in members if m.filename.lower().endswith(".csv")]
                 for ext in (".tsv", ".json", ".xml", ".txt"):
@@ -115,7 +137,20 @@ class ExportFile:
                     raise InputFileError(
                         f"{self.path}: a zip must hold exactly one CSV file; it holds {names}"
                     )
-                with archive.open(csvs[0]) as member:
+                try:
+                    opened = archive.open(csvs[0])
+                except (RuntimeError, NotImplementedError) as exc:
+                    # a password-protected member, or a method zipfile lacks (Deflate64, zstd)
+                    why = (
+                        "it is encrypted"
+                        if csvs[0].flag_bits & 0x1
+                        else f"its compression method ({csvs[0].compress_type}) is not supported"
+                    )
+                    raise InputFileError(
+                        f"{self.path}: {csvs[0].filename} in the zip cannot be read: {why}; "
+                        "unzip it and load the file itself"
+                    ) from exc
+                with opened as member:
                     counter = _CountingReader(member)
                     # progress on a zip: compressed size is unknown per read; use uncompressed.
                     self.size = csvs[0].file_size or 1
@@ -123,11 +158,15 @@ class ExportFile:
             else:
                 yield io.BufferedReader(counter), counter  # type: ignore[arg-type]
 
-    def _check_text(self, head: bytes) -> None:
+    def _check_text(self, head: bytes) -> bytes:
+        """Refuse a head that is not text and choose ``encoding``. Returns the head to sniff the
+        kind and delimiter from: UTF-16 (with its byte-order mark, as Excel's "Unicode Text"
+        saves) is given back as UTF-8. A stray NUL is not binary: too many control bytes are."""
+        if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            self.encoding = "utf-16"
+            head = head[: len(head) // 2 * 2].decode("utf-16", "replace").encode("utf-8")
         if not head.strip():
             raise InputFileError(f"{self.path}: the file is empty")
-        if b"\x00" in head:
-            raise InputFileError(f"{self.path}: a binary file, not a CSV export")
         try:
             codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
         except UnicodeDecodeError:
@@ -136,6 +175,7 @@ class ExportFile:
         controls = sum(1 for b in head if b < 9 or 13 < b < 32)
         if controls > len(head) // 100:
             raise InputFileError(f"{self.path}: a binary file, not a CSV export")
+        return head
 
     @contextmanager
     def open(self, *, batch_size: int) -> Iterator[tuple[list[str], Iterator[RawBatch], _Progress]]:
@@ -147,7 +187,8 @@ class ExportFile:
                     head = buffered.peek(_SNIFF_BYTES)[:_SNIFF_BYTES]
                 except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
                     raise InputFileError(f"{self.path}: cannot be read ({exc})") from exc
-                self._check_text(head)
+                head = self._check_text(head)
+                sniffed = "utf-8" if self.encoding == "utf-16" else self.encoding
                 self.kind = _kind(head)
                 if self.kind in ("json", "xml"):
                     header, records = self._document(buffered)
@@ -155,11 +196,11 @@ class ExportFile:
                     yield header, _record_batches(records, batch_size), progress
                     return
                 text = io.TextIOWrapper(
-                    buffered, encoding=self.encoding, errors="replace", newline=""
+                    buffered, encoding=self.encoding, errors=self._errors, newline=""
                 )
                 # NUL characters (a stray one deep in a file) cannot be stored by PostgreSQL.
                 lines = (ln.replace("\x00", "\ufffd") if "\x00" in ln else ln for ln in text)
-                self.delimiter = _delimiter(head, self.encoding)
+                self.delimiter = _delimiter(head, sniffed)
                 if self.delimiter == "\t":
                     self.kind = "tsv"
                 reader = csv.reader(lines, delimiter=self.delimiter)
@@ -180,13 +221,18 @@ class ExportFile:
         except csv.Error as exc:
             raise InputFileError(f"{self.path}: not a readable CSV file ({exc})") from exc
 
+    @property
+    def _errors(self) -> str:
+        """How bytes the encoding cannot read are decoded (see :func:`_cp1252_fallback`)."""
+        return _CP1252_FALLBACK if self.encoding == "utf-8" else "replace"
+
     def _document(self, stream: IO[bytes]) -> tuple[list[str], list[list[str]]]:
         from etl import formats_open311
 
         data = stream.read()
         if self.kind == "json":
             text = data.decode(
-                "utf-8-sig" if self.encoding == "utf-8" else self.encoding, "replace"
+                "utf-8-sig" if self.encoding == "utf-8" else self.encoding, self._errors
             )
             records = formats_open311.json_records(
                 text.replace("\x00", "\ufffd"), path=str(self.path)
