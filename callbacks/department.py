@@ -1,19 +1,20 @@
 """Department page callbacks: thin (parse inputs -> queries in dashboard.department -> builders).
 
-The work is in plain functions (:func:`department_view`, :func:`overdue_page`, :func:`map_view`,
+The work is in plain functions (:func:`department_view`, :func:`overdue_page`,
+:func:`overdue_rows` (the overdue grid's pages), :func:`sort_by_from_model`, :func:`map_view`,
 :func:`types_csv`, :func:`overdue_csv`, :func:`init_controls`, :func:`query_from_controls`) that
 tests call directly; :func:`register` wires them to the app.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Dash, Input, Output, State, dcc, html
@@ -463,6 +464,64 @@ def overdue_page(
     }
 
 
+def sort_by_from_model(sort_model: Any) -> list[dict[str, str]]:
+    """AG Grid's ``sortModel`` (``[{"colId": "address", "sort": "asc"}]``) in the ``sort_by``
+    form of :mod:`dashboard.department` (``[{"column_id": ..., "direction": ...}]``).
+
+    Anything else (no sort, junk from a tampered request) is dropped: the server's default
+    order (longest overdue first) applies, and unknown columns never reach SQL there."""
+    if not isinstance(sort_model, list):
+        return []
+    return [
+        {"column_id": item["colId"], "direction": item["sort"]}
+        for item in sort_model
+        if isinstance(item, dict)
+        and isinstance(item.get("colId"), str)
+        and item.get("sort") in ("asc", "desc")
+    ]
+
+
+def _row_index(value: Any, default: int) -> int:
+    if isinstance(value, bool):
+        return default
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
+def overdue_rows(
+    services: Services,
+    code: str | None,
+    query: str | None,
+    request: Any,
+    *,
+    as_of: pd.Timestamp | None = None,
+) -> dict[str, Any]:
+    """The rows AG Grid's infinite row model asks for (``getRowsRequest``: ``startRow``,
+    ``endRow``, ``sortModel``) as its ``getRowsResponse``: ``rowData`` (one page, sorted and
+    cut on the server) and ``rowCount`` (the whole list's length, so the grid knows its pages).
+
+    The grid asks for whole blocks of ``cacheBlockSize`` rows (a page), so ``startRow`` is a
+    multiple of ``endRow - startRow``; rows past the end of the list are none."""
+    request = request if isinstance(request, dict) else {}
+    start = _row_index(request.get("startRow"), 0)
+    end = _row_index(request.get("endRow"), start + OVERDUE_PAGE_SIZE)
+    size = max(1, min(end - start, 500)) if end > start else OVERDUE_PAGE_SIZE
+    page = start // size
+    result = overdue_page(
+        services,
+        code,
+        query,
+        page=page,
+        page_size=size,
+        sort_by=sort_by_from_model(request.get("sortModel")),
+        as_of=as_of,
+    )
+    rows = result["data"] if result["page"] == page else []  # past the end: clamped, so none
+    return {"rowData": rows, "rowCount": result["total"]}
+
+
 def map_view(
     services: Services,
     code: str | None,
@@ -618,6 +677,18 @@ def overdue_csv(
 
 
 # -- wiring -------------------------------------------------------------------------------------
+# Go to the first page, then drop the cached pages: the grid asks the server for the page it
+# shows (``getRowsRequest``), and the callback reads the new period from the controls.
+RELOAD_OVERDUE = """
+function() {
+    dash_ag_grid.getApiAsync(GRID_ID).then(function(api) {
+        api.paginationGoToFirstPage();
+        api.purgeInfiniteCache();
+    }).catch(function() {});
+    return window.dash_clientside.no_update;
+}
+""".replace("GRID_ID", json.dumps(str(Ids.OVERDUE)))
+
 PERIOD_INPUTS = (
     Input(Ids.KIND, "value"),
     Input(Ids.DATE, "date"),
@@ -671,7 +742,7 @@ def register(app: Dash, services: Services) -> None:
         Output(Ids.HEADING, "children"),
         Output(Ids.NOTICE, "children"),
         Output(Ids.BODY, "style"),
-        Output(Ids.TYPES, "data"),
+        Output(Ids.TYPES, "rowData"),
         Output(Ids.SERIES, "figure"),
         Output(Ids.SERIES_NOTE, "children"),
         Output(Ids.SERIES_TABLE, "children"),
@@ -698,29 +769,24 @@ def register(app: Dash, services: Services) -> None:
         )
 
     @app.callback(
-        Output(Ids.OVERDUE, "data"),
-        Output(Ids.OVERDUE, "page_count"),
-        Output(Ids.OVERDUE, "page_current"),
-        *PERIOD_INPUTS,
-        Input(Ids.OVERDUE, "page_current"),
-        Input(Ids.OVERDUE, "page_size"),
-        Input(Ids.OVERDUE, "sort_by"),
+        Output(Ids.OVERDUE, "getRowsResponse"),
+        Input(Ids.OVERDUE, "getRowsRequest"),
+        *PERIOD_STATES,
         State(Ids.CODE, "data"),
         State(Ids.STATE, "data"),
+        prevent_initial_call=True,  # the grid asks when it is ready
     )
-    def _overdue(kind, day, start, end, page, size, sort_by, code, initial) -> tuple[Any, ...]:
-        # A new period or sort order starts at the first page; paging keeps the rest.
-        if f"{Ids.OVERDUE}.page_current" not in set(dash.ctx.triggered_prop_ids or {}):
-            page = 0
-        result = overdue_page(
-            services,
-            code,
-            _current_query(kind, day, start, end, initial),
-            page=page or 0,
-            page_size=size or OVERDUE_PAGE_SIZE,
-            sort_by=sort_by,
-        )
-        return result["data"], result["page_count"], result["page"]
+    def _overdue(request, kind, day, start, end, code, initial) -> dict[str, Any]:
+        return overdue_rows(services, code, _current_query(kind, day, start, end, initial), request)
+
+    # A new period: the overdue list starts again at its first page, asked of the server anew
+    # (in the sort order the grid has).
+    app.clientside_callback(
+        RELOAD_OVERDUE,
+        Output(Ids.OVERDUE, "paginationGoTo"),
+        *PERIOD_INPUTS,
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output(Ids.MAP, "figure"),
@@ -762,12 +828,17 @@ def register(app: Dash, services: Services) -> None:
         Output(Ids.OVERDUE_DOWNLOAD, "data"),
         Input(Ids.OVERDUE_CSV, "n_clicks"),
         *PERIOD_STATES,
-        State(Ids.OVERDUE, "sort_by"),
+        State(Ids.OVERDUE, "getRowsRequest"),
         State(Ids.CODE, "data"),
         State(Ids.STATE, "data"),
         prevent_initial_call=True,
     )
-    def _overdue_csv(_clicks, kind, day, start, end, sort_by, code, initial) -> Any:
+    def _overdue_csv(_clicks, kind, day, start, end, request, code, initial) -> Any:
+        # The grid's last request carries its current sort order.
+        sort_model = request.get("sortModel") if isinstance(request, dict) else None
         return overdue_csv(
-            services, code, _current_query(kind, day, start, end, initial), sort_by=sort_by
+            services,
+            code,
+            _current_query(kind, day, start, end, initial),
+            sort_by=sort_by_from_model(sort_model),
         )

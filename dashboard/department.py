@@ -390,7 +390,9 @@ def aging(services: Any, scope: Scope) -> pd.DataFrame:
 
 
 def _order_by(sort_by: list[dict[str, str]] | tuple | None) -> str:
-    """ORDER BY from a DataTable ``sort_by`` (unknown columns are ignored), then a stable key."""
+    """ORDER BY from a ``sort_by`` (``[{"column_id": ..., "direction": "asc"|"desc"}]``, as
+    ``callbacks.department.sort_by_from_model`` makes from the grid's sort; unknown columns are
+    ignored), then a stable key."""
     parts = []
     for item in sort_by or DEFAULT_OVERDUE_SORT:
         if isinstance(item, dict):

@@ -7,13 +7,14 @@ touches the data. The numbers come from ``callbacks/department.py``.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
 
+import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import dash_table, dcc, html
-from dash.dash_table.Format import Format, Group, Scheme
+from dash import dcc, html
 
 from dashboard.sla import TIER_STYLE, Tier
 from layouts.components import period_columns
@@ -35,10 +36,6 @@ TIER_MARK: dict[Tier, str] = {
 }
 OVERDUE_PAGE_SIZE = 15
 TYPES_PAGE_SIZE = 20
-FONT = (
-    'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", "Noto Sans", '
-    '"Liberation Sans", Arial, sans-serif'
-)
 
 
 class Ids(StrEnum):
@@ -221,129 +218,129 @@ def controls() -> dbc.Row:
     )
 
 
-def _table_style() -> dict[str, Any]:
+def _grid_options(page_size: int) -> dict[str, Any]:
+    """AG Grid options both tables share: pages of ``page_size`` rows (no size picker), one
+    sorted column at a time, the rows' DOM in row order (screen readers read them in order)."""
     return {
-        "style_table": {"overflowX": "auto"},
-        "style_cell": {
-            "fontFamily": FONT,
-            "fontSize": "0.85rem",
-            "padding": "4px 8px",
-            "textAlign": "right",
-            "whiteSpace": "normal",
-            "height": "auto",
-        },
-        "style_header": {"fontWeight": "600", "backgroundColor": "#f2f4f7"},
+        "pagination": True,
+        "paginationPageSize": page_size,
+        "paginationPageSizeSelector": False,
+        "suppressMultiSort": True,
+        "domLayout": "autoHeight",
+        "ensureDomOrder": True,
+        "enableCellTextSelection": True,
     }
 
 
-def _number(name: str, id_: str) -> dict[str, Any]:
-    return {"name": name, "id": id_, "type": "numeric", "format": Format(group=Group.yes)}
+#: Every column: sortable, resizable, not movable; headings wrap rather than being cut.
+DEFAULT_COLUMN = {
+    "sortable": True,
+    "resizable": True,
+    "suppressMovable": True,
+    "flex": 1,
+    "minWidth": 80,
+    "wrapHeaderText": True,
+    "autoHeaderHeight": True,
+}
 
 
-def _days(name: str, id_: str) -> dict[str, Any]:
+def _formatted(spec: str) -> dict[str, str]:
+    """A d3-format value formatter (Python's format mini-language); blank for no value."""
+    return {"function": f"params.value == null ? '' : d3.format('{spec}')(params.value)"}
+
+
+def _text(name: str, field: str, **extra: Any) -> dict[str, Any]:
+    return {"headerName": name, "field": field, **extra}
+
+
+#: d3-format specifiers of the numeric columns: whole numbers with thousands separators, days to
+#: one decimal, a share (0.875) as a percentage to one decimal (87.5%).
+WHOLE, DAYS, PERCENT = ",", ",.1f", ".1%"
+
+
+def _numeric(name: str, field: str, spec: str = WHOLE, **extra: Any) -> dict[str, Any]:
+    """A right-aligned number column formatted with the d3-format ``spec``."""
     return {
-        "name": name,
-        "id": id_,
-        "type": "numeric",
-        "format": Format(precision=1, scheme=Scheme.fixed, group=Group.yes),
+        "headerName": name,
+        "field": field,
+        "type": "numericColumn",
+        "valueFormatter": _formatted(spec),
+        **extra,
     }
 
 
-def _percent(name: str, id_: str) -> dict[str, Any]:
+def _tier_colours() -> dict[str, Any]:
+    """A tier cell in its tier's colour, white bold text (``cellStyle`` conditions)."""
     return {
-        "name": name,
-        "id": id_,
-        "type": "numeric",
-        "format": Format(precision=1, scheme=Scheme.percentage),
+        "styleConditions": [
+            {
+                "condition": f"params.value === {json.dumps(tier_label(t), ensure_ascii=False)}",
+                "style": {"backgroundColor": style["color"], "color": "white", "fontWeight": "600"},
+            }
+            for t, style in TIER_STYLE.items()
+        ]
     }
 
+
+#: Text that wraps onto more lines rather than being cut (the row grows to fit it).
+WRAP = {"wrapText": True, "autoHeight": True}
 
 TYPE_COLUMNS = [
-    {"name": "Request type", "id": "type", "type": "text"},
-    {"name": "Tier", "id": "tier", "type": "text"},
-    _percent("Compliance", "compliance"),
-    _percent("Target", "target"),
-    _number("Due", "due"),
-    _number("On time", "on_time"),
-    _number("Opened", "volume"),
-    _days("Median days to close", "median_days"),
-    _days("90th pct days", "p90_days"),
-    _number("Open backlog", "open_backlog"),
-    _number("Overdue open", "overdue_open"),
+    _text("Request type", "type", minWidth=200, flex=2, **WRAP),
+    _text("Tier", "tier", minWidth=240, cellStyle=_tier_colours()),
+    _numeric("Compliance", "compliance", PERCENT),
+    _numeric("Target", "target", PERCENT),
+    _numeric("Due", "due"),
+    _numeric("On time", "on_time"),
+    _numeric("Opened", "volume"),
+    _numeric("Median days to close", "median_days", DAYS),
+    _numeric("90th pct days", "p90_days", DAYS),
+    _numeric("Open backlog", "open_backlog"),
+    _numeric("Overdue open", "overdue_open"),
 ]
 
+# The infinite row model cannot grow rows to fit their text (``autoHeight``): its rows are two
+# lines high instead; longer text ends in "…" and shows whole on hover (and to screen readers).
 OVERDUE_TABLE_COLUMNS = [
-    {"name": "Request id", "id": "request_id", "type": "text"},
-    {"name": "Request type", "id": "type", "type": "text"},
-    {"name": "Address", "id": "address", "type": "text"},
-    {"name": "Opened", "id": "opened", "type": "text"},
-    {"name": "Due", "id": "due", "type": "text"},
-    _days("Days overdue", "days_overdue"),
+    _text("Request id", "request_id", minWidth=125),
+    _text("Request type", "type", minWidth=130, flex=1, wrapText=True, tooltipField="type"),
+    _text("Address", "address", minWidth=150, flex=1.4, wrapText=True, tooltipField="address"),
+    _text("Opened", "opened", type="rightAligned", minWidth=135),
+    _text("Due", "due", type="rightAligned", minWidth=135),
+    # First shown longest overdue first (the server's default order too).
+    _numeric("Days overdue", "days_overdue", DAYS, sort="desc"),
 ]
 
 
-def _tier_colours(column: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "if": {"filter_query": f'{{{column}}} = "{tier_label(t)}"', "column_id": column},
-            "backgroundColor": style["color"],
-            "color": "white",
-            "fontWeight": "600",
-        }
-        for t, style in TIER_STYLE.items()
-    ]
-
-
-def types_table() -> dash_table.DataTable:
-    style = _table_style()
-    return dash_table.DataTable(
+def types_table() -> dag.AgGrid:
+    """Every request type in the browser: sorted and paged there."""
+    return dag.AgGrid(
         id=Ids.TYPES,
-        columns=TYPE_COLUMNS,
-        data=[],
-        sort_action="native",
-        sort_mode="single",
-        page_action="native",
-        page_size=TYPES_PAGE_SIZE,
-        style_data_conditional=[
-            *_tier_colours("tier"),
-            {"if": {"column_id": ["type", "tier"]}, "textAlign": "left"},
-        ],
-        style_header_conditional=[
-            {"if": {"column_id": ["type", "tier"]}, "textAlign": "left"},
-        ],
-        style_table=style["style_table"],
-        style_cell=style["style_cell"],
-        style_header=style["style_header"],
-        style_cell_conditional=[
-            {"if": {"column_id": "type"}, "minWidth": "200px"},
-            {"if": {"column_id": "tier"}, "minWidth": "240px", "whiteSpace": "nowrap"},
-        ],
+        columnDefs=TYPE_COLUMNS,
+        rowData=[],
+        defaultColDef=DEFAULT_COLUMN,
+        dashGridOptions=_grid_options(TYPES_PAGE_SIZE),
+        className="department-grid",
     )
 
 
-def overdue_table() -> dash_table.DataTable:
-    style = _table_style()
-    return dash_table.DataTable(
+def overdue_table() -> dag.AgGrid:
+    """The overdue list, paged and sorted on the server (AG Grid's infinite row model: the
+    grid asks for one page of rows at a time, in its sort order)."""
+    return dag.AgGrid(
         id=Ids.OVERDUE,
-        columns=OVERDUE_TABLE_COLUMNS,
-        data=[],
-        page_action="custom",
-        page_current=0,
-        page_size=OVERDUE_PAGE_SIZE,
-        page_count=0,
-        sort_action="custom",
-        sort_mode="single",
-        sort_by=[{"column_id": "days_overdue", "direction": "desc"}],
-        style_data_conditional=[
-            {"if": {"column_id": ["request_id", "type", "address"]}, "textAlign": "left"}
-        ],
-        style_cell_conditional=[
-            {"if": {"column_id": ["opened", "due"]}, "minWidth": "135px"},
-        ],
-        style_header_conditional=[
-            {"if": {"column_id": ["request_id", "type", "address"]}, "textAlign": "left"}
-        ],
-        **style,
+        rowModelType="infinite",
+        columnDefs=OVERDUE_TABLE_COLUMNS,
+        defaultColDef=DEFAULT_COLUMN,
+        dashGridOptions={
+            **_grid_options(OVERDUE_PAGE_SIZE),
+            "cacheBlockSize": OVERDUE_PAGE_SIZE,
+            "maxBlocksInCache": 20,
+            "infiniteInitialRowCount": OVERDUE_PAGE_SIZE,
+            "rowHeight": 46,
+            "enableBrowserTooltips": True,
+        },
+        className="department-grid department-grid-two-lines",
     )
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import zipfile
 from datetime import date
 
 import dash
+import dash_ag_grid as dag
 import numpy as np
 import pandas as pd
 import pytest
@@ -121,6 +123,110 @@ def test_page_is_registered_with_a_path_template_and_no_navbar_link(
         ]
         used.update(i for i in ids if str(i).startswith("department-"))
     assert used and used <= known, used - known
+
+
+def _grids() -> dict[str, dag.AgGrid]:
+    found: dict[str, dag.AgGrid] = {}
+    stack: list = [layout(code=CODE)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+        elif isinstance(node, dag.AgGrid):
+            found[str(node.id)] = node
+        elif hasattr(node, "children"):
+            stack.append(node.children)
+    return found
+
+
+def test_tables_are_ag_grids_with_the_columns_the_callbacks_fill(view) -> None:
+    grids = _grids()
+    assert set(grids) == {Ids.TYPES, Ids.OVERDUE}
+    types, overdue = grids[Ids.TYPES], grids[Ids.OVERDUE]
+    # Every field a column shows is a field of the rows, and the other way round.
+    assert [c["field"] for c in types.columnDefs] == list(view["types"][0])
+    overdue_fields = [c["field"] for c in overdue.columnDefs]
+    assert overdue_fields == list(cb.overdue_frame(pd.DataFrame(columns=overdue_fields)).columns)
+    for grid in (types, overdue):
+        assert all(c["headerName"] for c in grid.columnDefs)  # every column has a heading
+        assert grid.defaultColDef["sortable"] is True
+        options = grid.dashGridOptions
+        assert options["pagination"] is True and options["suppressMultiSort"] is True
+        assert options["paginationPageSizeSelector"] is False
+    # Request types: every row in the browser, 20 a page; the type and tier columns wide.
+    assert getattr(types, "rowModelType", None) in (None, "clientSide")
+    assert types.dashGridOptions["paginationPageSize"] == page.TYPES_PAGE_SIZE == 20
+    by_field = {c["field"]: c for c in types.columnDefs}
+    assert by_field["type"]["minWidth"] == 200 and by_field["tier"]["minWidth"] == 240
+    # Overdue list: the server's rows, a page (one block) at a time, longest overdue first.
+    assert overdue.rowModelType == "infinite"
+    options = overdue.dashGridOptions
+    assert options["paginationPageSize"] == options["cacheBlockSize"] == page.OVERDUE_PAGE_SIZE
+    assert [(c["field"], c.get("sort")) for c in overdue.columnDefs if c.get("sort")] == [
+        ("days_overdue", "desc")
+    ]
+
+
+def test_numbers_are_formatted_as_before_and_text_is_left_aligned() -> None:
+    """The d3-format specifiers the grids use: thousands separators, one decimal for days and
+    percentages, as the old table's ``Format`` (what the browser shows with them is checked
+    in tests/test_browser_department.py)."""
+    grids = _grids()
+    specs = {}
+    for grid in grids.values():
+        for c in grid.columnDefs:
+            function = c.get("valueFormatter", {}).get("function", "")
+            found = re.search(r"d3\.format\('([^']*)'\)", function)
+            if found:
+                assert function.startswith("params.value == null ? '' :")  # blank, not 0
+                specs[(grid.id, c["field"])] = found.group(1)
+            else:
+                assert c.get("type") in (None, "rightAligned"), c  # text: AG Grid's left
+    types = {f: s for (g, f), s in specs.items() if g == Ids.TYPES}
+    assert types == {
+        "compliance": ".1%",
+        "target": ".1%",
+        "due": ",",
+        "on_time": ",",
+        "volume": ",",
+        "median_days": ",.1f",
+        "p90_days": ",.1f",
+        "open_backlog": ",",
+        "overdue_open": ",",
+    }
+    assert {f: s for (g, f), s in specs.items() if g == Ids.OVERDUE} == {"days_overdue": ",.1f"}
+    for grid in grids.values():
+        for c in grid.columnDefs:
+            numeric = (grid.id, c["field"]) in specs
+            assert (c.get("type") == "numericColumn") == numeric, c  # numbers right-aligned
+
+
+def test_tier_cells_carry_their_tier_colour() -> None:
+    (tier,) = [c for c in _grids()[Ids.TYPES].columnDefs if c["field"] == "tier"]
+    conditions = tier["cellStyle"]["styleConditions"]
+    assert len(conditions) == len(TIER_STYLE)
+    for t, style in TIER_STYLE.items():
+        (condition,) = [c for c in conditions if page.tier_label(t) in c["condition"]]
+        assert condition["condition"] == f'params.value === "{page.tier_label(t)}"'
+        assert condition["style"] == {
+            "backgroundColor": style["color"],
+            "color": "white",
+            "fontWeight": "600",
+        }
+
+
+def test_callbacks_use_the_grids_props(reset_dash_registries, tmp_path) -> None:
+    app = create_app(make_settings(tmp_path))
+    specs = {key: spec for key, spec in app.callback_map.items() if "department-" in key}
+    outputs = " ".join(specs)
+    assert f"{Ids.TYPES}.rowData" in outputs
+    (rows,) = [s for k, s in specs.items() if k == f"{Ids.OVERDUE}.getRowsResponse"]
+    assert rows["inputs"] == [{"id": str(Ids.OVERDUE), "property": "getRowsRequest"}]
+    (download,) = [s for k, s in specs.items() if k == f"{Ids.OVERDUE_DOWNLOAD}.data"]
+    assert {"id": str(Ids.OVERDUE), "property": "getRowsRequest"} in download["state"]
+    # A new period sends the overdue list back to its first page (a clientside callback).
+    (reload,) = [s for k, s in specs.items() if k == f"{Ids.OVERDUE}.paginationGoTo"]
+    assert {i["id"] for i in reload["inputs"]} == {str(Ids.KIND), str(Ids.DATE), str(Ids.RANGE)}
 
 
 # -- the types table ------------------------------------------------------------------------------
@@ -345,6 +451,88 @@ def test_overdue_list_pages_match_pandas(services, pwd) -> None:
     assert odd["data"] == first["data"]
 
 
+def test_sort_model_becomes_sort_by() -> None:
+    assert cb.sort_by_from_model([{"colId": "address", "sort": "asc", "type": "default"}]) == [
+        {"column_id": "address", "direction": "asc"}
+    ]
+    assert cb.sort_by_from_model([{"colId": "days_overdue", "sort": "desc"}]) == [
+        {"column_id": "days_overdue", "direction": "desc"}
+    ]
+    # No sort, or anything not a sort model: nothing (the server's default order applies).
+    for junk in (None, [], "address", {"colId": "a"}, [{"colId": "a", "sort": "up"}], [1, None]):
+        assert cb.sort_by_from_model(junk) == []
+    assert cb.sort_by_from_model(
+        [{"colId": 3, "sort": "asc"}, {"colId": "due", "sort": "asc"}]
+    ) == [{"column_id": "due", "direction": "asc"}]
+
+
+def _block(start: int, sort_model: list | None = None) -> dict:
+    """A request as AG Grid's infinite row model sends it (one page = one block)."""
+    request = {"startRow": start, "endRow": start + page.OVERDUE_PAGE_SIZE, "filterModel": {}}
+    if sort_model is not None:
+        request["sortModel"] = sort_model
+    return request
+
+
+def test_overdue_rows_answer_the_grid_page_by_page(services, pwd) -> None:
+    expected = _expected_overdue(pwd)
+    size = page.OVERDUE_PAGE_SIZE
+    longest = [{"colId": "days_overdue", "sort": "desc"}]  # the grid's first sort
+    seen, start = [], 0
+    while True:
+        answer = cb.overdue_rows(services, CODE, QUERY, _block(start, longest), as_of=AS_OF)
+        assert answer["rowCount"] == len(expected)  # the grid knows its last page at once
+        if not answer["rowData"]:
+            break
+        assert len(answer["rowData"]) <= size
+        seen.extend(answer["rowData"])
+        start += size
+    assert start == math.ceil(len(expected) / size) * size  # past the end: no rows
+    assert [r["request_id"] for r in seen] == expected.sort_values(
+        ["days", "request_id"], ascending=[False, True]
+    )["request_id"].tolist()
+    # No sort model (the user clicked the sort away): the same default order.
+    assert (
+        cb.overdue_rows(services, CODE, QUERY, _block(0, []), as_of=AS_OF)["rowData"]
+        == (seen[:size])
+    )
+    # Sorted by address, ascending, on the server: page 2 of that order.
+    by_address = [{"colId": "address", "sort": "asc"}]
+    second = cb.overdue_rows(services, CODE, QUERY, _block(size, by_address), as_of=AS_OF)
+    ordered = expected.assign(address=expected["address"].fillna("")).sort_values(
+        ["address", "request_id"], key=lambda s: s.map(lambda v: (v == "", v))
+    )
+    assert [r["address"] for r in second["rowData"]] == ordered["address"].tolist()[size : 2 * size]
+    assert [r["request_id"] for r in second["rowData"]] == (
+        ordered["request_id"].tolist()[size : 2 * size]
+    )
+    # Junk (a tampered request, or none yet): the first page, never an error.
+    for junk in (None, "x", {"startRow": "a", "endRow": None}, {"startRow": True}, {"endRow": -5}):
+        answer = cb.overdue_rows(services, CODE, QUERY, junk, as_of=AS_OF)
+        assert answer["rowData"] == seen[:size] and answer["rowCount"] == len(expected)
+    huge = cb.overdue_rows(services, CODE, QUERY, {"startRow": 0, "endRow": 10**9}, as_of=AS_OF)
+    assert len(huge["rowData"]) == min(500, len(expected))  # a page is at most 500 rows
+    unknown = cb.overdue_rows(services, "PWDz", QUERY, _block(0), as_of=AS_OF)
+    assert unknown == {"rowData": [], "rowCount": 0}
+
+
+def test_overdue_csv_is_in_the_grids_order(services, pwd) -> None:
+    expected = _expected_overdue(pwd)
+    by_type = [{"colId": "type", "sort": "desc"}]
+    download = cb.overdue_csv(
+        services, CODE, QUERY, sort_by=cb.sort_by_from_model(by_type), as_of=AS_OF
+    )
+    frame = pd.read_csv(io.StringIO(download["content"]), dtype={"request_id": str})
+    assert len(frame) == len(expected)
+    shown = []
+    for start in range(0, len(expected), page.OVERDUE_PAGE_SIZE):
+        shown += cb.overdue_rows(services, CODE, QUERY, _block(start, by_type), as_of=AS_OF)[
+            "rowData"
+        ]
+    assert frame["request_id"].tolist() == [r["request_id"] for r in shown]
+    assert frame["type"].tolist() == sorted(expected["service_name"], reverse=True)
+
+
 def test_overdue_csv_has_every_row_not_only_the_page(services, pwd) -> None:
     expected = _expected_overdue(pwd)
     download = cb.overdue_csv(services, CODE, QUERY, as_of=AS_OF)
@@ -547,6 +735,7 @@ def test_unknown_department_is_explained_never_a_traceback(services, code) -> No
     assert "No department" in text and "Known departments" in text and "PWDx" in text
     assert view["types"] == []
     assert cb.overdue_page(services, code, QUERY, as_of=AS_OF)["data"] == []
+    assert cb.overdue_rows(services, code, QUERY, _block(0), as_of=AS_OF)["rowData"] == []
     assert cb.map_view(services, code, QUERY, "neighborhood", as_of=AS_OF)["frame"] is None
     assert cb.types_csv(services, code, QUERY) is None
     assert cb.overdue_csv(services, code, QUERY) is None
@@ -619,4 +808,5 @@ def test_no_data_yet_explains_how_to_load(tmp_path) -> None:
     view = cb.department_view(empty, CODE, QUERY)
     assert view["notice"].children == cb.NO_DATA
     assert cb.overdue_page(empty, CODE, QUERY)["data"] == []
+    assert cb.overdue_rows(empty, CODE, QUERY, _block(0)) == {"rowData": [], "rowCount": 0}
     assert cb.init_controls(empty.read_model, QUERY)["layer_options"] == []
