@@ -19,7 +19,6 @@ import gzip
 import io
 import logging
 import os
-import sys
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -32,7 +31,14 @@ from dashboard.errors import InputFileError
 
 log = logging.getLogger(__name__)
 
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+#: The longest field read (characters). Far beyond any real 311 text (a 5 MB description loads;
+#: the store keeps its first 200 characters), short of what an unclosed quote in a large file
+#: would swallow: such a file is refused instead of read into memory.
+MAX_FIELD_CHARS = 64 * 1024 * 1024
+#: A quoted field may hold line breaks; one that spans more physical lines than this is a quote
+#: that is never closed (everything after it would load as one broken row): the file is refused.
+MAX_ROW_LINES = 1_000
+csv.field_size_limit(MAX_FIELD_CHARS)
 
 _SNIFF_BYTES = 64 * 1024
 #: Codec error handler of UTF-8 files: see :func:`_cp1252_fallback`.
@@ -214,7 +220,7 @@ class ExportFile:
                 if len(header) < 2 or not any(header):
                     raise InputFileError(f"{self.path}: the first line is not a CSV header")
                 progress = _Progress(counter, self.size)
-                yield header, self._batches(reader, len(header), batch_size), progress
+                yield header, self._batches(reader, len(header), batch_size, self.path), progress
         except (OSError, EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
             # also while streaming: a compressed file that breaks half-way is refused whole
             raise InputFileError(f"{self.path}: cannot be read ({exc})") from exc
@@ -247,10 +253,29 @@ class ExportFile:
         return header, rows
 
     @staticmethod
-    def _batches(reader: csv.Reader, width: int, batch_size: int) -> Iterator[RawBatch]:
+    def _batches(reader: csv.Reader, width: int, batch_size: int, path: Path) -> Iterator[RawBatch]:
         batch = RawBatch(rows=[], lines=[])
         start = reader.line_num + 1
-        for row in reader:
+        rows = iter(reader)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                hint = (
+                    f"a field longer than {MAX_FIELD_CHARS:,} characters: a quote is probably "
+                    "never closed"
+                    if "field limit" in str(exc)
+                    else f"not readable as CSV ({exc})"
+                )
+                raise InputFileError(f"{path}: line {start}: {hint}. Nothing was loaded") from exc
+            if reader.line_num - start >= MAX_ROW_LINES:
+                raise InputFileError(
+                    f"{path}: line {start}: a quoted field runs over "
+                    f"{reader.line_num - start + 1:,} lines; a quote is probably never closed. "
+                    "Nothing was loaded"
+                )
             if len(row) == width:
                 batch.rows.append(row)
                 batch.lines.append(start)

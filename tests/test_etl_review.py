@@ -213,3 +213,47 @@ def test_ids_excel_wrote_in_scientific_notation_are_quarantined_not_merged(tmp_p
     ]
     assert set(cases) == {"101000295613", "E+5", "BOS-2011+7"}
     assert report.inserted == 3 and report.updated == 0
+
+
+# -- a quote that is never closed ----------------------------------------------------------------
+def test_a_quote_never_closed_refuses_the_file_instead_of_swallowing_the_rest(tmp_path):
+    """Everything after an unclosed quote would read as one field, so one broken row: with more
+    than ``MAX_ROW_LINES`` lines in it the file is refused, naming the line; nothing is loaded."""
+    from etl.reader import MAX_ROW_LINES
+
+    text = csv_text([row(f"ok{i}") for i in range(3)])  # lines 2-4 are fine
+    text += 'broken,"2011-07-01 10:00:00,x,y\n'  # line 5 opens a quote that never closes
+    text += csv_text([row(f"after{i}") for i in range(MAX_ROW_LINES + 5)]).split("\n", 1)[1]
+    path = tmp_path / "unclosed.csv"
+    path.write_text(text, encoding="utf-8")
+    result = run_cli(tmp_path, "ingest", str(path))
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"stat311: error: {path}: line 5: ")
+    assert "never closed" in line
+    assert list((tmp_path / "snapshots").iterdir()) == []  # no snapshot, nothing staged
+    store = Store(f"sqlite:///{tmp_path / 'stat311.db'}")
+    try:
+        with store.connect() as conn:  # the rows before the quote were not loaded either
+            assert conn.exec_driver_sql("SELECT count(*) FROM cases").scalar() == 0
+    finally:
+        store.dispose()
+
+    # A quoted field over a few lines is still a row (and its neighbours keep their numbers).
+    short = csv_text([row("one"), [*row("two")[:5], "Pot\nhole\nhere", *row("two")[6:]], row("x")])
+    path = tmp_path / "multiline.csv"
+    path.write_text(short, encoding="utf-8")
+    report, cases, _ = load(tmp_path, path)
+    assert report.inserted == 3 and cases["two"][0] == "Pot\nhole\nhere"
+
+
+def test_a_field_over_the_size_limit_is_refused_with_its_line(tmp_path):
+    from etl.reader import MAX_FIELD_CHARS
+
+    text = csv_text([row("a"), row("b")]) + 'c,"' + "x" * (MAX_FIELD_CHARS + 10) + '"\n'
+    path = tmp_path / "huge.csv"
+    path.write_text(text, encoding="utf-8")
+    result = run_cli(tmp_path, "ingest", str(path))
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert f"{path}: line 4: a field longer than" in line and "never closed" in line
