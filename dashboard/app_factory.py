@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 from types import ModuleType
+from typing import Any
 
 import dash
+import flask
 from dash import Dash, html
+from flask_caching import Cache
 
+from dashboard.auth import PUBLIC_PREFIXES, STAFF_PAGE_ENDPOINTS, current_scope
 from dashboard.services import Services
 from dashboard.settings import Settings
 
@@ -31,16 +36,67 @@ def _page_modules() -> list[tuple[str, ModuleType, ModuleType]]:
     ]
 
 
-def _result_cache(server, settings: Settings):
-    """flask-caching: in process by default, Redis when ``STAT311_REDIS_URL`` is set."""
-    from flask_caching import Cache
+class _ScopedCache(Cache):
+    """flask-caching's ``Cache`` whose keys also hold the department scope of the web request
+    that reads or writes them, so a result computed for one scope is never served to another.
 
+    The read model puts the scope in the SQL values of the queries it writes, but not every
+    cached query has it there: the hot-spot page's questions over its focused cases
+    (``ReadModel.focus``) were cached by question and dates alone, and a department user was
+    served an executive's counts and areas (and an executive a department user's). Outside a
+    web request (the threads of ``ReadModel.select_all``, whose SQL holds the scope) the keys
+    are partitioned apart from every request's."""
+
+    def get(self, key: str) -> Any:  # type: ignore[override]
+        return super().get(_scoped_key(key))
+
+    def set(self, key: str, value: Any, timeout: int | None = None) -> bool | None:  # type: ignore[override]
+        return super().set(_scoped_key(key), value, timeout=timeout)
+
+
+def _scoped_key(key: str) -> str:
+    part = repr(("request", current_scope())) if flask.has_request_context() else "no-request"
+    return f"{key}:s:{hashlib.sha256(part.encode()).hexdigest()[:24]}"
+
+
+def _result_cache(server, settings: Settings):
+    """flask-caching: in process by default, Redis when ``STAT311_REDIS_URL`` is set; keys
+    partitioned by the request's department scope (:class:`_ScopedCache`)."""
     config = {"CACHE_DEFAULT_TIMEOUT": settings.cache_seconds, "CACHE_THRESHOLD": 2000}
     if settings.redis_url:
         config.update(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=settings.redis_url)
     else:
         config.update(CACHE_TYPE="SimpleCache")
-    return Cache(server, config=config)
+    return _ScopedCache(server, config=config)
+
+
+#: The public folders' own paths (redirected to ``/public/`` and ``/open311/``).
+_PUBLIC_ROOTS = frozenset({"/public", "/open311"})
+
+
+def _security_headers(server: flask.Flask) -> None:
+    """Headers on every response: no MIME sniffing and only the origin in cross-site
+    referrers (staff URLs name departments and filters); on everything but the public side
+    (``/public/...``, ``/open311/...``) and static files (``auth.PUBLIC_PREFIXES``; their own
+    headers, e.g. Open311's CORS and caching), no framing (clickjacking of the
+    sign-in form and the staff pages) and ``Cache-Control: no-store`` (staff pages, callbacks
+    and downloads carry descriptions and exact addresses: no browser or proxy may keep them)."""
+
+    @server.after_request
+    def _headers(response: flask.Response) -> flask.Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        path = flask.request.path
+        rule = flask.request.url_rule
+        staff_page = rule is not None and rule.endpoint in STAFF_PAGE_ENDPOINTS
+        if not staff_page and (path.startswith(PUBLIC_PREFIXES) or path in _PUBLIC_ROOTS):
+            return response
+        headers["X-Frame-Options"] = "DENY"
+        headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+        headers["Cache-Control"] = "no-store"
+        headers["Pragma"] = "no-cache"
+        return response
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Dash:
@@ -78,6 +134,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.server.extensions["stat311"] = services
     services.read_model.cache = _result_cache(app.server, settings)
     auth.install(app.server, store=Store(settings.database_url), settings=settings)
+    _security_headers(app.server)
 
     @app.server.errorhandler(dash.exceptions.UnsupportedRelativePath)
     def _bad_path(exc: Exception):  # a crafted routing request (browsers send real paths)

@@ -29,7 +29,7 @@ import flask
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from markupsafe import escape
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 
 from dashboard import schema
 from dashboard.errors import ConfigError, Stat311Error
@@ -55,6 +55,11 @@ PUBLIC_PATHS = frozenset(
 )
 #: Dash endpoints answered with 403 (not a redirect) when not signed in.
 JSON_PREFIXES = ("/_dash-", "/download", "/api/")
+#: The staff app's page routes (Dash's own endpoint names): a path under a public folder that
+#: only these match (``/_dash-component-suites/x``) is a staff page, not a public file.
+STAFF_PAGE_ENDPOINTS = frozenset({"/", "/<path:path>"})
+#: Audit events after which every session the user had is over (even if enabled again).
+_ENDS_SESSIONS = ("user_disabled", "password_reset")
 
 
 class AuthError(Stat311Error):
@@ -80,12 +85,6 @@ class User:
 # -- users (CLI and sign-in) ----------------------------------------------------------------------
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def normalise_email(email: str) -> str:
@@ -228,22 +227,29 @@ class Users:
             _hasher.hash(password or "x")  # same work as a real check: no user enumeration by time
             self.audit("sign_in_failed", email=email, ip=ip, detail={"reason": "unknown user"})
             return None
-        locked = _aware(row["locked_until"])
-        if row["disabled"] or (locked is not None and locked > _now()):
+        # The attempt is counted before the password is checked, in one statement: attempts
+        # made at the same time each get their own number, and those past the limit are not
+        # checked (20 at once were all checked when each read the count, then wrote it + 1).
+        attempts = None if row["disabled"] else self._count_attempt(row["id"])
+        if attempts is None or attempts > self.settings.lockout_attempts:
+            _hasher.hash(password or "x")  # the same work: no telling disabled/locked by time
             reason = "disabled" if row["disabled"] else "locked"
             self.audit("sign_in_failed", email=email, ip=ip, detail={"reason": reason})
             return None
         try:
             _hasher.verify(row["password_hash"], password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
-            attempts = row["failed_attempts"] + 1
-            values: dict[str, Any] = {"failed_attempts": attempts}
             if attempts >= self.settings.lockout_attempts:
-                values["locked_until"] = _now() + timedelta(minutes=self.settings.lockout_minutes)
-                values["failed_attempts"] = 0
+                with self.store.transaction() as conn:
+                    conn.execute(
+                        update(schema.users)
+                        .where(u.id == row["id"])
+                        .values(
+                            failed_attempts=0,
+                            locked_until=_now() + timedelta(minutes=self.settings.lockout_minutes),
+                        )
+                    )
                 self.audit("locked_out", email=email, ip=ip)
-            with self.store.transaction() as conn:
-                conn.execute(update(schema.users).where(u.id == row["id"]).values(**values))
             self.audit("sign_in_failed", email=email, ip=ip, detail={"reason": "password"})
             return None
         with self.store.transaction() as conn:
@@ -254,6 +260,42 @@ class Users:
             )
         self.audit("sign_in", email=email, ip=ip)
         return User(row["id"], row["email"], row["role"], tuple(json.loads(row["departments"])))
+
+    def _count_attempt(self, user_id: int) -> int | None:
+        """Add one to the user's attempts in a row and return the count; None while locked."""
+        u = schema.users.c
+        now = _now()
+        with self.store.transaction() as conn:
+            return conn.execute(
+                update(schema.users)
+                .where(u.id == user_id, or_(u.locked_until.is_(None), u.locked_until <= now))
+                .values(failed_attempts=u.failed_attempts + 1)
+                .returning(u.failed_attempts)
+            ).scalar()
+
+    def session_user(self, user_id: int, session_id: str, issued: float) -> User | None:
+        """The user of a sign-in session, or None: the user is unknown or disabled, or the
+        session was ended on the server after it was issued (signed out, the password reset,
+        the user disabled, even if enabled again since). The session cookie is signed but kept
+        by the browser: without this a copy of it kept working after sign-out."""
+        user = self.get(user_id)
+        if user is None or not session_id:
+            return None
+        a = schema.audit_log.c
+        query = (
+            select(a.id)
+            .where(
+                a.at >= datetime.fromtimestamp(float(issued), UTC),
+                or_(
+                    and_(a.event == "sign_out", a.detail == _session_detail(session_id)),
+                    and_(a.email == user.email, a.event.in_(_ENDS_SESSIONS)),
+                ),
+            )
+            .limit(1)
+        )
+        with self.store.connect() as conn:
+            ended = conn.execute(query).first() is not None
+        return None if ended else user
 
     def audit(
         self,
@@ -318,11 +360,23 @@ def _check_csrf() -> bool:
     return bool(expected) and hmac.compare_digest(sent, expected)
 
 
+def _session_detail(session_id: str) -> str:
+    """The audit detail of a sign-out, as stored (compared as text to find a session's end)."""
+    return json.dumps({"session": session_id})
+
+
 def _safe_next(target: str | None) -> str:
     if not target:
         return "/"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        # browsers read a backslash as a slash (``/\\evil.example``) and drop tabs and newlines
+        or any(c == "\\" or ord(c) < 32 or ord(c) == 127 for c in target)
+    ):
         return "/"
     return target
 
@@ -403,13 +457,18 @@ def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
         if time.time() - float(issued) > max_age:
             flask.session.clear()
             return None
-        return users.get(int(user_id))
+        user = users.session_user(int(user_id), str(flask.session.get("sid", "")), issued)
+        if user is None:
+            flask.session.clear()
+        return user
 
     @server.before_request
     def guard() -> flask.Response | None:
         path = flask.request.path
         flask.g.stat311_user = load_user()
-        if path.startswith(PUBLIC_PREFIXES) or path in PUBLIC_PATHS:
+        rule = flask.request.url_rule
+        staff_page = rule is not None and rule.endpoint in STAFF_PAGE_ENDPOINTS
+        if (path.startswith(PUBLIC_PREFIXES) and not staff_page) or path in PUBLIC_PATHS:
             return None
         if flask.g.stat311_user is not None:
             return None
@@ -444,6 +503,7 @@ def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
         flask.session.permanent = True
         flask.session["user_id"] = user.id
         flask.session["issued"] = time.time()
+        flask.session["sid"] = secrets.token_urlsafe(16)
         flask.session["csrf"] = secrets.token_urlsafe(32)
         return flask.redirect(next_url)
 
@@ -457,7 +517,9 @@ def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
             return flask.Response("Missing or wrong form token.", status=400)
         user = current_user()
         if user is not None:
-            users.audit("sign_out", email=user.email, ip=_ip())
+            # Recorded with the session's id: the same cookie, replayed, is refused from now on.
+            detail = {"session": str(flask.session.get("sid", ""))}
+            users.audit("sign_out", email=user.email, ip=_ip(), detail=detail)
         flask.session.clear()
         return flask.redirect("/sign-in")
 

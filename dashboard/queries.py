@@ -520,6 +520,9 @@ class _Focused(ReadModel):
         self._focus_cursor = cursor
         self._columns = columns
         self._path = parent._source()  # pinned: a snapshot swapped in meanwhile is not mixed in
+        # The cases were read with the caller's scope and privacy: part of every cached key, as
+        # the questions asked of the focus do not repeat them in their SQL.
+        self._read_as = (parent.scope() if parent.scope is not None else None, parent.public_only)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         return self._focus_cursor
@@ -558,7 +561,7 @@ class _Focused(ReadModel):
         return self._parent.options()
 
     def _key_salt(self) -> Any:
-        return ("focus", self._path, self._flt, self._columns)
+        return ("focus", self._path, self._flt, self._columns, self._read_as)
 
     def _long_open(self, source: list[Any]) -> tuple[str, int] | None:
         return None  # the focused cases are in memory: filtered there

@@ -81,3 +81,35 @@ def test_the_app_caches_callbacks_per_user_scope(demo, reset_dash_registries, mo
     assert calls[0] > used  # another scope: computed, not the executive's cached result
     names = {t.get("name") for t in scoped["response"]["requests-chart"]["figure"]["data"]}
     assert names == {"PWDx"}
+
+
+def test_a_focus_is_cached_per_scope_and_privacy(demo) -> None:
+    """Questions asked of a focus do not repeat the scope in their SQL (the focused cases were
+    read with it), so the cache key must carry it: the same question through a focus read as the
+    mayor and as a department user gives each their own count, not the first one cached."""
+    import pandas as pd
+
+    from dashboard.snapshot import CASES_FILE, require_snapshot
+
+    settings, _ = demo
+    cache = DictCache()
+    scope: list[tuple[str, ...] | None] = [None]
+    model = ReadModel(settings.snapshot_dir, scope=lambda: scope[0])
+    model.cache = cache
+    public = ReadModel(settings.snapshot_dir, public_only=True)
+    public.cache = cache
+    cases = pd.read_parquet(require_snapshot(settings.snapshot_dir) / CASES_FILE)
+    flt = CaseFilter(types=("Street Light Outages",))
+    question = "SELECT count(*) AS n FROM {cases} WHERE {where}"
+
+    def asked(read_model: ReadModel) -> int:
+        with read_model.focus(flt, ["department"]) as focused:
+            return int(focused.select(question, flt=flt)["n"].iloc[0])
+
+    lights = cases[cases["service_name"] == "Street Light Outages"]
+    assert asked(model) == len(lights)  # the mayor: every department
+    scope[0] = ("PWDx",)
+    assert asked(model) == int((lights["department"] == "PWDx").sum()) < len(lights)
+    scope[0] = None
+    assert asked(public) == int((~lights["is_private"].astype(bool)).sum())
+    assert asked(model) == len(lights) and cache.hits >= 1  # the mayor's answer, from the cache
