@@ -422,7 +422,8 @@ def gi_star(x: np.ndarray, weights: SpatialWeights) -> np.ndarray:
     W_i = Σ_j w_ij. Cells where the statistic is undefined (all values equal) get z = 0."""
     x = np.asarray(x, dtype=np.float64)
     n = x.size
-    if n < 2:
+    if n < 2 or np.all(x == x[0]):
+        # All equal: the rounding of the mean would leave noise in S and z (~1e-8, not 0).
         return np.zeros(n)
     mean = x.mean()
     s = math.sqrt(max(float(np.mean(x * x)) - mean * mean, 0.0))
@@ -481,7 +482,8 @@ def morans_i(x: np.ndarray, lag: np.ndarray, degree: np.ndarray) -> MoranResult:
     m2 = float(z @ z)
     s0 = float(degree.sum())
     expected = -1.0 / (n - 1)
-    if m2 <= 0 or s0 <= 0 or n < 4:
+    # All values equal: I is undefined (x − x̄ is only the rounding of the mean, which gave I = 1).
+    if m2 <= 0 or s0 <= 0 or n < 4 or np.all(x == x[0]):
         return MoranResult(0, float("nan"), expected, float("nan"), float("nan"))
     i_stat = n / s0 * float(z @ lag) / m2
     s1 = 2.0 * s0

@@ -101,7 +101,7 @@ def space_time_gi_star(cube: np.ndarray, weights: SpatialWeights) -> np.ndarray:
     x = np.asarray(cube, dtype=np.float64)
     n, t = x.shape
     big_n = n * t
-    if big_n < 2:
+    if big_n < 2 or np.all(x == x.flat[0]):  # all equal: undefined, z = 0 (not rounding noise)
         return np.zeros_like(x)
     mean = float(x.mean())
     s = float(np.sqrt(max(float(np.mean(x * x)) - mean * mean, 0.0)))

@@ -298,7 +298,9 @@ def policy_due(
     out = pd.Series(pd.NaT, index=requested_local.index, dtype="datetime64[us, UTC]")
     if requested_local.empty:
         return out
-    rules = types.map(policy.type_due)
+    # Object dtype: with pandas' string dtype and no type rule matched, ``map`` gives float NaN,
+    # which cannot then hold the departments' rules.
+    rules = types.astype(object).map(policy.type_due).astype(object)
     missing = rules.isna()
     rules[missing] = departments[missing].map(policy.department_due)
     has_rule = rules.notna()
@@ -392,8 +394,13 @@ class SlaEngine:
     timezone: str
 
     def _end_instant(self, end: date) -> pd.Timestamp:
-        """The first instant after the local date ``end``, in UTC."""
-        return pd.Timestamp(end + pd.Timedelta(days=1)).tz_localize(self.timezone).tz_convert("UTC")
+        """The first instant after the local date ``end``, in UTC. Where the clocks change at
+        midnight, local midnight can be missing (then 01:00 is the day's first instant) or
+        twice (then the first one)."""
+        midnight = pd.Timestamp(end + pd.Timedelta(days=1))
+        return midnight.tz_localize(
+            self.timezone, ambiguous=True, nonexistent="shift_forward"
+        ).tz_convert("UTC")
 
     def report(
         self,
