@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -360,6 +361,47 @@ def _check_csrf() -> bool:
     return bool(expected) and hmac.compare_digest(sent, expected)
 
 
+class _SignInLimit:
+    """``STAT311_SIGN_IN_RATE_LIMIT``: sign-in attempts per client address, in a moving window
+    (in memory per worker, or in Redis shared by all of them). A Redis outage does not stop
+    sign-ins: attempts are counted in memory meanwhile."""
+
+    def __init__(self, items: list[Any], storage_uri: str) -> None:
+        from limits import storage, strategies
+
+        self.items = items
+        self.limiter = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_uri))
+        self.fallback = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> _SignInLimit:
+        from limits import parse_many
+
+        try:
+            items = parse_many(settings.sign_in_rate_limit)
+        except ValueError as exc:
+            raise ConfigError(
+                f"STAT311_SIGN_IN_RATE_LIMIT={settings.sign_in_rate_limit!r} is invalid: {exc} "
+                "(e.g. '10 per minute' or '10/minute;100/day')"
+            ) from exc
+        return cls(items, settings.redis_url or "memory://")
+
+    def hit(self, address: str) -> int | None:
+        """Count one attempt from ``address``: None when allowed, else the seconds to wait."""
+        try:
+            return self._hit(self.limiter, address)
+        except Exception:  # noqa: BLE001 - Redis unreachable: count in memory, never fail
+            log.warning("sign-in rate limit: storage unreachable, counting in memory")
+            return self._hit(self.fallback, address)
+
+    def _hit(self, limiter: Any, address: str) -> int | None:
+        for item in self.items:
+            if not limiter.hit(item, "stat311-sign-in", address):
+                reset = limiter.get_window_stats(item, "stat311-sign-in", address).reset_time
+                return max(1, math.ceil(reset - time.time()))
+        return None
+
+
 def _session_detail(session_id: str) -> str:
     """The audit detail of a sign-out, as stored (compared as text to find a session's end)."""
     return json.dumps({"session": session_id})
@@ -442,6 +484,7 @@ def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
     )
     users = Users(store, settings)
     max_age = settings.session_hours * 3600
+    attempts_allowed = _SignInLimit.from_settings(settings)
 
     def _ip() -> str | None:
         return flask.request.remote_addr
@@ -486,6 +529,21 @@ def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
     @server.post("/sign-in")
     def sign_in() -> flask.Response:
         next_url = _safe_next(flask.request.form.get("next"))
+        wait = attempts_allowed.hit(_ip() or "unknown")
+        if wait is not None:
+            users.audit(
+                "sign_in_failed",
+                email=flask.request.form.get("email", "")[:320],
+                ip=_ip(),
+                detail={"reason": "rate limited"},
+            )
+            page = _sign_in_page(
+                "Too many sign-in attempts from your address: wait a minute and try again.",
+                next_url,
+                status=429,
+            )
+            page.headers["Retry-After"] = str(wait)
+            return page
         if not _check_csrf():
             return _sign_in_page("The form expired; please try again.", next_url, status=400)
         user = users.authenticate(

@@ -235,6 +235,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("lockout_minutes", "15", _positive_int, "Minutes an account stays locked."),
     Setting(
+        "sign_in_rate_limit",
+        "10 per minute",
+        str,
+        "Sign-in attempts allowed per client address (flask-limiter syntax), whatever the "
+        "account: with the per-account lockout, this bounds guessing one password across many "
+        "accounts. Counted in Redis when `STAT311_REDIS_URL` is set.",
+    ),
+    Setting(
         "auth_header",
         "",
         str,
@@ -300,6 +308,7 @@ class Settings:
     session_hours: int = 8
     lockout_attempts: int = 5
     lockout_minutes: int = 15
+    sign_in_rate_limit: str = "10 per minute"
     auth_header: str = ""
     cache_seconds: int = 3600
     log_level: str = "INFO"

@@ -10,6 +10,7 @@ import sqlite3
 import statistics
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -26,7 +27,8 @@ COOKIE = "stat311_session"
 
 @pytest.fixture
 def app(demo, reset_dash_registries):
-    app = create_app(demo[0])
+    # (the per-address limit on sign-ins has its own test below; these sign in many times)
+    app = create_app(replace(demo[0], sign_in_rate_limit="1000 per minute"))
     app.server.test_client().get("/healthz")  # Dash finishes its setup
     return app
 
@@ -291,3 +293,38 @@ def test_hotspot_numbers_are_never_another_scopes_cached_ones(app, demo, first: 
     order = [first, "department" if first == "executive" else "executive"]
     for role in order:
         assert _hotspot_summary(app, sessions[role]) == expected[role], role
+
+
+def test_sign_in_attempts_are_limited_per_client_address(demo, reset_dash_registries) -> None:
+    """Password spraying (one guess against each of many accounts) never trips a per-account
+    lockout: the sign-in form allows ``STAT311_SIGN_IN_RATE_LIMIT`` posts per address."""
+    settings = replace(demo[0], sign_in_rate_limit="3 per minute")
+    app = create_app(settings)
+    email = "review-spray@city.test"
+    password = make_user(settings, email, role="executive")
+    client = app.server.test_client()
+    for i in range(3):  # three different accounts, one guess each: each a plain failure
+        assert client_sign_in(client, f"nobody{i}@city.test", "guess").status_code == 401
+    refused = client_sign_in(client, email, password)  # even the right password, from here
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "Too many sign-in attempts" in refused.get_data(as_text=True)
+    other = app.server.test_client()
+    other.environ_base["REMOTE_ADDR"] = "10.1.2.3"  # another address is not held back
+    assert client_sign_in(other, email, password).status_code == 302
+    with sqlite3.connect(str(settings.database_url).removeprefix("sqlite:///")) as db:
+        reasons = [
+            json.loads(detail)["reason"]
+            for (detail,) in db.execute(
+                "SELECT detail FROM audit_log WHERE event = 'sign_in_failed' AND email = ?",
+                (email,),
+            )
+        ]
+    assert reasons[-1:] == ["rate limited"]
+
+
+def test_an_invalid_sign_in_rate_limit_is_refused_at_start(demo, reset_dash_registries) -> None:
+    from dashboard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="STAT311_SIGN_IN_RATE_LIMIT"):
+        create_app(replace(demo[0], sign_in_rate_limit="ten a minute"))
