@@ -95,6 +95,20 @@ def test_password_reset_and_disabling_end_existing_sessions(app, demo) -> None:
     assert fresh.get("/_dash-layout").status_code == 200
 
 
+def _failure_reasons(settings: Any, email: str) -> list[str]:
+    """The reasons of ``email``'s failed sign-ins in the audit log, oldest first (read with
+    plain sqlite3, not through the code under test)."""
+    with sqlite3.connect(str(settings.database_url).removeprefix("sqlite:///")) as db:
+        return [
+            json.loads(detail)["reason"]
+            for (detail,) in db.execute(
+                "SELECT detail FROM audit_log WHERE event = 'sign_in_failed' AND email = ? "
+                "ORDER BY id",
+                (email,),
+            )
+        ]
+
+
 # -- sign-in attempts ---------------------------------------------------------------------------
 def test_parallel_wrong_passwords_are_checked_no_more_than_the_lockout_allows(app, demo) -> None:
     settings, store = demo
@@ -117,14 +131,7 @@ def test_parallel_wrong_passwords_are_checked_no_more_than_the_lockout_allows(ap
     for t in threads:
         t.join()
     assert statuses == [401] * parallel
-    with sqlite3.connect(str(settings.database_url).removeprefix("sqlite:///")) as db:
-        reasons = [
-            json.loads(d)["reason"]
-            for (d,) in db.execute(
-                "SELECT detail FROM audit_log WHERE email = ? AND event = 'sign_in_failed'",
-                (email,),
-            )
-        ]
+    reasons = _failure_reasons(settings, email)
     # Before: every attempt read the same count and was checked (12 guesses against a limit
     # of 5); now the ones past the limit are refused as locked without a check.
     assert reasons.count("password") == settings.lockout_attempts, reasons
@@ -312,14 +319,7 @@ def test_sign_in_attempts_are_limited_per_client_address(demo, reset_dash_regist
     other = app.server.test_client()
     other.environ_base["REMOTE_ADDR"] = "10.1.2.3"  # another address is not held back
     assert client_sign_in(other, email, password).status_code == 302
-    with sqlite3.connect(str(settings.database_url).removeprefix("sqlite:///")) as db:
-        reasons = [
-            json.loads(detail)["reason"]
-            for (detail,) in db.execute(
-                "SELECT detail FROM audit_log WHERE event = 'sign_in_failed' AND email = ?",
-                (email,),
-            )
-        ]
+    reasons = _failure_reasons(settings, email)
     assert reasons[-1:] == ["rate limited"]
 
 
