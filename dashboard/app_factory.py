@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         serve_locally=True,
         title="stat311",
         update_title=None,
+        index_string=shell.index_string(),
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     pages = _page_modules()
@@ -128,7 +129,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         dash.register_page(f"stat311.{name}", layout=layout_module.layout, **spec)
         validation.append(layout_module.layout())
         callback_module.register(app, services)
-    dash.register_page(shell.NOT_FOUND_MODULE, layout=shell.not_found, path="/404")
+    dash.register_page(
+        shell.NOT_FOUND_MODULE, layout=shell.not_found, path="/404", title=shell.NOT_FOUND_TITLE
+    )
     app.layout = shell.layout
     app.validation_layout = html.Div(validation)
     app.server.extensions["stat311"] = services

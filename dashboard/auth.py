@@ -427,7 +427,8 @@ _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · stat311</title>
-<link rel="stylesheet" href="/assets/00-bootstrap.min.css"></head>
+<link rel="stylesheet" href="/assets/00-bootstrap.min.css">
+<link rel="stylesheet" href="/assets/stat311.css"></head>
 <body class="bg-light"><main class="container" style="max-width: 28rem">
 <h1 class="h3 mt-5 mb-3">stat311 — {title}</h1>{body}
 <p class="mt-4 small text-muted">The public portal needs no sign-in:

@@ -10,6 +10,24 @@ from dash import dcc, html
 from dashboard.periods import KINDS
 
 
+def labelled(
+    label: str, component: Any, *, className: str = "small fw-semibold mb-1", role: str = "group"
+) -> list[Any]:
+    """A visible label and its control, tied together for screen readers.
+
+    ``label for`` names an ``<input>``, but not the controls Dash draws itself: a dropdown is a
+    button named by its value ("All departments"), a date box is named by its placeholder
+    ("Select Date", "from") and a set of radio buttons is a ``<div>``. So the control also sits
+    in a group (``role``: "group", or "radiogroup" for radio buttons) named with the label's
+    words: a screen reader says "Departments, group" before "All departments, button". (No new
+    component id: each page declares its ids once.)"""
+    for_ = {} if role == "radiogroup" else {"html_for": component.id}
+    return [
+        dbc.Label(label, className=className, **for_),
+        html.Div(component, role=role, **{"aria-label": label}),
+    ]
+
+
 def period_columns(
     *,
     kind_id: str,
@@ -25,32 +43,39 @@ def period_columns(
     box: dict[str, Any] = {"style": {"display": "none"}} if range_hidden else {}
     return [
         dbc.Col(
-            [
-                dbc.Label("Period", html_for=kind_id, className="small fw-semibold mb-1"),
+            labelled(
+                "Period",
                 dbc.RadioItems(
                     id=kind_id,
                     options=[{"label": k.title(), "value": k} for k in KINDS],
                     value=kind,
                     inline=True,
                 ),
-            ],
+                role="radiogroup",
+            ),
             xs=12,
             md=widths[0],
         ),
         dbc.Col(
-            [
-                dbc.Label("Containing the day", html_for=date_id, className="small mb-1"),
-                dcc.DatePickerSingle(id=date_id, display_format="YYYY-MM-DD"),
-            ],
+            labelled(
+                "Containing the day",
+                # The placeholder is also the box's name for screen readers (Dash's own is
+                # "Select Date"): the label's words.
+                dcc.DatePickerSingle(
+                    id=date_id, display_format="YYYY-MM-DD", placeholder="Containing the day"
+                ),
+                className="small mb-1",
+            ),
             xs=12,
             md=widths[1],
         ),
         dbc.Col(
             html.Div(
-                [
-                    dbc.Label("Custom dates", html_for=range_id, className="small mb-1"),
+                labelled(
+                    "Custom dates",
                     dcc.DatePickerRange(id=range_id, display_format="YYYY-MM-DD"),
-                ],
+                    className="small mb-1",
+                ),
                 id=range_box_id,
                 **box,
             ),

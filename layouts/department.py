@@ -17,7 +17,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.sla import TIER_STYLE, Tier
-from layouts.components import period_columns
+from layouts.components import labelled, period_columns
 from layouts.figures import plural
 
 PAGE = {
@@ -420,8 +420,8 @@ def body() -> html.Div:
                 "Where are we late",
                 dbc.Row(
                     dbc.Col(
-                        [
-                            dbc.Label("Boundary layer", html_for=Ids.LAYER, className="small mb-1"),
+                        labelled(
+                            "Boundary layer",
                             dcc.Dropdown(
                                 id=Ids.LAYER,
                                 options=[],
@@ -429,7 +429,8 @@ def body() -> html.Div:
                                 clearable=False,
                                 placeholder="Pick a boundary layer",
                             ),
-                        ],
+                            className="small mb-1",
+                        ),
                         xs=12,
                         md=4,
                     ),

@@ -21,6 +21,7 @@ from dash import dcc, html
 
 from dashboard.hotspots import BIN_LABELS, CELL_AREA_KM2, MODE_LABELS, HotspotParams
 from dashboard.hotspots_emerging import CATEGORIES, CATEGORY_DESCRIPTIONS, NO_PATTERN
+from layouts.components import labelled
 
 PAGE = {"path": "/hotspots", "name": "Hot spots", "title": "Hot spots · stat311"}
 
@@ -148,10 +149,7 @@ VIEW_OPTIONS = [
 
 
 def _control(label: str, component: Any, *, lg: int, md: int = 6, box_id: str | None = None):
-    children = [
-        dbc.Label(label, html_for=component.id, className="small fw-semibold mb-1"),
-        component,
-    ]
+    children = labelled(label, component)
     extra = {"id": box_id} if box_id else {}
     return dbc.Col(children, xs=12, md=md, lg=lg, className="mb-2", **extra)
 
@@ -203,10 +201,11 @@ def controls() -> dbc.Row:
                 box_id=Ids.STEP_BOX,
             ),
             dbc.Col(
-                [
-                    dbc.Label("View", html_for=Ids.VIEW, className="small fw-semibold mb-1"),
+                labelled(
+                    "View",
                     dbc.RadioItems(id=Ids.VIEW, options=VIEW_OPTIONS, value="map", inline=True),
-                ],
+                    role="radiogroup",
+                ),
                 xs=12,
                 md=6,
                 lg=4,

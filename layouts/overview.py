@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from dashboard import periods
-from layouts.components import period_columns
+from layouts.components import labelled, period_columns
 from layouts.figures import compliance_and_volume, plural
 
 PAGE = {"path": "/", "name": "Overview", "title": "Overview · stat311"}
@@ -89,8 +89,8 @@ def controls(kind: str = "month") -> dbc.Row:
                 range_hidden=kind != "custom",
             ),
             dbc.Col(
-                [
-                    dbc.Label("Departments", html_for=Ids.DEPARTMENT, className="small mb-1"),
+                labelled(
+                    "Departments",
                     dcc.Dropdown(
                         id=Ids.DEPARTMENT,
                         multi=True,
@@ -98,7 +98,8 @@ def controls(kind: str = "month") -> dbc.Row:
                         value=[],
                         placeholder="All departments",
                     ),
-                ],
+                    className="small mb-1",
+                ),
                 xs=12,
                 md=3,
             ),

@@ -23,27 +23,13 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from dashboard.public import span_words
+from layouts import shell
+from layouts.components import labelled
 from layouts.figures import compliance_and_volume, empty_figure, plain_figure
 
 BASE = "/public/"
 TITLE = "311 public portal"
-INDEX_STRING = """<!DOCTYPE html>
-<html lang="en">
-<head>
-{%metas%}
-<title>{%title%}</title>
-{%favicon%}
-{%css%}
-</head>
-<body class="bg-light">
-{%app_entry%}
-<footer>
-{%config%}
-{%scripts%}
-{%renderer%}
-</footer>
-</body>
-</html>"""
+INDEX_STRING = shell.index_string(body_class="bg-light")
 
 
 class Ids(StrEnum):
@@ -438,10 +424,7 @@ def no_data() -> dbc.Alert:
 def map_page(types: Sequence[str], *, default_days: int, windows: Sequence[int] = (30, 90, 365)):
     def control(label: str, component: Any, **width: int) -> dbc.Col:
         return dbc.Col(
-            [
-                dbc.Label(label, html_for=component.id, className="small fw-semibold mb-1"),
-                component,
-            ],
+            labelled(label, component),
             xs=12,
             className="mb-2",
             **width,

@@ -14,6 +14,7 @@ from dash import dcc, html
 
 from dashboard.queries import PERIODS
 from dashboard.urlstate import from_query
+from layouts.components import labelled
 
 PAGE = {"path": "/requests", "name": "Requests", "title": "Requests · stat311"}
 
@@ -39,7 +40,7 @@ class Ids(StrEnum):
 
 def _control(label: str, component: Any, width: int = 3) -> dbc.Col:
     return dbc.Col(
-        [dbc.Label(label, html_for=component.id, className="small fw-semibold mb-1"), component],
+        labelled(label, component),
         xs=12,
         md=6,
         lg=width,

@@ -11,6 +11,32 @@ from dash import dcc, html
 
 #: The module name Dash Pages shows for a path no page has.
 NOT_FOUND_MODULE = "not_found_404"
+#: Its tab title.
+NOT_FOUND_TITLE = "Page not found · stat311"
+
+
+def index_string(*, body_class: str = "") -> str:
+    """Dash's page template with the page's language (``<html lang="en">``, WCAG 3.1.1) and its
+    scripts in a plain ``<div>``: Dash's default puts them in an empty ``<footer>``, a second
+    footer landmark for screen readers."""
+    body = f' class="{body_class}"' if body_class else ""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+{{%metas%}}
+<title>{{%title%}}</title>
+{{%favicon%}}
+{{%css%}}
+</head>
+<body{body}>
+{{%app_entry%}}
+<div>
+{{%config%}}
+{{%scripts%}}
+{{%renderer%}}
+</div>
+</body>
+</html>"""
 
 
 def not_found(**_query: Any) -> html.Div:
@@ -70,7 +96,8 @@ def layout() -> html.Div:
     return html.Div(
         [
             html.A("Skip to content", href="#main", className="visually-hidden-focusable"),
-            navbar(pages),
-            dbc.Container(html.Main(dash.page_container, id="main"), fluid=True),
+            html.Header(navbar(pages)),
+            # Focusable from the skip link (screen readers read on from there), as the portal's.
+            dbc.Container(html.Main(dash.page_container, id="main", tabIndex="-1"), fluid=True),
         ]
     )

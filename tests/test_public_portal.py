@@ -18,6 +18,7 @@ from dashboard.sla import SlaEngine
 from dashboard.store import Store
 from layouts.public import Ids
 from tests.conftest import make_settings
+from tests.support.components import walk
 from tests.test_privacy_crawl import PRIVATE_ID, build_pii_store
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -33,22 +34,6 @@ def app(demo, reset_dash_registries, monkeypatch):
 @pytest.fixture
 def data(app):
     return app.server.extensions["stat311_public"]
-
-
-def walk(component: Any) -> list[Any]:
-    """Every component in a tree (Dash components, lists, plain values)."""
-    out: list[Any] = []
-    stack = [component]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list | tuple):
-            stack.extend(item)
-        elif hasattr(item, "to_plotly_json"):
-            out.append(item)
-            children = getattr(item, "children", None)
-            if children is not None:
-                stack.append(children)
-    return out
 
 
 def text_of(component: Any) -> str:

@@ -25,3 +25,22 @@ def component_ids(component: Any) -> set[str]:
             if hasattr(value, "to_plotly_json"):
                 stack.append(value)
     return found
+
+
+def walk(component: Any) -> list[Any]:
+    """Every Dash component of a tree, in document order (parents before their children);
+    lists, tuples and plain values are looked through."""
+    found: list[Any] = []
+    stack = [component]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+            continue
+        if not hasattr(item, "to_plotly_json"):
+            continue
+        found.append(item)
+        children = getattr(item, "children", None)
+        if children is not None:
+            stack.append(children)
+    return found
