@@ -33,7 +33,7 @@ import pandas as pd
 from dashboard.periods import Period
 from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.settings import Settings
-from dashboard.sla import TIER_STYLE, Tier
+from dashboard.sla import SLA_COUNTS, TIER_STYLE, Tier, judged_values
 from geodata.geojson import geojson_bbox
 
 log = logging.getLogger(__name__)
@@ -216,8 +216,7 @@ def types_report(services: Any, scope: Scope) -> pd.DataFrame:
 
 
 _PERIOD_COMPLIANCE_SQL = """
-SELECT count(*) FILTER (WHERE closed_at IS NOT NULL OR sla_due_at <= ?) AS due,
-       count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at <= sla_due_at) AS on_time
+SELECT {counts}
 FROM {{cases}}
 WHERE {{where}} AND sla_due_local >= ? AND sla_due_local < ? {duplicates}
 """
@@ -242,9 +241,9 @@ def summary(services: Any, scope: Scope) -> dict[str, Any]:
         }
     previous_period = scope.period.previous()
     counts = services.read_model.select(
-        _PERIOD_COMPLIANCE_SQL.format(duplicates=scope.duplicates),
+        _PERIOD_COMPLIANCE_SQL.format(duplicates=scope.duplicates, counts=SLA_COUNTS),
         flt=scope.flt,
-        before=[scope.as_of.to_pydatetime()],
+        before=judged_values(scope.as_of),
         after=[
             pd.Timestamp(previous_period.start).to_pydatetime(),
             pd.Timestamp(previous_period.end + timedelta(days=1)).to_pydatetime(),
@@ -266,8 +265,7 @@ def summary(services: Any, scope: Scope) -> dict[str, Any]:
 _WEEKLY_DUE_SQL = """
 SELECT service_name AS type,
        CAST(date_trunc('week', sla_due_local) AS DATE) AS week,
-       count(*) FILTER (WHERE closed_at IS NOT NULL OR sla_due_at <= ?) AS due,
-       count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at <= sla_due_at) AS on_time
+       {counts}
 FROM {{cases}}
 WHERE {{where}} AND list_contains(?, service_name)
   AND sla_due_local >= ? AND sla_due_local < ? {duplicates}
@@ -302,9 +300,9 @@ def weekly_by_type(services: Any, scope: Scope, types: list[str]) -> pd.DataFram
     if not types:
         return pd.DataFrame(columns=columns)
     due = services.read_model.select(
-        _WEEKLY_DUE_SQL.format(duplicates=scope.duplicates),
+        _WEEKLY_DUE_SQL.format(duplicates=scope.duplicates, counts=SLA_COUNTS),
         flt=scope.flt,
-        before=[scope.as_of.to_pydatetime()],
+        before=judged_values(scope.as_of),
         after=[types, scope.start_local, scope.end_local],
     )
     volume = services.read_model.select(
@@ -440,8 +438,7 @@ def overdue_cases(
 # -- where are we late ------------------------------------------------------------------------
 _AREA_SQL = """
 SELECT "{column}" AS area,
-       count(*) FILTER (WHERE closed_at IS NOT NULL OR sla_due_at <= ?) AS due,
-       count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at <= sla_due_at) AS on_time
+       {counts}
 FROM {{cases}}
 WHERE {{where}} AND sla_due_local >= ? AND sla_due_local < ? {duplicates}
 GROUP BY 1
@@ -458,9 +455,9 @@ def area_compliance(
     value counts the due cases outside every area (``due``, ``on_time``)."""
     column = services.read_model.area_column(layer)  # QueryError for an unknown layer
     raw = services.read_model.select(
-        _AREA_SQL.format(column=column, duplicates=scope.duplicates),
+        _AREA_SQL.format(column=column, duplicates=scope.duplicates, counts=SLA_COUNTS),
         flt=scope.flt,
-        before=[scope.as_of.to_pydatetime()],
+        before=judged_values(scope.as_of),
         after=[scope.start_local, scope.end_local],
     )
     outside = raw[raw["area"].isna()]

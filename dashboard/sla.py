@@ -340,15 +340,31 @@ def describe_rule(rule: DueRule | None) -> str:
 
 
 # -- compliance over the snapshot ---------------------------------------------------------------
+#: The two counts of compliance, as of an instant bound to each ``?`` (pass
+#: :func:`judged_values`). A case is *judged* once it was closed by then, or is still open after
+#: its due time; it is *on time* when it was closed by its due time. A case closed after the
+#: instant was still open at it: a report as of a past date gives what it would have then.
+SLA_COUNTS = (
+    "count(*) FILTER (WHERE (closed_at IS NOT NULL AND closed_at <= ?) OR sla_due_at < ?) AS due,\n"
+    "       count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at <= sla_due_at "
+    "AND closed_at <= ?) AS on_time"
+)
+
+
+def judged_values(as_of: Any) -> list[Any]:
+    """The values of :data:`SLA_COUNTS`' markers: ``as_of`` (aware) for each."""
+    instant = as_of.to_pydatetime() if hasattr(as_of, "to_pydatetime") else as_of
+    return [instant] * 3
+
+
 GROUPS = {"department": "department", "type": "service_name"}
 
 _COMPLIANCE_SQL = """
 SELECT {group} AS grp,
        mode(department) AS dept,
-       count(*) FILTER (WHERE closed_at IS NOT NULL OR sla_due_at <= ?) AS due,
-       count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at <= sla_due_at) AS on_time,
+       {counts},
        quantile_cont((epoch_us(closed_at) - epoch_us(requested_at)) / 86400000000.0, [0.5, 0.9])
-           FILTER (WHERE closed_at IS NOT NULL) AS days_to_close
+           FILTER (WHERE closed_at IS NOT NULL AND closed_at <= ?) AS days_to_close
 FROM {{cases}}
 WHERE {{where}} AND sla_due_local >= ? AND sla_due_local < ? {duplicates}
 GROUP BY grp
@@ -434,9 +450,9 @@ class SlaEngine:
         compliance, backlog, volume = self.read_model.select_all(
             [
                 Question(
-                    _COMPLIANCE_SQL.format(group=group, duplicates=duplicates),
+                    _COMPLIANCE_SQL.format(group=group, duplicates=duplicates, counts=SLA_COUNTS),
                     flt=flt,
-                    before=[as_of.to_pydatetime()],
+                    before=[*judged_values(as_of), as_of.to_pydatetime()],  # (and days to close)
                     after=[start_local, end_local],
                 ),
                 Question(
@@ -489,8 +505,7 @@ def _none(value: Any) -> bool:
 
 _WEEKLY_SQL = """
 SELECT CAST(date_trunc('week', sla_due_local) AS DATE) AS week,
-       count(*) FILTER (WHERE closed_at IS NOT NULL OR sla_due_at <= ?) AS due,
-       count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at <= sla_due_at) AS on_time
+       {counts}
 FROM {{cases}}
 WHERE {{where}} AND sla_due_local >= ? AND sla_due_local < ? {duplicates}
 GROUP BY week ORDER BY week
@@ -512,8 +527,11 @@ def weekly(
     flt: Any = None,
     as_of: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Per week (Monday) from ``start`` to ``end``: due, on_time, compliance, volume."""
+    """Per week (Monday) from ``start`` to ``end``: due, on_time, compliance, volume.
+    ``as_of`` as in :meth:`SlaEngine.report` (a naive time is UTC)."""
     as_of = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
+    if as_of.tzinfo is None:
+        as_of = as_of.tz_localize("UTC")
     duplicates = "AND NOT is_duplicate" if engine.policy.exclude_duplicates else ""
     start_local = pd.Timestamp(start).to_pydatetime()
     end_local = pd.Timestamp(end + pd.Timedelta(days=1)).to_pydatetime()
@@ -522,9 +540,9 @@ def weekly(
     due, volume = engine.read_model.select_all(
         [
             Question(
-                _WEEKLY_SQL.format(duplicates=duplicates),
+                _WEEKLY_SQL.format(duplicates=duplicates, counts=SLA_COUNTS),
                 flt=flt,
-                before=[as_of.to_pydatetime()],
+                before=judged_values(as_of),
                 after=[start_local, end_local],
             ),
             Question(_WEEKLY_VOLUME_SQL, flt=flt, after=[start_local, end_local]),

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from dashboard.queries import ReadModel
-from dashboard.sla import SlaEngine, load_policy
+from dashboard.sla import SlaEngine, load_policy, weekly
 from dashboard.snapshot import CASES_FILE, require_snapshot
 from tests.conftest import BOSTON_ZIP, ROOT
 from tests.support.exports import BOSTON_LEGACY_HEADER
@@ -302,3 +302,49 @@ def test_hand_built_open_past_due_is_a_miss_and_duplicates_are_excluded(tmp_path
     later = pd.Timestamp("2011-10-15", tz="UTC")
     row = engine.report(start=date(2011, 9, 1), end=date(2011, 9, 30), as_of=later).iloc[0]
     assert (row["due"], row["on_time"]) == (4, 2)
+
+
+def test_a_report_as_of_a_past_instant_counts_what_was_known_then(tmp_path) -> None:
+    """``--as-of`` judges cases as they stood at that instant: a case closed later was still
+    open then (judged only if already past due), and an open case due exactly then is not late
+    yet. The median days to close count only the closures made by then."""
+    rows = [
+        # A: due 09-05, closed 09-02: on time, known at as_of
+        {"case_enquiry_id": "A", "open_dt": "2011-09-01 09:00:00",
+         "target_dt": "2011-09-05 09:00:00", "closed_dt": "2011-09-02 09:00:00",
+         "case_status": "Closed"},
+        # J: due 09-20, closed 09-24: late, known at as_of
+        {"case_enquiry_id": "J", "open_dt": "2011-09-01 09:00:00",
+         "target_dt": "2011-09-20 09:00:00", "closed_dt": "2011-09-24 09:00:00",
+         "case_status": "Closed"},
+        # G: due 09-28, closed 09-27 (after as_of, in time): open and not yet due at as_of
+        {"case_enquiry_id": "G", "open_dt": "2011-09-15 09:00:00",
+         "target_dt": "2011-09-28 09:00:00", "closed_dt": "2011-09-27 09:00:00",
+         "case_status": "Closed"},
+        # H: due 09-28, closed 09-29 (after as_of, late): not yet due at as_of either
+        {"case_enquiry_id": "H", "open_dt": "2011-09-15 09:00:00",
+         "target_dt": "2011-09-28 09:00:00", "closed_dt": "2011-09-29 09:00:00",
+         "case_status": "Closed"},
+        # K: due 09-22, closed 09-27 (after as_of): open past due at as_of, a miss
+        {"case_enquiry_id": "K", "open_dt": "2011-09-15 09:00:00",
+         "target_dt": "2011-09-22 09:00:00", "closed_dt": "2011-09-27 09:00:00",
+         "case_status": "Closed"},
+        # I: due exactly at as_of and open: not late yet
+        {"case_enquiry_id": "I", "open_dt": "2011-09-15 09:00:00",
+         "target_dt": "2011-09-25 12:00:00", "case_status": "Open"},
+    ]  # fmt: skip
+    text = "min_count: 1\ntypes:\n  Pothole: {days: 2}\n"
+    settings, store, _ = _hand_built(tmp_path, rows, policy_text=text)
+    as_of = pd.Timestamp("2011-09-25 12:00", tz=TZ).tz_convert("UTC")
+    engine = SlaEngine(ReadModel(settings.snapshot_dir), load_policy(settings.sla_policy), TZ)
+    row = engine.report(start=date(2011, 9, 1), end=date(2011, 9, 30), as_of=as_of).iloc[0]
+    # judged: A (on time), J (late), K (open past due) -> 3 due, 1 on time
+    assert (row["due"], row["on_time"]) == (3, 1)
+    assert row["median_days"] == pytest.approx(np.median([1.0, 23.0]))  # A and J only
+    weeks = weekly(engine, start=date(2011, 9, 1), end=date(2011, 9, 30), as_of=as_of)
+    assert (weeks["due"].sum(), weeks["on_time"].sum()) == (3, 1)
+    # At the end of the month every case is known: A, G on time; J, H, K late; I open, late.
+    end = pd.Timestamp("2011-10-01", tz=TZ).tz_convert("UTC")
+    row = engine.report(start=date(2011, 9, 1), end=date(2011, 9, 30), as_of=end).iloc[0]
+    assert (row["due"], row["on_time"]) == (6, 2)
+    store.dispose()
