@@ -308,31 +308,22 @@ def test_a_report_as_of_a_past_instant_counts_what_was_known_then(tmp_path) -> N
     """``--as-of`` judges cases as they stood at that instant: a case closed later was still
     open then (judged only if already past due), and an open case due exactly then is not late
     yet. The median days to close count only the closures made by then."""
+
+    def case(key: str, opened: str, due: str, closed: str | None = None) -> dict[str, str]:
+        row = {"case_enquiry_id": key, "open_dt": f"2011-09-{opened}:00",
+               "target_dt": f"2011-09-{due}:00", "case_status": "Open"}  # fmt: skip
+        if closed:
+            row.update(closed_dt=f"2011-09-{closed}:00", case_status="Closed")
+        return row
+
     rows = [
-        # A: due 09-05, closed 09-02: on time, known at as_of
-        {"case_enquiry_id": "A", "open_dt": "2011-09-01 09:00:00",
-         "target_dt": "2011-09-05 09:00:00", "closed_dt": "2011-09-02 09:00:00",
-         "case_status": "Closed"},
-        # J: due 09-20, closed 09-24: late, known at as_of
-        {"case_enquiry_id": "J", "open_dt": "2011-09-01 09:00:00",
-         "target_dt": "2011-09-20 09:00:00", "closed_dt": "2011-09-24 09:00:00",
-         "case_status": "Closed"},
-        # G: due 09-28, closed 09-27 (after as_of, in time): open and not yet due at as_of
-        {"case_enquiry_id": "G", "open_dt": "2011-09-15 09:00:00",
-         "target_dt": "2011-09-28 09:00:00", "closed_dt": "2011-09-27 09:00:00",
-         "case_status": "Closed"},
-        # H: due 09-28, closed 09-29 (after as_of, late): not yet due at as_of either
-        {"case_enquiry_id": "H", "open_dt": "2011-09-15 09:00:00",
-         "target_dt": "2011-09-28 09:00:00", "closed_dt": "2011-09-29 09:00:00",
-         "case_status": "Closed"},
-        # K: due 09-22, closed 09-27 (after as_of): open past due at as_of, a miss
-        {"case_enquiry_id": "K", "open_dt": "2011-09-15 09:00:00",
-         "target_dt": "2011-09-22 09:00:00", "closed_dt": "2011-09-27 09:00:00",
-         "case_status": "Closed"},
-        # I: due exactly at as_of and open: not late yet
-        {"case_enquiry_id": "I", "open_dt": "2011-09-15 09:00:00",
-         "target_dt": "2011-09-25 12:00:00", "case_status": "Open"},
-    ]  # fmt: skip
+        case("A", "01 09:00", "05 09:00", "02 09:00"),  # on time, known at as_of
+        case("J", "01 09:00", "20 09:00", "24 09:00"),  # late, known at as_of
+        case("G", "15 09:00", "28 09:00", "27 09:00"),  # closed later in time: not due yet
+        case("H", "15 09:00", "28 09:00", "29 09:00"),  # closed later, late: not due yet either
+        case("K", "15 09:00", "22 09:00", "27 09:00"),  # open past due at as_of: a miss
+        case("I", "15 09:00", "25 12:00"),  # open, due exactly at as_of: not late yet
+    ]
     text = "min_count: 1\ntypes:\n  Pothole: {days: 2}\n"
     settings, store, _ = _hand_built(tmp_path, rows, policy_text=text)
     as_of = pd.Timestamp("2011-09-25 12:00", tz=TZ).tz_convert("UTC")
