@@ -89,6 +89,8 @@ def server_environment(ctx: BenchContext, secret: str) -> dict[str, str]:
         STAT311_BATCH_SIZE=str(settings.batch_size),
         STAT311_SECRET_KEY=secret,
         STAT311_RATE_LIMIT="1000000 per minute",
+        # every simulated user signs in from 127.0.0.1 within seconds
+        STAT311_SIGN_IN_RATE_LIMIT="1000000 per minute",
         STAT311_LOG_LEVEL="WARNING",
         STAT311_PRODUCTION="false",
     )
