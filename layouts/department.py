@@ -16,14 +16,23 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from dashboard.department import clean_code
 from dashboard.sla import TIER_STYLE, Tier
 from layouts.components import labelled, period_columns
 from layouts.figures import plural
 
+
+def page_title(code: str | None = None, **_: Any) -> str:
+    """The browser tab's title, naming the department of the address (Dash Pages calls it with
+    the path's variables; it is set as text, never as HTML)."""
+    name = clean_code(code)
+    return f"{name} · Department · stat311" if name else "Department · stat311"
+
+
 PAGE = {
     "path_template": "/department/<code>",
     "name": "Department",
-    "title": "Department · stat311",
+    "title": page_title,
     "nav": False,
 }
 

@@ -260,3 +260,18 @@ def test_staff_and_public_pages_declare_their_language_and_one_footer(
     assert dash.page_registry[shell.NOT_FOUND_MODULE]["title"] == shell.NOT_FOUND_TITLE
     sign_in = app.server.test_client().get("/sign-in").get_data(as_text=True)
     assert '<html lang="en">' in sign_in and "/assets/stat311.css" in sign_in
+
+
+def test_the_department_page_title_names_the_department(demo, reset_dash_registries) -> None:
+    """WCAG 2.4.2: a tab per department reads "PWDx · Department · stat311", not the same title
+    for every department; Dash Pages calls the title with the address's variables."""
+    from dashboard.app_factory import create_app
+
+    create_app(demo[0])
+    page = next(
+        p for p in dash.page_registry.values() if p["path_template"] == "/department/<code>"
+    )
+    assert callable(page["title"])
+    assert page["title"](code="PWDx") == "PWDx · Department · stat311"
+    assert page["title"](code="BTDT%20x") == "BTDT x · Department · stat311"  # decoded
+    assert page["title"](code="") == "Department · stat311"
