@@ -213,7 +213,11 @@ def parse_policy(text: str, *, path: str = "<policy>") -> SlaPolicy:
             for hkey, hvalue in _mapping(path, value, "holidays"):
                 hname = _scalar(path, hkey, "a key")
                 if hname == "country":
-                    values["country"] = _scalar(path, hvalue, "holidays: country") or None
+                    # `country: null` (or empty): no public holidays, weekends only
+                    null = hvalue.tag == "tag:yaml.org,2002:null"
+                    values["country"] = (
+                        None if null else _scalar(path, hvalue, "holidays: country") or None
+                    )
                 elif hname == "subdivision":
                     values["subdivision"] = _scalar(path, hvalue, "holidays: subdivision") or None
                 elif hname == "extra":

@@ -147,3 +147,14 @@ def test_describe_rule() -> None:
     assert describe_rule(DueRule(3, business=True)) == "3 business days"
     assert describe_rule(DueRule(1)) == "1 calendar day"
     assert describe_rule(None) == "no SLA"
+
+
+@pytest.mark.parametrize("spelling", ["null", "~", "", "Null"])
+def test_holidays_country_null_means_weekends_only(spelling: str) -> None:
+    """`country: null` is YAML's "no value": no public holidays (it was read as the text "null"
+    and refused as an unknown country). A business day rule then skips weekends only."""
+    policy = parse_policy(f"holidays:\n  country: {spelling}\n", path="policy.yaml")
+    assert policy.country is None
+    assert not policy.holidays(range(2011, 2012))
+    with pytest.raises(ConfigError, match="holidays"):
+        parse_policy("holidays:\n  country: 'null'\n")  # quoted: the text, an unknown country
