@@ -488,9 +488,18 @@ def ensure_demo_users(settings: Settings) -> list[tuple[str, str, str]]:
     return out
 
 
+#: Settings whose values are secrets: ``stat311 settings`` says whether they are set, never what
+#: they are (its output ends up in terminals, logs and support tickets).
+SECRET_SETTINGS = frozenset({"secret_key", "socrata_app_token"})
+HIDDEN = "(set, hidden)"
+
+
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     for setting in SETTINGS:
-        print(f"{setting.env}={format_value(getattr(settings, setting.name))}")
+        value = format_value(getattr(settings, setting.name))
+        if setting.name in SECRET_SETTINGS and value:
+            value = HIDDEN
+        print(f"{setting.env}={value}")
     return 0
 
 

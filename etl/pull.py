@@ -49,6 +49,8 @@ APP_TOKEN_ENV = "STAT311_SOCRATA_APP_TOKEN"
 SOURCES_FILE_ENV = "STAT311_SOURCES_FILE"
 USER_AGENT = "stat311-pull/1"
 SOCRATA_FORMATS = ("nyc", "chicago", "sf")
+#: the largest response body read (a page larger than this is refused, not loaded)
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 
 class PullError(Stat311Error):
@@ -68,6 +70,7 @@ class Http:
     max_wait: float = 300.0  # cap on any one wait (Retry-After included)
     headers: Mapping[str, str] = field(default_factory=dict)
     sleep: Callable[[float], None] = time.sleep
+    max_bytes: int = MAX_RESPONSE_BYTES  # a larger body is refused (not retried)
 
     def get_json(self, url: str, params: Mapping[str, Any]) -> Any:
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
@@ -98,9 +101,12 @@ class Http:
         request = urllib.request.Request(
             url, headers={"Accept": "application/json", "User-Agent": USER_AGENT, **self.headers}
         )
+        # Redirects are followed only on the same host (and never from https to http): the
+        # headers (the app token among them) would otherwise be sent to another server.
+        opener = urllib.request.build_opener(_SameHostRedirect)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                body = response.read()
+            with opener.open(request, timeout=self.timeout) as response:
+                body = self._read(url, response)
         except urllib.error.HTTPError as exc:
             status = exc.code
             if status == 429:
@@ -122,6 +128,44 @@ class Http:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return f"the response is not valid JSON (truncated?) ({exc})", None
 
+    def _read(self, url: str, response: Any) -> bytes:
+        """The whole body, at most ``max_bytes`` (else a PullError: a retry would get the same);
+        a body shorter than its Content-Length raises IncompleteRead (retried)."""
+        too_big = PullError(
+            f"GET {url}: the response is larger than {self.max_bytes:,} bytes; nothing of it "
+            "was loaded (ask for smaller pages)"
+        )
+        length = response.headers.get("Content-Length")
+        if length and length.strip().isdigit() and int(length) > self.max_bytes:
+            raise too_big
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := response.read(1 << 20):
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise too_big
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        if getattr(response, "length", None):  # read(n) does not raise on a short body
+            raise http.client.IncompleteRead(body, response.length)
+        return body
+
+
+class _SameHostRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
+        old = urllib.parse.urlsplit(req.full_url)
+        new = urllib.parse.urlsplit(newurl)
+        same_host = (new.hostname or "").lower() == (old.hostname or "").lower()
+        downgrade = old.scheme.lower() == "https" and new.scheme.lower() != "https"
+        if not same_host or downgrade:
+            fp.close()
+            where = f"{new.scheme}://{new.hostname or '?'}"
+            raise PullError(
+                f"GET {req.full_url}: HTTP {code} redirects to {where}, which is not "
+                f"{old.scheme}://{old.hostname}; not followed (nothing was loaded from it)"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
 
 @dataclass
 class _Body:
@@ -141,6 +185,8 @@ def _retry_after(value: str | None) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # "-0000": UTC
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
@@ -394,6 +440,7 @@ class Open311Pull:
                 window = f"{self.key}{_iso(w_start)}..{_iso(w_end)}"
                 last_label: tuple[int, str] | None = None
                 previous_ids: list[str] | None = None
+                full = self.page_size  # rows in a full page (less if the server caps page_size)
                 for page in range(1, self.max_pages + 1):
                     params = {
                         "start_date": _iso(w_start),
@@ -428,7 +475,11 @@ class Open311Pull:
                     )
                     report.add(loaded)
                     last_label = (loaded.run_id, label)
-                    if len(records) < self.page_size:
+                    if page == 1 and len(records) < full:
+                        # fewer than asked: the last page, or the server's own largest page
+                        # (many cap page_size); the next page tells (empty, or more rows)
+                        full = len(records)
+                    elif len(records) < full:
                         break
                 if last_label is not None:
                     _label_run(store, last_label[0], f"{last_label[1]} complete")
@@ -489,16 +540,26 @@ class SocrataPull:
             return resume, resume
         return since, None
 
-    def params(self, since: str | None, offset: int) -> dict[str, Any]:
+    def params(
+        self, since: str | None, offset: int, after: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The first page: ``field >= since``; the next ones start after the last row read
+        (``after`` = its field value and ``:id``), so rows edited during the pull (they move to
+        the end) cannot shift an unread row onto a page already read."""
         field_ = self.updated_field
-        params: dict[str, Any] = {}
-        if field_.startswith(":"):
-            params["$select"] = ":*, *"
-        if since:
-            params["$where"] = f"{field_} >= '{since.replace(chr(39), chr(39) * 2)}'"
+        params: dict[str, Any] = {"$select": ":*, *"}  # :id is needed to page
+
+        def quoted(text: str) -> str:
+            return "'" + text.replace("'", "''") + "'"
+
+        if after is not None:
+            value, row_id = (quoted(x) for x in after)
+            params["$where"] = f"{field_} > {value} OR ({field_} = {value} AND :id > {row_id})"
+        elif since:
+            params["$where"] = f"{field_} >= {quoted(since)}"
         params["$order"] = f"{field_}, :id"
         params["$limit"] = self.limit
-        params["$offset"] = offset
+        params["$offset"] = 0 if after is not None else offset
         return params
 
     def run(self, *, store: Store, settings: Settings, http: Http) -> PullReport:
@@ -508,13 +569,24 @@ class SocrataPull:
         since, resumed = self.start(store)
         report = PullReport(label=f"socrata {self.endpoint}", resumed_from=resumed)
         offset = 0
+        full = self.limit  # rows in a full page (less if the server caps $limit)
+        previous: list[dict[str, Any]] | None = None
+        after: tuple[str, str] | None = None
         try:
             while True:
-                data = http.get_json(self.endpoint, self.params(since, offset))
+                data = http.get_json(self.endpoint, self.params(since, offset, after))
                 if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
                     raise PullError(f"GET {self.endpoint}: the response is not a list of rows")
                 if not data:
                     break
+                if data == previous:
+                    log.warning(
+                        "%s: $offset=%d repeats the previous page; the server ignores $offset",
+                        self.endpoint,
+                        offset,
+                    )
+                    break
+                previous = data
                 through = max((str(r.get(self.updated_field) or "") for r in data), default="")
                 # Socrata system fields (":id", ":updated_at", ...) are not part of the export.
                 rows = [{k: v for k, v in r.items() if not k.startswith(":")} for r in data]
@@ -530,9 +602,18 @@ class SocrataPull:
                     label=label,
                 )
                 report.add(loaded)
-                offset += len(data)
-                if len(data) < self.limit:
+                if offset == 0 and len(data) < full:
+                    # fewer than asked: the last page, or the server's own largest page; the
+                    # next page tells (empty, or more rows)
+                    full = len(data)
+                elif len(data) < full:
                     break
+                offset += len(data)
+                last = data[-1]
+                if last.get(self.updated_field) is not None and last.get(":id") is not None:
+                    after = (str(last[self.updated_field]), str(last[":id"]))
+                else:  # cannot page by key: by $offset
+                    after = None
         finally:
             if report.pages:
                 _snapshot(store, settings)
@@ -615,10 +696,11 @@ def _checked(check: Callable[[str], str], value: str, where: str) -> str:
 
 
 # -- CLI --------------------------------------------------------------------------------------
-def _http(args: argparse.Namespace, settings: Settings) -> Http:
+def _http(args: argparse.Namespace, settings: Settings, *, socrata: bool) -> Http:
+    """The HTTP client of a pull; the Socrata app token is sent to Socrata pulls only."""
     headers = {}
     token = settings.socrata_app_token
-    if token:
+    if token and socrata:
         headers["X-App-Token"] = token
     return Http(
         timeout=args.timeout,
@@ -640,7 +722,9 @@ def cmd_pull_open311(args: argparse.Namespace, settings: Settings) -> int:
         window_days=args.window_days,
     )
     report = pull.run(
-        store=Store(settings.database_url), settings=settings, http=_http(args, settings)
+        store=Store(settings.database_url),
+        settings=settings,
+        http=_http(args, settings, socrata=False),
     )
     print(report.summary())
     return 0
@@ -658,7 +742,9 @@ def cmd_pull_socrata(args: argparse.Namespace, settings: Settings) -> int:
         limit=args.limit,
     )
     report = pull.run(
-        store=Store(settings.database_url), settings=settings, http=_http(args, settings)
+        store=Store(settings.database_url),
+        settings=settings,
+        http=_http(args, settings, socrata=True),
     )
     print(report.summary())
     return 0
@@ -686,8 +772,8 @@ def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"would fetch {pull.endpoint} as {pull.format}, {where}")
         return 0
     failed = 0
-    http = _http(args, settings)
     for pull in pulls:
+        http = _http(args, settings, socrata=isinstance(pull, SocrataPull))
         try:
             print(pull.run(store=store, settings=settings, http=http).summary())
         except Stat311Error as exc:

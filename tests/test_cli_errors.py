@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.auth import Users
-from dashboard.cli import build_parser, main
+from dashboard.cli import HIDDEN, SECRET_SETTINGS, build_parser, main
 from dashboard.settings import SETTINGS, Settings
 from dashboard.store import Store
 from etl.pull import Http, PullError
@@ -280,6 +280,7 @@ def test_limit_is_in_the_help(capsys, command):
             "STAT311_PRODUCTION": "yes",
             "STAT311_DEBUG": "1",
             "STAT311_SECRET_KEY": "s3cret",
+            "STAT311_SOCRATA_APP_TOKEN": "tok-abc123",
         },
     ],
 )
@@ -287,12 +288,20 @@ def test_every_printed_setting_parses_back_to_the_same_value(env, monkeypatch, c
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     assert main(["settings"]) == 0
-    printed = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
+    out = capsys.readouterr().out
+    printed = dict(line.split("=", 1) for line in out.splitlines())
     assert set(printed) == {s.env for s in SETTINGS}
     effective = Settings.from_env()
-    again = Settings.from_env(printed)
+    secrets = {s.env for s in SETTINGS if s.name in SECRET_SETTINGS}
+    # secrets say whether they are set, never what they are
+    for name in secrets:
+        assert printed[name] == (HIDDEN if environ.get(name) else "")
+        if environ.get(name):
+            assert environ[name] not in out
+    again = Settings.from_env({k: v for k, v in printed.items() if k not in secrets})
     for setting in SETTINGS:
-        assert getattr(again, setting.name) == getattr(effective, setting.name), setting.env
+        if setting.env not in secrets:
+            assert getattr(again, setting.name) == getattr(effective, setting.name), setting.env
     assert printed["STAT311_DEFAULT_GEOCODES"] == (
         "42.3594,-71.0587;40.7128,-74.006" if environ else "42.3594,-71.0587"
     )

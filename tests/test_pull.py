@@ -4,14 +4,12 @@ real shapes, with faults: 429 + Retry-After, 500s, a timeout, truncated JSON, an
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from sqlalchemy import func, select
@@ -20,78 +18,47 @@ from dashboard import schema
 from dashboard.cli import main
 from dashboard.store import Store
 from etl.pull import Http, Open311Pull, PullError
+from tests.support.httpserver import LocalServer, send
+from tests.support.soda import soda_select
 
 FAST = ["--timeout", "0.5", "--retries", "3", "--backoff", "0.01", "--max-wait", "0.05"]
 
 
-class FakeApi:
-    """A local HTTP server. ``faults`` maps a predicate on (path, query) to a list of faults,
-    each consumed by one matching request: ``429``, ``500``, ``timeout``, ``truncated``."""
+class FakeApi(LocalServer):
+    """A local HTTP server answering with ``respond(path, query)`` (JSON, or a ``(status, body)``
+    error page). ``faults`` maps a predicate on the query to a list of faults, each consumed by
+    one matching request: ``429``, ``500``, ``timeout``, ``truncated``."""
 
     def __init__(self, respond: Callable[[str, dict[str, str]], Any]) -> None:
+        super().__init__(self._answer)
         self.respond = respond
         self.faults: list[tuple[Callable[[dict[str, str]], bool], list[str]]] = []
-        self.requests: list[dict[str, str]] = []
-        self.headers: list[dict[str, str]] = []
-        api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                url = urlparse(self.path)
-                query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                api.requests.append({"_path": url.path, **query})
-                api.headers.append(dict(self.headers))
-                fault = api.fault(query)
-                if fault == "429":
-                    self._send(429, b'{"error":"slow down"}', {"Retry-After": "0"})
-                    return
-                if fault == "500":
-                    self._send(500, b"<html>oops</html>", {})
-                    return
-                if fault == "timeout":
-                    time.sleep(1.0)
-                    return
-                answer = api.respond(url.path, query)
-                if isinstance(answer, tuple):  # (status, body): an error page
-                    self._send(answer[0], answer[1].encode(), {})
-                    return
-                body = json.dumps(answer).encode()
-                if fault == "truncated":
-                    body = body[: len(body) // 2]
-                self._send(200, body, {"Content-Type": "application/json"})
-
-            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-                try:
-                    self.send_response(status)
-                    for k, v in headers.items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def _answer(self, h: BaseHTTPRequestHandler, path: str, query: dict[str, str]) -> None:
+        fault = self.fault(query)
+        if fault == "429":
+            send(h, 429, b'{"error":"slow down"}', Retry_After="0")
+            return
+        if fault == "500":
+            send(h, 500, b"<html>oops</html>", Content_Type="text/html")
+            return
+        if fault == "timeout":
+            time.sleep(1.0)
+            return
+        answer = self.respond(path, query)
+        if isinstance(answer, tuple):  # (status, body): an error page
+            send(h, answer[0], answer[1].encode(), Content_Type="text/html")
+            return
+        body = json.dumps(answer).encode()
+        if fault == "truncated":  # half the body: JSON that ends too early
+            body = body[: len(body) // 2]
+        send(h, 200, body)
 
     def fault(self, query: dict[str, str]) -> str | None:
         for predicate, pending in self.faults:
             if pending and predicate(query):
                 return pending.pop(0)
         return None
-
-    def __enter__(self) -> FakeApi:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # -- Open311 ----------------------------------------------------------------------------------
@@ -308,12 +275,7 @@ def soda_responder(rows: list[dict[str, Any]]) -> Callable[[str, dict[str, str]]
     def respond(path: str, q: dict[str, str]) -> Any:
         assert path == "/resource/erm2-nwe9.json"
         assert q["$order"] == ":updated_at, :id"
-        chosen = rows
-        if "$where" in q:
-            since = q["$where"].split(">=")[1].strip().strip("'")
-            chosen = [r for r in rows if r[":updated_at"] >= since]
-        offset, limit = int(q["$offset"]), int(q["$limit"])
-        page = chosen[offset : offset + limit]
+        page = soda_select(rows, q)  # the first page by `>=`, the next after the last row read
         if ":*" not in q.get("$select", ""):
             page = [{k: v for k, v in r.items() if not k.startswith(":")} for r in page]
         return page
@@ -344,7 +306,7 @@ def test_socrata_pull_pages_resumes_and_sends_the_token(env, store, monkeypatch,
     monkeypatch.setenv("STAT311_SOCRATA_APP_TOKEN", "tok123")
     rows = nyc_rows(20)
     with FakeApi(soda_responder(rows[:15])) as api:
-        api.faults.append((lambda q: q["$offset"] == "7", ["500", "429"]))
+        api.faults.append((lambda q: " OR " in q.get("$where", ""), ["500", "429"]))
         assert pull_socrata(api, "--since", "2024-01-01") == 0
         assert "$where" in api.requests[0]
         assert all(h.get("X-App-Token") == "tok123" for h in api.headers)
@@ -362,7 +324,7 @@ def test_socrata_pull_pages_resumes_and_sends_the_token(env, store, monkeypatch,
 
 def test_socrata_truncated_page_commits_nothing_of_it(env, store, capsys):
     with FakeApi(soda_responder(nyc_rows(10))) as api:
-        api.faults.append((lambda q: q["$offset"] == "7", ["truncated"] * 10))
+        api.faults.append((lambda q: " OR " in q.get("$where", ""), ["truncated"] * 10))
         assert pull_socrata(api) == 1
         assert "not valid JSON" in capsys.readouterr().err
         assert len(case_ids(store, "nyc")) == 7
