@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import (
     Boolean,
     Connection,
@@ -42,6 +43,16 @@ log = logging.getLogger(__name__)
 LOAD_CACHE_MIB = 256
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+#: PostgreSQL advisory lock keys (transaction level). Writers of cases and runs take the first, so
+#: they run one at a time as on SQLite (whose ``BEGIN IMMEDIATE`` takes the database's write lock):
+#: a load never meets another load's uncommitted rows, and run ids follow commit order (a
+#: snapshot tagged with the newest run has every committed case). Migrations take the second.
+WRITER_LOCK = 311_001
+MIGRATION_LOCK = 311_002
+#: What PostgreSQL text cannot hold, and what stands for it (the reader does the same for NULs in
+#: a file's lines; a JSON ``\u0000`` escape only becomes one after parsing).
+NUL, REPLACEMENT = "\x00", "\ufffd"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -97,8 +108,12 @@ class Store:
             self._engine = None
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One transaction: committed when the block ends, rolled back on any exception."""
+    def transaction(self, *, exclusive: bool = False) -> Iterator[Connection]:
+        """One transaction: committed when the block ends, rolled back on any exception.
+
+        ``exclusive``: for transactions that write cases or ingestion runs (loads, boundary
+        layers). On PostgreSQL they wait for each other (:data:`WRITER_LOCK`); on SQLite every
+        transaction already takes the database's write lock."""
         with self.engine.begin() as conn:
             if self.dialect == "sqlite":
                 # Take the write lock now, so a concurrent loader waits instead of failing late,
@@ -106,6 +121,8 @@ class Store:
                 # the transaction. (The sqlite3 driver would only BEGIN at the first INSERT/UPDATE/
                 # DELETE: a SELECT does not start a transaction.)
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif exclusive:
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
             yield conn
 
     def connect(self) -> Connection:
@@ -121,6 +138,10 @@ class Store:
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         try:
             with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    # Two commands started at once on a new database would both create the
+                    # tables; the second waits here and then finds the schema at head.
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
         except Exception as exc:  # pragma: no cover - reported to the user
@@ -404,6 +425,35 @@ class Store:
             return pa.array(series, from_pandas=True).to_pylist()
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed Python objects: the slow route
             return series.astype(object).where(series.notna(), None).tolist()
+
+    def storable(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` as this database can store it: on PostgreSQL a NUL in text becomes U+FFFD
+        (PostgreSQL refuses text with NULs; SQLite keeps them). Keys included, so the rows are
+        looked up by the ids they are stored under. Columns are checked through Arrow."""
+        if self.dialect != "postgresql":
+            return frame
+        out = frame
+        for name in frame.columns:
+            column = frame[name]
+            if column.dtype != object and not isinstance(column.dtype, pd.StringDtype):
+                continue
+            try:
+                array = pa.array(column, from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                continue
+            if (
+                not pa.types.is_string(array.type)
+                or not pc.any(pc.match_substring(array, NUL)).as_py()
+            ):
+                continue
+            if out is frame:
+                out = frame.copy()
+            out[name] = column.str.replace(NUL, REPLACEMENT, regex=False)
+        return out
+
+    def storable_text(self, value: str) -> str:
+        """One text value as this database can store it (see :meth:`storable`)."""
+        return value.replace(NUL, REPLACEMENT) if self.dialect == "postgresql" else value
 
     @staticmethod
     def now() -> datetime:

@@ -60,7 +60,7 @@ def add_layer(
     frame = read_layer(path, name_field=name_field)
     store.migrate()
     assigned = outside = 0
-    with store.transaction() as conn:
+    with store.transaction(exclusive=True) as conn:
         bl = schema.boundary_layers
         old = conn.execute(select(bl.c.id).where(bl.c.name == layer)).scalar()
         if old is not None:

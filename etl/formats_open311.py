@@ -16,6 +16,7 @@ the pipeline exactly like a CSV: a header (every key seen, in first-seen order) 
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -32,14 +33,23 @@ def _first_non_empty(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+#: What no store can hold as text: NUL (PostgreSQL) and lone surrogates (not UTF-8 at all;
+#: ``"\ud800"`` in a JSON file parses to one and then fails every encode).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _text(value: Any) -> str:
+    """A JSON value as the text of a CSV cell; NUL and lone surrogates become U+FFFD (as the
+    reader does for NUL bytes in a CSV file)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    else:
+        text = str(value)
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def _flatten(record: dict[str, Any]) -> dict[str, str]:

@@ -166,7 +166,7 @@ class Loader:
             report.source = source or adapter.default_source
             sha = _file_sha256(Path(path))
             bar = _progress_bar(position.total, enabled=progress, label=Path(path).name)
-            with self.store.transaction() as conn, self.store.bulk_cache(conn):
+            with self.store.transaction(exclusive=True) as conn, self.store.bulk_cache(conn):
                 layers = StoredLayers.from_store(conn)
                 bounds = self.settings.city_bounds or layers.bounds(margin=0.02)
                 context = NormaliseContext(
@@ -270,7 +270,7 @@ class Loader:
                     "source": source,
                     "line_number": line,
                     "reason": reason,
-                    "raw": text,
+                    "raw": self.store.storable_text(text),
                     "raw_hash": raw_hash,
                 },
             )
@@ -322,6 +322,7 @@ class Loader:
     ) -> None:
         if cases.empty:
             return
+        cases = self.store.storable(cases)  # PostgreSQL: no NUL in text (keys included)
         keys = cases["request_id"].drop_duplicates().tolist()
         self._keep_statistics(conn, report)
         existing = self._existing(conn, report.source, keys)

@@ -334,7 +334,7 @@ def _load_page(
 
 
 def _label_run(store: Store, run_id: int, label: str) -> None:
-    with store.transaction() as conn:
+    with store.transaction(exclusive=True) as conn:
         conn.execute(
             update(schema.ingestion_runs)
             .where(schema.ingestion_runs.c.id == run_id)
@@ -345,7 +345,7 @@ def _label_run(store: Store, run_id: int, label: str) -> None:
 def _mark(store: Store, *, source: str, format: str, label: str) -> None:
     """A zero-row run recording pull state (a window that held no requests)."""
     now = Store.now()
-    with store.transaction() as conn:
+    with store.transaction(exclusive=True) as conn:
         conn.execute(
             insert(schema.ingestion_runs).values(
                 source=source,

@@ -257,3 +257,23 @@ def test_a_field_over_the_size_limit_is_refused_with_its_line(tmp_path):
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert f"{path}: line 4: a field longer than" in line and "never closed" in line
+
+
+def test_open311_json_lone_surrogates_and_nul_are_replaced_not_a_traceback(tmp_path):
+    """``"\\ud800"`` in a JSON file parses to a lone surrogate, which no encoder can write (the
+    load ended in a traceback); ``\\u0000`` is a NUL, which PostgreSQL cannot hold. Both become
+    U+FFFD, as NUL bytes in a CSV file do."""
+    text = (
+        '[{"service_request_id": "S1", "requested_datetime": "2023-01-05T10:00:00Z",'
+        ' "service_name": "Pothole", "description": "bad \\ud800 half \\u0000 nul"}]'
+    )
+    path = tmp_path / "requests.json"
+    path.write_text(text, encoding="utf-8")
+    report, cases, quarantined = load(tmp_path, path)
+    assert report.inserted == 1 and quarantined == []
+    settings = make_settings(tmp_path / "store")
+    store = Store(settings.database_url)
+    try:
+        assert store.get_case("S1")["description"] == "bad \ufffd half \ufffd nul"
+    finally:
+        store.dispose()
