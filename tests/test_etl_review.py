@@ -67,6 +67,17 @@ def load(tmp: Path, path: Path):
         store.dispose()
 
 
+def stored_case(tmp: Path, request_id: str) -> dict:
+    """The case as the store of :func:`load` holds it."""
+    store = Store(make_settings(tmp / "store").database_url)
+    try:
+        case = store.get_case(request_id)
+        assert case is not None, request_id
+        return case
+    finally:
+        store.dispose()
+
+
 # -- encodings -----------------------------------------------------------------------------------
 def test_windows_1252_text_past_the_sniffed_head_keeps_its_letters(tmp_path):
     """ASCII for the first 64 KB, then a Windows-1252 "é": read as "é", not as U+FFFD."""
@@ -182,12 +193,7 @@ def test_open311_json_nan_is_no_value(tmp_path):
     assert report.inserted == 1
     assert set(cases) == {"7"}
     assert quarantined == [(1, "missing_request_id")]
-    settings = make_settings(tmp_path / "store")
-    store = Store(settings.database_url)
-    try:
-        assert store.get_case("7")["location_quality"] == "missing"
-    finally:
-        store.dispose()
+    assert stored_case(tmp_path, "7")["location_quality"] == "missing"
 
 
 # -- ids a spreadsheet rewrote -------------------------------------------------------------------
@@ -271,9 +277,4 @@ def test_open311_json_lone_surrogates_and_nul_are_replaced_not_a_traceback(tmp_p
     path.write_text(text, encoding="utf-8")
     report, cases, quarantined = load(tmp_path, path)
     assert report.inserted == 1 and quarantined == []
-    settings = make_settings(tmp_path / "store")
-    store = Store(settings.database_url)
-    try:
-        assert store.get_case("S1")["description"] == "bad \ufffd half \ufffd nul"
-    finally:
-        store.dispose()
+    assert stored_case(tmp_path, "S1")["description"] == "bad \ufffd half \ufffd nul"

@@ -118,15 +118,8 @@ def test_loads_at_the_same_time_on_postgis_wait_for_each_other(
     small.write_text("".join(lines[:501]), encoding="utf-8")
     snapshots = tmp_path / "snapshots"
     Store(pg_url).migrate()
-    environ = {"STAT311_BATCH_SIZE": "2000", "STAT311_DATABASE_URL": pg_url}
-    environ |= {"STAT311_SNAPSHOT_DIR": str(snapshots), "STAT311_LOG_LEVEL": "WARNING"}
-    first = subprocess.Popen(
-        [str(STAT311), "ingest", str(big), "--json"],
-        env={**_base_env(), **environ},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    environ = _load_env(pg_url, snapshots)
+    first = _start_ingest(big, environ, "--json", stdout=subprocess.PIPE)
     store = Store(pg_url)
     try:
         # Wait until the first load has copied cases in its still open transaction.
@@ -176,15 +169,8 @@ def test_a_small_load_finishing_first_is_in_the_snapshot_with_the_big_one(
     small.write_text(lines[0] + "".join(rows), encoding="utf-8")
     snapshots = tmp_path / "snapshots"
     Store(pg_url).migrate()
-    environ = {"STAT311_DATABASE_URL": pg_url, "STAT311_SNAPSHOT_DIR": str(snapshots)}
-    environ |= {"STAT311_LOG_LEVEL": "WARNING", "STAT311_BATCH_SIZE": "2000"}
-    first = subprocess.Popen(
-        [str(STAT311), "ingest", str(big)],
-        env={**_base_env(), **environ},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    environ = _load_env(pg_url, snapshots)
+    first = _start_ingest(big, environ, stdout=subprocess.DEVNULL)
     store = Store(pg_url)
     try:
         deadline = time.monotonic() + 60
@@ -215,6 +201,27 @@ def test_a_small_load_finishing_first_is_in_the_snapshot_with_the_big_one(
 
 def _base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("STAT311_")}
+
+
+def _load_env(url: str, snapshots: Path) -> dict[str, str]:
+    """The settings of a load in a second process: small batches, so it is caught half-way."""
+    return {
+        "STAT311_DATABASE_URL": url,
+        "STAT311_SNAPSHOT_DIR": str(snapshots),
+        "STAT311_LOG_LEVEL": "WARNING",
+        "STAT311_BATCH_SIZE": "2000",
+    }
+
+
+def _start_ingest(path: Path, environ: dict[str, str], *args: str, stdout: Any) -> Any:
+    """``stat311 ingest PATH`` started in the background (its stderr piped)."""
+    return subprocess.Popen(
+        [str(STAT311), "ingest", str(path), *args],
+        env={**_base_env(), **environ},
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _migrate_after(url: str, barrier: Any) -> None:
