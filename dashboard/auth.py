@@ -31,6 +31,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from markupsafe import escape
 from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.exc import OperationalError
 
 from dashboard import schema
 from dashboard.errors import ConfigError, Stat311Error
@@ -402,6 +403,18 @@ class _SignInLimit:
         return None
 
 
+#: What a sign-in or sign-out says while a load holds SQLite's write lock longer than
+#: :data:`dashboard.store.BUSY_TIMEOUT_S` (a load is one transaction: minutes at 10M cases).
+BUSY_MESSAGE = "The dashboard is busy loading new data: please try again in a minute."
+BUSY_RETRY_S = 60
+
+
+def _store_busy(exc: OperationalError) -> bool:
+    """SQLite's "database is locked" (or "busy"): another connection holds the write lock."""
+    text = str(exc.orig or exc).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
 def _session_detail(session_id: str) -> str:
     """The audit detail of a sign-out, as stored (compared as text to find a session's end)."""
     return json.dumps({"session": session_id})
@@ -453,12 +466,17 @@ def _sign_in_page(message: str = "", next_url: str = "/", status: int = 200) -> 
     return flask.Response(html, status=status, mimetype="text/html")
 
 
-def _sign_out_page() -> flask.Response:
-    body = f"""<form method="post" action="/sign-out">
+def _sign_out_page(message: str = "", status: int = 200) -> flask.Response:
+    alert = (
+        f'<div class="alert alert-warning" role="alert">{escape(message)}</div>' if message else ""
+    )
+    body = f"""{alert}<form method="post" action="/sign-out">
 <input type="hidden" name="csrf_token" value="{escape(csrf_token())}">
 <p>Signed in as {escape(current_user().email if current_user() else "nobody")}.</p>
 <button class="btn btn-secondary" type="submit">Sign out</button></form>"""
-    return flask.Response(_PAGE.format(title="Sign out", body=body), mimetype="text/html")
+    return flask.Response(
+        _PAGE.format(title="Sign out", body=body), status=status, mimetype="text/html"
+    )
 
 
 def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
@@ -530,6 +548,17 @@ def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
     @server.post("/sign-in")
     def sign_in() -> flask.Response:
         next_url = _safe_next(flask.request.form.get("next"))
+        try:
+            return _sign_in(next_url)
+        except OperationalError as exc:
+            if not _store_busy(exc):
+                raise
+            log.warning("sign-in refused: the store is busy (%s)", exc.orig)
+            page = _sign_in_page(BUSY_MESSAGE, next_url, status=503)
+            page.headers["Retry-After"] = str(BUSY_RETRY_S)
+            return page
+
+    def _sign_in(next_url: str) -> flask.Response:
         wait = attempts_allowed.hit(_ip() or "unknown")
         if wait is not None:
             users.audit(
@@ -578,7 +607,16 @@ def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
         if user is not None:
             # Recorded with the session's id: the same cookie, replayed, is refused from now on.
             detail = {"session": str(flask.session.get("sid", ""))}
-            users.audit("sign_out", email=user.email, ip=_ip(), detail=detail)
+            try:
+                users.audit("sign_out", email=user.email, ip=_ip(), detail=detail)
+            except OperationalError as exc:
+                if not _store_busy(exc):
+                    raise
+                # Not recorded, so not ended on the server: keep the session and say so.
+                log.warning("sign-out refused: the store is busy (%s)", exc.orig)
+                response = _sign_out_page(BUSY_MESSAGE, status=503)
+                response.headers["Retry-After"] = str(BUSY_RETRY_S)
+                return response
         flask.session.clear()
         return flask.redirect("/sign-in")
 

@@ -1089,7 +1089,7 @@ def _install_limiter(server: Any, config: PublicConfig) -> Any:
     @server.after_request
     def _retry_after_only_when_limited(response: flask.Response) -> flask.Response:
         # Registered before the limiter, so it runs after the limiter added its headers.
-        if response.status_code != 429:
+        if response.status_code not in (429, 503):  # (503: the store is busy with a load)
             response.headers.pop("Retry-After", None)
         return response
 

@@ -53,6 +53,9 @@ MIGRATION_LOCK = 311_002
 #: What PostgreSQL text cannot hold, and what stands for it (the reader does the same for NULs in
 #: a file's lines; a JSON ``\u0000`` escape only becomes one after parsing).
 NUL, REPLACEMENT = "\x00", "\ufffd"
+#: Seconds a SQLite connection waits for another's write lock (a load holds it for its whole
+#: transaction) before "database is locked".
+BUSY_TIMEOUT_S = 30
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -60,7 +63,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
@@ -93,7 +96,7 @@ class Store:
                 database = self.url.database
                 if database and database != ":memory:":
                     Path(database).parent.mkdir(parents=True, exist_ok=True)
-                kwargs["connect_args"] = {"timeout": 30}
+                kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_S}
             else:
                 kwargs["pool_pre_ping"] = True
             engine = create_engine(self.url, **kwargs)

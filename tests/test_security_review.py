@@ -328,3 +328,42 @@ def test_an_invalid_sign_in_rate_limit_is_refused_at_start(demo, reset_dash_regi
 
     with pytest.raises(ConfigError, match="STAT311_SIGN_IN_RATE_LIMIT"):
         create_app(replace(demo[0], sign_in_rate_limit="ten a minute"))
+
+
+def test_sign_in_and_out_while_a_load_holds_the_write_lock_say_so(
+    tmp_path, reset_dash_registries, monkeypatch
+) -> None:
+    """A load is one SQLite transaction holding the write lock for minutes; sign-in writes (the
+    attempt count, the audit log) waited ``BUSY_TIMEOUT_S`` and then failed with a 500. Now: a
+    503 that says why, with ``Retry-After``; sign-out keeps the session (it could not be ended on
+    the server). Once the lock is released both work. (A real lock, held by a second connection;
+    the wait is shortened to keep the test quick.)"""
+    from dashboard import store as store_module
+    from tests.conftest import make_settings
+
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.2)
+    settings = make_settings(tmp_path)
+    email = "busy@city.test"
+    password = make_user(settings, email, role="executive")
+    app = create_app(settings)
+    client = app.server.test_client()
+    assert client_sign_in(client, email, password).status_code == 302
+    database = str(settings.database_url).removeprefix("sqlite:///")
+    loader = sqlite3.connect(database, isolation_level=None)
+    loader.execute("BEGIN IMMEDIATE")  # what a running load holds
+    try:
+        other = app.server.test_client()
+        refused = client_sign_in(other, email, password)
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "60"
+        assert "busy loading new data" in refused.get_data(as_text=True)
+        token = _token(client, "/sign-out")
+        kept = client.post("/sign-out", data={"csrf_token": token})
+        assert kept.status_code == 503 and "busy loading" in kept.get_data(as_text=True)
+        assert client.get("/_dash-layout").status_code == 200  # still signed in
+    finally:
+        loader.execute("ROLLBACK")
+        loader.close()
+    assert client_sign_in(app.server.test_client(), email, password).status_code == 302
+    token = _token(client, "/sign-out")
+    assert client.post("/sign-out", data={"csrf_token": token}).status_code == 302
+    assert client.get("/_dash-layout").status_code == 403
