@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
 from types import ModuleType
-from typing import Any
 
 import dash
 import flask
 from dash import Dash, html
 from flask_caching import Cache
 
-from dashboard.auth import PUBLIC_PREFIXES, STAFF_PAGE_ENDPOINTS, current_scope
+from dashboard.auth import PUBLIC_PREFIXES, STAFF_PAGE_ENDPOINTS
 from dashboard.services import Services
 from dashboard.settings import Settings
 
@@ -36,38 +34,16 @@ def _page_modules() -> list[tuple[str, ModuleType, ModuleType]]:
     ]
 
 
-class _ScopedCache(Cache):
-    """flask-caching's ``Cache`` whose keys also hold the department scope of the web request
-    that reads or writes them, so a result computed for one scope is never served to another.
-
-    The read model puts the scope in the SQL values of the queries it writes, but not every
-    cached query has it there: the hot-spot page's questions over its focused cases
-    (``ReadModel.focus``) were cached by question and dates alone, and a department user was
-    served an executive's counts and areas (and an executive a department user's). Outside a
-    web request (the threads of ``ReadModel.select_all``, whose SQL holds the scope) the keys
-    are partitioned apart from every request's."""
-
-    def get(self, key: str) -> Any:  # type: ignore[override]
-        return super().get(_scoped_key(key))
-
-    def set(self, key: str, value: Any, timeout: int | None = None) -> bool | None:  # type: ignore[override]
-        return super().set(_scoped_key(key), value, timeout=timeout)
-
-
-def _scoped_key(key: str) -> str:
-    part = repr(("request", current_scope())) if flask.has_request_context() else "no-request"
-    return f"{key}:s:{hashlib.sha256(part.encode()).hexdigest()[:24]}"
-
-
 def _result_cache(server, settings: Settings):
-    """flask-caching: in process by default, Redis when ``STAT311_REDIS_URL`` is set; keys
-    partitioned by the request's department scope (:class:`_ScopedCache`)."""
+    """flask-caching: in process by default, Redis when ``STAT311_REDIS_URL`` is set. A key
+    holds everything its result depends on, the user's scope included (``ReadModel._query``:
+    the SQL and its values, which carry the scope, and the focused cases' scope)."""
     config = {"CACHE_DEFAULT_TIMEOUT": settings.cache_seconds, "CACHE_THRESHOLD": 2000}
     if settings.redis_url:
         config.update(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=settings.redis_url)
     else:
         config.update(CACHE_TYPE="SimpleCache")
-    return _ScopedCache(server, config=config)
+    return Cache(server, config=config)
 
 
 #: The public folders' own paths (redirected to ``/public/`` and ``/open311/``).
