@@ -75,6 +75,22 @@ def _security_headers(server: flask.Flask) -> None:
         return response
 
 
+def _trust_proxies(server: flask.Flask, hops: int) -> None:
+    """``STAT311_TRUSTED_PROXIES``: read the client's address, scheme and host from the
+    ``X-Forwarded-*`` headers that ``hops`` proxies in front of the app add (werkzeug's
+    ``ProxyFix``, which takes the ``hops``-th value from the right, so a value a client forged
+    further left is never used). Everything that reads ``request.remote_addr`` (the rate
+    limits, the sign-in lockout's address limit, the audit log) then sees the client."""
+    if hops <= 0:
+        return
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    server.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        server.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+    )
+    log.info("trusting %d reverse prox%s for the client address", hops, "y" if hops == 1 else "ies")
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Dash:
     """Build the dashboard. ``services`` defaults to the read model of ``settings``.
 
@@ -111,6 +127,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.layout = shell.layout
     app.validation_layout = html.Div(validation)
     app.server.extensions["stat311"] = services
+    _trust_proxies(app.server, settings.trusted_proxies)
     services.read_model.cache = _result_cache(app.server, settings)
     auth.install(app.server, store=Store(settings.database_url), settings=settings)
     _security_headers(app.server)

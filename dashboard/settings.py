@@ -243,6 +243,16 @@ SETTINGS: tuple[Setting, ...] = (
         "accounts. Counted in Redis when `STAT311_REDIS_URL` is set.",
     ),
     Setting(
+        "trusted_proxies",
+        "0",
+        _non_negative_int,
+        "Reverse proxies in front of the app that add `X-Forwarded-For`/`-Proto`/`-Host` (e.g. 1 "
+        "behind one nginx or load balancer). The client address that rate limits, lockouts and "
+        "the audit log use is then read from those headers; 0 trusts none (a client could "
+        "forge them). Behind a proxy with 0, every client shares the proxy's address and its "
+        "limits.",
+    ),
+    Setting(
         "auth_header",
         "",
         str,
@@ -309,6 +319,7 @@ class Settings:
     lockout_attempts: int = 5
     lockout_minutes: int = 15
     sign_in_rate_limit: str = "10 per minute"
+    trusted_proxies: int = 0
     auth_header: str = ""
     cache_seconds: int = 3600
     log_level: str = "INFO"
