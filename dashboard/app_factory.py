@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 from types import ModuleType
+from typing import Any
 
 import dash
 import flask
@@ -91,6 +92,81 @@ def _trust_proxies(server: flask.Flask, hops: int) -> None:
     log.info("trusting %d reverse prox%s for the client address", hops, "y" if hops == 1 else "ies")
 
 
+#: The callback endpoints of the staff app and the public app, and the extension key of each
+#: Dash app (the staff app is the one ``create_app`` returns).
+_CALLBACK_PATHS = {
+    "/_dash-update-component": "stat311_app",
+    "/public/_dash-update-component": "stat311_public_app",
+}
+
+
+def _same_id(sent: Any, declared: Any) -> bool:
+    if isinstance(declared, dict) or (isinstance(declared, str) and declared.startswith("{")):
+        return True  # a pattern-matching id: Dash matches the values itself
+    return isinstance(sent, str) and sent == str(declared)
+
+
+def _items_match(sent: Any, declared: list[dict[str, Any]]) -> bool:
+    if not isinstance(sent, list) or len(sent) != len(declared):
+        return False
+    for item, spec in zip(sent, declared, strict=True):
+        if isinstance(item, list):  # an ALL/ALLSMALLER wildcard: one entry per component
+            if not _same_id(None, spec["id"]) or not all(
+                isinstance(i, dict) and i.get("property") == spec["property"] for i in item
+            ):
+                return False
+        elif not (
+            isinstance(item, dict)
+            and item.get("property") == spec["property"]
+            and _same_id(item.get("id"), spec["id"])
+        ):
+            return False
+    return True
+
+
+def callback_body_problem(body: Any, callback_map: dict[str, Any]) -> str | None:
+    """Why ``body`` is not a request the Dash renderer sends for a callback of
+    ``callback_map`` (``None`` when it is): it must name a callback of the app, and its
+    inputs and states must be that callback's own, in its order. A crafted body
+    used to reach Dash's internals or the callback with arguments no browser sends, and
+    ended in a 500 (an alert in the server's log for each request)."""
+    if not isinstance(body, dict) or not isinstance(body.get("output"), str):
+        return "the body is not a callback request"
+    spec = callback_map.get(body["output"])
+    if spec is None:
+        return "no such callback"
+    if not _items_match(body.get("inputs"), spec.get("inputs", [])):
+        return "the inputs are not the callback's"
+    if not _items_match(body.get("state", []), spec.get("state", [])):
+        return "the states are not the callback's"
+    outputs = body.get("outputs", [])
+    if not isinstance(outputs, dict | list):
+        return "the outputs are not the callback's"
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
+        return "changedPropIds is not a list of names"
+    return None
+
+
+def _refuse_malformed_callbacks(server: flask.Flask) -> None:
+    """A 400 with a JSON reason for a callback request whose body no browser would send
+    (see :func:`callback_body_problem`); registered after Dash's own set-up hooks."""
+
+    @server.before_request
+    def _check_callback_body() -> Any:
+        request = flask.request
+        key = _CALLBACK_PATHS.get(request.path)
+        if key is None or request.method != "POST":
+            return None
+        app = server.extensions.get(key)
+        body = request.get_json(silent=True)
+        problem = callback_body_problem(body, app.callback_map if app is not None else {})
+        if problem is None:
+            return None
+        log.info("callback request refused (%s): %s", request.path, problem)
+        return {"error": problem}, 400
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Dash:
     """Build the dashboard. ``services`` defaults to the read model of ``settings``.
 
@@ -147,4 +223,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     from dashboard.public import install_public
 
     install_public(app.server, settings=settings, services=services)
+    app.server.extensions["stat311_app"] = app
+    _refuse_malformed_callbacks(app.server)
     return app
