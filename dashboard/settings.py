@@ -97,7 +97,7 @@ SENSITIVE_TYPES = (
     "Rat Bite,Breathe Easy,Heat/Fuel Assistance,No Utilities Residential - Water,"
     "No Utilities Residential - Electricity,No Utilities Residential - Gas,"
     "Maintenance Complaint - Residential,Unsatisfactory Utilities - Electrical  Plumbing,"
-    "Rental Unit Delivery Conditions,General Comments For An Employee"
+    "Rental Unit Delivery Conditions,General Comments For An Employee,Notification"
 )
 
 

@@ -231,3 +231,24 @@ def test_the_default_window_ends_at_the_newest_public_request(tmp_path, reset_da
     assert pd.to_datetime(frame["requested_at"]).max().year == 2030  # the private one is newest
     data = create_app(settings).server.extensions["stat311_public"]
     assert pd.Timestamp(data.latest_requested()) == expected
+
+
+@pytest.mark.parametrize(
+    ("request_id", "words"),
+    [("101000342138", ("Shooting", "Parker")), ("101000342139", ("Stabbed", "Kimball"))],
+)
+def test_incident_notifications_publish_no_description_or_address(
+    client, demo, request_id, words
+) -> None:
+    """Boston's ``Notification`` type carries incidents passed on to 311 ("Shooting", "Person
+    Stabbed (Fatal)") with where they happened: sensitive by default, so the public side gives
+    neither its text nor its address (only its cell, like other sensitive types)."""
+    stored = demo[1].get_case(request_id)
+    assert stored["service_name"] == "Notification"
+    assert all(w in f"{stored['description']} {stored['address']}" for w in words)
+    item = get(client, f"{API}/requests/{request_id}.json?extensions=true")[0]
+    assert item["description"] is None and item["address"] is None
+    assert item["extended_attributes"]["location_precision"] == "cell"
+    for fmt in ("json", "xml"):
+        text = client.get(f"{API}/requests/{request_id}.{fmt}").get_data(as_text=True)
+        assert not any(w.lower() in text.lower() for w in words)
