@@ -68,6 +68,7 @@ def card_values(
         "target": float(current["target"]),
         "compliance_change": change,
         "due": int(current["due"]),
+        "on_time": int(current["on_time"]),
         "volume": int(current["volume"]),
         "volume_change": volume_change,
         "open_backlog": int(current["open_backlog"]),
@@ -507,7 +508,15 @@ function(search) {
 """
 
 
+#: The pack link follows the address (the period and departments shown).
+PACK_HREF = """
+function(search) { return "/pack" + (search || ""); }
+"""
+
+
 def register(app: Dash, services: Services) -> None:
+    app.clientside_callback(PACK_HREF, Output(Ids.PACK, "href"), Input(Ids.URL, "search"))
+
     @app.callback(Output(Ids.RANGE_BOX, "style"), Input(Ids.KIND, "value"))
     def _range_visible(kind: str | None) -> dict[str, str]:
         return {} if kind == "custom" else {"display": "none"}

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 #: Pages, in navbar order: each name has ``layouts/<name>.py`` (``PAGE`` dict of
 #: ``register_page`` arguments, and ``layout(**kwargs)``) and ``callbacks/<name>.py``
 #: (``register(app, services)``).
-PAGES: tuple[str, ...] = ("overview", "requests", "department", "hotspots")
+PAGES: tuple[str, ...] = ("overview", "requests", "department", "hotspots", "pack")
 
 
 def _page_modules() -> list[tuple[str, ModuleType, ModuleType]]:

@@ -74,6 +74,7 @@ class Ids(StrEnum):
     CHART = "overview-chart"
     TABLE = "overview-table"
     CHANGES = "overview-changes"
+    PACK = "overview-pack"  # the stat-meeting pack of the period shown
 
 
 def controls(kind: str = "month") -> dbc.Row:
@@ -124,7 +125,21 @@ def layout(**query: Any) -> html.Div:
             controls(kind),
             html.P(id=Ids.HEADLINE, className="lead", role="status"),
             html.Div(id=Ids.NOTICE),
-            html.H2("Departments, problems first", className="h5 mt-3"),
+            html.Div(
+                [
+                    html.H2("Departments, problems first", className="h5 mb-0 me-3"),
+                    dcc.Link(
+                        [
+                            html.I(className="bi bi-printer me-1", **{"aria-hidden": "true"}),
+                            "Printable pack for this period",
+                        ],
+                        id=Ids.PACK,
+                        href="/pack" + search,
+                        className="btn btn-outline-primary btn-sm",
+                    ),
+                ],
+                className="d-flex flex-wrap align-items-center gap-2 mt-3 mb-2",
+            ),
             dcc.Loading(dbc.Row(id=Ids.CARDS, className="g-3")),
             html.H2(
                 chart_title([v for k, v in flat if k == "department"], None),

@@ -115,7 +115,7 @@ def test_no_data_yet(tmp_path) -> None:
 def test_not_enough_data_shows_no_percentage() -> None:
     row = pd.Series(
         {"group": "X", "tier": str(Tier.NOT_ENOUGH), "compliance": 0.0, "target": 0.9, "due": 1,
-         "volume": 1, "open_backlog": 1, "overdue_open": 1, "median_days": None}
+         "on_time": 0, "volume": 1, "open_backlog": 1, "overdue_open": 1, "median_days": None}
     )  # fmt: skip
     card = card_values(row, None, period=periods.period_of("week", date(2011, 9, 1)))
     assert card["compliance"] is None and card["compliance_change"] is None

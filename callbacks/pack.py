@@ -1,0 +1,154 @@
+"""Stat-meeting pack callbacks: the Overview's numbers for one period, then each department's
+page (the department page's questions), as plain values (:func:`pack_model`) and components
+(:func:`pack_view`). No SQL here: every number comes from ``dashboard.sla`` and
+``dashboard.department``, so the pack says what the Overview and the department pages say."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Dash, Input, Output
+
+from callbacks.department import as_of_label
+from callbacks.overview import (
+    NO_DATA,
+    headline_text,
+    outside_the_data,
+    overview_model,
+    parse_state,
+)
+from dashboard import department as dept
+from dashboard.errors import SnapshotMissingError
+from dashboard.queries import CaseFilter
+from dashboard.services import Services
+from dashboard.sla import weekly
+from layouts import pack as ui
+from layouts.overview import chart_title
+
+log = logging.getLogger(__name__)
+
+#: The most overdue cases first (the department page's default order).
+_MOST_OVERDUE = [{"colId": "days_overdue", "sort": "desc"}]
+
+
+def _last_weeks(services: Services, end: Any, flt: CaseFilter, as_of: pd.Timestamp) -> Any:
+    """The :data:`~layouts.pack.WEEKS` weeks (Mondays) up to the week of ``end``, each present
+    (nothing due: no compliance; nothing opened: 0); the last one counts up to ``end``."""
+    last = pd.Timestamp(end) - pd.Timedelta(days=pd.Timestamp(end).weekday())
+    first = last - pd.Timedelta(weeks=ui.WEEKS - 1)
+    frame = weekly(services.sla, start=first.date(), end=end, flt=flt, as_of=as_of)
+    index = pd.date_range(first, last, freq="7D", name="week")
+    frame = frame.assign(week=pd.to_datetime(frame["week"])).set_index("week").reindex(index)
+    for name in ("due", "on_time", "volume"):
+        frame[name] = frame[name].fillna(0).astype("int64")
+    frame["compliance"] = (frame["on_time"] / frame["due"]).where(frame["due"] > 0)
+    return frame.reset_index()[["week", "due", "on_time", "compliance", "volume"]]
+
+
+def department_values(
+    services: Services, card: dict[str, Any], period: Any, *, as_of: pd.Timestamp
+) -> dict[str, Any]:
+    """One department's page of the pack: its Overview card, its request types (those with
+    anything due, opened or open), its last weeks, open cases by age and most overdue cases."""
+    scope = dept.make_scope(services, card["department"], period, as_of=as_of)
+    types = dept.types_report(services, scope)
+    types = types[(types["due"] > 0) | (types["volume"] > 0) | (types["open_backlog"] > 0)]
+    overdue = dept.overdue_cases(
+        services, scope, sort_by=_MOST_OVERDUE, page=0, page_size=ui.OVERDUE_ROWS
+    )
+    return {
+        "card": card,
+        "types": types.reset_index(drop=True),
+        "weekly": _last_weeks(services, period.end, scope.flt, as_of),
+        "ages": dept.aging(services, scope),
+        "overdue": overdue,
+    }
+
+
+def pack_model(
+    services: Services, query: str | None, *, as_of: pd.Timestamp | None = None
+) -> dict[str, Any]:
+    """Every number of the pack for an Overview query (period, date, departments).
+
+    ``status`` is ``"ok"``, ``"no-data"`` (no snapshot yet) or ``"outside"`` (nothing opened
+    or due in the period; ``first``/``last`` give the data's range)."""
+    try:
+        options = services.read_model.options()
+    except SnapshotMissingError:
+        return {"status": "no-data"}
+    as_of = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
+    if as_of.tzinfo is None:
+        as_of = as_of.tz_localize("UTC")
+    period, departments = parse_state(query, default_anchor=options["max_date"])
+    known = set(options["departments"])
+    departments = list(dict.fromkeys(d for d in departments if d in known))
+    overview = overview_model(services, period, departments, as_of=as_of)
+    base = {"period_label": period.label(), "first": options["min_date"]}
+    base["last"] = options["max_date"]
+    if outside_the_data(period, overview["totals"], options):
+        return {**base, "status": "outside"}
+    scope = services.read_model.scope() if services.read_model.scope is not None else None
+    tz = services.settings.timezone
+    cut = dept.Scope(
+        department="", period=period, as_of=as_of, cut=min(dept.end_instant(period.end, tz), as_of)
+    )
+    return {
+        **base,
+        "status": "ok",
+        "previous_label": overview["previous"].label(),
+        "as_of_label": as_of_label(cut, tz),
+        "prepared": f"{as_of.tz_convert(tz):%d %b %Y %H:%M %Z}",
+        "headline": headline_text(period, overview["previous"], overview["totals"]),
+        "scope_title": chart_title(departments, scope),
+        "cards": overview["cards"],
+        "department_changes": overview["department_changes"],
+        "type_changes": overview["type_changes"],
+        "weekly": _last_weeks(
+            services, period.end, CaseFilter(departments=tuple(departments)), as_of
+        ),
+        "sections": [
+            department_values(services, card, period, as_of=as_of) for card in overview["cards"]
+        ],
+    }
+
+
+def pack_view(services: Services, query: str | None, *, as_of: pd.Timestamp | None = None) -> Any:
+    """The page's content for one query: the pack, or an explanation of why there is none."""
+    model = pack_model(services, query, as_of=as_of)
+    if model["status"] == "no-data":
+        return dbc.Alert(NO_DATA, color="info")
+    if model["status"] == "outside":
+        return dbc.Alert(
+            f"No cases were due or opened in {model['period_label']}. The data runs from "
+            f"{model['first']} to {model['last']}: pick a period in that range on the Overview.",
+            color="secondary",
+        )
+    return ui.content(model)
+
+
+PRINT = """
+function(n) {
+    if (n) { window.print(); }
+    return window.dash_clientside.no_update;
+}
+"""
+
+
+def register(app: Dash, services: Services) -> None:
+    app.clientside_callback(
+        PRINT, Output(ui.Ids.PRINT_SINK, "data"), Input(ui.Ids.PRINT, "n_clicks")
+    )
+
+    @app.callback(Output(ui.Ids.CONTENT, "children"), Input(ui.Ids.URL, "search"))
+    def _content(search: str | None) -> Any:
+        try:
+            return pack_view(services, search)
+        except Exception:
+            log.exception("stat-meeting pack failed for %r", search)
+            return dbc.Alert(
+                "The pack could not be prepared. The error is in the server's log.",
+                color="danger",
+            )

@@ -1,0 +1,319 @@
+"""The stat-meeting pack (``/pack?period=week&date=...``): the overview's period on paper — a
+cover page with every department's tier, then one page per department (its figures, request
+types, last weeks, open cases by age and the most overdue cases). Printable: the browser's
+"Print" or "Save as PDF" gives one department per page (``@media print`` in stat311.css).
+
+Layout only; the numbers come from ``callbacks/pack.py`` as plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlencode
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import dcc, html
+
+from layouts.department import tier_badge
+from layouts.overview import MEASURED
+
+PAGE = {
+    "path": "/pack",
+    "name": "Stat-meeting pack",
+    "title": "Stat-meeting pack · stat311",
+    "nav": False,  # opened from the Overview, for the period it shows
+}
+
+#: Rows of a department's request types and most overdue cases on its page of the pack.
+TYPE_ROWS = 12
+OVERDUE_ROWS = 10
+#: Weeks in the "last weeks" tables.
+WEEKS = 8
+
+
+class Ids(StrEnum):
+    """Component ids of the pack page (declared once)."""
+
+    URL = "pack-url"
+    CONTENT = "pack-content"
+    PRINT = "pack-print"
+    PRINT_SINK = "pack-print-sink"
+    OVERVIEW = "pack-overview-link"
+
+
+def layout(**query: Any) -> html.Div:
+    """The page for ``/pack?{query}`` (the Overview's query: period, date, departments)."""
+    flat = [(k, v) for k, vs in query.items() for v in (vs if isinstance(vs, list) else [vs])]
+    search = ("?" + urlencode(flat)) if flat else ""
+    return html.Div(
+        [
+            dcc.Location(id=Ids.URL, refresh=False, search=search),
+            dcc.Store(id=Ids.PRINT_SINK),
+            html.Div(
+                [
+                    dbc.Button(
+                        [
+                            html.I(className="bi bi-printer me-2", **{"aria-hidden": "true"}),
+                            "Print",
+                        ],
+                        id=Ids.PRINT,
+                        color="primary",
+                        className="me-3",
+                        n_clicks=0,
+                    ),
+                    html.Span(
+                        "or save as PDF from the print dialog: one department per page. ",
+                        className="text-muted small me-2",
+                    ),
+                    dcc.Link(
+                        "Back to the Overview (pick another period there)",
+                        id=Ids.OVERVIEW,
+                        href="/" + search,
+                        className="small",
+                    ),
+                ],
+                className="d-flex flex-wrap align-items-center mb-3 no-print",
+            ),
+            dcc.Loading(html.Div(id=Ids.CONTENT), delay_show=300),
+        ],
+        className="pack",
+    )
+
+
+# -- pieces -----------------------------------------------------------------------------------
+def _pct(value: float | None) -> str:
+    return "–" if value is None or pd.isna(value) else f"{100 * value:.1f}%"
+
+
+def _points(change: float | None) -> str:
+    if change is None or pd.isna(change):
+        return "–"
+    if abs(change) < 0.05:
+        return "unchanged"
+    return f"{'up' if change > 0 else 'down'} {abs(change):.1f} points"
+
+
+def _percent_change(change: float | None) -> str:
+    if change is None or pd.isna(change):
+        return "–"
+    return f"{change:+.0f}%"
+
+
+def _days(value: float | None) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:.1f}"
+
+
+def _count(value: Any) -> str:
+    return f"{int(value):,}"
+
+
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], *, caption: str | None = None
+) -> Any:
+    """A small table whose first column is the row header (the numbers read aloud with their
+    row and column); ``rows`` hold text or components."""
+    if not rows:
+        return html.P("None.", className="text-muted small")
+    parts: list[Any] = []
+    if caption:
+        parts.append(html.Caption(caption, className="caption-top small text-muted"))
+    parts.append(html.Thead(html.Tr([html.Th(h, scope="col") for h in headers])))
+    parts.append(
+        html.Tbody(
+            [
+                html.Tr(
+                    [html.Th(row[0], scope="row")] + [html.Td(cell) for cell in row[1:]],
+                )
+                for row in rows
+            ]
+        )
+    )
+    return dbc.Table(parts, size="sm", striped=True, className="pack-table small")
+
+
+def weeks_table(weeks: pd.DataFrame) -> Any:
+    rows = [
+        [
+            f"{pd.Timestamp(r.week):%d %b %Y}",
+            _count(r.due),
+            _count(r.on_time),
+            _pct(None if r.due == 0 else r.compliance),
+            _count(r.volume),
+        ]
+        for r in weeks.itertuples()
+    ]
+    return table(["Week of", "Due", "On time", "Compliance", "Opened"], rows)
+
+
+# -- cover --------------------------------------------------------------------------------------
+def cover(model: Mapping[str, Any]) -> html.Section:
+    """The first page: the period, the headline, every department's line, what changed, the
+    city's last weeks and how it is measured."""
+    rows = [
+        [
+            card["department"],
+            tier_badge(card["tier"]),
+            _pct(card["compliance"]),
+            _pct(card["target"]),
+            _points(card["compliance_change"]),
+            _count(card["due"]),
+            _count(card["volume"]),
+            _count(card["open_backlog"]),
+            _count(card["overdue_open"]),
+            _days(card["median_days"]),
+        ]
+        for card in model["cards"]
+    ]
+    changes = [
+        html.Li([html.Strong(item["group"]), f" ({what}): {item['from']} → {item['to']}"])
+        for what, key in (("department", "department_changes"), ("request type", "type_changes"))
+        for item in model[key]
+    ]
+    return html.Section(
+        [
+            html.H1(f"Stat-meeting pack: {model['period_label']}", className="h3"),
+            html.P(
+                [
+                    f"Compared with {model['previous_label']}. Open backlog and overdue cases "
+                    f"are counted {model['as_of_label']}. ",
+                    html.Span(f"Prepared {model['prepared']}.", className="text-muted"),
+                ],
+                className="small",
+            ),
+            html.P(model["headline"], className="lead"),
+            html.H2(model["scope_title"], className="h5 mt-3"),
+            table(
+                [
+                    "Department",
+                    "Tier",
+                    "On time",
+                    "Target",
+                    "Change",
+                    "Due",
+                    "Opened",
+                    "Backlog",
+                    "Overdue",
+                    "Median days to close",
+                ],
+                rows,
+            ),
+            html.H2("What changed since the previous period", className="h5 mt-3"),
+            html.Ul(changes[:40], className="small")
+            if changes
+            else html.P("No department or request type changed tier.", className="small"),
+            html.H2(f"{model['scope_title']}: the last {WEEKS} weeks", className="h5 mt-3"),
+            weeks_table(model["weekly"]),
+            html.H2("How this is measured", className="h6 mt-3"),
+            html.Div(MEASURED, className="small"),
+        ],
+        className="pack-cover",
+        **{"aria-label": "Summary"},
+    )
+
+
+# -- one page per department ---------------------------------------------------------------------
+def department_section(section: Mapping[str, Any]) -> html.Section:
+    card = section["card"]
+    name = card["department"]
+    figures = [
+        ["On time", f"{_pct(card['compliance'])} against a target of {_pct(card['target'])}"],
+        ["Change since the previous period", _points(card["compliance_change"])],
+        ["Due in the period", f"{_count(card['due'])} ({_count(card['on_time'])} on time)"],
+        [
+            "Opened in the period",
+            f"{_count(card['volume'])} ({_percent_change(card['volume_change'])} on the previous period)",
+        ],
+        ["Open backlog", _count(card["open_backlog"])],
+        ["Overdue and still open", _count(card["overdue_open"])],
+        ["Median days to close", _days(card["median_days"])],
+    ]
+    types: pd.DataFrame = section["types"]
+    type_rows = [
+        [
+            str(r.group),
+            tier_badge(r.tier),
+            _pct(r.compliance),
+            _pct(r.target),
+            _count(r.due),
+            _count(r.on_time),
+            _count(r.volume),
+            _count(r.open_backlog),
+            _count(r.overdue_open),
+        ]
+        for r in types.head(TYPE_ROWS).itertuples()
+    ]
+    more = len(types) - TYPE_ROWS
+    ages: pd.DataFrame = section["ages"]
+    states = list(dict.fromkeys(ages["state"]))
+    age_rows = [
+        [bucket, *(_count(n) for n in part.set_index("state").reindex(states)["count"])]
+        for bucket, part in ages.groupby("bucket", sort=False)
+    ]
+    overdue: pd.DataFrame = section["overdue"]
+    overdue_rows = [
+        [
+            str(r.request_id),
+            str(r.type),
+            r.address or "–",
+            f"{pd.Timestamp(r.opened):%d %b %Y}",
+            f"{pd.Timestamp(r.due):%d %b %Y}",
+            f"{r.days_overdue:.1f}",
+        ]
+        for r in overdue.itertuples()
+    ]
+    return html.Section(
+        [
+            html.Div(
+                [html.H2(name, className="h4 mb-0 me-3"), tier_badge(card["tier"], large=True)],
+                className="d-flex flex-wrap align-items-center gap-2 mb-2",
+            ),
+            table(["Figure", "This period"], figures),
+            html.H3("Request types, problems first", className="h6 mt-3"),
+            table(
+                [
+                    "Type",
+                    "Tier",
+                    "On time",
+                    "Target",
+                    "Due",
+                    "On time (cases)",
+                    "Opened",
+                    "Backlog",
+                    "Overdue",
+                ],
+                type_rows,
+            ),
+            html.P(
+                f"And {more} more request types: see the department page.",
+                className="small text-muted",
+            )
+            if more > 0
+            else None,
+            html.H3(f"The last {WEEKS} weeks", className="h6 mt-3"),
+            weeks_table(section["weekly"]),
+            html.H3("Open cases by age", className="h6 mt-3"),
+            table(["Age", *states], age_rows),
+            html.H3(
+                f"Most overdue open cases (the {OVERDUE_ROWS} longest past their due time)",
+                className="h6 mt-3",
+            ),
+            table(
+                ["Request", "Type", "Address", "Opened", "Due", "Days overdue"],
+                overdue_rows,
+            ),
+            html.P(
+                dcc.Link(f"{name} page for this period", href=card["href"]),
+                className="small no-print",
+            ),
+        ],
+        className="pack-department mt-4",
+        **{"aria-label": name},
+    )
+
+
+def content(model: Mapping[str, Any]) -> list[Any]:
+    """The whole pack: the cover, then each department (problems first)."""
+    return [cover(model), *(department_section(s) for s in model["sections"])]
