@@ -58,11 +58,12 @@ def route(data: PublicData, pathname: str | None, *, now: datetime | None = None
         return ui.track_page(""), _title("Track a request")
     if rest.startswith("requests/"):
         number = unquote(rest.removeprefix("requests/")).strip()
-        record = data.lookup(number) if number else None
-        if record is None:
+        records = data.lookup_all(number) if number else []
+        if not records:
             return ui.track_page(number, ui.not_found(number)), _title("Request not found")
-        card = ui.request_card(record, data.tz, now)
-        return ui.track_page(number, card), _title(f"Request {record['request_id']}")
+        return ui.track_page(number, ui.request_cards(records, data.tz, now)), _title(
+            f"Request {records[0]['request_id']}"
+        )
     if rest == "map":
         catalogue = data.catalogue()
         if catalogue["last"] is None:

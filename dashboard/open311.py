@@ -502,11 +502,12 @@ def make_blueprint(data: PublicData) -> flask.Blueprint:
     def request_one(name: str):
         request_id, fmt = _split(name)
         extensions = _bool("extensions", query_values(flask.request.args).get("extensions"))
-        record = data.lookup(request_id, areas=extensions)
-        if record is None:
+        records = data.lookup_all(request_id, areas=extensions)
+        if not records:
             # Unknown and private cases answer alike.
             raise ApiError(404, f"no service request {request_id[:MAX_ID_LENGTH]!r}")
-        payload = [spec_request(record, data, extensions=extensions)]
+        # GeoReport answers with a list: every source's case with this number.
+        payload = [spec_request(r, data, extensions=extensions) for r in records]
         return respond(payload, fmt, root="service_requests", item="request")
 
     @bp.get("/")

@@ -72,6 +72,8 @@ DEFAULT_RATE_LIMIT = SETTING_DEFAULTS["rate_limit"]
 
 #: H3 resolution public locations are snapped to (cell centre; ~0.1 km², ~170 m edge).
 CELL_RESOLUTION = 9
+#: Cases one tracking number can give (sources may share numbers).
+MAX_SAME_ID = 10
 #: Open311 list window: at most this many days between start and end.
 MAX_WINDOW_DAYS = 90
 #: Requests in one Open311 response when no page_size is given (the GeoReport default).
@@ -586,21 +588,29 @@ class PublicData:
 
     # -- point lookups and lists (the store) ---------------------------------------------------
     def lookup(self, request_id: str, *, areas: bool = True) -> dict[str, Any] | None:
-        """One public case by tracking number; None when unknown **or private**."""
+        """One public case by tracking number (the first loaded, when sources share it); None
+        when unknown **or private**."""
+        found = self.lookup_all(request_id, areas=areas, limit=1)
+        return found[0] if found else None
+
+    def lookup_all(
+        self, request_id: str, *, areas: bool = True, limit: int = MAX_SAME_ID
+    ) -> list[dict[str, Any]]:
+        """Every public case with this tracking number, in the order they were loaded: two
+        sources (say a CRM export and an Open311 server) can use the same number for different
+        requests. Empty when unknown or private; at most ``limit``."""
         request_id = (request_id or "").strip()
         if not request_id or len(request_id) > MAX_ID_LENGTH:
-            return None
+            return []
         query = (
             select(*_COLUMNS)
             .where(_c.request_id == request_id, _c.is_private == false())
             .order_by(_c.id)
-            .limit(1)
+            .limit(limit)
         )
         with self.store.connect() as conn:
-            row = conn.execute(query).mappings().first()
-        if row is None:
-            return None
-        return self._records([dict(row)], areas=areas)[0]
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        return self._records(rows, areas=areas) if rows else []
 
     def latest_requested(self) -> datetime | None:
         """When the newest request the public may see was made (UTC)."""

@@ -377,6 +377,23 @@ def request_card(record: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> dbc.
     )
 
 
+def request_cards(records: Sequence[Mapping[str, Any]], tz: ZoneInfo, now: datetime) -> Any:
+    """The cases a tracking number gives: one card, or (when two of the city's systems use
+    the same number) a sentence saying so and a card for each."""
+    if len(records) == 1:
+        return request_card(records[0], tz, now)
+    return html.Div(
+        [
+            html.P(
+                f"{len(records)} requests have this tracking number (they come from different "
+                "city systems): check the type and date to find yours.",
+                className="fw-semibold",
+            ),
+            *(html.Div(request_card(r, tz, now), className="mb-3") for r in records),
+        ]
+    )
+
+
 def not_found(number: str) -> dbc.Alert:
     """The answer for a number that is unknown (or not public: the same words)."""
     return dbc.Alert(
