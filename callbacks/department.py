@@ -2,8 +2,9 @@
 
 The work is in plain functions (:func:`department_view`, :func:`overdue_page`,
 :func:`overdue_rows` (the overdue grid's pages), :func:`sort_by_from_model`, :func:`map_view`,
-:func:`types_csv`, :func:`overdue_csv`, :func:`init_controls`, :func:`query_from_controls`) that
-tests call directly; :func:`register` wires them to the app.
+:func:`types_csv`, :func:`overdue_csv` and the download buttons' answers :func:`types_download`
+and :func:`overdue_download`, :func:`init_controls`, :func:`query_from_controls`) that tests call
+directly; :func:`register` wires them to the app.
 """
 
 from __future__ import annotations
@@ -11,24 +12,32 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Dash, Input, Output, State, dcc, html
+from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboard import department as dept
 from dashboard import periods
-from dashboard.auth import audit_export
+from dashboard.auth import StoreBusy, audit_export
 from dashboard.errors import SnapshotMissingError
 from dashboard.periods import Period
 from dashboard.queries import QueryError
 from dashboard.services import Services
 from dashboard.sla import Tier
 from layouts import department_figures as figures
-from layouts.department import OVERDUE_PAGE_SIZE, Ids, heading, tier_badge, tier_label
+from layouts.components import busy_notice
+from layouts.department import (
+    OVERDUE_PAGE_SIZE,
+    Ids,
+    heading,
+    tier_badge,
+    tier_label,
+)
 from layouts.figures import empty_figure, plural
 
 log = logging.getLogger(__name__)
@@ -676,6 +685,37 @@ def overdue_csv(
     return dcc.send_data_frame(_csv_safe(frame).to_csv, _filename(scope, "overdue"), index=False)
 
 
+def _download_or_busy(make: Callable[[], dict[str, Any] | None]) -> tuple[Any, Any]:
+    """A download button's two outputs, ``(download, notice)``. The export is audited before it
+    is handed out; when that cannot be written (a load holds the store's write lock) there is no
+    download and the notice says so. The notice is cleared by the next answer."""
+    try:
+        return make(), None
+    except StoreBusy:
+        return no_update, busy_notice()
+
+
+def types_download(
+    services: Services, code: str | None, query: str | None, *, as_of: pd.Timestamp | None = None
+) -> tuple[Any, Any]:
+    """The request types button's answer: ``(types_csv or no_update, busy notice or None)``."""
+    return _download_or_busy(lambda: types_csv(services, code, query, as_of=as_of))
+
+
+def overdue_download(
+    services: Services,
+    code: str | None,
+    query: str | None,
+    *,
+    sort_by: list[dict[str, str]] | None = None,
+    as_of: pd.Timestamp | None = None,
+) -> tuple[Any, Any]:
+    """The overdue list button's answer: ``(overdue_csv or no_update, busy notice or None)``."""
+    return _download_or_busy(
+        lambda: overdue_csv(services, code, query, sort_by=sort_by, as_of=as_of)
+    )
+
+
 # -- wiring -------------------------------------------------------------------------------------
 # Go to the first page, then drop the cached pages: the grid asks the server for the page it
 # shows (``getRowsRequest``), and the callback reads the new period from the controls.
@@ -815,17 +855,19 @@ def register(app: Dash, services: Services) -> None:
 
     @app.callback(
         Output(Ids.TYPES_DOWNLOAD, "data"),
+        Output(Ids.TYPES_BUSY, "children"),
         Input(Ids.TYPES_CSV, "n_clicks"),
         *PERIOD_STATES,
         State(Ids.CODE, "data"),
         State(Ids.STATE, "data"),
         prevent_initial_call=True,
     )
-    def _types_csv(_clicks, kind, day, start, end, code, initial) -> Any:
-        return types_csv(services, code, _current_query(kind, day, start, end, initial))
+    def _types_csv(_clicks, kind, day, start, end, code, initial) -> tuple[Any, Any]:
+        return types_download(services, code, _current_query(kind, day, start, end, initial))
 
     @app.callback(
         Output(Ids.OVERDUE_DOWNLOAD, "data"),
+        Output(Ids.OVERDUE_BUSY, "children"),
         Input(Ids.OVERDUE_CSV, "n_clicks"),
         *PERIOD_STATES,
         State(Ids.OVERDUE, "getRowsRequest"),
@@ -833,10 +875,10 @@ def register(app: Dash, services: Services) -> None:
         State(Ids.STATE, "data"),
         prevent_initial_call=True,
     )
-    def _overdue_csv(_clicks, kind, day, start, end, request, code, initial) -> Any:
+    def _overdue_csv(_clicks, kind, day, start, end, request, code, initial) -> tuple[Any, Any]:
         # The grid's last request carries its current sort order.
         sort_model = request.get("sortModel") if isinstance(request, dict) else None
-        return overdue_csv(
+        return overdue_download(
             services,
             code,
             _current_query(kind, day, start, end, initial),

@@ -1,7 +1,8 @@
 """Hot-spot page callbacks: thin (controls -> one analysis -> one figure builder).
 
 The work is in plain functions (:func:`page_options`, :func:`params_from_controls`,
-:func:`hotspot_view`, :func:`download`) that tests call directly; :func:`register` wires them.
+:func:`hotspot_view`, :func:`download`, :func:`download_answer`) that tests call directly;
+:func:`register` wires them.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard import hotspots as hs
-from dashboard.auth import audit_export
+from dashboard.auth import StoreBusy, audit_export
 from dashboard.errors import SnapshotMissingError
 from dashboard.hotspots_emerging import COLD_CATEGORIES, HOT_CATEGORIES
 from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.services import Services
+from layouts.components import busy_notice
 from layouts.figures import empty_figure
 from layouts.hotspots import (
     Ids,
@@ -355,6 +357,31 @@ def download(services: Services, params: hs.HotspotParams, fmt: str) -> dict[str
     return {"content": json.dumps(hs.to_geojson(result, hot)), "filename": stem + ".geojson"}
 
 
+def download_answer(services: Services, params: hs.HotspotParams, fmt: str) -> tuple[Any, Any]:
+    """The CSV and GeoJSON buttons' answer: ``(download, notice)``. The export is audited before
+    it is handed out; while a load holds the store's write lock that cannot be written, so there
+    is no download and the notice says the dashboard is busy. The next answer clears it."""
+    try:
+        out = download(services, params, fmt)
+    except (hs.HotspotError, QueryError, SnapshotMissingError) as exc:
+        log.info("hot-spot download refused: %s", exc)
+        return no_update, None
+    if out is None:
+        return no_update, None
+    try:
+        audit_export(
+            "hotspots",
+            format=fmt,
+            type=params.type,
+            department=params.department,
+            mode=params.mode,
+            query=params.to_query(),
+        )
+    except StoreBusy:
+        return no_update, busy_notice()
+    return dcc.send_string(out["content"], out["filename"]), None
+
+
 CONTROLS = (
     Input(Ids.TYPE, "value"),
     Input(Ids.DEPARTMENT, "value"),
@@ -448,27 +475,12 @@ def register(app: Dash, services: Services) -> None:
 
     @app.callback(
         Output(Ids.DOWNLOAD, "data"),
+        Output(Ids.DOWNLOAD_BUSY, "children"),
         Input(Ids.CSV, "n_clicks"),
         Input(Ids.GEOJSON, "n_clicks"),
         *(State(c.component_id, c.component_property) for c in CONTROLS),
         prevent_initial_call=True,
     )
-    def _download(_csv: int | None, _geojson: int | None, *values: Any) -> Any:
+    def _download(_csv: int | None, _geojson: int | None, *values: Any) -> tuple[Any, Any]:
         fmt = "csv" if ctx.triggered_id == Ids.CSV else "geojson"
-        try:
-            out = download(services, _params(values), fmt)
-        except (hs.HotspotError, QueryError, SnapshotMissingError) as exc:
-            log.info("hot-spot download refused: %s", exc)
-            return no_update
-        if out is None:
-            return no_update
-        params = _params(values)
-        audit_export(
-            "hotspots",
-            format=fmt,
-            type=params.type,
-            department=params.department,
-            mode=params.mode,
-            query=params.to_query(),
-        )
-        return dcc.send_string(out["content"], out["filename"])
+        return download_answer(services, _params(values), fmt)

@@ -306,8 +306,11 @@ class Users:
         email: str | None = None,
         ip: str | None = None,
         detail: dict[str, Any] | None = None,
+        wait_s: float | None = None,
     ) -> None:
-        with self.store.transaction() as conn:
+        """Write one audit row. ``wait_s``: on SQLite, how long to wait for a load's write lock
+        (default the store's :data:`~dashboard.store.BUSY_TIMEOUT_S`), then ``OperationalError``."""
+        with self.store.transaction(busy_timeout_s=wait_s) as conn:
             conn.execute(
                 insert(schema.audit_log).values(
                     at=_now(),
@@ -634,19 +637,46 @@ def _urlencode(values: dict[str, str]) -> str:
     return urlencode(values)
 
 
+#: Seconds an export's audit row waits for SQLite's write lock before the export is refused
+#: with :data:`BUSY_MESSAGE` (:class:`StoreBusy`). Set on that one statement's connection (and put
+#: back after it), not on the store: sign-ins and loads keep :data:`dashboard.store.BUSY_TIMEOUT_S`.
+#: Other writes hold the lock for milliseconds; a load holds it for minutes (one transaction), so
+#: waiting the full 30 s would only delay the same refusal for someone waiting on a download.
+EXPORT_BUSY_TIMEOUT_S = 3
+
+
+class StoreBusy(Stat311Error):
+    """An export refused because its audit row could not be written: a load holds SQLite's
+    write lock. Nothing is handed out unaudited; the page says :data:`BUSY_MESSAGE`."""
+
+    def __init__(self, message: str = BUSY_MESSAGE) -> None:
+        super().__init__(message)
+
+
 def audit_export(what: str, **detail: Any) -> None:
-    """Record an export (CSV/GeoJSON download) by the current user."""
+    """Record an export (CSV/GeoJSON download) by the current user: call it before the data is
+    handed out. Raises :class:`StoreBusy` when a load holds SQLite's write lock for longer than
+    :data:`EXPORT_BUSY_TIMEOUT_S` (the export must then be refused); other errors raise as
+    they are."""
     if not flask.has_request_context():
         return
     users: Users | None = flask.current_app.extensions.get("stat311_users")
     user = current_user()
-    if users is not None:
+    if users is None:
+        return
+    try:
         users.audit(
             "export",
             email=user.email if user else None,
             ip=flask.request.remote_addr,
             detail={"what": what, **detail},
+            wait_s=EXPORT_BUSY_TIMEOUT_S,
         )
+    except OperationalError as exc:
+        if not _store_busy(exc):
+            raise
+        log.warning("export %s refused: the store is busy (%s)", what, exc.orig)
+        raise StoreBusy from exc
 
 
 ScopeProvider = Callable[[], tuple[str, ...] | None]

@@ -111,22 +111,40 @@ class Store:
             self._engine = None
 
     @contextmanager
-    def transaction(self, *, exclusive: bool = False) -> Iterator[Connection]:
+    def transaction(
+        self, *, exclusive: bool = False, busy_timeout_s: float | None = None
+    ) -> Iterator[Connection]:
         """One transaction: committed when the block ends, rolled back on any exception.
 
         ``exclusive``: for transactions that write cases or ingestion runs (loads, boundary
         layers). On PostgreSQL they wait for each other (:data:`WRITER_LOCK`); on SQLite every
-        transaction already takes the database's write lock."""
-        with self.engine.begin() as conn:
-            if self.dialect == "sqlite":
-                # Take the write lock now, so a concurrent loader waits instead of failing late,
-                # and what is read before the first write (e.g. the boundary layers) is read inside
-                # the transaction. (The sqlite3 driver would only BEGIN at the first INSERT/UPDATE/
-                # DELETE: a SELECT does not start a transaction.)
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            elif exclusive:
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
-            yield conn
+        transaction already takes the database's write lock.
+
+        ``busy_timeout_s``: on SQLite, wait at most this long for another connection's write
+        lock (instead of :data:`BUSY_TIMEOUT_S`), for this transaction only; the connection
+        gets its own timeout back before it returns to the pool. Then ``OperationalError``
+        ("database is locked")."""
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection if self.dialect == "sqlite" else None
+            restore = None
+            if raw is not None and busy_timeout_s is not None:
+                restore = int(raw.execute("PRAGMA busy_timeout").fetchone()[0])
+                raw.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            try:
+                with conn.begin():
+                    if raw is not None:
+                        # Take the write lock now, so a concurrent loader waits instead of
+                        # failing late, and what is read before the first write (e.g. the
+                        # boundary layers) is read inside the transaction. (The sqlite3 driver
+                        # would only BEGIN at the first INSERT/UPDATE/DELETE: a SELECT does not
+                        # start a transaction.)
+                        conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    elif exclusive:
+                        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+                    yield conn
+            finally:
+                if restore is not None:
+                    raw.execute(f"PRAGMA busy_timeout = {restore}")
 
     def connect(self) -> Connection:
         return self.engine.connect()

@@ -7,6 +7,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from dashboard.auth import BUSY_MESSAGE
 from dashboard.periods import KINDS
 
 
@@ -83,3 +84,18 @@ def period_columns(
             md=widths[2],
         ),
     ]
+
+
+def download_status(id_: str) -> html.Div:
+    """Under a download button: empty, or why the download was refused (:func:`busy_notice`).
+    A ``role="status"`` region, there from the start, so what appears in it is read out."""
+    return html.Div(id=id_, role="status", **{"aria-live": "polite", "aria-atomic": "true"})
+
+
+def busy_notice() -> html.Div:
+    """The download was refused while a load holds the store's write lock (its audit row could
+    not be written). Styled as an alert, without a second ``alert`` role inside the status."""
+    return html.Div(
+        [html.I(className="bi bi-hourglass-split me-2", **{"aria-hidden": "true"}), BUSY_MESSAGE],
+        className="alert alert-warning small py-2 mb-2",
+    )

@@ -18,7 +18,7 @@ from dash import dcc, html
 
 from dashboard.department import clean_code
 from dashboard.sla import TIER_STYLE, Tier
-from layouts.components import labelled, period_columns
+from layouts.components import download_status, labelled, period_columns
 from layouts.figures import plural
 
 
@@ -63,6 +63,7 @@ class Ids(StrEnum):
     TYPES = "department-types"
     TYPES_CSV = "department-types-csv"
     TYPES_DOWNLOAD = "department-types-download"
+    TYPES_BUSY = "department-types-busy"
     SERIES = "department-series"
     SERIES_NOTE = "department-series-note"
     SERIES_TABLE = "department-series-table"
@@ -72,6 +73,7 @@ class Ids(StrEnum):
     OVERDUE = "department-overdue"
     OVERDUE_CSV = "department-overdue-csv"
     OVERDUE_DOWNLOAD = "department-overdue-download"
+    OVERDUE_BUSY = "department-overdue-busy"
     LAYER = "department-layer"
     MAP = "department-map"
     MAP_NOTE = "department-map-note"
@@ -380,6 +382,7 @@ def body() -> html.Div:
                 "Request types",
                 _download_button(Ids.TYPES_CSV, "Download CSV"),
                 dcc.Download(id=Ids.TYPES_DOWNLOAD),
+                download_status(Ids.TYPES_BUSY),
                 dcc.Loading(types_table()),
                 note="Each request type with its own tier, problems first. Click a column "
                 "heading to sort; the download has every row.",
@@ -417,6 +420,7 @@ def body() -> html.Div:
                             html.P(id=Ids.OVERDUE_SUMMARY, className="small mb-1"),
                             _download_button(Ids.OVERDUE_CSV, "Download the whole list (CSV)"),
                             dcc.Download(id=Ids.OVERDUE_DOWNLOAD),
+                            download_status(Ids.OVERDUE_BUSY),
                             overdue_table(),
                         ),
                         xs=12,

@@ -21,7 +21,7 @@ from dash import dcc, html
 
 from dashboard.hotspots import BIN_LABELS, CELL_AREA_KM2, MODE_LABELS, HotspotParams
 from dashboard.hotspots_emerging import CATEGORIES, CATEGORY_DESCRIPTIONS, NO_PATTERN
-from layouts.components import labelled
+from layouts.components import download_status, labelled
 
 PAGE = {"path": "/hotspots", "name": "Hot spots", "title": "Hot spots · stat311"}
 
@@ -128,6 +128,7 @@ class Ids(StrEnum):
     CSV = "hotspots-csv"
     GEOJSON = "hotspots-geojson"
     DOWNLOAD = "hotspots-download"
+    DOWNLOAD_BUSY = "hotspots-download-busy"
 
 
 RESOLUTION_OPTIONS = [
@@ -277,6 +278,8 @@ def layout(**query: Any) -> html.Div:
                 ],
                 className="d-flex align-items-center mt-4 mb-2",
             ),
+            # Why a download was refused (a load holds the store's write lock), read out.
+            download_status(Ids.DOWNLOAD_BUSY),
             html.P(id=Ids.TABLE_NOTE, className="small text-muted mb-1"),
             html.Div(id=Ids.TABLE, className="table-responsive small"),
             html.Details(

@@ -303,7 +303,7 @@ def test_exports_are_audited_and_scoped(app, pwd_user, demo) -> None:
     settings, store = demo
     client = app.server.test_client()
     client_sign_in(client, *pwd_user)
-    key, spec = _callback(app, "department-types-download.data")
+    key, spec = _callback(app, "..department-types-download.data")  # and its busy message
     for code, expect_rows in (("PWDx", True), ("ISD", False)):
         body = payload(
             key,
