@@ -446,6 +446,41 @@ def department_view(
     }
 
 
+def repeats_view(
+    services: Services, code: str | None, query: str | None, *, as_of: pd.Timestamp | None = None
+) -> dict[str, Any]:
+    """The repeat locations section: ``summary`` (a sentence) and ``table``."""
+    scope, _ = resolve(services, code, query, as_of=as_of)
+    if scope is None:
+        return {"summary": "", "table": html.P("No rows.")}
+    frame = dept.repeat_locations(services, scope)
+    label = scope.period.label()
+    if frame.empty:
+        return {
+            "summary": f"No address had {dept.REPEAT_MIN} or more of {scope.department}'s "
+            f"requests in {label}.",
+            "table": None,
+        }
+    places = int(frame["places"].iloc[0])
+    shown = f"the {len(frame)} busiest: " if places > len(frame) else ""
+    summary = (
+        f"{plural(places, 'address', 'addresses')} had {dept.REPEAT_MIN} or more of "
+        f"{scope.department}'s requests in {label}; {shown}most requests first."
+    )
+    table = _plain_table(
+        frame,
+        {
+            "address": "Address",
+            "requests": "Requests",
+            "still_open": "Still open",
+            "types": "Request types",
+            "first": "First",
+            "last": "Last",
+        },
+    )
+    return {"summary": summary, "table": table}
+
+
 def overdue_page(
     services: Services,
     code: str | None,
@@ -807,6 +842,17 @@ def register(app: Dash, services: Services) -> None:
             view["aging_table"],
             view["overdue_summary"],
         )
+
+    @app.callback(
+        Output(Ids.REPEATS_SUMMARY, "children"),
+        Output(Ids.REPEATS_TABLE, "children"),
+        *PERIOD_INPUTS,
+        State(Ids.CODE, "data"),
+        State(Ids.STATE, "data"),
+    )
+    def _repeats(kind, day, start, end, code, initial) -> tuple[Any, Any]:
+        view = repeats_view(services, code, _current_query(kind, day, start, end, initial))
+        return view["summary"], view["table"]
 
     @app.callback(
         Output(Ids.OVERDUE, "getRowsResponse"),

@@ -52,7 +52,8 @@ def department_values(
     services: Services, card: dict[str, Any], period: Any, *, as_of: pd.Timestamp
 ) -> dict[str, Any]:
     """One department's page of the pack: its Overview card, its request types (those with
-    anything due, opened or open), its last weeks, open cases by age and most overdue cases."""
+    anything due, opened or open), its last weeks, open cases by age, most overdue cases and
+    busiest repeat locations."""
     scope = dept.make_scope(services, card["department"], period, as_of=as_of)
     types = dept.types_report(services, scope)
     types = types[(types["due"] > 0) | (types["volume"] > 0) | (types["open_backlog"] > 0)]
@@ -65,6 +66,7 @@ def department_values(
         "weekly": _last_weeks(services, period.end, scope.flt, as_of),
         "ages": dept.aging(services, scope),
         "overdue": overdue,
+        "repeats": dept.repeat_locations(services, scope, limit=ui.REPEAT_ROWS),
     }
 
 

@@ -435,6 +435,55 @@ def overdue_cases(
     return services.read_model.select(sql, flt=scope.flt, before=[cut], after=after, open_at=cut)
 
 
+# -- repeat locations --------------------------------------------------------------------------
+#: A place is a repeat location with at least this many of the department's requests in the
+#: period; the page lists the busiest :data:`REPEAT_ROWS`.
+REPEAT_MIN = 3
+REPEAT_ROWS = 25
+
+# The place is the address as written, ignoring case and runs of spaces (geocodes are not used:
+# a default geocode puts many different places on one point). Shown as first written. Cases
+# whose location is the city's default geocode are left out: their address is often the
+# default's too ("1 City Hall Plz"), not where the problem is.
+_REPEAT_SQL = r"""
+SELECT address, requests, still_open, types, first, last, count(*) OVER () AS places
+FROM (
+    SELECT regexp_replace(upper(trim(address)), '\s+', ' ', 'g') AS place,
+           arg_min(trim(address), requested_local) AS address,
+           count(*) AS requests,
+           count(*) FILTER (WHERE closed_at IS NULL OR closed_at > ?) AS still_open,
+           string_agg(DISTINCT service_name, '; ' ORDER BY service_name) AS types,
+           min(requested_local) AS first,
+           max(requested_local) AS last
+    FROM {{cases}}
+    WHERE {{where}} AND requested_local >= ? AND requested_local < ?
+      AND address IS NOT NULL AND trim(address) <> ''
+      AND location_quality <> 'default_geocode' {duplicates}
+    GROUP BY 1
+) AS places
+WHERE requests >= ?
+ORDER BY requests DESC, still_open DESC, place
+LIMIT ?
+"""
+
+
+def repeat_locations(
+    services: Any, scope: Scope, *, min_requests: int = REPEAT_MIN, limit: int = REPEAT_ROWS
+) -> pd.DataFrame:
+    """Places (addresses) with at least ``min_requests`` of the department's requests made in
+    the period (duplicates left out when the policy says so), busiest first: address (as first
+    written), requests, still_open (at the cut), types (``"; "``-joined), first and last
+    (local request times), places (how many such places in all, before ``limit``)."""
+    start = pd.Timestamp(scope.period.start).to_pydatetime()
+    end = pd.Timestamp(scope.period.end + timedelta(days=1)).to_pydatetime()
+    return services.read_model.select(
+        _REPEAT_SQL.format(duplicates=scope.duplicates),
+        flt=scope.flt,
+        before=[scope.cut.to_pydatetime()],
+        after=[start, end, int(min_requests), int(limit)],
+    )
+
+
 # -- where are we late ------------------------------------------------------------------------
 _AREA_SQL = """
 SELECT "{column}" AS area,

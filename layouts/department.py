@@ -74,6 +74,8 @@ class Ids(StrEnum):
     OVERDUE_CSV = "department-overdue-csv"
     OVERDUE_DOWNLOAD = "department-overdue-download"
     OVERDUE_BUSY = "department-overdue-busy"
+    REPEATS_SUMMARY = "department-repeats-summary"
+    REPEATS_TABLE = "department-repeats-table"
     LAYER = "department-layer"
     MAP = "department-map"
     MAP_NOTE = "department-map-note"
@@ -428,6 +430,14 @@ def body() -> html.Div:
                     ),
                 ],
                 className="g-4",
+            ),
+            _section(
+                "Repeat locations",
+                html.P(id=Ids.REPEATS_SUMMARY, className="small mb-1"),
+                dcc.Loading(html.Div(id=Ids.REPEATS_TABLE, className="table-responsive small")),
+                note="Addresses with several of the department's requests made in the period "
+                "(duplicates left out as in compliance; cases placed at the city's default "
+                "location left out): a place that keeps coming back may need a lasting fix.",
             ),
             _section(
                 "Where are we late",

@@ -1,6 +1,6 @@
 """The stat-meeting pack (``/pack?period=week&date=...``): the overview's period on paper — a
 cover page with every department's tier, then one page per department (its figures, request
-types, last weeks, open cases by age and the most overdue cases). Printable: the browser's
+types, last weeks, open cases by age, the most overdue cases and repeat locations). Printable: the browser's
 "Print" or "Save as PDF" gives one department per page (``@media print`` in stat311.css).
 
 Layout only; the numbers come from ``callbacks/pack.py`` as plain values.
@@ -30,6 +30,8 @@ PAGE = {
 #: Rows of a department's request types and most overdue cases on its page of the pack.
 TYPE_ROWS = 12
 OVERDUE_ROWS = 10
+#: Repeat locations (addresses with several requests in the period) on a department's page.
+REPEAT_ROWS = 5
 #: Weeks in the "last weeks" tables.
 WEEKS = 8
 
@@ -303,6 +305,14 @@ def department_section(section: Mapping[str, Any]) -> html.Section:
             table(
                 ["Request", "Type", "Address", "Opened", "Due", "Days overdue"],
                 overdue_rows,
+            ),
+            html.H3("Repeat locations (the busiest addresses)", className="h6 mt-3"),
+            table(
+                ["Address", "Requests", "Still open", "Request types"],
+                [
+                    [r.address, _count(r.requests), _count(r.still_open), r.types]
+                    for r in section["repeats"].itertuples()
+                ],
             ),
             html.P(
                 dcc.Link(f"{name} page for this period", href=card["href"]),

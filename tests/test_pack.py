@@ -82,6 +82,9 @@ def test_each_department_page_adds_up(model, raw) -> None:
         assert days == sorted(days, reverse=True), name
         assert (pd.to_datetime(overdue["due"]) < end_of_september).all(), name
         assert set(overdue["request_id"]) <= set(mine["case_enquiry_id"]), name
+        repeats = section["repeats"]
+        assert len(repeats) <= ui.REPEAT_ROWS and (repeats["requests"] >= 3).all(), name
+        assert repeats["requests"].tolist() == sorted(repeats["requests"], reverse=True), name
 
 
 def test_the_last_weeks_end_with_the_period(model, raw) -> None:
