@@ -1,13 +1,16 @@
 """Open an export (CSV, gzip, zip with one CSV) and stream it in batches of raw rows.
 
-Also read: tab- or semicolon-separated files (the delimiter is sniffed from the header line) and
-Open311 GeoReport v2 ``requests.json`` / ``requests.xml`` documents, which become a synthetic header
-(every key) and rows of text, numbered by request (``lines[i]`` is the request's position).
+Also read: tab- or semicolon-separated files (the delimiter is sniffed from the header line, or
+named by a first line ``sep=;`` as Excel writes it) and Open311 GeoReport v2 ``requests.json`` /
+``requests.xml`` documents, which become a synthetic header (every key) and rows of text, numbered
+by request (``lines[i]`` is the request's position); those are streamed twice, once to check the
+whole document and collect its header, once to read it (see :mod:`etl.formats_open311`).
 
 UTF-8 (bytes past the sniffed head that are not UTF-8 are read as Windows-1252), Windows-1252 and
-UTF-16 with a byte-order mark are read. A file that cannot be read as a whole (missing, binary,
-empty, no header, a zip without exactly one CSV, an encrypted zip, an Excel workbook) raises
-:class:`dashboard.errors.InputFileError` before anything is loaded. Rows with the wrong number of
+UTF-16 (with a byte-order mark, or without one when its first KB is mostly ASCII) are read. A file
+that cannot be read as a whole (missing, binary, empty, no header, a zip without exactly one CSV,
+an encrypted zip, an Excel workbook) raises :class:`dashboard.errors.InputFileError` before
+anything is loaded. Rows with the wrong number of
 fields are handed back separately, with their line number, to be quarantined.
 """
 
@@ -19,6 +22,7 @@ import gzip
 import io
 import logging
 import os
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -28,6 +32,7 @@ from pathlib import Path
 from typing import IO
 
 from dashboard.errors import InputFileError
+from etl import formats_open311
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,11 @@ MAX_ROW_LINES = 1_000
 csv.field_size_limit(MAX_FIELD_CHARS)
 
 _SNIFF_BYTES = 64 * 1024
+#: UTF-16 without a byte-order mark is recognised from this many bytes of the head: text that is
+#: mostly ASCII has a NUL in (nearly) every other byte.
+_UTF16_SNIFF_BYTES = 1024
+#: Excel's first line naming the delimiter (``sep=;``), the header follows on the next line.
+_EXCEL_SEP = re.compile(r"sep=(?P<sep>[^\r\n])", re.IGNORECASE)
 #: Codec error handler of UTF-8 files: see :func:`_cp1252_fallback`.
 _CP1252_FALLBACK = "stat311-cp1252-fallback"
 
@@ -167,10 +177,15 @@ class ExportFile:
     def _check_text(self, head: bytes) -> bytes:
         """Refuse a head that is not text and choose ``encoding``. Returns the head to sniff the
         kind and delimiter from: UTF-16 (with its byte-order mark, as Excel's "Unicode Text"
-        saves) is given back as UTF-8. A stray NUL is not binary: too many control bytes are."""
+        saves, or without one: see :func:`_utf16_without_bom`) is given back as UTF-8. A stray NUL
+        is not binary: too many control bytes are."""
         if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
             self.encoding = "utf-16"
             head = head[: len(head) // 2 * 2].decode("utf-16", "replace").encode("utf-8")
+        elif order := _utf16_without_bom(head):
+            self.encoding = order
+            head = head[: len(head) // 2 * 2].decode(order, "replace").encode("utf-8")
+            log.debug("%s: read as %s (no byte-order mark)", self.path, order.upper())
         if not head.strip():
             raise InputFileError(f"{self.path}: the file is empty")
         try:
@@ -194,19 +209,26 @@ class ExportFile:
                 except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
                     raise InputFileError(f"{self.path}: cannot be read ({exc})") from exc
                 head = self._check_text(head)
-                sniffed = "utf-8" if self.encoding == "utf-16" else self.encoding
+                sniffed = "utf-8" if self.encoding.startswith("utf-16") else self.encoding
                 self.kind = _kind(head)
                 if self.kind in ("json", "xml"):
-                    header, records = self._document(buffered)
+                    scan = self._scan_document(buffered)
                     progress = _Progress(counter, self.size)
-                    yield header, _record_batches(records, batch_size), progress
+                    yield scan.header, self._document_batches(scan, batch_size, progress), progress
                     return
                 text = io.TextIOWrapper(
                     buffered, encoding=self.encoding, errors=self._errors, newline=""
                 )
                 # NUL characters (a stray one deep in a file) cannot be stored by PostgreSQL.
                 lines = (ln.replace("\x00", "\ufffd") if "\x00" in ln else ln for ln in text)
-                self.delimiter = _delimiter(head, sniffed)
+                named = _excel_separator(head, sniffed)
+                skipped = 0  # lines before the header (Excel's sep= line)
+                if named is not None:
+                    next(lines)
+                    skipped = 1
+                    self.delimiter = named
+                else:
+                    self.delimiter = _delimiter(head, sniffed)
                 if self.delimiter == "\t":
                     self.kind = "tsv"
                 reader = csv.reader(lines, delimiter=self.delimiter)
@@ -218,9 +240,15 @@ class ExportFile:
                     raise InputFileError(f"{self.path}: not a CSV file ({exc})") from exc
                 header = [h.replace("\ufeff", "").strip() for h in header]
                 if len(header) < 2 or not any(header):
+                    if skipped:
+                        raise InputFileError(
+                            f"{self.path}: line 2 is not a CSV header separated by "
+                            f"{self.delimiter!r}, as the first line (sep=) says"
+                        )
                     raise InputFileError(f"{self.path}: the first line is not a CSV header")
                 progress = _Progress(counter, self.size)
-                yield header, self._batches(reader, len(header), batch_size, self.path), progress
+                batches = self._batches(reader, len(header), batch_size, self.path, skipped=skipped)
+                yield header, batches, progress
         except (OSError, EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
             # also while streaming: a compressed file that breaks half-way is refused whole
             raise InputFileError(f"{self.path}: cannot be read ({exc})") from exc
@@ -232,30 +260,70 @@ class ExportFile:
         """How bytes the encoding cannot read are decoded (see :func:`_cp1252_fallback`)."""
         return _CP1252_FALLBACK if self.encoding == "utf-8" else "replace"
 
-    def _document(self, stream: IO[bytes]) -> tuple[list[str], list[list[str]]]:
-        from etl import formats_open311
+    def _json_text(self, stream: IO[bytes]) -> io.TextIOWrapper:
+        """The decoded text of a JSON document (a UTF-8 byte-order mark dropped)."""
+        encoding = "utf-8-sig" if self.encoding == "utf-8" else self.encoding
+        return io.TextIOWrapper(
+            stream,  # type: ignore[arg-type]
+            encoding=encoding,
+            errors=self._errors,
+            newline="",
+        )
 
-        data = stream.read()
+    def _scan_document(self, stream: IO[bytes]) -> formats_open311.Scan:
+        """First pass over a JSON or XML document: the whole file is checked (a malformed one
+        is refused here, before anything is loaded) and its header collected."""
         if self.kind == "json":
-            text = data.decode(
-                "utf-8-sig" if self.encoding == "utf-8" else self.encoding, self._errors
-            )
-            records = formats_open311.json_records(
-                text.replace("\x00", "\ufffd"), path=str(self.path)
-            )
+            scan = formats_open311.scan_json(self._json_text(stream), path=str(self.path))
         else:
-            records = formats_open311.xml_records(data, path=str(self.path))
-        if not records:
+            scan = formats_open311.scan_xml(stream, path=str(self.path))
+        if not scan.count:
             raise InputFileError(f"{self.path}: the file holds no requests")
-        header, rows = formats_open311.as_rows(records)
-        if len(header) < 2:
+        if len(scan.header) < 2:
             raise InputFileError(f"{self.path}: the requests have fewer than two fields")
-        return header, rows
+        return scan
+
+    def _document_batches(
+        self, scan: formats_open311.Scan, batch_size: int, progress: _Progress
+    ) -> Iterator[RawBatch]:
+        """Second pass: the requests in batches of rows under ``scan.header``, numbered by
+        position. The file is opened again (here, so in the reader process when there is one)."""
+        path = str(self.path)
+        read = 0
+        try:
+            with self._binary() as (stream, counter):
+                progress.counter = counter
+                buffered = io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
+                if self.kind == "json":
+                    records = formats_open311.read_json(self._json_text(buffered), scan, path=path)
+                else:
+                    records = formats_open311.read_xml(buffered, path=path)
+                batch = RawBatch(rows=[], lines=[])
+                for record in records:
+                    read += 1
+                    batch.rows.append([record.get(name, "") for name in scan.header])
+                    batch.lines.append(read)
+                    if len(batch.rows) >= batch_size:
+                        yield batch
+                        batch = RawBatch(rows=[], lines=[])
+                if batch.rows:
+                    yield batch
+        except (OSError, EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
+            raise InputFileError(f"{self.path}: cannot be read ({exc})") from exc
+        if read != scan.count:
+            raise InputFileError(
+                f"{self.path}: the file changed while it was read ({scan.count:,} requests, "
+                f"then {read:,}). Nothing was loaded"
+            )
 
     @staticmethod
-    def _batches(reader: csv.Reader, width: int, batch_size: int, path: Path) -> Iterator[RawBatch]:
+    def _batches(
+        reader: csv.Reader, width: int, batch_size: int, path: Path, *, skipped: int = 0
+    ) -> Iterator[RawBatch]:
+        """Rows in batches, numbered by the physical line they start on (``skipped`` lines were
+        read before ``reader`` saw any)."""
         batch = RawBatch(rows=[], lines=[])
-        start = reader.line_num + 1
+        start = reader.line_num + 1 + skipped
         rows = iter(reader)
         while True:
             try:
@@ -270,11 +338,11 @@ class ExportFile:
                     else f"not readable as CSV ({exc})"
                 )
                 raise InputFileError(f"{path}: line {start}: {hint}. Nothing was loaded") from exc
-            if reader.line_num - start >= MAX_ROW_LINES:
+            if reader.line_num + skipped - start >= MAX_ROW_LINES:
                 raise InputFileError(
                     f"{path}: line {start}: a quoted field runs over "
-                    f"{reader.line_num - start + 1:,} lines; a quote is probably never closed. "
-                    "Nothing was loaded"
+                    f"{reader.line_num + skipped - start + 1:,} lines; a quote is probably never "
+                    "closed. Nothing was loaded"
                 )
             if len(row) == width:
                 batch.rows.append(row)
@@ -282,7 +350,7 @@ class ExportFile:
             elif row and any(cell.strip() for cell in row):
                 batch.bad.append((start, _to_csv_line(row)))
             # blank lines are not rows: skipped silently, as every CSV reader does
-            start = reader.line_num + 1
+            start = reader.line_num + 1 + skipped
             if len(batch.rows) + len(batch.bad) >= batch_size:
                 yield batch
                 batch = RawBatch(rows=[], lines=[])
@@ -308,10 +376,33 @@ def _delimiter(head: bytes, encoding: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def _record_batches(rows: list[list[str]], batch_size: int) -> Iterator[RawBatch]:
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
-        yield RawBatch(rows=chunk, lines=list(range(start + 1, start + 1 + len(chunk))))
+def _excel_separator(head: bytes, encoding: str) -> str | None:
+    """The delimiter a first line ``sep=;`` names (Excel writes it, and reads the header from the
+    next line), or None."""
+    first = head.split(b"\n", 1)[0].removeprefix(codecs.BOM_UTF8)
+    line = first.decode(encoding, "replace").lstrip("\ufeff").rstrip("\r")
+    named = _EXCEL_SEP.fullmatch(line)
+    return named["sep"] if named else None
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le`` or ``utf-16-be`` for text in UTF-16 without a byte-order mark, else None.
+
+    In the first KB of such a file that is mostly ASCII (a header line is), nearly every other
+    byte is NUL: the high bytes, at odd positions (little-endian) or even ones (big-endian),
+    while the other half holds almost none. A stray NUL in a UTF-8 file is not that; a binary
+    file that happens to be is still refused afterwards, for its control characters."""
+    sample = head[:_UTF16_SNIFF_BYTES]
+    sample = sample[: len(sample) // 2 * 2]
+    pairs = len(sample) // 2
+    if pairs < 8:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if odd >= 0.7 * pairs and even <= 0.1 * pairs:
+        return "utf-16-le"
+    if even >= 0.7 * pairs and odd <= 0.1 * pairs:
+        return "utf-16-be"
+    return None
 
 
 def _to_csv_line(row: list[str]) -> str:
