@@ -155,14 +155,24 @@ class Store:
         from alembic import command
         from alembic.config import Config
 
+        from alembic.script import ScriptDirectory
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         try:
+            if self.dialect == "sqlite":
+                head = ScriptDirectory.from_config(config).get_current_head()
+                if self.schema_revision() == head:
+                    # Nothing to do, and no write lock taken: commands and web workers start
+                    # while a load holds it.
+                    return
             with self.engine.begin() as conn:
+                # Two commands started at once on a new database would both create the
+                # tables; the second waits here and then finds the schema at head.
                 if self.dialect == "postgresql":
-                    # Two commands started at once on a new database would both create the
-                    # tables; the second waits here and then finds the schema at head.
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                else:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")  # SQLite's write lock, now
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
         except Exception as exc:  # pragma: no cover - reported to the user
