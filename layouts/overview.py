@@ -51,7 +51,9 @@ MEASURED = [
     ),
     html.P(
         "Backlog and overdue counts are taken at the end of the period (or now, for a period "
-        "still running). Days to close are for the cases due in the period that have closed."
+        "still running). Days to close are for the cases due in the period that have closed. "
+        "Opened counts every request made in the period, duplicates included: the demand the "
+        "311 centre saw."
     ),
 ]
 
