@@ -1,6 +1,7 @@
 """The ``stat311`` command line.
 
-Exit codes: 0 success, 1 an error while working, 2 bad input or usage (nothing was changed).
+Exit codes: 0 success, 1 an error while working, 2 bad input or usage (nothing was changed),
+3 the store is busy: another load holds its write lock (nothing was changed; try again later).
 """
 
 from __future__ import annotations
@@ -90,6 +91,104 @@ def writes_out(func: Callable[[argparse.Namespace, Settings], int]) -> Callable[
             raise ConfigError(
                 f"--out {args.out}: cannot write it: {exc.strerror or exc}{where}"
             ) from exc
+
+    return run
+
+
+# -- a store busy with a load -----------------------------------------------------------------
+#: Exit code of a command refused because another load holds the store's write lock (SQLite) for
+#: longer than the command waits: nothing was changed, and the same command can simply be run
+#: again later (a cron job can tell it from a failure).
+EXIT_BUSY = 3
+#: What a writing command reports when it was refused that way (see :data:`EXIT_BUSY`), in the
+#: words of the web side's :data:`dashboard.auth.BUSY_MESSAGE`.
+BUSY_MESSAGE = (
+    "the store is busy: another load is writing to it (waited {wait} for its write lock); "
+    "{kept}. Try again when it finishes{longer}"
+)
+NOTHING_CHANGED = "nothing was changed"
+PAGES_KEPT = "the pages loaded before were kept (the next pull resumes after them)"
+#: The longest ``--wait`` (a day; SQLite counts its timeout in milliseconds in 32 bits).
+MAX_WAIT_S = 86_400
+
+
+class StoreBusyError(Stat311Error):
+    """A writing command refused: another load held the store's write lock for longer than the
+    command waited (``--wait``). Nothing was changed."""
+
+    exit_code = EXIT_BUSY
+
+
+def _store_busy(exc: BaseException) -> bool:
+    """SQLite's "database is locked" (or "busy"), raw, wrapped by SQLAlchemy or the cause of
+    another error: another connection holds the write lock."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    seen: BaseException | None = exc
+    while seen is not None:  # (also behind a StoreError: a migration that met the lock)
+        orig = seen.orig if isinstance(seen, OperationalError) else seen
+        if isinstance(orig, sqlite3.OperationalError):
+            text = str(orig).lower()
+            if "database is locked" in text or "database is busy" in text:
+                return True
+        seen = seen.__cause__
+    return False
+
+
+def busy_message(wait: float, *, kept: str = NOTHING_CHANGED, option: bool = True) -> str:
+    return BUSY_MESSAGE.format(
+        wait=f"{wait:g} s",
+        kept=kept,
+        longer=", or wait longer with --wait SECONDS." if option else ".",
+    )
+
+
+def wait_seconds(text: str) -> float:
+    """A ``--wait`` value: seconds from 0 to :data:`MAX_WAIT_S`."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= MAX_WAIT_S:  # (also refuses nan)
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_WAIT_S:,} seconds: {text!r}")
+    return value
+
+
+def add_wait_option(parser: argparse.ArgumentParser) -> None:
+    from dashboard.store import BUSY_TIMEOUT_S
+
+    parser.add_argument(
+        "--wait",
+        type=wait_seconds,
+        default=float(BUSY_TIMEOUT_S),
+        metavar="SECONDS",
+        help="how long to wait for the store's write lock while another load holds it "
+        f"(SQLite; default {BUSY_TIMEOUT_S}); then nothing is changed and the exit code is "
+        f"{EXIT_BUSY}",
+    )
+
+
+def waits_for_writers(
+    func: Callable[[argparse.Namespace, Settings], int], *, kept: str = NOTHING_CHANGED
+) -> Callable[..., int]:
+    """Wrap a command that writes to the store: its SQLite connections wait ``args.wait``
+    seconds for another load's write lock; a lock still held then is reported as one line,
+    exit code :data:`EXIT_BUSY` (the transaction that could not start changed nothing)."""
+
+    @functools.wraps(func)
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        from dashboard.store import waiting_for_writers
+
+        try:
+            with waiting_for_writers(args.wait):
+                return func(args, settings)
+        except Exception as exc:
+            if not _store_busy(exc):
+                raise
+            log.debug("refused: the store is busy", exc_info=True)
+            raise StoreBusyError(busy_message(args.wait, kept=kept)) from exc
 
     return run
 
@@ -504,6 +603,31 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # -- parser -----------------------------------------------------------------------------------
+#: The commands that write to the store, and so take its write lock (``--wait``). Not
+#: ``snapshot`` and the listing commands: they only read, and on SQLite a reader never waits
+#: for a load (it sees what the last committed one wrote).
+WRITING_COMMANDS = (
+    ("ingest",),
+    ("boundaries", "add"),
+    ("users", "add"),
+    ("users", "disable"),
+    ("users", "enable"),
+    ("users", "reset-password"),
+    ("pull", "open311"),
+    ("pull", "socrata"),
+    ("refresh",),
+    ("demo",),
+)
+
+
+def _subcommand(parser: argparse.ArgumentParser, *names: str) -> argparse.ArgumentParser:
+    """The parser of ``stat311 NAME [ACTION]`` (e.g. ``users add``)."""
+    for name in names:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[name]
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     from etl.adapters import ADAPTERS
 
@@ -511,6 +635,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="stat311",
         description="311 performance and hotspot dashboard. Settings come from STAT311_* "
         "environment variables (see `stat311 settings`).",
+        epilog="Exit codes: 0 success; 1 an error while working; 2 bad input or usage (nothing "
+        f"was changed); {EXIT_BUSY} the store is busy: another load holds its write lock "
+        "(nothing was changed; try again when it finishes, or give a writing command --wait "
+        "SECONDS).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -700,6 +828,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("hotspots", "generate"):  # both write --out: check it, report failures to write
         command = sub.choices[name]
         command.set_defaults(func=writes_out(command.get_default("func")))
+    # Commands that write to the store wait --wait seconds for a load's write lock, then say so.
+    for path in WRITING_COMMANDS:
+        command = _subcommand(parser, *path)
+        add_wait_option(command)
+        kept = PAGES_KEPT if path[0] in ("pull", "refresh") else NOTHING_CHANGED
+        command.set_defaults(func=waits_for_writers(command.get_default("func"), kept=kept))
 
     p = sub.add_parser("settings", help="print the effective settings")
     p.set_defaults(func=cmd_settings)
@@ -726,6 +860,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stat311: interrupted; nothing was committed", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not _store_busy(exc):
+            raise
+        # A command without --wait (e.g. serve --demo) that met a load's write lock.
+        from dashboard.store import BUSY_TIMEOUT_S
+
+        log.debug("refused: the store is busy", exc_info=True)
+        message = busy_message(BUSY_TIMEOUT_S, kept="nothing was written", option=False)
+        print(f"stat311: error: {message}", file=sys.stderr)
+        return EXIT_BUSY
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1080,8 +1080,10 @@ def span_words(seconds: float) -> str:
 
 
 # -- wiring -----------------------------------------------------------------------------------------
+#: The public Dash app's callback endpoint.
+CALLBACK_PATH = "/public/_dash-update-component"
 #: Paths the rate limit applies to: the API and the public Dash app's callbacks.
-LIMITED_PREFIXES = ("/open311/", "/public/_dash-update-component")
+LIMITED_PREFIXES = ("/open311/", CALLBACK_PATH)
 ASSETS = Path(__file__).with_name("assets")
 
 
@@ -1089,6 +1091,25 @@ def _is_limited() -> bool:
     import flask
 
     return flask.request.path.startswith(LIMITED_PREFIXES)
+
+
+def _callback_over_the_limit(limit: Any) -> Any:
+    """The answer to a portal callback over the rate limit (flask-limiter's ``on_breach``): 429
+    with the Open311 API's JSON ``errors`` body instead of flask-limiter's HTML page, which the
+    Dash renderer cannot read. The limiter adds ``Retry-After`` and the ``X-RateLimit-*``
+    headers as to every limited response. Anything else (the API) gets None: its own error
+    handler answers (``dashboard.open311.install_error_handlers``)."""
+    import json
+
+    import flask
+
+    if not flask.request.path.startswith(CALLBACK_PATH):
+        return None
+    message = f"Too many requests: the limit is {limit.limit}. Try again later."
+    body = json.dumps([{"code": 429, "description": message}])
+    response = flask.Response(body, status=429, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _install_limiter(server: Any, config: PublicConfig) -> Any:
@@ -1114,6 +1135,7 @@ def _install_limiter(server: Any, config: PublicConfig) -> Any:
         # A Redis outage must not take the public side down: count in memory meanwhile.
         swallow_errors=True,
         in_memory_fallback_enabled=bool(config.redis_url),
+        on_breach=_callback_over_the_limit,
     )
 
 

@@ -58,6 +58,22 @@ NUL, REPLACEMENT = "\x00", "\ufffd"
 BUSY_TIMEOUT_S = 30
 
 
+@contextmanager
+def waiting_for_writers(seconds: float) -> Iterator[None]:
+    """SQLite connections opened inside this block, by any :class:`Store`, wait at most
+    ``seconds`` for another connection's write lock (a load holds it for its whole
+    transaction) instead of :data:`BUSY_TIMEOUT_S`; then "database is locked". For one command
+    of one process (``stat311 ... --wait SECONDS``); connections opened before the block keep
+    their timeout, and :data:`BUSY_TIMEOUT_S` is back after it. No effect on PostgreSQL."""
+    global BUSY_TIMEOUT_S
+    previous = BUSY_TIMEOUT_S
+    BUSY_TIMEOUT_S = seconds
+    try:
+        yield
+    finally:
+        BUSY_TIMEOUT_S = previous
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -154,7 +170,6 @@ class Store:
         """Bring the schema to the newest Alembic revision (idempotent)."""
         from alembic import command
         from alembic.config import Config
-
         from alembic.script import ScriptDirectory
 
         config = Config()
