@@ -277,6 +277,28 @@ def cmd_snapshot(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    out = check_out_path(args.out)
+    store = _store(settings)
+    if store.dialect != "sqlite":
+        raise ConfigError(
+            "backup copies a SQLite store; for PostgreSQL use pg_dump, e.g. "
+            "pg_dump -Fc DBNAME > stat311.dump"
+        )
+    if out.exists():
+        raise ConfigError(f"--out {args.out}: already exists; a backup never overwrites a file")
+    report = store.backup(out)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(
+            f"backup written: {report['path']} ({report['cases']:,} cases, "
+            f"{report['bytes'] / 1e6:,.1f} MB, schema {report['revision']}, "
+            f"{report['seconds']} s)"
+        )
+    return 0
+
+
 def _count(store, table, *where) -> int:
     from sqlalchemy import func, select
 
@@ -700,6 +722,19 @@ def build_parser() -> argparse.ArgumentParser:
         "store (a load merges only the cases it changed into the current snapshot).",
     )
     p.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser(
+        "backup",
+        help="copy the SQLite store while it is in use (also during a load)",
+        description="Copy the SQLite store to --out with SQLite's online backup: the copy holds "
+        "what was committed when it started, also while a load is writing, and is checked "
+        "before it gets its name. It never overwrites a file. Restore: stop the web workers, "
+        "put the copy in place of the store, run `stat311 snapshot`. For PostgreSQL use "
+        "pg_dump.",
+    )
+    p.add_argument("--out", required=True, metavar="PATH", help="the copy to write (new file)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_backup)
 
     p = sub.add_parser(
         "runs",

@@ -193,6 +193,57 @@ class Store:
         except Exception as exc:  # pragma: no cover - reported to the user
             raise StoreError(f"cannot migrate {self!r}: {exc}") from exc
 
+    def backup(self, dest: Path) -> dict[str, Any]:
+        """Copy a SQLite store to ``dest`` while it is in use (SQLite's online backup): the copy
+        holds what was committed when it started, also while a load is writing, and is checked
+        (``PRAGMA quick_check``) before it is given its name (written as ``dest.partial`` first,
+        so a killed backup leaves no file that looks complete). Returns ``path``, ``bytes``,
+        ``cases``, ``revision`` and ``seconds``. PostgreSQL: :class:`StoreError` (use
+        ``pg_dump``). ``dest`` must not exist: a backup never overwrites."""
+        import os
+        import sqlite3
+        import time
+
+        if self.dialect != "sqlite":
+            raise StoreError(
+                "backup copies a SQLite store; for PostgreSQL use pg_dump, e.g. "
+                "pg_dump -Fc DBNAME > stat311.dump"
+            )
+        dest = Path(dest)
+        if dest.exists():
+            raise StoreError(f"{dest} already exists: a backup never overwrites, choose a new name")
+        source = make_url(self.url).database
+        if not source or source == ":memory:" or not Path(source).exists():
+            raise StoreError(f"no SQLite store at {source!r} to back up")
+        started = time.perf_counter()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(dest.name + ".partial")
+        partial.unlink(missing_ok=True)
+        src = sqlite3.connect(source, timeout=BUSY_TIMEOUT_S)
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst)  # one step: a consistent read of the committed database
+            check = dst.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise StoreError(f"the copy failed its check ({check}); {dest} was not written")
+            cases = int(dst.execute("SELECT count(*) FROM cases").fetchone()[0])
+            revision = dst.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+        except BaseException:
+            dst.close()
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            src.close()
+        dst.close()
+        os.replace(partial, dest)
+        return {
+            "path": str(dest),
+            "bytes": dest.stat().st_size,
+            "cases": cases,
+            "revision": revision,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+
     def schema_revision(self) -> str | None:
         with self.connect() as conn:
             try:
