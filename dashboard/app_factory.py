@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
 import logging
+import threading
+from html.parser import HTMLParser
 from types import ModuleType
 from typing import Any
 
@@ -51,13 +55,142 @@ def _result_cache(server, settings: Settings):
 _PUBLIC_ROOTS = frozenset({"/public", "/open311"})
 
 
+#: The Content-Security-Policy of every response (defence in depth against XSS: case text from
+#: the public is shown on staff pages), worked out from the real pages in headless Chromium
+#: (tests/test_csp.py, which fails on any violation). ``script-src`` is ``'self'`` plus the
+#: hashes of the app's own inline scripts (:class:`_ContentSecurityPolicy`); no
+#: ``'unsafe-inline'`` and no ``'unsafe-eval'`` for scripts: Dash's clientside callbacks are
+#: inline ``<script>`` elements that define a function (hashed like the renderer's start-up),
+#: dash-ag-grid runs our ``{"function": ...}`` formatters through its own expression
+#: evaluator, and nothing on these pages calls ``eval``/``new Function`` (the webpack bundles'
+#: ``new Function("return this")`` is a fallback for browsers without ``globalThis``).
+_CSP_DIRECTIVES: tuple[tuple[str, str], ...] = (
+    ("default-src", "'self'"),
+    # Needed: without it Chromium reports inline <style> elements added by Dash's renderer,
+    # dcc (Loading, Dropdown, DatePicker), react-dom, plotly.js and dash-ag-grid on every
+    # page, and style="" attributes set by plotly.js (and on the sign-in page). They are
+    # generated at run time, so no hash fits; a style cannot run a script.
+    ("style-src", "'self' 'unsafe-inline'"),
+    ("img-src", "'self' data: blob:"),
+    ("font-src", "'self'"),  # the vendored Bootstrap icons (dashboard/assets/fonts)
+    ("connect-src", "'self'"),
+    # Needed: MapLibre (the choroplethmap/scattermap traces in plotly.js) starts its worker
+    # from a blob: URL; refused, the maps draw no area or point.
+    ("worker-src", "blob:"),
+    ("object-src", "'none'"),
+    ("base-uri", "'self'"),
+    ("form-action", "'self'"),
+)
+#: ``type`` values that make a ``<script>`` run (the HTML standard's JavaScript MIME type
+#: essences and ``module``); any other type (Dash's ``application/json`` config) is data.
+_SCRIPT_TYPES = frozenset(
+    {"", "module", "application/ecmascript", "application/javascript", "application/x-ecmascript"}
+    | {"application/x-javascript", "text/ecmascript", "text/javascript", "text/jscript"}
+    | {f"text/javascript1.{n}" for n in range(6)}
+    | {"text/livescript", "text/x-ecmascript", "text/x-javascript"}
+)
+
+
+class _InlineScripts(HTMLParser):
+    """The text of every inline ``<script>`` of a page that a browser would run."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.scripts: list[str] = []
+        self._current: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "script":
+            return
+        values = {name: (value or "") for name, value in attrs}
+        kind = values.get("type", "").split(";")[0].strip().lower()
+        runs = "src" not in values and kind in _SCRIPT_TYPES
+        self._current = [] if runs else None
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self._current.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script" and self._current is not None:
+            self.scripts.append("".join(self._current))
+            self._current = None
+
+
+def _inline_script_hashes(page: str) -> list[str]:
+    """CSP ``'sha256-...'`` sources of the inline scripts ``page`` runs, in page order (a
+    browser hashes the text after turning its line breaks into ``\\n``)."""
+    parser = _InlineScripts()
+    parser.feed(page)
+    parser.close()
+    hashes = []
+    for script in parser.scripts:
+        text = script.replace("\r\n", "\n").replace("\r", "\n")
+        digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+        if f"'sha256-{digest}'" not in hashes:
+            hashes.append(f"'sha256-{digest}'")
+    return hashes
+
+
+#: The extension keys of the Dash apps on the server: the staff app, ``/public/``'s app.
+_DASH_APPS = ("stat311_app", "stat311_public_app")
+
+
+def _policy(hashes: list[str]) -> str:
+    directives = dict(_CSP_DIRECTIVES)
+    directives["script-src"] = " ".join(["'self'", *hashes])
+    order = ["default-src", "script-src", *(name for name, _ in _CSP_DIRECTIVES[1:])]
+    return "; ".join(f"{name} {directives[name]}" for name in order)
+
+
+class _ContentSecurityPolicy:
+    """The policy of each Dash app on ``server``: its ``script-src`` allows the app's files
+    and the inline scripts of its index page (the renderer's start-up and one per clientside
+    callback), hashed from the page Dash renders when the policy is first needed, i.e. at the
+    first request: Dash Pages adds its own clientside callback (the tab's title) only then,
+    and a Dash upgrade or a new clientside callback changes the scripts, so the hashes cannot
+    be written down or taken at start-up. Never hashed from a response: an inline script that
+    anything else adds to a served page (an injection) is refused by the browser, and so is
+    a clientside callback registered after the first request."""
+
+    def __init__(self, server: flask.Flask) -> None:
+        self._server = server
+        self._policies: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def policy(self, app_key: str) -> str:
+        found = self._policies.get(app_key)
+        if found is None:
+            with self._lock:
+                found = self._policies.get(app_key)
+                if found is None:
+                    found = self._policies[app_key] = self._hash_index(app_key)
+        return found
+
+    def _hash_index(self, app_key: str) -> str:
+        app = self._server.extensions.get(app_key)
+        if app is None:  # a server without that app: no inline script is allowed
+            return _policy([])
+        prefix = app.config.requests_pathname_prefix
+        # A request of its own for the app's front page (the one being answered may be any
+        # path, e.g. a callback); Dash reads the request only for the pages' <meta> tags.
+        with self._server.test_request_context(prefix):
+            hashes = _inline_script_hashes(app.index())
+        log.info("Content-Security-Policy of %s: %d inline script(s)", prefix, len(hashes))
+        return _policy(hashes)
+
+
 def _security_headers(server: flask.Flask) -> None:
-    """Headers on every response: no MIME sniffing and only the origin in cross-site
-    referrers (staff URLs name departments and filters); on everything but the public side
-    (``/public/...``, ``/open311/...``) and static files (``auth.PUBLIC_PREFIXES``; their own
-    headers, e.g. Open311's CORS and caching), no framing (clickjacking of the
-    sign-in form and the staff pages) and ``Cache-Control: no-store`` (staff pages, callbacks
-    and downloads carry descriptions and exact addresses: no browser or proxy may keep them)."""
+    """Headers on every response: no MIME sniffing, only the origin in cross-site referrers
+    (staff URLs name departments and filters) and a Content-Security-Policy (see
+    :data:`_CSP_DIRECTIVES`; the staff app's on staff responses, the portal's on the public
+    side). On everything but the public side (``/public/...``, ``/open311/...``) and static
+    files (``auth.PUBLIC_PREFIXES``; their own headers, e.g. Open311's CORS and caching), no
+    framing (clickjacking of the sign-in form and the staff pages: ``X-Frame-Options`` and
+    ``frame-ancestors 'none'``; the portal may be embedded in the city's site) and
+    ``Cache-Control: no-store`` (staff pages, callbacks and downloads carry descriptions and
+    exact addresses: no browser or proxy may keep them)."""
+    csp = _ContentSecurityPolicy(server)
 
     @server.after_request
     def _headers(response: flask.Response) -> flask.Response:
@@ -68,9 +201,12 @@ def _security_headers(server: flask.Flask) -> None:
         rule = flask.request.url_rule
         staff_page = rule is not None and rule.endpoint in STAFF_PAGE_ENDPOINTS
         if not staff_page and (path.startswith(PUBLIC_PREFIXES) or path in _PUBLIC_ROOTS):
+            headers.setdefault("Content-Security-Policy", csp.policy("stat311_public_app"))
             return response
         headers["X-Frame-Options"] = "DENY"
-        headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+        headers.setdefault(
+            "Content-Security-Policy", csp.policy("stat311_app") + "; frame-ancestors 'none'"
+        )
         headers["Cache-Control"] = "no-store"
         headers["Pragma"] = "no-cache"
         return response
