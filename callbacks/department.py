@@ -467,17 +467,26 @@ def repeats_view(
         f"{plural(places, 'address', 'addresses')} had {dept.REPEAT_MIN} or more of "
         f"{scope.department}'s requests in {label}; {shown}most requests first."
     )
-    table = _plain_table(
-        frame,
-        {
-            "address": "Address",
-            "requests": "Requests",
-            "still_open": "Still open",
-            "types": "Request types",
-            "first": "First",
-            "last": "Last",
-        },
+    headers = {
+        "address": "Address",
+        "requests": "Requests",
+        "still_open": "Still open",
+        "types": "Request types",
+        "first": "First",
+        "last": "Last",
+    }
+    # The address is each row's header, so a screen reader reads a count with its place.
+    head = html.Thead(html.Tr([html.Th(label, scope="col") for label in headers.values()]))
+    body = html.Tbody(
+        [
+            html.Tr(
+                [html.Th(_cell(row["address"]), scope="row", className="repeat-address")]
+                + [html.Td(_cell(row[key])) for key in list(headers)[1:]]
+            )
+            for row in frame.to_dict("records")
+        ]
     )
+    table = dbc.Table([head, body], size="sm", striped=True)
     return {"summary": summary, "table": table}
 
 

@@ -60,6 +60,8 @@ def card_values(
     tier = Tier(current["tier"])
     if tier is Tier.NOT_ENOUGH:
         compliance = change = None  # too few due cases: no percentage to argue over
+    if previous is not None and Tier(previous["tier"]) is Tier.NOT_ENOUGH:
+        change = None  # nor a change from one (the department page says "no comparison")
     return {
         "department": str(current["group"]),
         "tier": str(tier),

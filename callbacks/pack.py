@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Dash, Input, Output
 
@@ -24,7 +23,7 @@ from dashboard import department as dept
 from dashboard.errors import SnapshotMissingError
 from dashboard.queries import CaseFilter
 from dashboard.services import Services
-from dashboard.sla import weekly
+from dashboard.sla import Tier, weekly
 from layouts import pack as ui
 from layouts.overview import chart_title
 
@@ -57,11 +56,17 @@ def department_values(
     scope = dept.make_scope(services, card["department"], period, as_of=as_of)
     types = dept.types_report(services, scope)
     types = types[(types["due"] > 0) | (types["volume"] > 0) | (types["open_backlog"] > 0)]
+    # Under the minimum count no percentage is shown, as on the department page.
+    types = types.assign(
+        compliance=types["compliance"].where(types["tier"] != str(Tier.NOT_ENOUGH))
+    )
     overdue = dept.overdue_cases(
         services, scope, sort_by=_MOST_OVERDUE, page=0, page_size=ui.OVERDUE_ROWS
     )
     return {
         "card": card,
+        "period_label": period.label(),
+        "as_of_label": as_of_label(scope, services.settings.timezone),
         "types": types.reset_index(drop=True),
         "weekly": _last_weeks(services, period.end, scope.flt, as_of),
         "ages": dept.aging(services, scope),
@@ -94,6 +99,7 @@ def pack_model(
         return {**base, "status": "outside"}
     scope = services.read_model.scope() if services.read_model.scope is not None else None
     tz = services.settings.timezone
+    cards = overview["cards"]
     cut = dept.Scope(
         department="", period=period, as_of=as_of, cut=min(dept.end_instant(period.end, tz), as_of)
     )
@@ -105,15 +111,13 @@ def pack_model(
         "prepared": f"{as_of.tz_convert(tz):%d %b %Y %H:%M %Z}",
         "headline": headline_text(period, overview["previous"], overview["totals"]),
         "scope_title": chart_title(departments, scope),
-        "cards": overview["cards"],
+        "cards": cards,
         "department_changes": overview["department_changes"],
         "type_changes": overview["type_changes"],
         "weekly": _last_weeks(
             services, period.end, CaseFilter(departments=tuple(departments)), as_of
         ),
-        "sections": [
-            department_values(services, card, period, as_of=as_of) for card in overview["cards"]
-        ],
+        "sections": [department_values(services, card, period, as_of=as_of) for card in cards],
     }
 
 
@@ -121,9 +125,10 @@ def pack_view(services: Services, query: str | None, *, as_of: pd.Timestamp | No
     """The page's content for one query: the pack, or an explanation of why there is none."""
     model = pack_model(services, query, as_of=as_of)
     if model["status"] == "no-data":
-        return dbc.Alert(NO_DATA, color="info")
+        return ui.empty("Stat-meeting pack", NO_DATA, color="info")
     if model["status"] == "outside":
-        return dbc.Alert(
+        return ui.empty(
+            f"Stat-meeting pack: {model['period_label']}",
             f"No cases were due or opened in {model['period_label']}. The data runs from "
             f"{model['first']} to {model['last']}: pick a period in that range on the Overview.",
             color="secondary",
@@ -150,7 +155,8 @@ def register(app: Dash, services: Services) -> None:
             return pack_view(services, search)
         except Exception:
             log.exception("stat-meeting pack failed for %r", search)
-            return dbc.Alert(
+            return ui.empty(
+                "Stat-meeting pack",
                 "The pack could not be prepared. The error is in the server's log.",
                 color="danger",
             )

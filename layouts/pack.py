@@ -112,6 +112,11 @@ def _count(value: Any) -> str:
     return f"{int(value):,}"
 
 
+def _text(value: Any) -> str:
+    """Free text (an address), "–" when missing or blank."""
+    return "–" if value is None or pd.isna(value) or not str(value).strip() else str(value)
+
+
 def table(
     headers: Sequence[str], rows: Sequence[Sequence[Any]], *, caption: str | None = None
 ) -> Any:
@@ -133,7 +138,11 @@ def table(
             ]
         )
     )
-    return dbc.Table(parts, size="sm", striped=True, className="pack-table small")
+    # Scrolls on its own on a narrow screen (the page reflows to 320 px); prints whole.
+    return html.Div(
+        dbc.Table(parts, size="sm", striped=True, className="pack-table small"),
+        className="table-responsive pack-table-wrap",
+    )
 
 
 def weeks_table(weeks: pd.DataFrame) -> Any:
@@ -217,6 +226,13 @@ def cover(model: Mapping[str, Any]) -> html.Section:
 
 
 # -- one page per department ---------------------------------------------------------------------
+def _large_badge(tier: str) -> html.Span:
+    """The department's tier, large; its words wrap on a narrow screen (320 px)."""
+    badge = tier_badge(tier, large=True)
+    badge.className += " text-wrap text-start"
+    return badge
+
+
 def department_section(section: Mapping[str, Any]) -> html.Section:
     card = section["card"]
     name = card["department"]
@@ -259,19 +275,30 @@ def department_section(section: Mapping[str, Any]) -> html.Section:
         [
             str(r.request_id),
             str(r.type),
-            r.address or "–",
+            _text(r.address),
             f"{pd.Timestamp(r.opened):%d %b %Y}",
             f"{pd.Timestamp(r.due):%d %b %Y}",
             f"{r.days_overdue:.1f}",
         ]
         for r in overdue.itertuples()
     ]
+    quiet = (
+        html.P(
+            f"Nothing of {name} was due or opened in {section['period_label']}: it is in the pack "
+            f"for its open backlog ({_count(card['open_backlog'])}), counted "
+            f"{section['as_of_label']}.",
+            className="small pack-quiet",
+        )
+        if card["due"] == 0 and card["volume"] == 0
+        else None
+    )
     return html.Section(
         [
             html.Div(
-                [html.H2(name, className="h4 mb-0 me-3"), tier_badge(card["tier"], large=True)],
+                [html.H2(name, className="h4 mb-0 me-3"), _large_badge(card["tier"])],
                 className="d-flex flex-wrap align-items-center gap-2 mb-2",
             ),
+            quiet,
             table(["Figure", "This period"], figures),
             html.H3("Request types, problems first", className="h6 mt-3"),
             table(
@@ -294,10 +321,25 @@ def department_section(section: Mapping[str, Any]) -> html.Section:
             )
             if more > 0
             else None,
-            html.H3(f"The last {WEEKS} weeks", className="h6 mt-3"),
-            weeks_table(section["weekly"]),
-            html.H3("Open cases by age", className="h6 mt-3"),
-            table(["Age", *states], age_rows),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H3(f"The last {WEEKS} weeks", className="h6 mt-3"),
+                            weeks_table(section["weekly"]),
+                        ],
+                        className="col-12 col-lg-7",
+                    ),
+                    html.Div(
+                        [
+                            html.H3("Open cases by age", className="h6 mt-3"),
+                            table(["Age", *states], age_rows),
+                        ],
+                        className="col-12 col-lg-5",
+                    ),
+                ],
+                className="row pack-pair",
+            ),
             html.H3(
                 f"Most overdue open cases (the {OVERDUE_ROWS} longest past their due time)",
                 className="h6 mt-3",
@@ -310,7 +352,7 @@ def department_section(section: Mapping[str, Any]) -> html.Section:
             table(
                 ["Address", "Requests", "Still open", "Request types"],
                 [
-                    [r.address, _count(r.requests), _count(r.still_open), r.types]
+                    [_text(r.address), _count(r.requests), _count(r.still_open), r.types]
                     for r in section["repeats"].itertuples()
                 ],
             ),
@@ -327,3 +369,8 @@ def department_section(section: Mapping[str, Any]) -> html.Section:
 def content(model: Mapping[str, Any]) -> list[Any]:
     """The whole pack: the cover, then each department (problems first)."""
     return [cover(model), *(department_section(s) for s in model["sections"])]
+
+
+def empty(title: str, message: str, *, color: str) -> list[Any]:
+    """No pack to show: the page's heading, then why (no data yet, a period outside it)."""
+    return [html.H1(title, className="h3"), dbc.Alert(message, color=color)]

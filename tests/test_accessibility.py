@@ -253,7 +253,7 @@ def test_staff_and_public_pages_declare_their_language_and_one_footer(
     client = app.server.test_client()
     password = make_user(settings, "a11y-lang@city.test", role="executive")
     assert client_sign_in(client, "a11y-lang@city.test", password).status_code == 302
-    for path in ("/", "/requests", "/no-such-page", "/public/", "/public/map"):
+    for path in ("/", "/requests", "/pack", "/no-such-page", "/public/", "/public/map"):
         page = client.get(path).get_data(as_text=True)
         assert re.search(r'<html lang="en">', page), path
         assert page.count("<footer") <= 1, path

@@ -130,3 +130,19 @@ def test_tier_changes() -> None:
         {"group": "B", "from": "Close But Not There", "to": "Problem That Needs a Plan"},
         {"group": "C", "from": "Not enough data", "to": "On Target"},
     ]
+
+
+def test_no_change_against_a_previous_period_with_too_few_due() -> None:
+    """As the department page's heading ("no comparison"): a previous period under the minimum
+    count has no judged percentage to compare with (PROP, September against August 2011)."""
+    row = pd.Series(
+        {"group": "X", "tier": str(Tier.ON_TARGET), "compliance": 0.99, "target": 0.9, "due": 210,
+         "on_time": 208, "volume": 158, "open_backlog": 65, "overdue_open": 2, "median_days": 1.0}
+    )  # fmt: skip
+    thin = row.copy()
+    thin.update({"tier": str(Tier.NOT_ENOUGH), "compliance": 0.75, "due": 4, "on_time": 3})
+    judged = row.copy()
+    judged.update({"tier": str(Tier.CLOSE), "compliance": 0.85, "due": 40, "on_time": 34})
+    period = periods.period_of("month", date(2011, 9, 1))
+    assert card_values(row, thin, period=period)["compliance_change"] is None
+    assert round(card_values(row, judged, period=period)["compliance_change"], 6) == 14.0
