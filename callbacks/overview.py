@@ -27,6 +27,11 @@ NO_DATA = (
     "which loads the bundled Boston sample)."
 )
 CHART_WEEKS = 26
+#: A snapshot exists, but none of its cases belongs to the departments the user may see.
+NO_CASES_IN_SCOPE = (
+    "None of the loaded cases belongs to your departments. Ask an administrator to check the "
+    "department codes of your account (`stat311 users list`) against the data."
+)
 
 
 def _none(value: Any) -> Any:
@@ -223,11 +228,15 @@ def overview_view(
     try:
         options = services.read_model.options()
     except SnapshotMissingError:
+        options = None
+    if options is None or options["max_date"] is None:
+        # No snapshot yet, or none of its cases is one the user may see.
+        message = NO_DATA if options is None else NO_CASES_IN_SCOPE
         return {
             "headline": "",
-            "notice": dbc.Alert(NO_DATA, color="info"),
+            "notice": dbc.Alert(message, color="info"),
             "cards": [],
-            "figure": empty_figure("No data loaded yet."),
+            "figure": empty_figure(message.split(". ")[0] + "."),
             "table": html.P("No rows."),
             "changes": "",
             "chart_title": chart_title([], None),

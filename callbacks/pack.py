@@ -13,6 +13,7 @@ from dash import Dash, Input, Output
 
 from callbacks.department import as_of_label
 from callbacks.overview import (
+    NO_CASES_IN_SCOPE,
     NO_DATA,
     headline_text,
     outside_the_data,
@@ -80,12 +81,15 @@ def pack_model(
 ) -> dict[str, Any]:
     """Every number of the pack for an Overview query (period, date, departments).
 
-    ``status`` is ``"ok"``, ``"no-data"`` (no snapshot yet) or ``"outside"`` (nothing opened
+    ``status`` is ``"ok"``, ``"no-data"`` (no snapshot yet), ``"no-cases-in-scope"`` (none of
+    its cases is one the user may see) or ``"outside"`` (nothing opened
     or due in the period; ``first``/``last`` give the data's range)."""
     try:
         options = services.read_model.options()
     except SnapshotMissingError:
         return {"status": "no-data"}
+    if options["max_date"] is None:  # none of the snapshot's cases is one the user may see
+        return {"status": "no-cases-in-scope"}
     as_of = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
     if as_of.tzinfo is None:
         as_of = as_of.tz_localize("UTC")
@@ -126,6 +130,8 @@ def pack_view(services: Services, query: str | None, *, as_of: pd.Timestamp | No
     model = pack_model(services, query, as_of=as_of)
     if model["status"] == "no-data":
         return ui.empty("Stat-meeting pack", NO_DATA, color="info")
+    if model["status"] == "no-cases-in-scope":
+        return ui.empty("Stat-meeting pack", NO_CASES_IN_SCOPE, color="info")
     if model["status"] == "outside":
         return ui.empty(
             f"Stat-meeting pack: {model['period_label']}",
