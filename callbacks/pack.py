@@ -6,8 +6,10 @@ page (the department page's questions), as plain values (:func:`pack_model`) and
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
+import flask
 import pandas as pd
 from dash import Dash, Input, Output
 
@@ -150,19 +152,33 @@ function(n) {
 """
 
 
+def safe_view(services: Services, search: str | None) -> Any:
+    """:func:`pack_view`, or a message saying it failed (the error goes to the log)."""
+    try:
+        return pack_view(services, search)
+    except Exception:
+        log.exception("stat-meeting pack failed for %r", search)
+        return ui.empty(
+            "Stat-meeting pack",
+            "The pack could not be prepared. The error is in the server's log.",
+            color="danger",
+        )
+
+
+def page_layout(services: Services) -> Callable[..., Any]:
+    """The page's layout function for Dash Pages: the page with its pack, for the signed-in
+    user's scope (Dash Pages calls it in the user's request, with the link's query)."""
+
+    def layout(**query: Any) -> Any:
+        search = ui.search_of(query)
+        if not flask.has_request_context():  # the app's own check of its layouts
+            return ui.layout(**query)
+        return ui.page(search, safe_view(services, search))
+
+    return layout
+
+
 def register(app: Dash, services: Services) -> None:
     app.clientside_callback(
         PRINT, Output(ui.Ids.PRINT_SINK, "data"), Input(ui.Ids.PRINT, "n_clicks")
     )
-
-    @app.callback(Output(ui.Ids.CONTENT, "children"), Input(ui.Ids.URL, "search"))
-    def _content(search: str | None) -> Any:
-        try:
-            return pack_view(services, search)
-        except Exception:
-            log.exception("stat-meeting pack failed for %r", search)
-            return ui.empty(
-                "Stat-meeting pack",
-                "The pack could not be prepared. The error is in the server's log.",
-                color="danger",
-            )

@@ -330,7 +330,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     for order, (name, layout_module, callback_module) in enumerate(pages):
         spec = dict(layout_module.PAGE)
         spec.setdefault("order", order)
-        dash.register_page(f"stat311.{name}", layout=layout_module.layout, **spec)
+        # A page whose content comes with it (callbacks/<name>.py ``page_layout``) gets its layout
+        # function from its callbacks module, which knows the services; layouts never do.
+        page_layout = getattr(callback_module, "page_layout", None)
+        layout = page_layout(services) if page_layout else layout_module.layout
+        dash.register_page(f"stat311.{name}", layout=layout, **spec)
         validation.append(layout_module.layout())
         callback_module.register(app, services)
     dash.register_page(
