@@ -219,6 +219,9 @@ class Store:
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(dest.name + ".partial")
         partial.unlink(missing_ok=True)
+        # Readable by its owner only: the copy holds staff password hashes, the audit log and
+        # the cases' personal data, whatever the umask.
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         src = sqlite3.connect(source, timeout=BUSY_TIMEOUT_S)
         dst = sqlite3.connect(partial)
         try:

@@ -42,6 +42,8 @@ def test_a_backup_during_a_load_has_what_was_committed(loaded, tmp_path, capsys)
     assert _rows(out, "SELECT email, role FROM users") == users
     assert _rows(out, "PRAGMA integrity_check") == [("ok",)]
     assert not out.with_name(out.name + ".partial").exists()
+    # Password hashes, the audit log and personal data: readable by the owner only.
+    assert out.stat().st_mode & 0o777 == 0o600
 
 
 def test_the_copy_is_a_working_store(loaded, tmp_path, monkeypatch, capsys) -> None:  # noqa: F811
