@@ -10,6 +10,7 @@ import threading
 from html.parser import HTMLParser
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import dash
 import flask
@@ -212,6 +213,32 @@ def _security_headers(server: flask.Flask) -> None:
         return response
 
 
+def _relative_location(location: str, host: str) -> str:
+    """``location`` without its scheme and host when it names ``host`` (the request's own, as
+    the client or a trusted proxy's ``X-Forwarded-Host``/``-Proto`` gave it); a path that
+    would read as another host (``//evil.example``) keeps one slash."""
+    parts = urlsplit(location)
+    if not parts.netloc or parts.netloc.lower() != host.lower():
+        return location
+    path = "/" + parts.path.lstrip("/\\")
+    return urlunsplit(("", "", path, parts.query, parts.fragment))
+
+
+def _relative_redirects(server: flask.Flask) -> None:
+    """Redirects name no host: werkzeug's own (``/public`` -> ``/public/``, a 308 that caches
+    keep) were absolute, built from the request's ``Host``, or from ``X-Forwarded-Host`` and
+    ``-Proto`` with ``STAT311_TRUSTED_PROXIES``, which a client sends itself when the proxy
+    does not set them: one request could make a shared cache send everyone to another site,
+    or to ``http://``. A relative ``Location`` is read against the address the browser asked."""
+
+    @server.after_request
+    def _relative(response: flask.Response) -> flask.Response:
+        location = response.headers.get("Location")
+        if location:
+            response.headers["Location"] = _relative_location(location, flask.request.host)
+        return response
+
+
 def _trust_proxies(server: flask.Flask, hops: int) -> None:
     """``STAT311_TRUSTED_PROXIES``: read the client's address, scheme and host from the
     ``X-Forwarded-*`` headers that ``hops`` proxies in front of the app add (werkzeug's
@@ -347,6 +374,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     services.read_model.cache = _result_cache(app.server, settings)
     auth.install(app.server, store=Store(settings.database_url), settings=settings)
     _security_headers(app.server)
+    _relative_redirects(app.server)
 
     @app.server.errorhandler(dash.exceptions.UnsupportedRelativePath)
     def _bad_path(exc: Exception):  # a crafted routing request (browsers send real paths)

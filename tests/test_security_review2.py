@@ -1,0 +1,168 @@
+"""Second security review of the day's changes (the pack, shared tracking numbers, trusted
+proxies, the callback body check, the CSP, backups). Real app, real store, Flask test client;
+data built in code or the bundled Boston sample (``demo``)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from dashboard.app_factory import create_app
+from dashboard.services import Services
+from dashboard.store import Store
+from etl.load import load_file
+from tests.conftest import make_settings
+from tests.support.exports import BOSTON_LEGACY_HEADER
+from tests.support.signin import client_sign_in, make_user
+from tests.test_auth import payload
+
+STAFF = "/_dash-update-component"
+PROXY = "10.0.0.5"
+
+
+# -- 3. trusted proxies: X-Forwarded-Host / -Proto ------------------------------------------------
+@pytest.mark.parametrize("hops", [0, 1])
+def test_redirects_never_name_the_host_a_client_sent(demo, reset_dash_registries, hops) -> None:
+    """``/public`` answers werkzeug's 308 to ``/public/`` (kept by caches). It was absolute,
+    from ``X-Forwarded-Host``/``-Proto`` (with a trusted proxy that does not set them, a
+    client's own) or ``Host``: ``https://evil.example/public/``, one request poisoning a
+    shared cache for every visitor."""
+    app = create_app(replace(demo[0], trusted_proxies=hops))
+    client = app.server.test_client()
+    client.environ_base["REMOTE_ADDR"] = PROXY
+    headers = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "http"}
+    if hops:
+        headers["X-Forwarded-Host"] = "evil.example"
+    else:
+        headers["Host"] = "evil.example"
+    for path, target in (("/public", "/public/"), ("/open311/v2", "/open311/v2/")):
+        response = client.get(path, headers=headers)
+        assert response.status_code in (301, 302, 308), path
+        assert response.headers["Location"] == target, response.headers["Location"]
+    # Sign-in's redirects were already relative; they stay so.
+    email = "xfh@city.test"
+    password = make_user(demo[0], email, role="executive")
+    client.environ_base.update(
+        {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    )
+    response = client_sign_in(client, email, password)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert "evil" not in client.get("/pack").headers.get("Location", "")
+
+
+def test_a_relative_location_cannot_become_another_host() -> None:
+    from dashboard.app_factory import _relative_location
+
+    assert _relative_location("http://a.test//evil.example/", "a.test") == "/evil.example/"
+    assert _relative_location("http://a.test/\\evil.example", "a.test") == "/evil.example"
+    assert _relative_location("https://A.test/x?y=1#z", "a.test") == "/x?y=1#z"
+    assert _relative_location("https://other.test/x", "a.test") == "https://other.test/x"
+    assert _relative_location("/x", "a.test") == "/x"
+
+
+# -- 1. the pack and a department user --------------------------------------------------------------
+def test_the_pack_of_a_department_user_holds_only_their_department(
+    demo, reset_dash_registries
+) -> None:
+    """Through Dash Pages' routing callback with a crafted search (another department, both,
+    a trailing slash), the pack is the user's own department's: byte for byte the pack
+    without any department asked, apart from the echoed query."""
+    settings = demo[0]
+    departments = Services.from_settings(settings).read_model.options()["departments"]
+    mine, other = departments[0], departments[1]
+    app = create_app(settings)
+    email = "pack-dept2@city.test"
+    client = app.server.test_client()
+    client_sign_in(
+        client, email, make_user(settings, email, role="department", departments=(mine,))
+    )
+    key, spec = next((k, v) for k, v in app.callback_map.items() if "_pages_content" in k)
+    period = "?period=month&date=2011-09-01"
+
+    def content(path: str, search: str) -> str:
+        values = {"_pages_location.pathname": path, "_pages_location.search": search}
+        response = client.post(STAFF, json=payload(key, spec, values))
+        assert response.status_code == 200
+        children = json.loads(response.data)["response"]["_pages_content"]["children"]
+        # Every string that carries a query (the echoed search, the links) is set aside.
+        return re.sub(r'"[^"]*\?[^"]*"', '"?"', json.dumps(children))
+
+    own = content("/pack", period)
+    assert f'"aria-label": "{mine}"' in own
+    for path, search in (
+        ("/pack", f"{period}&departments={other}"),
+        ("/pack", f"{period}&department={other}"),
+        ("/pack/", f"{period}&departments={other}&departments={mine}"),
+    ):
+        got = content(path, search)
+        assert other not in got, search
+        assert got == own, search
+
+
+# -- 2. a private case sharing a public case's number -------------------------------------------------
+def _export(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(BOSTON_LEGACY_HEADER)
+        for values in rows:
+            row = dict.fromkeys(BOSTON_LEGACY_HEADER, "")
+            row.update(
+                {
+                    "open_dt": "2011-09-01 10:00:00",
+                    "target_dt": "2011-09-05 10:00:00",
+                    "case_status": "Open",
+                    "department": "PWDx",
+                    "latitude": "42.3300",
+                    "longitude": "-71.0800",
+                    "source": "Constituent Call",
+                    **values,
+                }
+            )
+            writer.writerow([row[h] for h in BOSTON_LEGACY_HEADER])
+    return path
+
+
+def _shared_store(tmp: Path, second_number: str):
+    tmp.mkdir()
+    settings = make_settings(tmp)
+    store = Store(settings.database_url)
+    a = _export(tmp / "a.csv", [{"case_enquiry_id": "8001", "type": "Graffiti Removal"}])
+    b = _export(tmp / "b.csv", [{"case_enquiry_id": second_number, "type": "Shooting"}])
+    load_file(a, store=store, settings=settings, source="crm", progress=False)
+    load_file(b, store=store, settings=settings, source="app", progress=False)
+    with store.transaction() as conn:
+        conn.execute(text("UPDATE cases SET is_private = 1 WHERE source = 'app'"))
+    return settings
+
+
+def test_a_private_case_with_a_public_number_changes_no_answer(
+    tmp_path, reset_dash_registries
+) -> None:
+    """The API and the portal answer for ``8001`` exactly as when the private case has another
+    number: no second card, no count sentence, same status."""
+    answers = []
+    for name, second in (("shared", "8001"), ("apart", "8999")):
+        settings = _shared_store(tmp_path / name, second)
+        app = create_app(settings)
+        client = app.server.test_client()
+        api = client.get("/open311/v2/requests/8001.json")
+        public_app = app.server.extensions["stat311_public_app"]
+        key, spec = next(
+            (k, v)
+            for k, v in public_app.callback_map.items()
+            if k.startswith("..public-content.children")
+        )
+        values = {"public-url.pathname": "/public/requests/8001"}
+        portal = client.post("/public/_dash-update-component", json=payload(key, spec, values))
+        assert api.status_code == portal.status_code == 200
+        # The card says how long ago things happened: digits may move on between the two runs.
+        answers.append((api.data, re.sub(rb"\d+", b"#", portal.data)))
+        assert b"Shooting" not in api.data + portal.data
+        assert b"requests have this tracking number" not in portal.data
+    assert answers[0] == answers[1]
