@@ -287,6 +287,7 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
         )
     if out.exists():
         raise ConfigError(f"--out {args.out}: already exists; a backup never overwrites a file")
+    _check_sqlite_store(store)
     report = store.backup(out)
     if args.json:
         print(json.dumps(report))
@@ -297,6 +298,37 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
             f"{report['seconds']} s)"
         )
     return 0
+
+
+def _check_sqlite_store(store) -> None:
+    """Refuse, in one line and before any file is written, to back up a SQLite file that is
+    missing, is not a database or holds no stat311 schema (a mistyped STAT311_DATABASE_URL):
+    the copy would fail its count of cases with a traceback, or copy nothing of use."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    path = make_url(store.url).database
+    if not path or path == ":memory:" or not Path(path).is_file():
+        raise ConfigError(
+            f"no SQLite store at {path!r} to back up (STAT311_DATABASE_URL); nothing was written"
+        )
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            tables = {
+                row[0]
+                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"{path} is not a SQLite database ({exc}); nothing was written") from exc
+    if not {"alembic_version", "cases"} <= tables:
+        raise ConfigError(
+            f"{path} holds no stat311 store (no cases table; STAT311_DATABASE_URL names "
+            "another file?); nothing was written"
+        )
 
 
 def _count(store, table, *where) -> int:
@@ -613,6 +645,28 @@ def ensure_demo_users(settings: Settings) -> list[tuple[str, str, str]]:
 #: they are (its output ends up in terminals, logs and support tickets).
 SECRET_SETTINGS = frozenset({"secret_key", "socrata_app_token"})
 HIDDEN = "(set, hidden)"
+#: Settings holding a URL whose password (``scheme://user:PASSWORD@host/...``) is hidden.
+URL_SETTINGS = frozenset({"database_url", "redis_url"})
+URL_PASSWORD_HIDDEN = "***"
+
+
+def hide_url_password(value: str) -> str:
+    """``value`` with the password of its ``user:password@`` part replaced by ``***``; the
+    scheme, user, host, port, database and query are kept, so the output still says which
+    database or Redis is used."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return value
+    if "@" not in parts.netloc:
+        return value
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not colon or not password:
+        return value
+    return urlunsplit(parts._replace(netloc=f"{user}:{URL_PASSWORD_HIDDEN}@{hostport}"))
 
 
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
@@ -620,6 +674,8 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
         value = format_value(getattr(settings, setting.name))
         if setting.name in SECRET_SETTINGS and value:
             value = HIDDEN
+        elif setting.name in URL_SETTINGS and value:
+            value = hide_url_password(value)
         print(f"{setting.env}={value}")
     return 0
 
@@ -728,9 +784,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="copy the SQLite store while it is in use (also during a load)",
         description="Copy the SQLite store to --out with SQLite's online backup: the copy holds "
         "what was committed when it started, also while a load is writing, and is checked "
-        "before it gets its name. It never overwrites a file. Restore: stop the web workers, "
-        "put the copy in place of the store, run `stat311 snapshot`. For PostgreSQL use "
-        "pg_dump.",
+        "before it gets its name. The copy is readable by its owner only (mode 0600: it holds "
+        "password hashes, the audit log and personal data); missing folders are created; it "
+        "never overwrites a file. Restore: stop the web workers, delete the store's -wal and "
+        "-shm files (a stale -wal would be replayed onto the copy), put the copy in place of "
+        "the store, run `stat311 snapshot`. For PostgreSQL use pg_dump (this command then "
+        "exits 2).",
     )
     p.add_argument("--out", required=True, metavar="PATH", help="the copy to write (new file)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -238,7 +238,19 @@ class Store:
         finally:
             src.close()
         dst.close()
-        os.replace(partial, dest)
+        try:
+            # A hard link never replaces a file that appeared at ``dest`` meanwhile.
+            os.link(partial, dest)
+        except FileExistsError as exc:
+            partial.unlink(missing_ok=True)
+            raise StoreError(f"{dest} already exists: a backup never overwrites") from exc
+        except OSError:  # a file system without hard links: the last check, then a rename
+            if dest.exists():
+                partial.unlink(missing_ok=True)
+                raise StoreError(f"{dest} already exists: a backup never overwrites") from None
+            os.replace(partial, dest)
+        else:
+            partial.unlink()
         return {
             "path": str(dest),
             "bytes": dest.stat().st_size,

@@ -85,3 +85,30 @@ def test_out_is_required(argv, capsys) -> None:
         main(argv)
     assert exit_.value.code == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_a_file_appearing_during_the_copy_is_not_overwritten(loaded, tmp_path, monkeypatch) -> None:  # noqa: F811, E501
+    """The check that --out does not exist comes before the copy; a file created at that path
+    while the copy is written (another job, a mistake) is kept, and the copy is dropped. (The
+    race is staged by creating the file when the copy's connection opens.)"""
+    from dashboard.errors import StoreError
+    from dashboard.store import Store
+
+    out = tmp_path / "race.db"
+    store = Store(loaded.database_url)
+    real_connect = sqlite3.connect
+
+    def connect_then_someone_writes(path, *args, **kwargs):
+        conn = real_connect(path, *args, **kwargs)
+        if str(path).endswith(".partial") and not out.exists():
+            out.write_bytes(b"someone else's file")
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", connect_then_someone_writes)
+    try:
+        with pytest.raises(StoreError, match="never overwrites"):
+            store.backup(out)
+    finally:
+        store.dispose()
+    assert out.read_bytes() == b"someone else's file"
+    assert not out.with_name(out.name + ".partial").exists()
