@@ -7,6 +7,7 @@ import hashlib
 import importlib
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from html.parser import HTMLParser
 from types import ModuleType
 from typing import Any
@@ -287,7 +288,80 @@ def _items_match(sent: Any, declared: list[dict[str, Any]]) -> bool:
     return True
 
 
-def callback_body_problem(body: Any, callback_map: dict[str, Any]) -> str | None:
+def _text(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _scalars(value: Any) -> bool:
+    return _scalar(value) or (isinstance(value, list) and all(_scalar(v) for v in value))
+
+
+def _count(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+#: What a browser can send for a property of a component type: a crafted body with, say, an
+#: object for an address's ``search`` or a dropdown's value passed the shape check and reached
+#: the callback, which failed with a 500. Types and properties not listed are not checked.
+PROPERTY_VALUES: dict[tuple[str, str], Callable[[Any], bool]] = {
+    ("Location", "pathname"): _text,
+    ("Location", "search"): _text,
+    ("Location", "hash"): _text,
+    ("Location", "href"): _text,
+    ("Dropdown", "value"): _scalars,
+    ("RadioItems", "value"): _scalar,
+    ("Checklist", "value"): _scalars,
+    ("DatePickerSingle", "date"): _text,
+    ("DatePickerRange", "start_date"): _text,
+    ("DatePickerRange", "end_date"): _text,
+    ("Input", "value"): _scalar,
+    ("Button", "n_clicks"): _count,
+    ("TextStore", "data"): _text,
+}
+#: The type :func:`component_types` gives a ``dcc.Store`` the layout fills with text.
+TEXT_STORE = "TextStore"
+
+
+def component_types(layout: Any) -> dict[str, str]:
+    """``{id: component type}`` of every component with a plain (string) id in ``layout``."""
+    found: dict[str, str] = {}
+    stack = [layout]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+            continue
+        if not hasattr(node, "_type"):
+            continue
+        node_id = getattr(node, "id", None)
+        if isinstance(node_id, str):
+            kind = node._type
+            if kind == "Store" and isinstance(getattr(node, "data", None), str):
+                kind = TEXT_STORE  # the page's state as text (its query string)
+            found[node_id] = kind
+        for name in getattr(node, "_children_props", None) or ["children"]:
+            child = getattr(node, name.split(".")[0], None)
+            if child is not None:
+                stack.append(child)
+    return found
+
+
+def _values_problem(items: Any, types: Mapping[str, str]) -> str | None:
+    for item in items:
+        for one in item if isinstance(item, list) else [item]:
+            check = PROPERTY_VALUES.get((types.get(str(one.get("id"))), one.get("property")))
+            if check is not None and "value" in one and not check(one["value"]):
+                return f"{one.get('id')}.{one.get('property')} cannot hold that value"
+    return None
+
+
+def callback_body_problem(
+    body: Any, callback_map: dict[str, Any], types: Mapping[str, str] | None = None
+) -> str | None:
     """Why ``body`` is not a request the Dash renderer sends for a callback of
     ``callback_map`` (``None`` when it is): it must name a callback of the app, and its
     inputs and states must be that callback's own, in its order. A crafted body
@@ -308,7 +382,20 @@ def callback_body_problem(body: Any, callback_map: dict[str, Any]) -> str | None
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
         return "changedPropIds is not a list of names"
+    if types:
+        return _values_problem([*body.get("inputs", []), *body.get("state", [])], types)
     return None
+
+
+def _types_of(app: Dash) -> dict[str, str]:
+    """The component types of ``app``'s validation layout (every component any page shows),
+    read once per app and kept on it."""
+    types = getattr(app, "_stat311_component_types", None)
+    if types is None:
+        layout = app.validation_layout
+        types = component_types(layout() if callable(layout) else layout)
+        app._stat311_component_types = types  # type: ignore[attr-defined]
+    return types
 
 
 def _refuse_malformed_callbacks(server: flask.Flask) -> None:
@@ -323,7 +410,8 @@ def _refuse_malformed_callbacks(server: flask.Flask) -> None:
             return None
         app = server.extensions.get(key)
         body = request.get_json(silent=True)
-        problem = callback_body_problem(body, app.callback_map if app is not None else {})
+        types = _types_of(app) if app is not None else None
+        problem = callback_body_problem(body, app.callback_map if app is not None else {}, types)
         if problem is None:
             return None
         log.info("callback request refused (%s): %s", request.path, problem)

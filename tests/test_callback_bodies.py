@@ -138,3 +138,37 @@ def test_the_check_as_a_plain_function() -> None:
         "no such callback"
     )
     assert callback_body_problem(None, spec) == "the body is not a callback request"
+
+
+def test_values_no_control_can_hold_are_refused(app, staff, caplog) -> None:
+    """A body of the right shape whose values no control can hold (an object for an address's
+    ``search`` or a page's state, a list for a date, a nested list for a dropdown) is refused
+    before the callback, which failed on them with a 500."""
+    from dashboard.app_factory import _types_of
+
+    public_app = app.server.extensions["stat311_public_app"]
+    anonymous = app.server.test_client()
+    refused = 0
+    with caplog.at_level(logging.ERROR):
+        for path, dash_app, client in ((STAFF, app, staff), (PUBLIC, public_app, anonymous)):
+            types = _types_of(dash_app)
+            for key, spec in _server_callbacks(dash_app):
+                for dep in spec["inputs"] + spec.get("state", []):
+                    kind = types.get(str(dep["id"]))
+                    if kind not in {"Location", "TextStore", "DatePickerSingle", "Dropdown"}:
+                        continue
+                    for bad in ({"a": 1}, [[1, 2]]):
+                        name = f"{dep['id']}.{dep['property']}"
+                        response = client.post(path, json=payload(key, spec, {name: bad}))
+                        if (kind, dep["property"]) in {
+                            ("Location", "search"),
+                            ("Location", "pathname"),
+                            ("TextStore", "data"),
+                            ("DatePickerSingle", "date"),
+                            ("Dropdown", "value"),
+                        }:
+                            assert response.status_code == 400, (path, key, name, bad)
+                            assert "cannot hold that value" in json.loads(response.data)["error"]
+                            refused += 1
+    assert refused > 40
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
