@@ -300,6 +300,10 @@ def _scalars(value: Any) -> bool:
     return _scalar(value) or (isinstance(value, list) and all(_scalar(v) for v in value))
 
 
+def _texts(value: Any) -> bool:
+    return _text(value) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
 def _count(value: Any) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool))
 
@@ -312,7 +316,7 @@ PROPERTY_VALUES: dict[tuple[str, str], Callable[[Any], bool]] = {
     ("Location", "search"): _text,
     ("Location", "hash"): _text,
     ("Location", "href"): _text,
-    ("Dropdown", "value"): _scalars,
+    ("Dropdown", "value"): _texts,  # every dropdown of this app offers text values
     ("RadioItems", "value"): _scalar,
     ("Checklist", "value"): _scalars,
     ("DatePickerSingle", "date"): _text,
