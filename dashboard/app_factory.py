@@ -256,6 +256,11 @@ def _trust_proxies(server: flask.Flask, hops: int) -> None:
     log.info("trusting %d reverse prox%s for the client address", hops, "y" if hops == 1 else "ies")
 
 
+#: Largest request body read (Flask's ``MAX_CONTENT_LENGTH``: 413 beyond it). A callback's body
+#: is a few kilobytes (no callback sends a figure or a table back); the portal's callbacks are
+#: open to anyone, and a body is parsed before the rate limit's count can refuse the next one.
+MAX_REQUEST_BYTES = 1 << 20
+
 #: The callback endpoints of the staff app and the public app, and the extension key of each
 #: Dash app (the staff app is the one ``create_app`` returns).
 _CALLBACK_PATHS = {
@@ -462,6 +467,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.layout = shell.layout
     app.validation_layout = html.Div(validation)
     app.server.extensions["stat311"] = services
+    app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     _trust_proxies(app.server, settings.trusted_proxies)
     services.read_model.cache = _result_cache(app.server, settings)
     auth.install(app.server, store=Store(settings.database_url), settings=settings)

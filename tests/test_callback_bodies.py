@@ -172,3 +172,15 @@ def test_values_no_control_can_hold_are_refused(app, staff, caplog) -> None:
                             refused += 1
     assert refused > 40
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_body_over_the_limit_is_refused_unread(app) -> None:
+    from dashboard.app_factory import MAX_REQUEST_BYTES
+
+    public_app = app.server.extensions["stat311_public_app"]
+    key, spec = next((k, v) for k, v in public_app.callback_map.items() if "public-map-graph" in k)
+    body = payload(key, spec, {"public-map-type.value": "x" * (MAX_REQUEST_BYTES + 1)})
+    response = app.server.test_client().post(PUBLIC, json=body)
+    assert response.status_code == 413
+    small = payload(key, spec, {"public-map-type.value": "x" * 1000, "public-map-days.value": 30})
+    assert app.server.test_client().post(PUBLIC, json=small).status_code == 200
