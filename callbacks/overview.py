@@ -85,15 +85,19 @@ def card_values(
     }
 
 
-def every_week(weeks: pd.DataFrame, *, end: date) -> pd.DataFrame:
-    """``weeks`` with a row for every week (Monday) from its first one to the week of ``end``:
-    a week without cases due has no compliance (a gap in the line, never 0%) and a week without
-    requests opened a volume of 0."""
-    if weeks.empty:
+def every_week(
+    weeks: pd.DataFrame, *, end: date, start: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """``weeks`` with a row for every week (Monday) from ``start`` (default its first week) to
+    the week of ``end``: a week without cases due has no compliance (a gap in the line, never
+    0%) and a week without requests opened a volume of 0."""
+    if weeks.empty and start is None:
         return weeks
     last = pd.Timestamp(end) - pd.Timedelta(days=pd.Timestamp(end).weekday())
-    first = weeks["week"].min()
-    index = pd.date_range(first, max(last, weeks["week"].max()), freq="7D", name="week")
+    weeks = weeks.assign(week=pd.to_datetime(weeks["week"]))
+    first = weeks["week"].min() if start is None else pd.Timestamp(start)
+    stop = last if weeks.empty else max(last, weeks["week"].max())
+    index = pd.date_range(first, stop, freq="7D", name="week")
     frame = weeks.set_index("week").reindex(index).reset_index()
     for name in ("due", "on_time", "volume"):
         frame[name] = frame[name].fillna(0).astype("int64")

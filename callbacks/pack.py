@@ -17,6 +17,7 @@ from callbacks.department import as_of_label
 from callbacks.overview import (
     NO_CASES_IN_SCOPE,
     NO_DATA,
+    every_week,
     headline_text,
     outside_the_data,
     overview_model,
@@ -42,12 +43,7 @@ def _last_weeks(services: Services, end: Any, flt: CaseFilter, as_of: pd.Timesta
     last = pd.Timestamp(end) - pd.Timedelta(days=pd.Timestamp(end).weekday())
     first = last - pd.Timedelta(weeks=ui.WEEKS - 1)
     frame = weekly(services.sla, start=first.date(), end=end, flt=flt, as_of=as_of)
-    index = pd.date_range(first, last, freq="7D", name="week")
-    frame = frame.assign(week=pd.to_datetime(frame["week"])).set_index("week").reindex(index)
-    for name in ("due", "on_time", "volume"):
-        frame[name] = frame[name].fillna(0).astype("int64")
-    frame["compliance"] = (frame["on_time"] / frame["due"]).where(frame["due"] > 0)
-    return frame.reset_index()[["week", "due", "on_time", "compliance", "volume"]]
+    return every_week(frame, end=end, start=first)
 
 
 def department_values(

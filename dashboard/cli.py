@@ -647,26 +647,21 @@ SECRET_SETTINGS = frozenset({"secret_key", "socrata_app_token"})
 HIDDEN = "(set, hidden)"
 #: Settings holding a URL whose password (``scheme://user:PASSWORD@host/...``) is hidden.
 URL_SETTINGS = frozenset({"database_url", "redis_url"})
-URL_PASSWORD_HIDDEN = "***"
 
 
 def hide_url_password(value: str) -> str:
-    """``value`` with the password of its ``user:password@`` part replaced by ``***``; the
-    scheme, user, host, port, database and query are kept, so the output still says which
-    database or Redis is used."""
-    from urllib.parse import urlsplit, urlunsplit
+    """``value`` with the password of its ``user:password@`` part replaced by ``***`` (as
+    SQLAlchemy renders it, e.g. in ``Store``'s repr); the scheme, user, host, port, database and
+    query are kept, so the output still says which database or Redis is used. A URL without a
+    password is given back as it was written."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     try:
-        parts = urlsplit(value)
-    except ValueError:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
         return value
-    if "@" not in parts.netloc:
-        return value
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user, colon, password = userinfo.partition(":")
-    if not colon or not password:
-        return value
-    return urlunsplit(parts._replace(netloc=f"{user}:{URL_PASSWORD_HIDDEN}@{hostport}"))
+    return url.render_as_string(hide_password=True) if url.password else value
 
 
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:

@@ -62,7 +62,7 @@ def page(search: str, content: Any) -> html.Div:
     """The page for ``/pack{search}`` holding ``content`` (the pack, from ``callbacks/pack.py``).
 
     The content comes with the page, not from a callback after it: Dash 4.4's renderer mounted
-    the pack's few thousand components returned by a callback in 10–12 s in Chromium, against
+    the pack's few thousand components returned by a callback in 10.7–13.0 s in Chromium, against
     about 1 s as part of the page (Dash issue 3846, fixed upstream after 4.4.1)."""
     return html.Div(
         [

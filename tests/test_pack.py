@@ -196,7 +196,7 @@ def test_the_pack_is_not_in_the_navbar(demo, reset_dash_registries) -> None:
 
 
 def test_the_pack_comes_with_its_page_not_from_a_callback(demo, reset_dash_registries) -> None:
-    """Dash 4.4's renderer mounted the pack returned by a callback in 10-12 s in Chromium, and in
+    """Dash 4.4's renderer mounted the pack returned by a callback in 10.7-13.0 s in Chromium, and in
     about 1 s as part of the page: no callback writes the content; the page's layout has it,
     for the signed-in user, in the order of the pack."""
     settings = demo[0]

@@ -22,6 +22,7 @@ from dashboard.snapshot import current_snapshot
 from dashboard.store import Store
 from etl.load import load_file
 from tests.conftest import make_settings
+from tests.support.migrations import migrate_after
 
 # The module's throwaway cluster and its per-test databases: the fixtures of test_postgis.py.
 from tests.test_postgis import STAT311, _cli, _scalar, cluster, pg_url  # noqa: F401
@@ -224,25 +225,13 @@ def _start_ingest(path: Path, environ: dict[str, str], *args: str, stdout: Any) 
     )
 
 
-def _migrate_after(url: str, barrier: Any) -> None:
-    import alembic.command  # noqa: F401 - imported (and connected) before the start line
-
-    store = Store(url)
-    store.engine.connect().close()
-    barrier.wait(timeout=60)
-    try:
-        store.migrate()
-    finally:
-        store.dispose()
-
-
 def test_first_migrations_at_the_same_time_on_postgis(
     pg_url: str,  # noqa: F811 - the fixture imported above
 ) -> None:
     """Commands started at once on a new database (every command migrates first) all succeed."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(4)
-    workers = [context.Process(target=_migrate_after, args=(pg_url, barrier)) for _ in range(4)]
+    workers = [context.Process(target=migrate_after, args=(pg_url, barrier)) for _ in range(4)]
     for worker in workers:
         worker.start()
     for worker in workers:

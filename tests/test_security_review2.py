@@ -4,7 +4,6 @@ data built in code or the bundled Boston sample (``demo``)."""
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from dataclasses import replace
@@ -18,7 +17,7 @@ from dashboard.services import Services
 from dashboard.store import Store
 from etl.load import load_file
 from tests.conftest import make_settings
-from tests.support.exports import BOSTON_LEGACY_HEADER
+from tests.support.exports import write_boston_export
 from tests.support.signin import client_sign_in, make_user
 from tests.test_auth import payload
 
@@ -106,34 +105,16 @@ def test_the_pack_of_a_department_user_holds_only_their_department(
 
 
 # -- 2. a private case sharing a public case's number -------------------------------------------------
-def _export(path: Path, rows: list[dict[str, str]]) -> Path:
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(BOSTON_LEGACY_HEADER)
-        for values in rows:
-            row = dict.fromkeys(BOSTON_LEGACY_HEADER, "")
-            row.update(
-                {
-                    "open_dt": "2011-09-01 10:00:00",
-                    "target_dt": "2011-09-05 10:00:00",
-                    "case_status": "Open",
-                    "department": "PWDx",
-                    "latitude": "42.3300",
-                    "longitude": "-71.0800",
-                    "source": "Constituent Call",
-                    **values,
-                }
-            )
-            writer.writerow([row[h] for h in BOSTON_LEGACY_HEADER])
-    return path
 
 
 def _shared_store(tmp: Path, second_number: str):
     tmp.mkdir()
     settings = make_settings(tmp)
     store = Store(settings.database_url)
-    a = _export(tmp / "a.csv", [{"case_enquiry_id": "8001", "type": "Graffiti Removal"}])
-    b = _export(tmp / "b.csv", [{"case_enquiry_id": second_number, "type": "Shooting"}])
+    a = write_boston_export(
+        tmp / "a.csv", [{"case_enquiry_id": "8001", "type": "Graffiti Removal"}]
+    )
+    b = write_boston_export(tmp / "b.csv", [{"case_enquiry_id": second_number, "type": "Shooting"}])
     load_file(a, store=store, settings=settings, source="crm", progress=False)
     load_file(b, store=store, settings=settings, source="app", progress=False)
     with store.transaction() as conn:

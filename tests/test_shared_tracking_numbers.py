@@ -5,9 +5,7 @@ private case with the number stays hidden, as ever. Real store, real loads, real
 
 from __future__ import annotations
 
-import csv
 import json
-from pathlib import Path
 
 import pytest
 
@@ -19,45 +17,23 @@ from dashboard.store import Store
 from etl.load import load_file
 from tests.conftest import make_settings
 from tests.support.components import walk
-from tests.support.exports import BOSTON_LEGACY_HEADER
+from tests.support.exports import write_boston_export
 
 SHARED = "7001"
-
-
-def _export(path: Path, rows: list[dict[str, str]]) -> Path:
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(BOSTON_LEGACY_HEADER)
-        for values in rows:
-            row = dict.fromkeys(BOSTON_LEGACY_HEADER, "")
-            row.update(
-                {
-                    "open_dt": "2011-09-01 10:00:00",
-                    "target_dt": "2011-09-05 10:00:00",
-                    "case_status": "Open",
-                    "department": "PWDx",
-                    "latitude": "42.3300",
-                    "longitude": "-71.0800",
-                    "source": "Constituent Call",
-                    **values,
-                }
-            )
-            writer.writerow([row[h] for h in BOSTON_LEGACY_HEADER])
-    return path
 
 
 @pytest.fixture
 def shared(tmp_path, reset_dash_registries):
     settings = make_settings(tmp_path)
     store = Store(settings.database_url)
-    crm = _export(
+    crm = write_boston_export(
         tmp_path / "crm.csv",
         [
             {"case_enquiry_id": SHARED, "type": "Street Light Outages", "case_title": "Light out"},
             {"case_enquiry_id": "7002", "type": "Graffiti Removal", "case_title": "Tag on wall"},
         ],
     )
-    app_export = _export(
+    app_export = write_boston_export(
         tmp_path / "app.csv",
         [
             {

@@ -8,25 +8,13 @@ import multiprocessing
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
 from dashboard.store import Store
+from tests.support.migrations import migrate_after
 
 WORKERS = 4
-
-
-def _migrate_after(url: str, barrier: Any) -> None:
-    import alembic.command  # noqa: F401 - imported (and connected) before the start line
-
-    store = Store(url)
-    store.engine.connect().close()
-    barrier.wait(timeout=60)
-    try:
-        store.migrate()
-    finally:
-        store.dispose()
 
 
 def test_first_migrations_at_the_same_time_on_sqlite(tmp_path: Path) -> None:
@@ -35,7 +23,7 @@ def test_first_migrations_at_the_same_time_on_sqlite(tmp_path: Path) -> None:
         url = f"sqlite:///{tmp_path / f'store{attempt}.db'}"
         barrier = context.Barrier(WORKERS)
         workers = [
-            context.Process(target=_migrate_after, args=(url, barrier)) for _ in range(WORKERS)
+            context.Process(target=migrate_after, args=(url, barrier)) for _ in range(WORKERS)
         ]
         for worker in workers:
             worker.start()
