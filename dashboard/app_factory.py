@@ -359,12 +359,22 @@ def component_types(layout: Any) -> dict[str, str]:
     return found
 
 
+#: Inputs a browser always sends as text: Dash Pages' router (``_pages_location``) joins its
+#: path with the app's prefix, and a body without one ended in a 500 (``TypeError``).
+TEXT_REQUIRED = frozenset({("_pages_location", "pathname")})
+
+
 def _values_problem(items: Any, types: Mapping[str, str]) -> str | None:
-    for item in items:
-        for one in item if isinstance(item, list) else [item]:
-            check = PROPERTY_VALUES.get((types.get(str(one.get("id"))), one.get("property")))
-            if check is not None and "value" in one and not check(one["value"]):
-                return f"{one.get('id')}.{one.get('property')} cannot hold that value"
+    flat = [one for item in items for one in (item if isinstance(item, list) else [item])]
+    for one in flat:
+        check = PROPERTY_VALUES.get((types.get(str(one.get("id"))), one.get("property")))
+        if check is not None and "value" in one and not check(one["value"]):
+            return f"{one.get('id')}.{one.get('property')} cannot hold that value"
+    for one in flat:
+        if (str(one.get("id")), one.get("property")) in TEXT_REQUIRED and not isinstance(
+            one.get("value"), str
+        ):
+            return f"{one.get('id')}.{one.get('property')} must be text"
     return None
 
 

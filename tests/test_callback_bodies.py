@@ -184,3 +184,22 @@ def test_a_body_over_the_limit_is_refused_unread(app) -> None:
     assert response.status_code == 413
     small = payload(key, spec, {"public-map-type.value": "x" * 1000, "public-map-days.value": 30})
     assert app.server.test_client().post(PUBLIC, json=small).status_code == 200
+
+
+def test_the_pages_router_without_a_path_is_refused(app, staff, caplog) -> None:
+    """Dash Pages' router joined a missing path with the app's prefix and failed with a 500
+    (``TypeError``); a browser always sends the address's path, so a body without one is
+    refused with a 400, and the same body with a path is still served."""
+    key, spec = next((k, v) for k, v in app.callback_map.items() if "_pages_content" in k)
+    without = payload(key, spec, {"_pages_location.search": "?x=" + "y" * 100})
+    with caplog.at_level(logging.ERROR):
+        response = staff.post(STAFF, json=without)
+    assert response.status_code == 400
+    assert json.loads(response.data)["error"] == "_pages_location.pathname must be text"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    with_path = payload(
+        key, spec, {"_pages_location.search": "", "_pages_location.pathname": "/requests"}
+    )
+    response = staff.post(STAFF, json=with_path)
+    assert response.status_code == 200
+    assert "_pages_content" in json.loads(response.data)["response"]
