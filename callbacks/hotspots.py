@@ -18,6 +18,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard import hotspots as hs
 from dashboard.auth import StoreBusy, audit_export
+from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
 from dashboard.hotspots_emerging import COLD_CATEGORIES, HOT_CATEGORIES
 from dashboard.queries import CaseFilter, QueryError, ReadModel
@@ -60,9 +61,11 @@ def default_type(types: list[str], counts: dict[str, int] | None = None) -> str 
     return types[0] if types else None
 
 
-def page_options(read_model: ReadModel, query: str | None) -> dict[str, Any]:
+def page_options(
+    read_model: ReadModel, query: str | None, *, names: DepartmentNames | None = None
+) -> dict[str, Any]:
     """Options for every control, and the values the URL asked for (unknown values replaced by
-    the defaults)."""
+    the defaults). ``names``: the departments' names for their labels (default: the codes)."""
     params = hs.HotspotParams.from_query(query)
     try:
         opts = read_model.options()
@@ -84,7 +87,7 @@ def page_options(read_model: ReadModel, query: str | None) -> dict[str, Any]:
     return {
         "type_options": [{"label": t, "value": t} for t in types],
         "type": type_,
-        "department_options": [{"label": d, "value": d} for d in departments],
+        "department_options": (names or DepartmentNames()).options(departments),
         "department": params.department if params.department in departments else None,
         "min_date": _iso(lo),
         "max_date": _iso(hi),
@@ -428,7 +431,7 @@ def register(app: Dash, services: Services) -> None:
         Input(Ids.STATE, "data"),
     )
     def _init(query: str | None) -> tuple[Any, ...]:
-        o = page_options(read_model, query)
+        o = page_options(read_model, query, names=services.departments)
         return (
             o["type_options"],
             o["type"],

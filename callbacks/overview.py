@@ -149,12 +149,18 @@ def overview_model(
         for _, row in now.iterrows()
         if row["due"] > 0 or row["volume"] > 0 or row["open_backlog"] > 0
     ]
+    names = services.departments
+    for card in cards:
+        card["department_name"] = names.name(card["department"])
+    department_changes = [
+        {**item, "label": names.label(item["group"])} for item in tier_changes(now, before)
+    ]
     return {
         "period": period,
         "previous": previous,
         "cards": cards,
         "weekly": weeks,
-        "department_changes": tier_changes(now, before),
+        "department_changes": department_changes,
         "type_changes": tier_changes(types_now, types_before),
         "totals": {
             "due": int(now["due"].sum()),
@@ -164,10 +170,23 @@ def overview_model(
     }
 
 
+def scope_title(services: Services, departments: list[str], scope: tuple[str, ...] | None) -> str:
+    """:func:`layouts.overview.chart_title` with the departments' names."""
+    name = services.departments.name
+    return chart_title(
+        [name(d) for d in departments], None if scope is None else [name(d) for d in scope]
+    )
+
+
 def _changes(model: dict[str, Any]) -> Any:
     def rows(items: list[dict[str, str]], label: str) -> list[Any]:
         return [
-            html.Li([html.Strong(item["group"]), f" ({label}): {item['from']} → {item['to']}"])
+            html.Li(
+                [
+                    html.Strong(item.get("label", item["group"])),
+                    f" ({label}): {item['from']} → {item['to']}",
+                ]
+            )
             for item in items
         ]
 
@@ -267,7 +286,7 @@ def overview_view(
         "end": period.end,
         "min_date": options["min_date"],
         "max_date": options["max_date"],
-        "department_options": [{"label": d, "value": d} for d in options["departments"]],
+        "department_options": services.departments.options(options["departments"]),
         "departments": departments,
     }
     search = period.to_query() + _department_query(departments)
@@ -289,7 +308,7 @@ def overview_view(
             ),
             "table": html.P("No rows."),
             "changes": "",
-            "chart_title": chart_title(departments, scope),
+            "chart_title": scope_title(services, departments, scope),
             "search": search,
             "controls": controls,
         }
@@ -300,7 +319,7 @@ def overview_view(
         "figure": overview_figure(model["weekly"], target=services.policy.target),
         "table": _weekly_table(model["weekly"]),
         "changes": _changes(model),
-        "chart_title": chart_title(departments, scope),
+        "chart_title": scope_title(services, departments, scope),
         "search": search,
         "controls": controls,
     }

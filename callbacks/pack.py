@@ -22,6 +22,7 @@ from callbacks.overview import (
     outside_the_data,
     overview_model,
     parse_state,
+    scope_title,
 )
 from dashboard import department as dept
 from dashboard.errors import SnapshotMissingError
@@ -29,7 +30,6 @@ from dashboard.queries import CaseFilter
 from dashboard.services import Services
 from dashboard.sla import Tier, weekly
 from layouts import pack as ui
-from layouts.overview import chart_title
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def pack_model(
         "as_of_label": as_of_label(cut, tz),
         "prepared": f"{as_of.tz_convert(tz):%d %b %Y %H:%M %Z}",
         "headline": headline_text(period, overview["previous"], overview["totals"]),
-        "scope_title": chart_title(departments, scope),
+        "scope_title": scope_title(services, departments, scope),
         "cards": cards,
         "department_changes": overview["department_changes"],
         "type_changes": overview["type_changes"],

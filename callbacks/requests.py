@@ -13,6 +13,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, html
 
+from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
 from dashboard.queries import QueryError, ReadModel
 from dashboard.services import Services
@@ -37,8 +38,11 @@ def _keep(values: tuple[str, ...], allowed: list[str]) -> list[str]:
     return [v for v in values if v in known]
 
 
-def filter_options(read_model: ReadModel, query: str | None) -> dict[str, Any]:
-    """Options for every control, and the values the URL asked for (unknown values dropped)."""
+def filter_options(
+    read_model: ReadModel, query: str | None, *, names: DepartmentNames | None = None
+) -> dict[str, Any]:
+    """Options for every control, and the values the URL asked for (unknown values dropped).
+    ``names``: the departments' names for their options' labels (default: the codes)."""
     state = from_query(query)
     try:
         opts = read_model.options()
@@ -55,7 +59,7 @@ def filter_options(read_model: ReadModel, query: str | None) -> dict[str, Any]:
     layer = state.layer if state.layer in opts["layers"] else None
     areas = opts["layers"].get(layer, []) if layer else []
     return {
-        "department_options": _opts(opts["departments"]),
+        "department_options": (names or DepartmentNames()).options(opts["departments"]),
         "department": _keep(state.department, opts["departments"]),
         "type_options": _opts(opts["types"]),
         "type": _keep(state.type, opts["types"]),
@@ -215,7 +219,7 @@ def register(app: Dash, services: Services) -> None:
         Input(Ids.STATE, "data"),
     )
     def _init(query: str | None) -> tuple[Any, ...]:
-        o = filter_options(read_model, query)
+        o = filter_options(read_model, query, names=services.departments)
         return (
             o["department_options"],
             o["department"],

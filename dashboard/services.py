@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dashboard.auth import current_scope
+from dashboard.departments import DepartmentNames, load_names
 from dashboard.queries import ReadModel
 from dashboard.settings import Settings
 from dashboard.sla import SlaEngine, SlaPolicy, load_policy
@@ -15,6 +16,8 @@ class Services:
     settings: Settings
     read_model: ReadModel
     policy: SlaPolicy
+    #: Department code -> name, for headings and dropdowns (codes without a name show as codes).
+    departments: DepartmentNames = field(default_factory=DepartmentNames)
 
     @property
     def sla(self) -> SlaEngine:
@@ -28,4 +31,5 @@ class Services:
             # request, e.g. on the CLI).
             read_model=ReadModel(settings.snapshot_dir, scope=current_scope),
             policy=load_policy(settings.sla_policy),
+            departments=load_names(settings.department_names),
         )

@@ -163,6 +163,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Path of the SLA policy file (YAML). Empty: the example shipped in "
         "`dashboard/sla_policy.example.yaml`.",
     ),
+    Setting(
+        "department_names",
+        "",
+        _optional_path,
+        "Path of the department names file (YAML, `CODE: Name`): the pages show each "
+        "department's name beside its code. Empty: the example shipped in "
+        "`dashboard/departments.example.yaml` (Boston's and New York's codes).",
+    ),
     Setting("batch_size", "50000", _positive_int, "Rows per batch when loading a file."),
     Setting(
         "reader_process_mb",
@@ -303,6 +311,7 @@ class Settings:
     default_geocodes: tuple[tuple[float, float], ...] = ((42.3594, -71.0587),)
     default_geocode_tolerance: float = 0.0001
     sla_policy: Path | None = None
+    department_names: Path | None = None
     batch_size: int = 50000
     reader_process_mb: int = 32
     sources_file: Path | None = None

@@ -225,7 +225,22 @@ def department_card(card: dict[str, Any]) -> dbc.Col:
                     ),
                     dbc.CardBody(
                         [
-                            html.H3(card["department"], className="h5 card-title mb-1"),
+                            html.H3(
+                                [
+                                    card.get("department_name") or card["department"],
+                                    *(
+                                        [
+                                            html.Small(
+                                                card["department"], className="ms-2 text-muted"
+                                            )
+                                        ]
+                                        if card.get("department_name", card["department"])
+                                        != card["department"]
+                                        else []
+                                    ),
+                                ],
+                                className="h5 card-title mb-1",
+                            ),
                             html.P(
                                 [
                                     html.Span(_pct(card["compliance"]), className="fs-4 me-2"),
@@ -278,7 +293,8 @@ def department_card(card: dict[str, Any]) -> dbc.Col:
             ),
             href=card["href"],
             className="text-decoration-none text-reset",
-            title=f"Open the {card['department']} page for this period",
+            title=f"Open the {card.get('department_name') or card['department']} page for this "
+            "period",
         ),
         xs=12,
         sm=6,

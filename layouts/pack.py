@@ -174,12 +174,21 @@ def weeks_table(weeks: pd.DataFrame) -> Any:
 
 
 # -- cover --------------------------------------------------------------------------------------
+def _department_cell(card: Mapping[str, Any]) -> Any:
+    """A department in the cover's table: its name with its code, or the code alone."""
+    code = card["department"]
+    name = card.get("department_name") or code
+    return (
+        code if name == code else html.Span([name, html.Small(f" {code}", className="text-muted")])
+    )
+
+
 def cover(model: Mapping[str, Any]) -> html.Section:
     """The first page: the period, the headline, every department's line, what changed, the
     city's last weeks and how it is measured."""
     rows = [
         [
-            card["department"],
+            _department_cell(card),
             tier_badge(card["tier"]),
             _pct(card["compliance"]),
             _pct(card["target"]),
@@ -193,7 +202,12 @@ def cover(model: Mapping[str, Any]) -> html.Section:
         for card in model["cards"]
     ]
     changes = [
-        html.Li([html.Strong(item["group"]), f" ({what}): {item['from']} → {item['to']}"])
+        html.Li(
+            [
+                html.Strong(item.get("label", item["group"])),
+                f" ({what}): {item['from']} → {item['to']}",
+            ]
+        )
         for what, key in (("department", "department_changes"), ("request type", "type_changes"))
         for item in model[key]
     ]
@@ -249,7 +263,8 @@ def _large_badge(tier: str) -> html.Span:
 
 def department_section(section: Mapping[str, Any]) -> html.Section:
     card = section["card"]
-    name = card["department"]
+    name = card.get("department_name") or card["department"]
+    code = card["department"]
     figures = [
         ["On time", f"{_pct(card['compliance'])} against a target of {_pct(card['target'])}"],
         ["Change since the previous period", _points(card["compliance_change"])],
@@ -309,7 +324,20 @@ def department_section(section: Mapping[str, Any]) -> html.Section:
     return html.Section(
         [
             html.Div(
-                [html.H2(name, className="h4 mb-0 me-3"), _large_badge(card["tier"])],
+                [
+                    html.H2(
+                        [
+                            name,
+                            *(
+                                [html.Small(code, className="ms-2 text-muted")]
+                                if name != code
+                                else []
+                            ),
+                        ],
+                        className="h4 mb-0 me-3",
+                    ),
+                    _large_badge(card["tier"]),
+                ],
                 className="d-flex flex-wrap align-items-center gap-2 mb-2",
             ),
             quiet,
@@ -376,7 +404,7 @@ def department_section(section: Mapping[str, Any]) -> html.Section:
             ),
         ],
         className="pack-department mt-4",
-        **{"aria-label": name},
+        **{"aria-label": name if name == code else f"{name} ({code})"},
     )
 
 

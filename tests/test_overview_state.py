@@ -285,16 +285,17 @@ def test_volume_axis_of_a_small_department_steps_by_whole_requests(services) -> 
 
 def test_chart_title_follows_the_selection(services) -> None:
     assert overview_view(services, MONTH, as_of=AS_OF)["chart_title"] == "Citywide"
+    name = services.departments.name  # the titles name departments (dashboard.departments)
     pwd = overview_view(services, MONTH + "&department=PWDx", as_of=AS_OF)
-    assert pwd["chart_title"] == "PWDx"
+    assert pwd["chart_title"] == name("PWDx") == "Public Works Department"
     two = overview_view(services, MONTH + "&department=PWDx&department=ISD", as_of=AS_OF)
-    assert two["chart_title"] == "PWDx, ISD"
+    assert two["chart_title"] == f"{name('PWDx')}, {name('ISD')}"
     many = ["BTDT", "INFO", "ISD", "PWDx"]
     assert chart_title(many, None) == "4 departments: BTDT, INFO, ISD, PWDx"
     assert chart_title([], ("PWDx",)) == "Your department: PWDx"
     assert chart_title([], ("PWDx", "ISD")) == "Your departments: PWDx, ISD"
     out = outputs(services, {URL}, MONTH + "&department=PWDx")
-    assert out["chart_title"] == "PWDx"
+    assert out["chart_title"] == name("PWDx")
     titles = [c for c in _walk(layout()) if getattr(c, "id", None) == Ids.CHART_TITLE]
     assert [t.children for t in titles] == ["Citywide"]
 

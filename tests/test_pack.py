@@ -110,7 +110,7 @@ def test_the_view_and_its_empty_states(demo, tmp_path) -> None:
     sections = [c for c in walk(content) if getattr(c, "className", "") == "pack-department mt-4"]
     model = pack_model(services, SEPTEMBER, as_of=AS_OF)
     assert [s.to_plotly_json()["props"]["aria-label"] for s in sections] == [
-        s["card"]["department"] for s in model["sections"]
+        services.departments.label(s["card"]["department"]) for s in model["sections"]
     ]
     text = json.dumps(content, default=lambda c: c.to_plotly_json())
     assert "Stat-meeting pack: September 2011" in text
@@ -144,7 +144,7 @@ def test_a_department_user_gets_only_their_department(demo, reset_dash_registrie
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     labels = re.findall(r'"aria-label": ?"([^"]+)"', text)
-    assert "PWDx" in labels
+    assert "Public Works Department (PWDx)" in labels
     others = {
         c["department"] for c in pack_model(Services.from_settings(settings), SEPTEMBER)["cards"]
     }
@@ -157,7 +157,10 @@ def test_chromium_prints_one_department_per_page(demo, model, reset_dash_registr
     settings = demo[0]
     password = make_user(settings, "pack-mayor@city.test", role="executive")
     app = create_app(settings)
-    expected = [s["card"]["department"] for s in model["sections"]]
+    expected = [
+        Services.from_settings(settings).departments.label(s["card"]["department"])
+        for s in model["sections"]
+    ]
     with serve_wsgi(app.server) as url, chromium_browser() as browser:
         page = browser.new_page()
         browser_sign_in(page, url, "pack-mayor@city.test", password)
@@ -212,6 +215,9 @@ def test_the_pack_comes_with_its_page_not_from_a_callback(demo, reset_dash_regis
     text = client.post("/_dash-update-component", json=body).get_data(as_text=True)
     labels = [x for x in re.findall(r'"aria-label": ?"([^"]+)"', text) if x != "Summary"]
     model = pack_model(Services.from_settings(settings), SEPTEMBER)
-    expected = [s["card"]["department"] for s in model["sections"]]
+    expected = [
+        Services.from_settings(settings).departments.label(s["card"]["department"])
+        for s in model["sections"]
+    ]
     assert len(expected) >= 5
     assert [x for x in labels if x in expected] == expected

@@ -1,0 +1,149 @@
+"""Department names (``dashboard.departments``, setting ``STAT311_DEPARTMENT_NAMES``): the pages
+show each department's name beside its code; codes without a name show as codes."""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from callbacks.hotspots import page_options
+from callbacks.overview import overview_view
+from callbacks.pack import pack_model
+from callbacks.requests import filter_options
+from dashboard.app_factory import create_app
+from dashboard.departments import EXAMPLE_NAMES, DepartmentNames, load_names, parse_names
+from dashboard.errors import ConfigError
+from dashboard.services import Services
+from dashboard.settings import Settings
+from layouts.pack import cover
+from tests.conftest import BOSTON_ZIP, NYC_CSV
+from tests.support.components import walk
+
+SEPTEMBER = "?period=month&date=2011-09-01"
+AS_OF = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def _text(component) -> str:
+    """Every string in a component tree, joined by spaces."""
+    parts = []
+    for node in walk(component):
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, list | tuple) else [children]:
+            if isinstance(child, str | int | float):
+                parts.append(str(child).strip())
+    return " ".join(parts)
+
+
+def test_a_names_file_is_read_and_checked() -> None:
+    names = parse_names("PWDx: Public Works  Department\n'No Q': No queue\n")
+    assert dict(names) == {"PWDx": "Public Works Department", "No Q": "No queue"}
+    assert names.label("PWDx") == "Public Works Department (PWDx)"
+    assert names.name("PWDx") == "Public Works Department"
+    assert names.label("ZZZ") == names.name("ZZZ") == "ZZZ"  # not named: the code alone
+    assert names.label(None) == ""
+    assert names.options(["ZZZ", "PWDx"]) == [
+        {"label": "ZZZ", "value": "ZZZ"},
+        {"label": "Public Works Department (PWDx)", "value": "PWDx"},
+    ]
+    assert dict(parse_names("")) == {}
+    for text, message in (
+        ("- PWDx\n", "must be a mapping"),
+        ("PWDx: [a, b]\n", "line 1: each entry must be code: name"),
+        ("PWDx: Public Works\nPWDx: Again\n", "line 2: PWDx is named twice"),
+        ("PWDx: ''\n", "a code and a name are both needed"),
+        (f"PWDx: {'x' * 81}\n", "over 80 characters"),
+        ("PWDx: a\n  b: c: d\n", "not valid YAML"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            parse_names(text, path="names.yaml")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_names("/nonexistent/names.yaml")
+
+
+def test_the_shipped_file_names_every_department_of_the_bundled_samples() -> None:
+    """Read with plain pandas from the raw exports: every Boston ``department`` and NYC
+    ``Agency`` code has a name; NYC's names are the export's own ``Agency Name``."""
+    names = load_names(None)
+    assert load_names(EXAMPLE_NAMES) == names
+    with zipfile.ZipFile(BOSTON_ZIP) as archive:
+        member = next(n for n in archive.namelist() if n.endswith(".csv"))
+        with archive.open(member) as fh:
+            boston = pd.read_csv(fh, dtype=str, usecols=["department"])
+    nyc = pd.read_csv(NYC_CSV, dtype=str, usecols=["Agency", "Agency Name"])
+    codes = set(boston["department"].dropna()) | set(nyc["Agency"].dropna())
+    assert codes - set(names) == set()
+    for code, agency in nyc.drop_duplicates("Agency").itertuples(index=False):
+        assert names[code].startswith(agency), (code, names[code], agency)
+
+
+@pytest.fixture(scope="module")
+def services(demo) -> Services:
+    return Services.from_settings(demo[0])
+
+
+def test_overview_cards_and_controls_name_the_departments(services) -> None:
+    names = services.departments
+    view = overview_view(services, SEPTEMBER + "&department=PWDx&department=BTDT", as_of=AS_OF)
+    cards = view["cards"]
+    assert len(cards) == 2
+    headings = [n for card in cards for n in walk(card) if type(n).__name__ == "H3"]
+    assert sorted(_text(h) for h in headings) == sorted(
+        [f"{names['BTDT']} BTDT", f"{names['PWDx']} PWDx"]
+    )
+    links = [n for card in cards for n in walk(card) if type(n).__name__ == "Link"]
+    assert {link.title for link in links} == {
+        f"Open the {names['PWDx']} page for this period",
+        f"Open the {names['BTDT']} page for this period",
+    }
+    options = view["controls"]["department_options"]
+    assert {"label": "Public Works Department (PWDx)", "value": "PWDx"} in options
+    assert all(o["label"].endswith(f"({o['value']})") or o["label"] == o["value"] for o in options)
+    assert view["chart_title"] == f"{names['PWDx']}, {names['BTDT']}"
+
+
+def test_a_department_without_a_name_shows_its_code(demo) -> None:
+    services = replace(Services.from_settings(demo[0]), departments=DepartmentNames())
+    view = overview_view(services, SEPTEMBER + "&department=PWDx", as_of=AS_OF)
+    (heading,) = [n for n in walk(view["cards"]) if type(n).__name__ == "H3"]
+    assert _text(heading) == "PWDx"
+    assert (
+        view["controls"]["department_options"][0]["label"]
+        == view["controls"]["department_options"][0]["value"]
+    )
+
+
+def test_the_pack_and_the_filters_name_the_departments(services) -> None:
+    names = services.departments
+    model = pack_model(services, SEPTEMBER, as_of=AS_OF)
+    text = _text(cover(model))
+    for card in model["cards"]:
+        assert f"{names.name(card['department'])} {card['department']}" in text
+    changed = [item for item in model["department_changes"]]
+    assert changed and all(item["label"] == names.label(item["group"]) for item in changed)
+    for options in (
+        filter_options(services.read_model, "", names=names)["department_options"],
+        page_options(services.read_model, "", names=names)["department_options"],
+    ):
+        assert {"label": names.label("ISD"), "value": "ISD"} in options
+
+
+def test_the_setting_points_at_a_file_and_a_bad_file_stops_the_app(
+    demo, tmp_path, reset_dash_registries
+) -> None:
+    custom = tmp_path / "names.yaml"
+    custom.write_text("PWDx: Streets and Sanitation\n", encoding="utf-8")
+    settings = Settings.from_env(
+        {"STAT311_DEPARTMENT_NAMES": str(custom)},
+        database_url=demo[0].database_url,
+        snapshot_dir=demo[0].snapshot_dir,
+    )
+    assert settings.department_names == custom
+    services = Services.from_settings(settings)
+    view = overview_view(services, SEPTEMBER + "&department=PWDx", as_of=AS_OF)
+    assert "Streets and Sanitation PWDx" in _text(view["cards"])
+    custom.write_text("PWDx: [not, a, name]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"names\.yaml, line 1"):
+        create_app(settings)
