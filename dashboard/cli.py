@@ -449,6 +449,46 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_departments(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboard.departments import load_names
+    from dashboard.queries import CaseFilter, ReadModel
+    from dashboard.snapshot import ensure_current_for
+
+    names = load_names(settings.department_names)
+    store = _store(settings)
+    store.migrate()
+    ensure_current_for(store, settings)
+    counts = ReadModel(settings.snapshot_dir).counts(CaseFilter(), by=("department",), period=None)
+    rows = [
+        {"department": str(code), "name": names.get(str(code)), "cases": int(count)}
+        for code, count in zip(counts["department"], counts["count"], strict=True)
+        if code is not None and str(code) != "nan"
+    ]
+    unnamed = [r["department"] for r in rows if r["name"] is None]
+    if args.json:
+        print(json.dumps(rows))
+    elif not rows:
+        print("no departments yet: load cases first")
+    else:
+        width = max(len(r["department"]) for r in rows)
+        for r in rows:
+            print(f"{r['department']:<{width}}  {r['cases']:>10,}  {r['name'] or '(no name)'}")
+    if unnamed:
+        print(
+            f"{len(unnamed)} department code(s) without a name ({', '.join(unnamed)}): the pages "
+            f"show the code; name them in {names_file(settings)}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def names_file(settings: Settings) -> str:
+    """The department names file in use (the setting, else the shipped example)."""
+    from dashboard.departments import EXAMPLE_NAMES
+
+    return str(settings.department_names or EXAMPLE_NAMES)
+
+
 def cmd_sla(args: argparse.Namespace, settings: Settings) -> int:
     import pandas as pd
 
@@ -857,6 +897,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=cmd_sla)
+
+    p = sub.add_parser(
+        "departments",
+        help="the department codes of the loaded cases, their case counts and names",
+        description="Each department code of the current snapshot with its number of cases and "
+        "the name the pages show (from STAT311_DEPARTMENT_NAMES, else the shipped example). "
+        "Codes without a name are listed on stderr: the pages show them as codes.",
+    )
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=cmd_departments)
 
     p = sub.add_parser("users", help="staff accounts: add, list, disable, reset-password")
     usub = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")

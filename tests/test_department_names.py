@@ -3,6 +3,7 @@ show each department's name beside its code; codes without a name show as codes.
 
 from __future__ import annotations
 
+import json
 import zipfile
 from dataclasses import replace
 
@@ -147,3 +148,37 @@ def test_the_setting_points_at_a_file_and_a_bad_file_stops_the_app(
     custom.write_text("PWDx: [not, a, name]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"names\.yaml, line 1"):
         create_app(settings)
+
+
+def test_the_cli_lists_codes_counts_and_the_unnamed(nyc, tmp_path, monkeypatch, capsys) -> None:
+    """``stat311 departments``: every code of the loaded cases with its count (checked against
+    the raw NYC export with pandas, less its quarantined rows) and name; unnamed codes on stderr."""
+    from dashboard import schema
+    from dashboard.cli import main
+
+    settings, store = nyc
+    names = tmp_path / "names.yaml"
+    names.write_text("NYPD: Police\nDSNY: Sanitation\n", encoding="utf-8")
+    monkeypatch.setenv("STAT311_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("STAT311_SNAPSHOT_DIR", str(settings.snapshot_dir))
+    monkeypatch.setenv("STAT311_DEPARTMENT_NAMES", str(names))
+    assert main(["departments", "--json"]) == 0
+    out, err = capsys.readouterr()
+    rows = {r["department"]: r for r in json.loads(out)}
+    with store.connect() as conn:
+        loaded = {
+            r[0]
+            for r in conn.execute(
+                schema.cases.select().with_only_columns(schema.cases.c.request_id)
+            )
+        }
+    raw = pd.read_csv(NYC_CSV, dtype=str, usecols=["Unique Key", "Agency"])
+    expected = raw[raw["Unique Key"].isin(loaded)].groupby("Agency").size()
+    assert {k: r["cases"] for k, r in rows.items()} == expected.to_dict()
+    assert rows["NYPD"]["name"] == "Police" and rows["DOT"]["name"] is None
+    unnamed = sorted(set(expected.index) - {"NYPD", "DSNY"})
+    assert f"{len(unnamed)} department code(s) without a name ({', '.join(unnamed)})" in err
+    assert str(names) in err
+    assert main(["departments"]) == 0
+    text = capsys.readouterr().out
+    assert "Police" in text and "(no name)" in text
