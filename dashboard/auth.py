@@ -30,7 +30,7 @@ import flask
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from markupsafe import escape
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import OperationalError
 
 from dashboard import schema
@@ -60,8 +60,6 @@ JSON_PREFIXES = ("/_dash-", "/download", "/api/")
 #: The staff app's page routes (Dash's own endpoint names): a path under a public folder that
 #: only these match (``/_dash-component-suites/x``) is a staff page, not a public file.
 STAFF_PAGE_ENDPOINTS = frozenset({"/", "/<path:path>"})
-#: Audit events after which every session the user had is over (even if enabled again).
-_ENDS_SESSIONS = ("user_disabled", "password_reset")
 
 
 class AuthError(Stat311Error):
@@ -125,17 +123,19 @@ class Users:
         password = password or generate_password()
         if len(password) < 10:
             raise AuthError("a password needs at least 10 characters")
-        now = _now()
+        password_hash = _hasher.hash(password)  # before the transaction: no lock held meanwhile
+        # The user and its audit row in one transaction: no user without its "user_added".
         with self.store.transaction() as conn:
             exists = conn.execute(
                 select(schema.users.c.id).where(schema.users.c.email == email)
             ).first()
             if exists:
                 raise AuthError(f"user {email} exists already (use reset-password)")
+            now = _now()
             conn.execute(
                 insert(schema.users).values(
                     email=email,
-                    password_hash=_hasher.hash(password),
+                    password_hash=password_hash,
                     role=role,
                     departments=json.dumps(list(departments)),
                     disabled=False,
@@ -144,7 +144,13 @@ class Users:
                     password_changed_at=now,
                 )
             )
-        self.audit("user_added", email=email, detail={"role": role, "departments": departments})
+            self._audit_row(
+                conn,
+                "user_added",
+                email=email,
+                detail={"role": role, "departments": departments},
+                at=now,
+            )
         return password
 
     def list(self) -> list[dict[str, Any]]:
@@ -156,22 +162,37 @@ class Users:
                 for r in conn.execute(query)
             ]
 
-    def _set(self, email: str, **values: Any) -> None:
+    def _set(
+        self,
+        email: str,
+        events: tuple[str, ...],
+        *,
+        stamp: tuple[str, ...] = (),
+        **values: Any,
+    ) -> None:
+        """Change one user and write the audit rows of the change (``events``), in one
+        transaction: if an audit row cannot be written (e.g. SQLite busy past its timeout),
+        nothing is changed. The columns named in ``stamp`` are set to the time of the change
+        (taken once the write lock is held)."""
         email = normalise_email(email)
         with self.store.transaction() as conn:
+            now = _now()
             result = conn.execute(
-                update(schema.users).where(schema.users.c.email == email).values(**values)
+                update(schema.users)
+                .where(schema.users.c.email == email)
+                .values(**values, **dict.fromkeys(stamp, now))
             )
             if result.rowcount == 0:
                 raise AuthError(f"no user {email}")
+            for event in events:
+                self._audit_row(conn, event, email=email, at=now)
 
     def disable(self, email: str) -> None:
-        self._set(email, disabled=True)
-        self.audit("user_disabled", email=normalise_email(email))
+        """Disable a user and end every session they have (also if enabled again later)."""
+        self._set(email, ("user_disabled",), stamp=("sessions_valid_after",), disabled=True)
 
     def enable(self, email: str) -> None:
-        self._set(email, disabled=False, failed_attempts=0, locked_until=None)
-        self.audit("user_enabled", email=normalise_email(email))
+        self._set(email, ("user_enabled",), disabled=False, failed_attempts=0, locked_until=None)
 
     def has_department(self, code: str) -> bool:
         """Whether some stored case has this department code (stops at the first one)."""
@@ -188,18 +209,25 @@ class Users:
         with self.store.connect() as conn:
             return sorted(str(d) for d in conn.execute(query).scalars() if str(d).strip())
 
-    def reset_password(self, email: str, password: str | None = None) -> str:
+    def reset_password(
+        self, email: str, password: str | None = None, *, enable: bool = False
+    ) -> str:
+        """Set a new password (generated when not given; returned) and end every session the
+        user has. ``enable``: also enable the user, in the same transaction (audited as
+        ``user_enabled`` too)."""
         password = password or generate_password()
         if len(password) < 10:
             raise AuthError("a password needs at least 10 characters")
+        values: dict[str, Any] = {"disabled": False} if enable else {}
         self._set(
             email,
+            ("password_reset", "user_enabled") if enable else ("password_reset",),
+            stamp=("password_changed_at", "sessions_valid_after"),
             password_hash=_hasher.hash(password),
-            password_changed_at=_now(),
             failed_attempts=0,
             locked_until=None,
+            **values,
         )
-        self.audit("password_reset", email=normalise_email(email))
         return password
 
     def get(self, user_id: int) -> User | None:
@@ -241,8 +269,9 @@ class Users:
         try:
             _hasher.verify(row["password_hash"], password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
-            if attempts >= self.settings.lockout_attempts:
-                with self.store.transaction() as conn:
+            # The lockout and its audit rows in one transaction: no unaudited lockout.
+            with self.store.transaction() as conn:
+                if attempts >= self.settings.lockout_attempts:
                     conn.execute(
                         update(schema.users)
                         .where(u.id == row["id"])
@@ -251,8 +280,10 @@ class Users:
                             locked_until=_now() + timedelta(minutes=self.settings.lockout_minutes),
                         )
                     )
-                self.audit("locked_out", email=email, ip=ip)
-            self.audit("sign_in_failed", email=email, ip=ip, detail={"reason": "password"})
+                    self._audit_row(conn, "locked_out", email=email, ip=ip)
+                self._audit_row(
+                    conn, "sign_in_failed", email=email, ip=ip, detail={"reason": "password"}
+                )
             return None
         with self.store.transaction() as conn:
             conn.execute(
@@ -260,7 +291,7 @@ class Users:
                 .where(u.id == row["id"])
                 .values(failed_attempts=0, locked_until=None)
             )
-        self.audit("sign_in", email=email, ip=ip)
+            self._audit_row(conn, "sign_in", email=email, ip=ip)
         return User(row["id"], row["email"], row["role"], tuple(json.loads(row["departments"])))
 
     def _count_attempt(self, user_id: int) -> int | None:
@@ -279,25 +310,37 @@ class Users:
         """The user of a sign-in session, or None: the user is unknown or disabled, or the
         session was ended on the server after it was issued (signed out, the password reset,
         the user disabled, even if enabled again since). The session cookie is signed but kept
-        by the browser: without this a copy of it kept working after sign-out."""
-        user = self.get(user_id)
-        if user is None or not session_id:
-            return None
-        a = schema.audit_log.c
-        query = (
+        by the browser: without this a copy of it kept working after sign-out.
+
+        A password reset or disabling ends all of a user's sessions through the user's
+        ``sessions_valid_after`` (not through the audit log, whose rows an operator may prune);
+        a sign-out ends its one session through its audit row. ``issued`` is the cookie's
+        ``time.time()``: compared to the microsecond, so a session issued a moment after a
+        reset (in the same second) is valid, one issued before it is not."""
+        u, a = schema.users.c, schema.audit_log.c
+        issued_at = datetime.fromtimestamp(float(issued), UTC)
+        query = select(
+            u.id, u.email, u.role, u.departments, u.disabled, u.sessions_valid_after
+        ).where(u.id == user_id)
+        signed_out = (
             select(a.id)
             .where(
-                a.at >= datetime.fromtimestamp(float(issued), UTC),
-                or_(
-                    and_(a.event == "sign_out", a.detail == _session_detail(session_id)),
-                    and_(a.email == user.email, a.event.in_(_ENDS_SESSIONS)),
-                ),
+                a.at >= issued_at,
+                a.event == "sign_out",
+                a.detail == _session_detail(session_id),
             )
             .limit(1)
         )
         with self.store.connect() as conn:
-            ended = conn.execute(query).first() is not None
-        return None if ended else user
+            row = conn.execute(query).first()
+            if row is None or row.disabled or not session_id:
+                return None
+            valid_after = _utc(row.sessions_valid_after)
+            if valid_after is not None and issued_at <= valid_after:
+                return None  # the password was reset or the user disabled since
+            if conn.execute(signed_out).first() is not None:
+                return None
+        return User(row.id, row.email, row.role, tuple(json.loads(row.departments)))
 
     def audit(
         self,
@@ -308,18 +351,34 @@ class Users:
         detail: dict[str, Any] | None = None,
         wait_s: float | None = None,
     ) -> None:
-        """Write one audit row. ``wait_s``: on SQLite, how long to wait for a load's write lock
-        (default the store's :data:`~dashboard.store.BUSY_TIMEOUT_S`), then ``OperationalError``."""
+        """Write one audit row, in its own transaction. ``wait_s``: on SQLite, how long to wait
+        for a load's write lock (default the store's :data:`~dashboard.store.BUSY_TIMEOUT_S`),
+        then ``OperationalError``. A change and its audit row go in one transaction instead
+        (:meth:`_audit_row` on the change's connection)."""
         with self.store.transaction(busy_timeout_s=wait_s) as conn:
-            conn.execute(
-                insert(schema.audit_log).values(
-                    at=_now(),
-                    email=email,
-                    event=event,
-                    detail=json.dumps(detail or {}, default=list),
-                    ip=ip,
-                )
+            self._audit_row(conn, event, email=email, ip=ip, detail=detail)
+
+    @staticmethod
+    def _audit_row(
+        conn: Connection,
+        event: str,
+        *,
+        email: str | None = None,
+        ip: str | None = None,
+        detail: dict[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Insert one audit row on ``conn``, inside the caller's transaction (committed or
+        rolled back with it)."""
+        conn.execute(
+            insert(schema.audit_log).values(
+                at=at or _now(),
+                email=email,
+                event=event,
+                detail=json.dumps(detail or {}, default=list),
+                ip=ip,
             )
+        )
 
     def audit_entries(self, *, limit: int = 50) -> list[dict[str, Any]]:
         a = schema.audit_log.c
@@ -416,6 +475,13 @@ def _store_busy(exc: OperationalError) -> bool:
     """SQLite's "database is locked" (or "busy"): another connection holds the write lock."""
     text = str(exc.orig or exc).lower()
     return "database is locked" in text or "database is busy" in text
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A stored time as an aware UTC datetime (SQLite gives back naive UTC)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _session_detail(session_id: str) -> str:

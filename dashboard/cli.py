@@ -671,8 +671,8 @@ def ensure_demo_users(settings: Settings) -> list[tuple[str, str, str]]:
     existing = {u["email"] for u in users.list()}
     for email, role, departments in DEMO_USERS:
         if email in existing:
-            password = users.reset_password(email)
-            users.enable(email)
+            # New password and enabled again in one transaction, with both audit rows.
+            password = users.reset_password(email, enable=True)
         else:
             password = users.add(email, role=role, departments=departments)
         out.append(

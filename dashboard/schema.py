@@ -186,6 +186,9 @@ users = Table(
     Column("locked_until", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("password_changed_at", DateTime(timezone=True), nullable=False),
+    # Sign-in sessions issued before this instant are over (set by a password reset and by
+    # disabling the user; NULL: no restriction). See ``Users.session_user``.
+    Column("sessions_valid_after", DateTime(timezone=True)),
 )
 
 audit_log = Table(

@@ -44,7 +44,7 @@ def test_change_a_filter_and_the_chart_follows(served) -> None:
         page.wait_for_function(f"() => ({TRACE_TOTAL})() === {everything}", timeout=20_000)
 
         page.locator("#requests-department").click()
-        page.get_by_role("option", name="PWDx", exact=True).click()
+        page.get_by_role("option", name="Public Works Department (PWDx)", exact=True).click()
         page.keyboard.press("Escape")
         expect(summary).to_contain_text(f"{pwd:,} requests", timeout=20_000)
         page.wait_for_function(f"() => ({TRACE_TOTAL})() === {pwd}", timeout=20_000)

@@ -286,7 +286,7 @@ def test_every_staff_page_works_without_a_violation(served, password) -> None:
         expect(page.locator("#requests-summary")).to_contain_text("requests", timeout=30_000)
         page.wait_for_function(PLOT_RENDERED, arg="#requests-chart", timeout=20_000)
         page.locator("#requests-department").click()
-        page.get_by_role("option", name="PWDx", exact=True).click()
+        page.get_by_role("option", name="Public Works Department (PWDx)", exact=True).click()
         page.keyboard.press("Escape")
         expect(page).to_have_url(re.compile(r"department=PWDx"), timeout=20_000)
 

@@ -93,7 +93,8 @@ def test_the_pack_of_a_department_user_holds_only_their_department(
         return re.sub(r'"[^"]*\?[^"]*"', '"?"', json.dumps(children))
 
     own = content("/pack", period)
-    assert f'"aria-label": "{mine}"' in own
+    label = Services.from_settings(settings).departments.label(mine)  # "Name (CODE)"
+    assert f'"aria-label": "{label}"' in own
     for path, search in (
         ("/pack", f"{period}&departments={other}"),
         ("/pack", f"{period}&department={other}"),
