@@ -34,6 +34,7 @@ from layouts.components import busy_notice
 from layouts.department import (
     OVERDUE_PAGE_SIZE,
     Ids,
+    announcement,
     heading,
     tier_badge,
     tier_label,
@@ -214,6 +215,7 @@ def heading_values(services: Services, scope: dept.Scope) -> dict[str, Any]:
     target = services.policy.target_for(department=scope.department)
     values: dict[str, Any] = {
         "department": scope.department,
+        "department_name": services.departments.name(scope.department),
         "period_label": scope.period.label(),
         "tier": str(Tier.NOT_ENOUGH),
         "compliance": None,
@@ -350,6 +352,7 @@ def _aging_table(frame: pd.DataFrame) -> Any:
 def _empty_outputs(notice: Any, heading_children: Any = None) -> dict[str, Any]:
     return {
         "heading": heading_children,
+        "announcement": notice if isinstance(notice, str) else "",
         "notice": notice,
         "body_style": HIDDEN,
         "types": [],
@@ -374,6 +377,7 @@ def no_cases_notice(services: Services, scope: dept.Scope, *, open_backlog: int 
     the data covers, and whether the period is outside it."""
     first, last = data_range(services.read_model)
     label = scope.period.label()
+    name = services.departments.label(scope.department)
     covers = f"The data runs from {first} to {last} (the first and last days a request was made)"
     if (
         first is not None
@@ -381,12 +385,12 @@ def no_cases_notice(services: Services, scope: dept.Scope, *, open_backlog: int 
         and (scope.period.end < first or scope.period.start > last)
     ):
         text = (
-            f"No cases of {scope.department} in {label}: it is outside the data. {covers}: "
+            f"No cases of {name} in {label}: it is outside the data. {covers}: "
             "pick a period in that range."
         )
     else:
         text = (
-            f"No cases of {scope.department} were due or opened in {label}. {covers}: pick "
+            f"No cases of {name} were due or opened in {label}. {covers}: pick "
             "a period in that range, or another department."
         )
     if open_backlog:
@@ -421,6 +425,7 @@ def department_view(
         )
     return {
         "heading": heading(values),
+        "announcement": announcement(values),
         "notice": notice,
         "body_style": SHOWN,
         "types": types_records(types),
@@ -824,6 +829,7 @@ def register(app: Dash, services: Services) -> None:
 
     @app.callback(
         Output(Ids.HEADING, "children"),
+        Output(Ids.ANNOUNCE, "children"),
         Output(Ids.NOTICE, "children"),
         Output(Ids.BODY, "style"),
         Output(Ids.TYPES, "rowData"),
@@ -841,6 +847,7 @@ def register(app: Dash, services: Services) -> None:
         view = department_view(services, code, _current_query(kind, day, start, end, initial))
         return (
             view["heading"],
+            view["announcement"],
             view["notice"],
             view["body_style"],
             view["types"],

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote, urlencode
 import dash
 from dash import Dash, Input, Output, State, no_update
 
+from dashboard.departments import DepartmentNames, load_names
 from dashboard.errors import SnapshotMissingError
 from dashboard.public import MAP_WINDOWS, MAX_ID_LENGTH, PublicData
 from layouts import public as ui
@@ -46,9 +47,17 @@ def track_target(raw: str | None) -> tuple[Any, str]:
     return ui.request_path(number), ""
 
 
-def route(data: PublicData, pathname: str | None, *, now: datetime | None = None):
-    """(page content, page title) for a path under ``/public/``."""
+def route(
+    data: PublicData,
+    pathname: str | None,
+    *,
+    now: datetime | None = None,
+    names: DepartmentNames | None = None,
+):
+    """(page content, page title) for a path under ``/public/``. ``names``: the departments'
+    names, shown with their codes (default: the codes alone)."""
     now = now or datetime.now(UTC)
+    names = names or DepartmentNames()
     if not isinstance(pathname, str):  # what a hand-made request may post: not a page
         return ui.page_not_found(""), _title("Page not found")
     path = (pathname or ui.BASE).split("?")[0]
@@ -59,6 +68,7 @@ def route(data: PublicData, pathname: str | None, *, now: datetime | None = None
     if rest.startswith("requests/"):
         number = unquote(rest.removeprefix("requests/")).strip()
         records = data.lookup_all(number) if number else []
+        records = [{**r, "department_label": names.label(r.get("department"))} for r in records]
         if not records:
             return ui.track_page(number, ui.not_found(number)), _title("Request not found")
         return ui.track_page(number, ui.request_cards(records, data.tz, now)), _title(
@@ -74,6 +84,14 @@ def route(data: PublicData, pathname: str | None, *, now: datetime | None = None
             model = data.performance()
         except SnapshotMissingError:
             model = {"end": None}
+        if model.get("departments"):
+            model = {
+                **model,
+                "departments": [
+                    {**item, "department_name": names.name(item["department"])}
+                    for item in model["departments"]
+                ],
+            }
         return ui.performance_page(model), _title("City performance")
     return ui.page_not_found(path), _title("Page not found")
 
@@ -212,13 +230,15 @@ def map_state(
 
 
 def register(app: Dash, data: PublicData) -> None:
+    names = load_names(data.settings.department_names)
+
     @app.callback(
         Output(Ids.CONTENT, "children"),
         Output(Ids.TITLE, "data"),
         Input(Ids.URL, "pathname"),
     )
     def _route(pathname: str | None) -> tuple[Any, str]:
-        return route(data, pathname)
+        return route(data, pathname, names=names)
 
     app.clientside_callback(
         "function(path) { return window.innerWidth; }",

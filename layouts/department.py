@@ -60,6 +60,7 @@ class Ids(StrEnum):
     NOTICE = "department-notice"
     BODY = "department-body"
     HEADING = "department-heading"
+    ANNOUNCE = "department-announce"
     TYPES = "department-types"
     TYPES_CSV = "department-types-csv"
     TYPES_DOWNLOAD = "department-types-download"
@@ -183,7 +184,12 @@ def heading(values: dict[str, Any]) -> html.Div:
     return html.Div(
         [
             html.H1(
-                [values["department"], html.Small(" department", className="text-muted")],
+                [
+                    values["department_name"],
+                    html.Small(values["department"], className="ms-2 text-muted"),
+                ]
+                if values.get("department_name", values["department"]) != values["department"]
+                else [values["department"], html.Small(" department", className="text-muted")],
                 className="h3 mb-1",
             ),
             html.P(values["period_label"], className="lead mb-2"),
@@ -213,6 +219,18 @@ def heading(values: dict[str, Any]) -> html.Div:
             ),
         ]
     )
+
+
+def announcement(values: dict[str, Any]) -> str:
+    """What the live region reads out when the period changes: the period, tier and score
+    (plain values, see ``callbacks.department.heading_values``)."""
+    score = (
+        f"{_pct(values['compliance'])} on time against a target of {_pct(values['target'], 0)}"
+        if values["compliance"] is not None
+        else "too few due cases to judge"
+    )
+    name = values.get("department_name") or values["department"]
+    return f"{name}, {values['period_label']}: {values['tier']}, {score}."
 
 
 def controls() -> dbc.Row:
@@ -488,7 +506,19 @@ def layout(code: str | None = None, **query: Any) -> html.Div:
             dcc.Location(id=Ids.URL, refresh=False),
             dcc.Store(id=Ids.STATE, data=("?" + urlencode(flat)) if flat else ""),
             dcc.Store(id=Ids.CODE, data=code or ""),
-            html.Div(id=Ids.HEADING, role="status", **{"aria-live": "polite"}),
+            # Not a live region: it holds the page's <h1>, which a screen reader re-read with
+            # every change of period. A live region inside it would not help: Dash mounts the
+            # children a callback sets anew, and a new region is not announced.
+            html.Div(id=Ids.HEADING),
+            # The live region: static (Dash mounts callback children anew, and a new region is
+            # not announced), out of sight, reading out the period, tier and score once each
+            # time they change.
+            html.Div(
+                id=Ids.ANNOUNCE,
+                role="status",
+                className="visually-hidden",
+                **{"aria-live": "polite", "aria-atomic": "true"},
+            ),
             controls(),
             html.Div(id=Ids.NOTICE),
             body(),

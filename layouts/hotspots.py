@@ -54,6 +54,45 @@ CATEGORY_COLOURS: dict[str, str] = {
     "Historical cold spot": "#35978f",
     NO_PATTERN: "#d0d5dd",
 }
+#: The cells' outlines. Cells are drawn at 85% opacity (the "not significant" / "no pattern" ones
+#: at 55%) on the white map; the outline is drawn at the same opacity. A cell whose fill is 3:1
+#: or more on white once blended keeps a thin white line between neighbours; the pale classes
+#: keep their light fill (the lightness is the scale: 90% is paler than 99%) and are outlined,
+#: 1 px, in the dark colour of their side, so every cell's edge is 3:1 or more on the white map
+#: (WCAG 2.1 SC 1.4.11): hot in dark red (5.4:1 blended), cold in dark blue (4.3:1), neither in
+#: near black (4.0:1 at 55%).
+SEPARATOR = {"width": 0.6, "color": "#ffffff"}
+HOT_OUTLINE = {"width": 1, "color": "#b2182b"}
+COLD_OUTLINE = {"width": 1, "color": "#2166ac"}
+NEUTRAL_OUTLINE = {"width": 1, "color": "#101828"}
+BIN_OUTLINES: dict[int, dict[str, Any]] = {
+    3: SEPARATOR,
+    2: SEPARATOR,
+    1: HOT_OUTLINE,
+    0: NEUTRAL_OUTLINE,
+    -1: COLD_OUTLINE,
+    -2: COLD_OUTLINE,
+    -3: SEPARATOR,
+}
+CATEGORY_OUTLINES: dict[str, dict[str, Any]] = {
+    "New hot spot": SEPARATOR,
+    "Intensifying hot spot": SEPARATOR,
+    "Consecutive hot spot": HOT_OUTLINE,
+    "Persistent hot spot": SEPARATOR,
+    "Sporadic hot spot": HOT_OUTLINE,
+    "Oscillating hot spot": HOT_OUTLINE,
+    "Diminishing hot spot": SEPARATOR,
+    "Historical hot spot": SEPARATOR,
+    "New cold spot": COLD_OUTLINE,
+    "Intensifying cold spot": SEPARATOR,
+    "Consecutive cold spot": COLD_OUTLINE,
+    "Persistent cold spot": SEPARATOR,
+    "Sporadic cold spot": COLD_OUTLINE,
+    "Oscillating cold spot": COLD_OUTLINE,
+    "Diminishing cold spot": COLD_OUTLINE,
+    "Historical cold spot": COLD_OUTLINE,
+    NO_PATTERN: NEUTRAL_OUTLINE,
+}
 TABLE_ROWS = 50
 MAP_HEIGHT = 600
 
@@ -360,10 +399,10 @@ def hotspot_map(
         if part.empty:
             continue
         if emerging:
-            colour = CATEGORY_COLOURS[cls]
+            colour, line = CATEGORY_COLOURS[cls], CATEGORY_OUTLINES[cls]
             name = cls if cls != NO_PATTERN else "No pattern (has requests)"
         else:
-            colour = BIN_COLOURS[int(cls)]
+            colour, line = BIN_COLOURS[int(cls)], BIN_OUTLINES[int(cls)]
             name = BIN_LABELS[int(cls)] if cls != 0 else "Not significant (has requests)"
         n = len(part)
         detail = [""] * n
@@ -404,7 +443,7 @@ def hotspot_map(
                 "showscale": False,
                 "marker": {
                     "opacity": 0.85 if cls not in (0, NO_PATTERN) else 0.55,
-                    "line": {"width": 0.6, "color": "white"},
+                    "line": dict(line),
                 },
                 "name": name,
                 "showlegend": False,  # the legend in words is the table beside the map
@@ -442,7 +481,11 @@ def density_figure(
     bandwidth_m: float,
 ) -> go.Figure:
     """The smoothed density (requests per km²) as filled contours on lon/lat axes with the
-    boundary outline and the outline of the hot-spot cells (a MultiLineString) on top."""
+    boundary outline and the outline of the hot-spot cells (a MultiLineString) on top.
+
+    The density is a continuous surface, not a set of marks: its palest band is under 3:1 on
+    white by design, its values are read from the colour bar and the hover. The marks on it (the
+    boundaries 5.0:1, the hot-spot outlines 17.8:1) are 3:1 or more on white."""
     fig = go.Figure()
     z = np.where(density > density.max() * 0.02, density, np.nan) if density.size else density
     fig.add_trace(
@@ -507,10 +550,14 @@ def density_figure(
     return fig
 
 
-def _swatch(colour: str) -> html.Span:
+def _swatch(colour: str, line: Mapping[str, Any] | None = None) -> html.Span:
+    """A class's colour in the legend, with the dark outline the map gives its pale cells."""
+    style = {"width": "1.1em", "height": "1.1em", "backgroundColor": colour}
+    if line and line is not SEPARATOR:
+        style["borderColor"] = line["color"]
     return html.Span(
         className="d-inline-block me-2 align-middle border",
-        style={"width": "1.1em", "height": "1.1em", "backgroundColor": colour},
+        style=style,
         **{"aria-hidden": "true"},
     )
 
@@ -521,7 +568,11 @@ def legend(rows: Sequence[Mapping[str, Any]], *, title: str, note: str | None = 
     body = [
         html.Tr(
             [
-                html.Th([_swatch(r["colour"]), r["label"]], scope="row", className="fw-normal"),
+                html.Th(
+                    [_swatch(r["colour"], r.get("outline")), r["label"]],
+                    scope="row",
+                    className="fw-normal",
+                ),
                 html.Td(f"{r['cells']:,}", className="text-end"),
                 html.Td(f"{r['requests']:,}", className="text-end"),
             ],
@@ -558,6 +609,7 @@ def bin_legend_rows(cells: pd.DataFrame) -> list[dict[str, Any]]:
         rows.append(
             {
                 "colour": BIN_COLOURS[b],
+                "outline": BIN_OUTLINES[b],
                 "label": BIN_LABELS[b] if b else "Not significant (has requests)",
                 "cells": int(len(part)),
                 "requests": int(part["count"].sum()),
@@ -577,6 +629,7 @@ def category_legend_rows(cells: pd.DataFrame) -> list[dict[str, Any]]:
         rows.append(
             {
                 "colour": CATEGORY_COLOURS[cat],
+                "outline": CATEGORY_OUTLINES[cat],
                 "label": cat if cat != NO_PATTERN else "No pattern (has requests)",
                 "cells": int(len(part)),
                 "requests": int(part["count"].sum()),
@@ -599,9 +652,16 @@ def ranked_table(rows: pd.DataFrame, *, mode: str, limit: int = TABLE_ROWS) -> A
     body = []
     for rank, row in enumerate(rows.head(limit).to_dict("records"), start=1):
         if emerging:
-            what = [_swatch(CATEGORY_COLOURS.get(row["category"], "#d0d5dd")), row["category"]]
+            what = [
+                _swatch(
+                    CATEGORY_COLOURS.get(row["category"], CATEGORY_COLOURS[NO_PATTERN]),
+                    CATEGORY_OUTLINES.get(row["category"], NEUTRAL_OUTLINE),
+                ),
+                row["category"],
+            ]
         else:
-            what = [_swatch(BIN_COLOURS[int(row["bin"])]), BIN_LABELS[int(row["bin"])]]
+            b = int(row["bin"])
+            what = [_swatch(BIN_COLOURS[b], BIN_OUTLINES[b]), BIN_LABELS[b]]
         cells = [
             html.Td(rank),
             html.Td(what),

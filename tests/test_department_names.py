@@ -182,3 +182,49 @@ def test_the_cli_lists_codes_counts_and_the_unnamed(nyc, tmp_path, monkeypatch, 
     assert main(["departments"]) == 0
     text = capsys.readouterr().out
     assert "Police" in text and "(no name)" in text
+
+
+def test_the_department_page_names_its_department(services) -> None:
+    from callbacks.department import department_view
+
+    view = department_view(services, "PWDx", SEPTEMBER, as_of=AS_OF)
+    (h1,) = [n for n in walk(view["heading"]) if type(n).__name__ == "H1"]
+    assert _text(h1) == "Public Works Department PWDx"
+    assert view["announcement"].startswith("Public Works Department, September 2011: ")
+    tier = next(
+        t
+        for t in ("On Target", "Close But", "Problem", "Not enough")
+        if t in _text(view["heading"])
+    )
+    assert tier in view["announcement"]
+    unnamed = department_view(
+        replace(services, departments=DepartmentNames()), "PWDx", SEPTEMBER, as_of=AS_OF
+    )
+    (h1,) = [n for n in walk(unnamed["heading"]) if type(n).__name__ == "H1"]
+    assert _text(h1) == "PWDx department"
+    empty = department_view(services, "PWDx", "?period=month&date=2019-09-01", as_of=AS_OF)
+    assert "No cases of Public Works Department (PWDx) in September 2019" in json.dumps(
+        empty["notice"].to_plotly_json(), default=str
+    )
+
+
+def test_the_portal_names_departments(demo) -> None:
+    from datetime import UTC, datetime
+
+    from callbacks.public import route
+    from tests.support.public import public_data
+
+    names = load_names(None)
+    now = datetime(2012, 1, 15, tzinfo=UTC)
+    with public_data(demo[0]) as data:
+        content, _ = route(data, "/public/performance", now=now, names=names)
+        codes = [item["department"] for item in data.performance()["departments"]]
+        card = route(data, "/public/requests/101000295613", now=now, names=names)[0]
+        record = data.lookup("101000295613")
+        plain, _ = route(data, "/public/performance", now=now)
+    headings = [_text(n) for n in walk(content) if type(n).__name__ == "H3"]
+    assert codes
+    assert {f"{names[c]} {c}" if c in names else c for c in codes} <= set(headings)
+    assert f"{names['PWDx']} PWDx" in headings
+    assert "PWDx" in [_text(n) for n in walk(plain) if type(n).__name__ == "H3"]
+    assert names.label(record["department"]) in _text(card)
