@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import importlib
+import inspect
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -464,6 +466,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     for order, (name, layout_module, callback_module) in enumerate(pages):
         spec = dict(layout_module.PAGE)
         spec.setdefault("order", order)
+        title = spec.get("title")
+        if callable(title) and "names" in inspect.signature(title).parameters:
+            spec["title"] = functools.partial(title, names=services.departments)
         # A page whose content comes with it (callbacks/<name>.py ``page_layout``) gets its layout
         # function from its callbacks module, which knows the services; layouts never do.
         page_layout = getattr(callback_module, "page_layout", None)

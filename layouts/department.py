@@ -8,6 +8,7 @@ touches the data. The numbers come from ``callbacks/department.py``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
@@ -22,11 +23,15 @@ from layouts.components import download_status, labelled, period_columns
 from layouts.figures import plural
 
 
-def page_title(code: str | None = None, **_: Any) -> str:
+def page_title(code: str | None = None, *, names: Mapping[str, str] | None = None, **_: Any) -> str:
     """The browser tab's title, naming the department of the address (Dash Pages calls it with
-    the path's variables; it is set as text, never as HTML)."""
-    name = clean_code(code)
-    return f"{name} · Department · stat311" if name else "Department · stat311"
+    the path's variables; it is set as text, never as HTML). ``names``: department names by code
+    (the app factory passes them), so the tab reads "Public Works Department (PWDx)"."""
+    code = clean_code(code)
+    if not code:
+        return "Department · stat311"
+    name = (names or {}).get(code)
+    return f"{name} ({code}) · Department · stat311" if name else f"{code} · Department · stat311"
 
 
 PAGE = {

@@ -263,8 +263,9 @@ def test_staff_and_public_pages_declare_their_language_and_one_footer(
 
 
 def test_the_department_page_title_names_the_department(demo, reset_dash_registries) -> None:
-    """WCAG 2.4.2: a tab per department reads "PWDx · Department · stat311", not the same title
-    for every department; Dash Pages calls the title with the address's variables."""
+    """WCAG 2.4.2: a tab per department reads "Public Works Department (PWDx) · Department ·
+    stat311" (its code alone when it has no name), not the same title for every department; Dash
+    Pages calls the title with the address's variables."""
     from dashboard.app_factory import create_app
 
     create_app(demo[0])
@@ -272,6 +273,6 @@ def test_the_department_page_title_names_the_department(demo, reset_dash_registr
         p for p in dash.page_registry.values() if p["path_template"] == "/department/<code>"
     )
     assert callable(page["title"])
-    assert page["title"](code="PWDx") == "PWDx · Department · stat311"
-    assert page["title"](code="BTDT%20x") == "BTDT x · Department · stat311"  # decoded
+    assert page["title"](code="PWDx") == "Public Works Department (PWDx) · Department · stat311"
+    assert page["title"](code="BTDT%20x") == "BTDT x · Department · stat311"  # decoded, no name
     assert page["title"](code="") == "Department · stat311"
