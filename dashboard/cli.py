@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from dashboard.argtypes import iso_date, positive_count, source_name
 from dashboard.errors import ConfigError, InputFileError, Stat311Error
@@ -338,12 +339,25 @@ def _count(store, table, *where) -> int:
         return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
 
 
+def _utc_times(row: dict[str, Any], *names: str) -> dict[str, Any]:
+    """``row`` with its times ``names`` as aware UTC datetimes (SQLite gives naive UTC,
+    PostgreSQL aware times), so both stores print the same."""
+    from datetime import UTC, datetime
+
+    def utc(value: Any) -> Any:
+        if not isinstance(value, datetime):
+            return value
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    return {**row, **{name: utc(row[name]) for name in names if name in row}}
+
+
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard import schema
 
     store = _store(settings)
     store.migrate()
-    runs = store.runs(limit=args.limit)
+    runs = [_utc_times(r, "started_at", "finished_at") for r in store.runs(limit=args.limit)]
     total = _count(store, schema.ingestion_runs)
     if total > len(runs):
         print(
@@ -649,7 +663,7 @@ def cmd_users_reset(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users_audit(args: argparse.Namespace, settings: Settings) -> int:
-    entries = _users(settings).audit_entries(limit=args.limit)
+    entries = [_utc_times(e, "at") for e in _users(settings).audit_entries(limit=args.limit)]
     if args.json:
         print(json.dumps(entries, default=str))
         return 0

@@ -856,7 +856,13 @@ def _cell_counts(
     late, judged = _late_sql()
     h3col = _h3(resolution)
     column = f"area_{layer}" if layer else None
-    area = f', mode("{column}") AS area' if column and read_model.has_column(column) else ""
+    # A cell split evenly between two areas is labelled with the first by name: plain mode()
+    # breaks ties arbitrarily, differently from one query to the next.
+    area = (
+        f', mode("{column}" ORDER BY "{column}") AS area'
+        if column and read_model.has_column(column)
+        else ""
+    )
     frame = read_model.select(
         f"SELECT {h3col} AS h3, count(*) AS count, "  # noqa: S608
         "count(*) FILTER (WHERE status = 'open') AS open, "

@@ -363,9 +363,16 @@ def judged_values(as_of: Any) -> list[Any]:
 
 GROUPS = {"department": "department", "type": "service_name"}
 
+
+def _dept(group: str) -> str:
+    """The department of a group: its own, or for a request type the department most of its
+    cases belong to (ties to the first by code: plain mode() picks one arbitrarily)."""
+    return "department" if group == "department" else "mode(department ORDER BY department)"
+
+
 _COMPLIANCE_SQL = """
 SELECT {group} AS grp,
-       mode(department) AS dept,
+       {dept} AS dept,
        {counts},
        quantile_cont((epoch_us(closed_at) - epoch_us(requested_at)) / 86400000000.0, [0.5, 0.9])
            FILTER (WHERE closed_at IS NOT NULL AND closed_at <= ?) AS days_to_close
@@ -454,7 +461,9 @@ class SlaEngine:
         compliance, backlog, volume = self.read_model.select_all(
             [
                 Question(
-                    _COMPLIANCE_SQL.format(group=group, duplicates=duplicates, counts=SLA_COUNTS),
+                    _COMPLIANCE_SQL.format(
+                        group=group, duplicates=duplicates, counts=SLA_COUNTS, dept=_dept(group)
+                    ),
                     flt=flt,
                     before=[*judged_values(as_of), as_of.to_pydatetime()],  # (and days to close)
                     after=[start_local, end_local],

@@ -115,6 +115,11 @@ class Store:
                 kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_S}
             else:
                 kwargs["pool_pre_ping"] = True
+                # Every session in UTC, whatever the server's, the database's or PGTZ's zone:
+                # times come back as the store wrote them (the CLI printed a run's start in the
+                # server's zone, and a snapshot's "run started" mark changed with PGTZ, so the
+                # next load rebuilt the snapshot whole instead of merging).
+                kwargs["connect_args"] = {"options": "-c TimeZone=UTC"}
             engine = create_engine(self.url, **kwargs)
             if self.dialect == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
