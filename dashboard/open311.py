@@ -598,8 +598,9 @@ _REQUEST_SCHEMA = {
         "service_code": _nullable("string"),
         "description": _nullable(
             "string",
-            description="The request's text after redaction of e-mails, phone numbers and "
-            "names; null for sensitive request types.",
+            description="The request's text after redaction of personal data (e-mails, phone "
+            "numbers, names, licence plates, flat numbers, dates of birth, ages, links with a "
+            "query); null for sensitive request types.",
         ),
         "agency_responsible": _nullable("string", description="The department code."),
         "service_notice": _nullable("string", description="The SLA policy's time frame."),

@@ -7,7 +7,8 @@ comes from :class:`PublicData`, which applies the privacy rules in one place:
   list and map, and looking it up answers exactly like an unknown number.
 - **No internal text.** ``resolution`` is never read (it is not even selected); ``description``
   is published only after :func:`dashboard.redact.redact`, and not at all for the request types
-  listed in ``STAT311_PUBLIC_SENSITIVE_TYPES``. Status notes are written from structured fields.
+  listed in ``STAT311_PUBLIC_SENSITIVE_TYPES``. Status notes are written from structured fields
+  (the source's own status text only as one of a fixed list of status words).
 - **Locations are generalised.** Public coordinates are the centre of the case's H3 cell at
   resolution 9 (about 100 m across) and the address loses its house number, except for the
   infrastructure types in ``STAT311_PUBLIC_EXACT_TYPES`` (street lights, potholes...), which are
@@ -48,7 +49,7 @@ from sqlalchemy import bindparam, false, func, select
 from dashboard import schema
 from dashboard.errors import ConfigError, SnapshotMissingError
 from dashboard.queries import CaseFilter, QueryError, ReadModel
-from dashboard.redact import redact, without_house_numbers
+from dashboard.redact import redact, redact_address, without_house_numbers
 from dashboard.settings import SETTINGS as _SETTINGS  # noqa: E402
 from dashboard.settings import Settings
 from dashboard.sla import SlaEngine, SlaPolicy, describe_rule, load_policy, policy_due, weekly
@@ -161,7 +162,8 @@ class PublicConfig:
 
 # -- privacy helpers (pure) -------------------------------------------------------------------------
 _UNIT = re.compile(
-    r"[,\s]*\b(?:apt|apartment|unit|suite|ste|flat|fl|floor|rm|room)\b\.?\s*#?\s*[\w-]+"
+    r"[,\s]*\b(?:apt|apartment|unit|suite|ste|flat|fl|floor|rm|room)\b\.?\s*#?\s*"
+    r"(?:\[number removed\]|[\w-]+)"  # (redaction may have marked the unit's number already)
     r"|[,\s]*#\s*[\w-]+",
     re.IGNORECASE,
 )
@@ -176,6 +178,43 @@ _ROAD_WORDS = frozenset({"route", "rte", "rt", "highway", "hwy", "interstate"})
 #: Words that only announce a number ("No. 16", "Number 16"): dropped with it.
 _NUMBER_WORDS = frozenset({"no", "no.", "nr", "nr.", "number", "num", "num."})
 _ZIP = re.compile(r"^\d{5}(?:-\d{4})?$")
+#: Street types a number may name on its own, as New York writes its numbered streets ("EAST 35
+#: STREET", "1315 48 STREET", "3593 3 AVENUE", "39 AVENUE & 48 STREET").
+_NUMBERED_STREET_TYPES = frozenset(
+    "street st avenue ave av road rd place pl drive dr lane ln terrace ter court ct "
+    "boulevard blvd parkway pkwy way".split()
+)
+#: Words before such a number that say it names the street ("WEST 35 STREET", "BEACH 69 STREET").
+_STREET_PREFIXES = frozenset("east west north south e w n s e. w. n. s. beach".split())
+#: What may follow the street type of a street named by a number alone: the address ends, or
+#: the next street of an intersection comes.
+_INTERSECTION_JOINS = frozenset({"", "&", "and", "@", "/", "at"})
+_HOUSE_NUMBER_TOKEN = re.compile(r"\d+[A-Za-z]?(?:-\d+[A-Za-z]?)?")
+
+
+#: The sources' words for the stages of an open request that the public note may repeat
+#: ("Open (In Progress)."), by their lower-cased letters. Any other status text is left out: a
+#: source's status column can carry a staff note ("Pending - call J. Roe back").
+OPEN_STATUS_WORDS = {
+    "in progress": "In Progress",
+    "inprogress": "In Progress",
+    "work in progress": "In Progress",
+    "assigned": "Assigned",
+    "pending": "Pending",
+    "started": "Started",
+    "acknowledged": "Acknowledged",
+    "accepted": "Accepted",
+    "received": "Received",
+    "scheduled": "Scheduled",
+    "on hold": "On Hold",
+    "reopened": "Reopened",
+    "re opened": "Reopened",
+    "in review": "In Review",
+    "under review": "Under Review",
+    "dispatched": "Dispatched",
+    "forwarded": "Forwarded",
+    "referred": "Referred",
+}
 
 
 def _keeps_number(words: list[str], i: int, core: str) -> bool:
@@ -184,10 +223,31 @@ def _keeps_number(words: list[str], i: int, core: str) -> bool:
     before = words[i - 1] if i else ""
     if _ORDINAL.match(core) or _ROAD.match(core):
         return True
+    if _numbered_street(words, i, core):
+        return True
     if before.strip(".,;:()").lower() in _ROAD_WORDS and re.fullmatch(r"\d+[A-Za-z]?", core):
         return True
     after_state = re.fullmatch(r"[A-Z]{2},?", before) is not None
     return bool(_ZIP.match(core)) and i == len(words) - 1 and (after_state or before.endswith(","))
+
+
+def _numbered_street(words: list[str], i: int, core: str) -> bool:
+    """Is ``words[i]`` the number of a street named by its number, New York style ("WEST 35
+    STREET", "1315 48 STREET", "39 AVENUE & 48 STREET")? Only when a street type follows it
+    and it cannot be the house number: after a direction ("WEST", "BEACH"), after the house
+    number itself, or with the address (or this street of an intersection) ending right after
+    the street type -- nobody lives at "12 Street"."""
+    if not re.fullmatch(r"\d{1,3}", core) or i + 1 >= len(words):
+        return False
+    if words[i].strip("()") != core or words[i + 1].strip(".,;:()").lower() not in (
+        _NUMBERED_STREET_TYPES
+    ):
+        return False
+    before = words[i - 1].strip(",;:()").lower() if i else ""
+    if before in _STREET_PREFIXES or _HOUSE_NUMBER_TOKEN.fullmatch(before):
+        return True
+    beyond = words[i + 2].strip(",;:()").lower() if i + 2 < len(words) else ""
+    return beyond in _INTERSECTION_JOINS or words[i + 1].endswith(",")
 
 
 def _public_description(text: str | None, precision: str) -> str | None:
@@ -207,7 +267,7 @@ def generalise_address(address: str | None) -> str | None:
     ("W 4th St"), road numbers ("Route 28", "I-93") and a ZIP code at the end after a state
     ("MA 02131") or a comma ("Elm St, 02131"). Errs towards
     removing too much: "Public Alley No. 422" becomes "Public Alley"."""
-    text = redact(address)
+    text = redact_address(address)
     if not text:
         return None
     text = _UNIT.sub(" ", text)
@@ -517,7 +577,7 @@ class PublicData:
         if sensitive:
             address = None
         elif precision == "exact":
-            address = redact(row["address"]) or None
+            address = redact_address(row["address"]) or None
         else:
             address = generalise_address(row["address"])
         requested = _aware(row["requested_at"])
@@ -552,8 +612,9 @@ class PublicData:
         }
 
     def status_notes(self, row: Mapping[str, Any], expected: datetime | None) -> str:
-        """A public note written from structured fields only (never the resolution text)."""
-        raw = redact(row["status_raw"] or "") or ""
+        """A public note written from structured fields only: never the resolution text, and
+        the source's own status (``status_raw``, staff-only) only as one of the known status
+        words (:data:`OPEN_STATUS_WORDS`), never as typed."""
         if row["status"] == "closed":
             if row["is_duplicate"]:
                 parent = redact(row["parent_request_id"] or "")
@@ -568,8 +629,11 @@ class PublicData:
             when = f"{closed.astimezone(self.tz):%d %B %Y}".lstrip("0")
             return f"Closed on {when}."
         note = "Open"
-        if raw and raw.lower() not in {"open", "opened", "new"}:
-            note += f" ({raw[:80]})"
+        word = OPEN_STATUS_WORDS.get(
+            " ".join(re.findall(r"[a-z]+", (row["status_raw"] or "").lower()))
+        )
+        if word:
+            note += f" ({word})"
         if expected is not None and expected < datetime.now(UTC):
             note += "; past the expected time"
         return note + "."
@@ -709,11 +773,12 @@ class PublicData:
         def compute() -> list[dict[str, Any]]:
             try:
                 frame = self.read_model.select(
-                    "SELECT service_code, mode(service_name) AS service_name, "
-                    "mode(service_group) AS service_group, mode(department) AS department, "
+                    "SELECT service_code, mode(service_name ORDER BY service_name) AS service_name, "
+                    "mode(service_group ORDER BY service_group) AS service_group, "
+                    "mode(department ORDER BY department) AS department, "
                     "count(*) AS requests FROM {cases} "
                     "WHERE {where} AND NOT is_private AND service_code IS NOT NULL "
-                    "GROUP BY service_code ORDER BY lower(mode(service_name)), service_code"
+                    "GROUP BY service_code ORDER BY lower(mode(service_name ORDER BY service_name)), service_code"
                 )
             except SnapshotMissingError:
                 return []
@@ -902,7 +967,7 @@ class PublicData:
             f"SELECT {column} AS cell, count(*) AS requests, "  # noqa: S608 - fixed column
             "count(*) FILTER (WHERE status = 'open') AS open FROM {cases} "
             f"WHERE {{where}} AND NOT is_private AND {column} IS NOT NULL "
-            "AND location_quality = 'exact' GROUP BY 1 ORDER BY 2 DESC",
+            "AND location_quality = 'exact' GROUP BY 1 ORDER BY 2 DESC, 1",  # ties by cell
             flt=flt,
         )
 
