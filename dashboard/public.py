@@ -299,6 +299,15 @@ def generalise_address(address: str | None) -> str | None:
     return text or None
 
 
+SENSITIVE_BY_AREA = (
+    "Requests of sensitive types (about someone's home, health or safety) are shown by area "
+    "only, not on cells or points."
+)
+#: Cases of the sensitive types (bound to the list of them) are left out of the public map's
+#: cells and points: they are published by area only (see ``PublicData._record``).
+NOT_SENSITIVE = "(service_name IS NULL OR NOT list_contains(?::VARCHAR[], service_name))"
+
+
 def cell_centre(cell: int | None) -> tuple[float, float] | None:
     """(lat, lon) of an H3 cell's centre, rounded to 6 decimals (the published coordinates)."""
     if cell is None or pd.isna(cell):
@@ -566,13 +575,20 @@ class PublicData:
         """One case as the public may see it: a fixed set of keys, privacy rules applied."""
         name = row["service_name"]
         sensitive = self.config.is_sensitive(name)
-        lat, lon, precision = public_point(
-            service_name=name,
-            lat=row["lat"],
-            lon=row["lon"],
-            cell=row["h3_9"],
-            location_quality=row["location_quality"],
-            config=self.config,
+        # A sensitive type has no published point at all, only its area: most of its cells
+        # hold a single such case (1,378 of 2,194 in Boston 2011), so a cell centre with a time
+        # to the second would single out a home.
+        lat, lon, precision = (
+            (None, None, "none")
+            if sensitive
+            else public_point(
+                service_name=name,
+                lat=row["lat"],
+                lon=row["lon"],
+                cell=row["h3_9"],
+                location_quality=row["location_quality"],
+                config=self.config,
+            )
         )
         if sensitive:
             address = None
@@ -729,7 +745,12 @@ class PublicData:
         by_cell = _c.h3_9.in_(
             bindparam("public_cells", cells, expanding=True, literal_execute=True)
         )
-        generalised = (_c.service_name.is_(None) | _c.service_name.not_in(exact)) & by_cell
+        sensitive = sorted(self.config.sensitive_types)
+        generalised = (
+            (_c.service_name.is_(None) | _c.service_name.not_in(exact + sensitive)) & by_cell
+            if sensitive
+            else (_c.service_name.is_(None) | _c.service_name.not_in(exact)) & by_cell
+        )
         if not exact:
             return generalised & (_c.location_quality == "exact")
         exactly = (
@@ -893,8 +914,14 @@ class PublicData:
             return {"total": total, "frame": frame, "geojson": geojson, "layer": layer}
         total = int(self.read_model.counts(flt, by=(), period=None, public=True)["count"].sum())
         if view in {"area", "cell"}:  # by area without a boundary layer: by cell
-            return {"total": total, "view": "cell", **self._cells(flt)}
-        return {"total": total, **self._points(flt), "geojson": self._outline(catalogue)}
+            found = {"total": total, "view": "cell", **self._cells(flt)}
+        else:
+            found = {"total": total, **self._points(flt), "geojson": self._outline(catalogue)}
+        if self.config.sensitive_types and (
+            not flt.types or any(self.config.is_sensitive(t) for t in flt.types)
+        ):
+            found["note"] = " ".join(filter(None, [found.get("note"), SENSITIVE_BY_AREA]))
+        return found
 
     def _area_counts(self, flt: CaseFilter, layer: str) -> pd.DataFrame:
         """Requests and open requests per area of ``layer`` (name, requests, open), the
@@ -967,18 +994,20 @@ class PublicData:
             f"SELECT {column} AS cell, count(*) AS requests, "  # noqa: S608 - fixed column
             "count(*) FILTER (WHERE status = 'open') AS open FROM {cases} "
             f"WHERE {{where}} AND NOT is_private AND {column} IS NOT NULL "
-            "AND location_quality = 'exact' GROUP BY 1 ORDER BY 2 DESC, 1",  # ties by cell
+            f"AND location_quality = 'exact' AND {NOT_SENSITIVE} "
+            "GROUP BY 1 ORDER BY 2 DESC, 1",  # ties by cell
             flt=flt,
+            after=[sorted(self.config.sensitive_types)],
         )
 
     def _points(self, flt: CaseFilter) -> dict[str, Any]:
         raw = self.read_model.select(
-            "SELECT request_id, service_name, status, requested_local, lat, lon, h3_9, "
+            "SELECT request_id, service_name, status, requested_local, lat, lon, h3_9, "  # noqa: S608
             "location_quality FROM {cases} WHERE {where} AND NOT is_private "
-            "AND lat IS NOT NULL AND location_quality = 'exact' "
+            f"AND lat IS NOT NULL AND location_quality = 'exact' AND {NOT_SENSITIVE} "
             "ORDER BY requested_at DESC, id DESC LIMIT ?",
             flt=flt,
-            after=[MAX_MAP_POINTS + 1],
+            after=[sorted(self.config.sensitive_types), MAX_MAP_POINTS + 1],
         )
         note = None
         if len(raw) > MAX_MAP_POINTS:

@@ -242,13 +242,15 @@ def test_incident_notifications_publish_no_description_or_address(
 ) -> None:
     """Boston's ``Notification`` type carries incidents passed on to 311 ("Shooting", "Person
     Stabbed (Fatal)") with where they happened: sensitive by default, so the public side gives
-    neither its text nor its address (only its cell, like other sensitive types)."""
+    neither its text, its address nor a point (only its area, like other sensitive types)."""
     stored = demo[1].get_case(request_id)
     assert stored["service_name"] == "Notification"
     assert all(w in f"{stored['description']} {stored['address']}" for w in words)
     item = get(client, f"{API}/requests/{request_id}.json?extensions=true")[0]
     assert item["description"] is None and item["address"] is None
-    assert item["extended_attributes"]["location_precision"] == "cell"
+    assert item["extended_attributes"]["location_precision"] == "none"
+    assert item["lat"] is None and item["long"] is None
+    assert item["extended_attributes"]["areas"]  # its neighbourhood is still published
     for fmt in ("json", "xml"):
         text = client.get(f"{API}/requests/{request_id}.{fmt}").get_data(as_text=True)
         assert not any(w.lower() in text.lower() for w in words)

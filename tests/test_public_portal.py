@@ -12,7 +12,7 @@ from dash import no_update
 
 from callbacks.public import map_view, normalise_number, route, track_target
 from dashboard.app_factory import create_app
-from dashboard.public import PublicConfig, cell_centre
+from dashboard.public import SENSITIVE_BY_AREA, PublicConfig, cell_centre
 from dashboard.queries import CaseFilter, ReadModel
 from dashboard.sla import SlaEngine
 from dashboard.store import Store
@@ -182,10 +182,16 @@ def test_map_views_count_public_cases_and_snap_locations(data, demo) -> None:
     cells = data.map_data(service_name=None, days=30, view="cell")
     assert cells["frame"]["requests"].sum() == model.total(CaseFilter(start=start, end=end)) - int(
         model.select(
-            "SELECT count(*) AS n FROM {cases} WHERE {where} AND location_quality <> 'exact'",
+            "SELECT count(*) AS n FROM {cases} WHERE {where} AND (location_quality <> 'exact' "
+            "OR list_contains(?, service_name))",  # sensitive types: by area only
             flt=CaseFilter(start=start, end=end),
+            after=[sorted(data.config.sensitive_types)],
         )["n"].iloc[0]
     )
+    assert SENSITIVE_BY_AREA in cells["note"]
+    rats = data.map_data(service_name="Rat Bite", days=365, view="points")
+    assert rats["frame"].empty and SENSITIVE_BY_AREA in rats["note"]
+    assert data.map_data(service_name="Rat Bite", days=365, view="cell")["frame"].empty
     points = data.map_data(service_name="Graffiti Removal", days=30, view="points")["frame"]
     assert len(points) > 50 and set(points["precision"]) == {"cell"}
     truth = model.select(
