@@ -355,7 +355,16 @@ def _public(
                 return cb.map_view(data, None, days, view, 1200)
 
             shown = data.map_data(service_name=None, days=days, view=view)
-            baselines = _public_baselines(view, shown, con, recent, window, layer, MAX_MAP_POINTS)
+            baselines = _public_baselines(
+                view,
+                shown,
+                con,
+                recent,
+                window,
+                layer,
+                MAX_MAP_POINTS,
+                sensitive=sorted(data.config.sensitive_types),
+            )
             figure = _map_figure(
                 ctx,
                 name=f"public map by {'point' if view == 'points' else view}: all, {days} days",
@@ -395,8 +404,17 @@ def _public_baselines(
     window: list[str],
     layer: str,
     max_points: int,
+    *,
+    sensitive: Sequence[str] = (),
 ) -> list[tuple[str, Callable[[], Any]]]:
+    """The baselines of one public map view. Cells and points leave out the ``sensitive``
+    types, as the portal does (they are published by area only)."""
     where = "c.requested_at >= ? AND c.requested_at < ? AND NOT c.is_private"
+    marks = ", ".join("?" * len(sensitive))
+    not_sensitive = (
+        f" AND (c.service_name IS NULL OR c.service_name NOT IN ({marks}))" if sensitive else ""
+    )
+    located = recent[~recent["service_name"].isin(list(sensitive))] if sensitive else recent
     is_open = "sum(CASE WHEN c.status = 'open' THEN 1 ELSE 0 END)"
     outside = "(outside the areas or no location)"
     if view == "area":
@@ -424,13 +442,13 @@ def _public_baselines(
             rows = con.execute(
                 f"SELECT c.{column}, count(*), {is_open} FROM cases c "  # noqa: S608
                 f"WHERE {where} AND c.{column} IS NOT NULL AND c.location_quality = 'exact' "
-                "GROUP BY 1",
-                window,
+                f"{not_sensitive} GROUP BY 1",
+                [*window, *sensitive],
             ).fetchall()
             return _canon(rows)
 
         def pandas() -> list:
-            f = recent[recent[column].notna() & (recent["location_quality"] == "exact")]
+            f = located[located[column].notna() & (located["location_quality"] == "exact")]
             g = f.assign(open=f["status"] == "open").groupby(column)
             n, opened = g.size(), g["open"].sum()
             return _canon([(int(c), int(n[c]), int(opened[c])) for c in n.index])
@@ -440,14 +458,14 @@ def _public_baselines(
         def sql() -> list:
             rows = con.execute(
                 f"SELECT c.request_id FROM cases c WHERE {where} "  # noqa: S608
-                "AND c.lat IS NOT NULL AND c.location_quality = 'exact' "
+                f"AND c.lat IS NOT NULL AND c.location_quality = 'exact'{not_sensitive} "
                 "ORDER BY c.requested_at DESC, c.id DESC LIMIT ?",
-                [*window, max_points],
+                [*window, *sensitive, max_points],
             ).fetchall()
             return [str(r[0]) for r in rows]
 
         def pandas() -> list:
-            f = recent[recent["location_quality"] == "exact"]
+            f = located[located["location_quality"] == "exact"]
             f = f.sort_values(["requested_at", "id"], ascending=False).head(max_points)
             return list(f["request_id"].astype(str))
 
