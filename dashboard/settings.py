@@ -97,7 +97,14 @@ SENSITIVE_TYPES = (
     "Rat Bite,Breathe Easy,Heat/Fuel Assistance,No Utilities Residential - Water,"
     "No Utilities Residential - Electricity,No Utilities Residential - Gas,"
     "Maintenance Complaint - Residential,Unsatisfactory Utilities - Electrical  Plumbing,"
-    "Rental Unit Delivery Conditions,General Comments For An Employee,Notification"
+    "Rental Unit Delivery Conditions,General Comments For An Employee,Notification,"
+    # New York (NYC 311 `Complaint Type`): HPD's housing conditions, complaints about a
+    # neighbour or a person, and conditions inside a home.
+    "HEAT/HOT WATER,UNSANITARY CONDITION,PAINT/PLASTER,PLUMBING,DOOR/WINDOW,WATER LEAK,"
+    "ELECTRIC,GENERAL,FLOORING/STAIRS,APPLIANCE,SAFETY,ELEVATOR,OUTSIDE BUILDING,"
+    "Noise - Residential,Drug Activity,Encampment,Homeless Person Assistance,"
+    "Non-Emergency Police Matter,Animal-Abuse,Panhandling,Indoor Air Quality,Indoor Sewage,"
+    "Unsanitary Animal Pvt Property,Illegal Animal Kept as Pet,Construction Lead Dust"
 )
 
 
