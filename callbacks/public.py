@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, unquote, urlencode
 import dash
 from dash import Dash, Input, Output, State, no_update
 
-from dashboard.departments import DepartmentNames, load_names
+from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
 from dashboard.public import MAP_WINDOWS, MAX_ID_LENGTH, PublicData
 from layouts import public as ui
@@ -230,7 +230,7 @@ def map_state(
 
 
 def register(app: Dash, data: PublicData) -> None:
-    names = load_names(data.settings.department_names)
+    names = data.departments
 
     @app.callback(
         Output(Ids.CONTENT, "children"),

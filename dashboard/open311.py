@@ -352,7 +352,7 @@ def spec_service(service: Mapping[str, Any]) -> dict:
         parts.append(f"({service['group']})")
     description = " ".join(parts)
     if service.get("department"):
-        description += f", handled by {service['department']}"
+        description += f", handled by {service.get('department_label') or service['department']}"
     if service.get("service_notice"):
         description += f". {service['service_notice']}"
     return {

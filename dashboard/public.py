@@ -47,6 +47,7 @@ import pandas as pd
 from sqlalchemy import bindparam, false, func, select
 
 from dashboard import schema
+from dashboard.departments import DepartmentNames, load_names
 from dashboard.errors import ConfigError, SnapshotMissingError
 from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.redact import redact, redact_address, without_house_numbers
@@ -473,11 +474,16 @@ class PublicData:
         store: Store,
         policy: SlaPolicy,
         config: PublicConfig | None = None,
+        departments: DepartmentNames | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.policy = policy
         self.config = config or PublicConfig()
+        #: Department names by code (the services' descriptions, the portal's pages).
+        self.departments = (
+            departments if departments is not None else load_names(settings.department_names)
+        )
         self.timezone = settings.timezone
         self.tz = ZoneInfo(settings.timezone)
         # Unscoped on purpose: public aggregates are the same for everybody. Private cases are
@@ -814,6 +820,7 @@ class PublicData:
                         "service_name": name or str(row.service_code),
                         "group": group,
                         "department": department,
+                        "department_label": self.departments.label(department) or None,
                         "requests": int(row.requests),
                         "service_notice": self.service_notice(name, department),
                     }
@@ -1249,7 +1256,11 @@ def install_public(
     config = config or PublicConfig.from_settings(settings)
     policy = services.policy if services is not None else load_policy(settings.sla_policy)
     data = PublicData(
-        settings=settings, store=Store(settings.database_url), policy=policy, config=config
+        settings=settings,
+        store=Store(settings.database_url),
+        policy=policy,
+        config=config,
+        departments=services.departments if services is not None else None,
     )
     server.register_blueprint(open311.make_blueprint(data))
     open311.install_error_handlers(server)

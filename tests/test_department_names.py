@@ -228,3 +228,16 @@ def test_the_portal_names_departments(demo) -> None:
     assert f"{names['PWDx']} PWDx" in headings
     assert "PWDx" in [_text(n) for n in walk(plain) if type(n).__name__ == "H3"]
     assert names.label(record["department"]) in _text(card)
+
+
+def test_open311_services_say_which_department_by_name(demo) -> None:
+    """``services.json``'s descriptions name the department ("handled by Public Works
+    Department (PWDx)"); ``agency_responsible`` and the rest keep the codes."""
+    from dashboard.open311 import spec_service
+    from tests.support.public import public_data
+
+    with public_data(demo[0]) as data:
+        services = data.services()
+    lights = next(s for s in services if s["service_name"] == "Street Light Outages")
+    assert lights["department"] == "PWDx"
+    assert "handled by Public Works Department (PWDx)." in spec_service(lights)["description"]
