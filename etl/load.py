@@ -118,9 +118,11 @@ def _file_sha256(path: Path) -> str:
 class Loader:
     """Loads exports into a :class:`Store` (see :func:`load_file`)."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, *, reader_process: bool = True) -> None:
         self.store = store
         self.settings = settings
+        #: Whether a large file may be read in a second process (see etl.pipeline).
+        self.reader_process = reader_process
         self._analyzed_at = 0
 
     def _quarantine_upsert(self) -> Any:
@@ -219,7 +221,8 @@ class Loader:
 
                 # A large file is read and normalised in a second process while this one writes.
                 parallel = (
-                    export.size >= self.settings.reader_process_mb * 1024 * 1024
+                    self.reader_process
+                    and export.size >= self.settings.reader_process_mb * 1024 * 1024
                     and pipeline.parallel_possible()
                 )
                 with pipeline.prepared_batches(batches, prepare, parallel=parallel) as prepared:
@@ -463,9 +466,21 @@ def load_file(
     # that the snapshot need not read them back from the store.
     load_rows = load_rows_for(settings) if snapshot else None
     try:
-        report = Loader(store, settings).load(
-            path, format=format, source=source, progress=progress, load_rows=load_rows
-        )
+        try:
+            report = Loader(store, settings).load(
+                path, format=format, source=source, progress=progress, load_rows=load_rows
+            )
+        except pipeline.ReaderDied as exc:
+            # The load's transaction was rolled back: nothing of it is in the store. A reader
+            # process killed by a signal (a C extension crashing after the fork) is not the
+            # file's fault: read it again, in this process.
+            log.warning("%s: %s; loading it again in one process", path, exc)
+            if load_rows is not None:
+                load_rows.discard()
+                load_rows = load_rows_for(settings)
+            report = Loader(store, settings, reader_process=False).load(
+                path, format=format, source=source, progress=progress, load_rows=load_rows
+            )
         log.info("%s", report.summary())
         if snapshot:
             began = time.perf_counter()

@@ -94,6 +94,15 @@ def _inline(batches: Iterable[B], prepare: Callable[[B], T]) -> Iterator[Prepare
         began = time.perf_counter()
 
 
+class ReaderDied(RuntimeError):
+    """The reader process ended without a result or an error to hand over: killed by a signal
+    (``exitcode`` negative; e.g. SIGSEGV in a C extension after the fork) or exited."""
+
+    def __init__(self, message: str, *, exitcode: int | None) -> None:
+        super().__init__(message)
+        self.exitcode = exitcode
+
+
 _END = "end"
 _ITEM = "item"
 _ERROR = "error"
@@ -115,8 +124,9 @@ def _receive(results: Any, child: Any) -> Iterator[Prepared[T]]:
             kind, payload = results.get(timeout=1.0)
         except queue.Empty:
             if not child.is_alive():
-                raise RuntimeError(
-                    f"the reader process stopped without finishing (exit code {child.exitcode})"
+                raise ReaderDied(
+                    f"the reader process stopped without finishing (exit code {child.exitcode})",
+                    exitcode=child.exitcode,
                 ) from None
             continue
         if kind == _END:
