@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from dashboard import yamlfile
 from dashboard.errors import ConfigError
 
 EXAMPLE_NAMES = Path(__file__).with_name("departments.example.yaml")
@@ -59,13 +60,7 @@ class DepartmentNames(Mapping[str, str]):
 
 def parse_names(text: str, *, path: str = "<department names>") -> DepartmentNames:
     """Parse a names file: a YAML mapping of department code to name (both text)."""
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"department names {path}{line}: not valid YAML ({problem})") from None
+    root = yamlfile.compose(text, what="department names", path=path)
     if root is None:
         return DepartmentNames()
     if not isinstance(root, yaml.MappingNode):
@@ -89,8 +84,4 @@ def parse_names(text: str, *, path: str = "<department names>") -> DepartmentNam
 def load_names(path: str | Path | None) -> DepartmentNames:
     """The names at ``path``; the shipped example when ``path`` is None."""
     path = Path(path) if path else EXAMPLE_NAMES
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"department names {path}: cannot be read ({exc.strerror})") from None
-    return parse_names(text, path=str(path))
+    return parse_names(yamlfile.read_text(path, what="department names"), path=str(path))

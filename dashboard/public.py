@@ -752,12 +752,11 @@ class PublicData:
         by_cell = _c.h3_9.in_(
             bindparam("public_cells", cells, expanding=True, literal_execute=True)
         )
-        sensitive = sorted(self.config.sensitive_types)
+        # Sensitive types have no published point (their area only): no box holds them.
+        not_generalised = exact + sorted(self.config.sensitive_types)
         generalised = (
-            (_c.service_name.is_(None) | _c.service_name.not_in(exact + sensitive)) & by_cell
-            if sensitive
-            else (_c.service_name.is_(None) | _c.service_name.not_in(exact)) & by_cell
-        )
+            _c.service_name.is_(None) | _c.service_name.not_in(not_generalised)
+        ) & by_cell
         if not exact:
             return generalised & (_c.location_quality == "exact")
         exactly = (

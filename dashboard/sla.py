@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from dashboard import yamlfile
 from dashboard.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -185,13 +186,7 @@ def _due_rule(path: str, node: yaml.Node, what: str) -> tuple[DueRule | None, fl
 
 def parse_policy(text: str, *, path: str = "<policy>") -> SlaPolicy:
     """Parse and validate a policy file. Errors name the line and the problem."""
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise _PolicyError(f"SLA policy {path}{line}: not valid YAML ({problem})") from None
+    root = yamlfile.compose(text, what="SLA policy", path=path, error=_PolicyError)
     if root is None:
         return SlaPolicy(source_text=text)
     values: dict[str, Any] = {"source_text": text}
@@ -279,11 +274,7 @@ def parse_policy(text: str, *, path: str = "<policy>") -> SlaPolicy:
 def load_policy(path: str | Path | None) -> SlaPolicy:
     """The policy at ``path``; the shipped example when ``path`` is None."""
     path = Path(path) if path else EXAMPLE_POLICY
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"SLA policy {path}: cannot be read ({exc.strerror})") from None
-    return parse_policy(text, path=str(path))
+    return parse_policy(yamlfile.read_text(path, what="SLA policy"), path=str(path))
 
 
 # -- due times ----------------------------------------------------------------------------------

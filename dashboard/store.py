@@ -119,7 +119,12 @@ class Store:
                 # times come back as the store wrote them (the CLI printed a run's start in the
                 # server's zone, and a snapshot's "run started" mark changed with PGTZ, so the
                 # next load rebuilt the snapshot whole instead of merging).
-                kwargs["connect_args"] = {"options": "-c TimeZone=UTC"}
+                # (Kept beside any ``options`` the URL already gives, e.g. a search_path.)
+                given = self.url.query.get("options")
+                given = " ".join(given) if isinstance(given, tuple) else given
+                kwargs["connect_args"] = {
+                    "options": " ".join(filter(None, [given, "-c TimeZone=UTC"]))
+                }
             engine = create_engine(self.url, **kwargs)
             if self.dialect == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)

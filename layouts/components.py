@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -99,3 +100,12 @@ def busy_notice() -> html.Div:
         [html.I(className="bi bi-hourglass-split me-2", **{"aria-hidden": "true"}), BUSY_MESSAGE],
         className="alert alert-warning small py-2 mb-2",
     )
+
+
+def department_title(values: Mapping[str, Any]) -> list[Any]:
+    """A department as a heading or a cell shows it: its name with its code after it (small and
+    muted), or the code alone when it has no name. ``values`` holds ``department`` (the code)
+    and ``department_name`` (see :mod:`dashboard.departments`)."""
+    code = values["department"]
+    name = values.get("department_name") or code
+    return [name, html.Small(code, className="ms-2 text-muted")] if name != code else [code]

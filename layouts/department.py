@@ -19,7 +19,7 @@ from dash import dcc, html
 
 from dashboard.department import clean_code
 from dashboard.sla import TIER_STYLE, Tier
-from layouts.components import download_status, labelled, period_columns
+from layouts.components import department_title, download_status, labelled, period_columns
 from layouts.figures import plural
 
 
@@ -189,10 +189,7 @@ def heading(values: dict[str, Any]) -> html.Div:
     return html.Div(
         [
             html.H1(
-                [
-                    values["department_name"],
-                    html.Small(values["department"], className="ms-2 text-muted"),
-                ]
+                department_title(values)
                 if values.get("department_name", values["department"]) != values["department"]
                 else [values["department"], html.Small(" department", className="text-muted")],
                 className="h3 mb-1",

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from dashboard import periods
-from layouts.components import labelled, period_columns
+from layouts.components import department_title, labelled, period_columns
 from layouts.figures import compliance_and_volume, plural
 
 PAGE = {"path": "/", "name": "Overview", "title": "Overview · stat311"}
@@ -226,19 +226,7 @@ def department_card(card: dict[str, Any]) -> dbc.Col:
                     dbc.CardBody(
                         [
                             html.H3(
-                                [
-                                    card.get("department_name") or card["department"],
-                                    *(
-                                        [
-                                            html.Small(
-                                                card["department"], className="ms-2 text-muted"
-                                            )
-                                        ]
-                                        if card.get("department_name", card["department"])
-                                        != card["department"]
-                                        else []
-                                    ),
-                                ],
+                                department_title(card),
                                 className="h5 card-title mb-1",
                             ),
                             html.P(

@@ -17,6 +17,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import dcc, html
 
+from layouts.components import department_title
 from layouts.department import tier_badge
 from layouts.overview import MEASURED
 
@@ -174,21 +175,12 @@ def weeks_table(weeks: pd.DataFrame) -> Any:
 
 
 # -- cover --------------------------------------------------------------------------------------
-def _department_cell(card: Mapping[str, Any]) -> Any:
-    """A department in the cover's table: its name with its code, or the code alone."""
-    code = card["department"]
-    name = card.get("department_name") or code
-    return (
-        code if name == code else html.Span([name, html.Small(f" {code}", className="text-muted")])
-    )
-
-
 def cover(model: Mapping[str, Any]) -> html.Section:
     """The first page: the period, the headline, every department's line, what changed, the
     city's last weeks and how it is measured."""
     rows = [
         [
-            _department_cell(card),
+            html.Span(department_title(card)),
             tier_badge(card["tier"]),
             _pct(card["compliance"]),
             _pct(card["target"]),
@@ -325,17 +317,7 @@ def department_section(section: Mapping[str, Any]) -> html.Section:
         [
             html.Div(
                 [
-                    html.H2(
-                        [
-                            name,
-                            *(
-                                [html.Small(code, className="ms-2 text-muted")]
-                                if name != code
-                                else []
-                            ),
-                        ],
-                        className="h4 mb-0 me-3",
-                    ),
+                    html.H2(department_title(card), className="h4 mb-0 me-3"),
                     _large_badge(card["tier"]),
                 ],
                 className="d-flex flex-wrap align-items-center gap-2 mb-2",

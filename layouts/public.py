@@ -24,7 +24,7 @@ from dash import dcc, html
 
 from dashboard.public import span_words
 from layouts import shell
-from layouts.components import labelled
+from layouts.components import department_title, labelled
 from layouts.figures import compliance_and_volume, empty_figure, plain_figure
 
 BASE = "/public/"
@@ -765,17 +765,7 @@ def department_card(item: Mapping[str, Any], min_count: int) -> dbc.Card:
     return dbc.Card(
         dbc.CardBody(
             [
-                html.H3(
-                    [
-                        item.get("department_name") or item["department"],
-                        *(
-                            [html.Small(item["department"], className="ms-2 text-muted")]
-                            if item.get("department_name", item["department"]) != item["department"]
-                            else []
-                        ),
-                    ],
-                    className="h5 mb-0",
-                ),
+                html.H3(department_title(item), className="h5 mb-0"),
                 html.P(
                     ("Requests such as " + ", ".join(examples) + ".") if examples else "",
                     className="small text-muted",

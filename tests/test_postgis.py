@@ -618,3 +618,21 @@ def test_loads_running_at_the_same_time_never_get_the_same_case_ids(pg_url: str)
     sequence = _scalar(store, "SELECT pg_get_serial_sequence('cases', 'id')")
     assert _scalar(store, f"SELECT last_value FROM {sequence}") == max(max(a), max(b), max(c))
     store.dispose()
+
+
+def test_sessions_are_in_utc_and_keep_the_urls_own_options(pg_url: str) -> None:
+    """Every PostgreSQL session is in UTC whatever the server's zone (times come back as
+    written), and ``options`` given in the database URL (a search_path) are kept beside it."""
+    from urllib.parse import quote
+
+    plain = Store(pg_url)
+    given = Store(pg_url + ("&" if "?" in pg_url else "?") + "options=" + quote("-c search_path=x"))
+    try:
+        with plain.connect() as conn:
+            assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "UTC"
+        with given.connect() as conn:
+            assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "UTC"
+            assert conn.exec_driver_sql("SHOW search_path").scalar() == "x"
+    finally:
+        plain.dispose()
+        given.dispose()
