@@ -21,7 +21,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -72,6 +72,10 @@ class User:
     email: str
     role: str
     departments: tuple[str, ...]
+    #: From :meth:`Users.authenticate`: the ``time.time()`` just before the account was read
+    #: for the password check; a session made from this sign-in is issued at it (so a reset
+    #: that lands after the check, before the cookie is made, still ends the session).
+    checked_at: float | None = field(default=None, compare=False)
 
     @property
     def all_departments(self) -> bool:
@@ -251,6 +255,7 @@ class Users:
         ``lockout_attempts`` failures lock the account for ``lockout_minutes``."""
         u = schema.users.c
         email = email.strip().lower()[:320]
+        checked_at = time.time()  # before the read: a reset stamped later ends the session
         with self.store.connect() as conn:
             row = conn.execute(select(schema.users).where(u.email == email)).mappings().first()
         if row is None:
@@ -286,13 +291,36 @@ class Users:
                 )
             return None
         with self.store.transaction() as conn:
-            conn.execute(
+            # Only if the account is as it was read: a password reset or a disabling that
+            # committed during the (slow, on purpose) password check refuses this sign-in.
+            done = conn.execute(
                 update(schema.users)
-                .where(u.id == row["id"])
+                .where(
+                    u.id == row["id"],
+                    u.password_hash == row["password_hash"],
+                    u.disabled.is_(False),
+                )
                 .values(failed_attempts=0, locked_until=None)
-            )
-            self._audit_row(conn, "sign_in", email=email, ip=ip)
-        return User(row["id"], row["email"], row["role"], tuple(json.loads(row["departments"])))
+            ).rowcount
+            if done:
+                self._audit_row(conn, "sign_in", email=email, ip=ip)
+            else:
+                self._audit_row(
+                    conn,
+                    "sign_in_failed",
+                    email=email,
+                    ip=ip,
+                    detail={"reason": "changed during the check"},
+                )
+        if not done:
+            return None
+        return User(
+            row["id"],
+            row["email"],
+            row["role"],
+            tuple(json.loads(row["departments"])),
+            checked_at=checked_at,
+        )
 
     def _count_attempt(self, user_id: int) -> int | None:
         """Add one to the user's attempts in a row and return the count; None while locked."""
@@ -659,7 +687,7 @@ def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
         flask.session.clear()
         flask.session.permanent = True
         flask.session["user_id"] = user.id
-        flask.session["issued"] = time.time()
+        flask.session["issued"] = user.checked_at or time.time()
         flask.session["sid"] = secrets.token_urlsafe(16)
         flask.session["csrf"] = secrets.token_urlsafe(32)
         return flask.redirect(next_url)
