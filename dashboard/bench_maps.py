@@ -170,7 +170,7 @@ def map_figures(ctx: BenchContext) -> list[Figure]:
     try:
         return [
             _department_map(ctx, services, frame, layer),
-            _hotspots(ctx, services, frame, con),
+            *_hotspots(ctx, services, frame, con),
             *_public(ctx, frame, con, layer),
         ]
     finally:
@@ -228,7 +228,7 @@ def _department_map(ctx: BenchContext, services: Any, frame: pd.DataFrame, layer
 # -- hot-spot page ----------------------------------------------------------------------------------
 def _hotspots(
     ctx: BenchContext, services: Any, frame: pd.DataFrame, con: sqlite3.Connection
-) -> Figure:
+) -> list[Figure]:
     from callbacks import hotspots as cb
     from dashboard import hotspots as hs
 
@@ -305,6 +305,55 @@ def _hotspots(
         ours_value=ours_value,
     )
     figure.extra.update(cells=len(grid), resolution=result.resolution)
+    return [figure, _hotspot_counting_step(ctx, services, params, result, sql, pandas, compare)]
+
+
+def _hotspot_counting_step(
+    ctx: BenchContext,
+    services: Any,
+    params: Any,
+    result: Any,
+    sql: Callable[[], list],
+    pandas: Callable[[], list],
+    compare: Callable[[list], list],
+) -> Figure:
+    """The hot-spot callback's own counting step, timed alone against the same baselines: the
+    snapshot read of the question's cases (the callback's ``focus``) and the counts per cell
+    (with its open, late and judged counts, as the callback asks). No bar of its own (the bars
+    are the whole callback's): it shows how much of the callback's distance to its baseline
+    is the aggregation and how much the analysis and the figure."""
+    from dashboard import hotspots as hs
+
+    read_model = services.read_model
+    flt = params.to_filter()
+    columns = hs._focus_columns(read_model, params.resolution)
+    as_of = pd.Timestamp.now(tz="UTC")
+    layer = result.layer  # the study area's boundary layer, as the callback passes it
+
+    def run() -> Sequence[Any]:
+        with read_model.focus(flt, columns) as cases:
+            counts, *_ = hs._cell_counts(cases, flt, result.resolution, layer, as_of)
+        return [counts]
+
+    def ours_value(outputs: Sequence[Any]) -> list:
+        counts = outputs[0]
+        return compare(
+            [(int(h), int(n)) for h, n in zip(counts["h3"], counts["count"], strict=True)]
+        )
+
+    figure = _map_figure(
+        ctx,
+        name=f"hotspots counting step: {params.type}",
+        description="the hot-spot callback's aggregation alone: its snapshot read (focus) and "
+        "dashboard.hotspots._cell_counts (counts, open, late, judged per cell); informational, "
+        "the bars apply to the whole callback above",
+        run=run,
+        baselines=[(SQL_BASELINE, sql), (PANDAS_BASELINE, pandas)],
+        ours_value=ours_value,
+        is_map=False,
+    )
+    figure.bars = []
+    figure.extra["step_of"] = "hotspots callback"
     return figure
 
 
@@ -375,10 +424,55 @@ def _public(
             )
             figure.extra["resolution"] = shown["resolution"]
             figures.append(figure)
+            if view == "cell":
+                figures.append(_public_counting_step(ctx, data, shown, baselines, days))
         figures.append(_lookup(ctx, data, public, con))
     finally:
         data.store.dispose()
     return figures
+
+
+def _public_counting_step(
+    ctx: BenchContext,
+    data: Any,
+    shown: dict[str, Any],
+    baselines: list[tuple[str, Callable[[], Any]]],
+    days: int,
+) -> Figure:
+    """The public map by cell's own counting step, timed alone against the same baselines: the
+    one query of requests and open requests per cell (``PublicData._cell_counts``) at the
+    resolution the map chose. No bar of its own (the bars are the whole callback's)."""
+    from dashboard.queries import CaseFilter
+
+    flt = CaseFilter(start=shown["start"], end=shown["end"])
+    resolution = shown["resolution"]
+
+    def run() -> Sequence[Any]:
+        return [data._cell_counts(flt, resolution)]
+
+    def ours_value(outputs: Sequence[Any]) -> list:
+        f = outputs[0]
+        return _canon(
+            [
+                (int(c), int(n), int(o))
+                for c, n, o in zip(f["cell"], f["requests"], f["open"], strict=True)
+            ]
+        )
+
+    figure = _map_figure(
+        ctx,
+        name=f"public map by cell counting step: all, {days} days",
+        description="the public map by cell's aggregation alone: "
+        "dashboard.public.PublicData._cell_counts (requests and open per cell, sensitive types "
+        "left out); informational, the bars apply to the whole callback above",
+        run=run,
+        baselines=baselines,
+        ours_value=ours_value,
+        is_map=False,
+    )
+    figure.bars = []
+    figure.extra["step_of"] = "public map by cell"
+    return figure
 
 
 def _public_ours(data: Any, view: str, days: int) -> list:
