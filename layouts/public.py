@@ -51,6 +51,9 @@ class Ids(StrEnum):
     MAP_GRAPH = "public-map-graph"
     MAP_TABLE = "public-map-table"
     MAP_URL = "public-map-url"
+    #: Filled by dashboard/assets/callback-refused.js (not by a callback) when the server refuses
+    #: a callback: 429 over the rate limit, 503 busy. Empty, and so not seen, otherwise.
+    CALLBACK_ALERT = "public-callback-alert"
 
 
 NAV = (
@@ -153,6 +156,7 @@ def layout() -> html.Div:
                 style={"maxWidth": "64rem"},
             ),
             footer(),
+            html.Div(id=Ids.CALLBACK_ALERT, role="alert", className="stat311-callback-alert"),
         ]
     )
 
