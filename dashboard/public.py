@@ -671,7 +671,10 @@ class PublicData:
         requested = _aware(row["requested_at"])
         if expected is None or requested is None:
             return None
-        return f"within {span_words((expected - requested).total_seconds())}"
+        # Set for this request by the source (its own target date): say so, so that it is not
+        # read as the type's usual time (the service's description, Open311 service_notice).
+        span = span_words((expected - requested).total_seconds())
+        return f"within {span} (the date set for this request)"
 
     # -- point lookups and lists (the store) ---------------------------------------------------
     def lookup(self, request_id: str, *, areas: bool = True) -> dict[str, Any] | None:
@@ -1119,8 +1122,8 @@ class PublicData:
                     "change_points": change,
                 }
             )
-        # Problems first: by the last 30 days' tier, then (for the departments too small to
-        # have one in 30 days) by the 90 days' tier; a department with nothing due last.
+        # Problems first: by the last 30 days' tier and score, then (for the departments too
+        # small to have one in 30 days) by the 90 days' tier; a department with nothing due last.
         order = {
             "Problem That Needs a Plan": 0,
             "Close But Not There": 1,
@@ -1131,7 +1134,14 @@ class PublicData:
         def rank(figures: dict[str, Any] | None) -> int:
             return order.get(figures["tier"], 4) if figures else 5
 
-        departments.sort(key=lambda d: (rank(d["d30"]), rank(d["d90"]), d["department"]))
+        def score(figures: dict[str, Any] | None) -> float:
+            value = figures.get("compliance") if figures else None
+            return 2.0 if value is None or value != value else float(value)  # None, NaN: last
+
+        # Within a tier the lowest score first (the worst problem heads the page).
+        departments.sort(
+            key=lambda d: (rank(d["d30"]), score(d["d30"]), rank(d["d90"]), d["department"])
+        )
         weeks = weekly(engine, start=end - timedelta(weeks=TREND_WEEKS), end=end)
         citywide = {}
         for key in ("d30", "d90"):

@@ -662,7 +662,9 @@ def points_map(
             {"exact": "Exact location", "cell": "Location within about 100\u00a0m"}
         ),
     )
-    for status, colour in (("open", "#b54708"), ("closed", "#1d4ed8")):
+    # Closed first, so that the open requests (what a resident looks for, usually far fewer)
+    # are drawn on top; the legend still lists Open first.
+    for status, colour, rank in (("closed", "#1d4ed8", 2), ("open", "#b54708", 1)):
         part = frame[frame["status"] == status]
         if part.empty:
             continue
@@ -673,6 +675,7 @@ def points_map(
                 "lon": part["lon"].tolist(),
                 "mode": "markers",
                 "name": STATUS_LOOK[status]["label"],
+                "legendrank": rank,
                 "marker": {"size": 8, "color": colour, "opacity": 0.7},
                 "customdata": part[["request_id", "service_name", "when", "place"]]
                 .to_numpy()
