@@ -134,7 +134,9 @@ def map_view(
             ],
         )
     elif result["view"] == "cell":
-        figure = ui.count_map(frame, result["geojson"], key="cell", width=width)
+        figure = ui.count_map(
+            frame, result["geojson"], key="cell", width=width, outline=result.get("outline")
+        )
         table = ui.table(
             frame, [("name", "H3 cell"), ("requests", "Requests"), ("open", "Still open")]
         )

@@ -879,7 +879,9 @@ class PublicData:
 
         Returns ``{"view", "start", "end", "total", "frame", "geojson", "resolution",
         "note"}``; ``frame`` columns depend on the view (``area``/``cell``: name, requests, open;
-        ``points``: request_id, service_name, status, requested_local, lat, lon, precision)."""
+        ``points``: request_id, service_name, status, requested_local, lat, lon, precision).
+        By cell, also ``"outline"``: the first boundary layer's areas, drawn under the cells
+        (None without a layer)."""
         if days not in MAP_WINDOWS:
             days = MAP_WINDOWS[0]
         if view not in {"area", "cell", "points"}:
@@ -924,7 +926,12 @@ class PublicData:
             return {"total": total, "frame": frame, "geojson": geojson, "layer": layer}
         total = int(self.read_model.counts(flt, by=(), period=None, public=True)["count"].sum())
         if view in {"area", "cell"}:  # by area without a boundary layer: by cell
-            found = {"total": total, "view": "cell", **self._cells(flt)}
+            found = {
+                "total": total,
+                "view": "cell",
+                **self._cells(flt),
+                "outline": self._outline(catalogue),
+            }
         else:
             found = {"total": total, **self._points(flt), "geojson": self._outline(catalogue)}
         if self.config.sensitive_types and (

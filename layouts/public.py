@@ -592,11 +592,39 @@ def _blues() -> tuple[tuple[Any, ...], ...]:
     return tuple(tuple(stop) for stop in plotly.colors.get_colorscale("Blues"))
 
 
+def _outline_traces(outline: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The boundary layer's areas as outlines only (no fill, no hover), for orientation under
+    cells or points; none without a layer."""
+    if not outline or not outline.get("features"):
+        return []
+    return [
+        {
+            "type": "choroplethmap",
+            "geojson": outline,
+            "featureidkey": "id",
+            "locations": [f["id"] for f in outline["features"]],
+            "z": [0] * len(outline["features"]),
+            "colorscale": [[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]],
+            "showscale": False,
+            "marker": {"line": dict(AREA_OUTLINE)},
+            "hoverinfo": "skip",
+            "name": "Areas",
+            "showlegend": False,
+        }
+    ]
+
+
 def count_map(
-    frame: pd.DataFrame, geojson: Mapping[str, Any] | None, *, key: str, width: int = 1000
+    frame: pd.DataFrame,
+    geojson: Mapping[str, Any] | None,
+    *,
+    key: str,
+    width: int = 1000,
+    outline: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | go.Figure:
     """Choropleth of request counts per area or per cell (``key``: the frame's column that
-    matches the features' ids), as a plain figure dict (see :func:`plain_figure`)."""
+    matches the features' ids), as a plain figure dict (see :func:`plain_figure`); the cells
+    over the ``outline`` of the boundary layer's areas, when given."""
     if not frame.empty and geojson and geojson.get("features"):
         # Requests outside every area (or without a location) are in the table, not the map.
         known = {str(f.get("id")) for f in geojson["features"]}
@@ -629,7 +657,7 @@ def count_map(
         "<extra></extra>",
     }
     lats, lons = _geojson_bounds(geojson)
-    return plain_figure([trace], _map_layout(lats, lons, width))
+    return plain_figure([*_outline_traces(outline), trace], _map_layout(lats, lons, width))
 
 
 def points_map(
@@ -639,23 +667,7 @@ def points_map(
     dict (see :func:`plain_figure`)."""
     if frame.empty:
         return empty_figure("No requests with a location in this period.")
-    traces: list[dict[str, Any]] = []
-    if outline and outline.get("features"):
-        traces.append(
-            {
-                "type": "choroplethmap",
-                "geojson": outline,
-                "featureidkey": "id",
-                "locations": [f["id"] for f in outline["features"]],
-                "z": [0] * len(outline["features"]),
-                "colorscale": [[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]],
-                "showscale": False,
-                "marker": {"line": dict(AREA_OUTLINE)},
-                "hoverinfo": "skip",
-                "name": "Areas",
-                "showlegend": False,
-            }
-        )
+    traces = _outline_traces(outline)
     frame = frame.assign(
         when=pd.to_datetime(frame["requested_local"]).dt.strftime("Requested %d %b %Y"),
         place=frame["precision"].map(

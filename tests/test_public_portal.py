@@ -244,6 +244,11 @@ def test_map_figures_are_valid_plotly_and_look_as_go_figure_would(data, view: st
         shown = dict(zip(trace["locations"], trace["z"], strict=True))
         want = dict(zip(frame[key].astype(str), frame["requests"], strict=True))
         assert shown and all(want[k] == v for k, v in shown.items())
+    if view in {"cell", "points"}:  # drawn over the neighbourhoods' outlines, for orientation
+        (outline,) = [t for t in figure["data"] if t.get("name") == "Areas"]
+        assert figure["data"][0] is outline and outline["hoverinfo"] == "skip"
+        names = {f["id"] for f in outline["geojson"]["features"]}
+        assert len(names) == len(outline["locations"]) > 10  # Boston's neighbourhoods
 
 
 def test_private_cases_are_left_out_of_maps_and_lookups(tmp_path, reset_dash_registries) -> None:
