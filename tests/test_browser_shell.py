@@ -1,0 +1,36 @@
+"""The staff pages' header on a phone, in real headless Chromium: the navigation in one row and
+the header short, so that a page's first screen shows the page (a stacked menu took ~225 px of
+an 844 px screen)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_accessibility import served  # noqa: F401 - the fixture: demo app, one user
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("width", [320, 390])
+def test_the_staff_header_fits_a_phone_in_three_short_rows(served, width: int) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    from tests.support.browser import chromium_browser
+    from tests.support.signin import browser_sign_in
+
+    url, password = served
+    with chromium_browser() as chromium:
+        page = chromium.new_page(viewport={"width": width, "height": 844})
+        browser_sign_in(page, url, "a11y@team.test", password)
+        page.goto(url + "/?period=month&date=2011-09-01")
+        expect(page.get_by_role("heading", level=1)).to_be_visible(timeout=20_000)
+        links = page.locator("header .nav-link")
+        expect(links).to_have_count(3)
+        tops = {round(box["y"]) for box in (links.nth(i).bounding_box() for i in range(3))}
+        assert len(tops) == 1  # Overview, Requests, Hot spots side by side
+        sign_out = page.get_by_role("link", name="Sign out").bounding_box()
+        assert sign_out["height"] < 40  # one line, not "Sign / out"
+        header = page.evaluate("document.querySelector('header').getBoundingClientRect().height")
+        assert header <= 160, header
+        assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scroll
+        assert page.evaluate("document.querySelector('h1').getBoundingClientRect().top") < 200
