@@ -30,8 +30,11 @@ from layouts.hotspots import (
     bin_legend_rows,
     category_legend_rows,
     density_figure,
+    department_placeholder,
+    department_scope_note,
     hotspot_map,
     legend,
+    legend_heading,
     method_line,
     ranked_table,
 )
@@ -65,7 +68,11 @@ def page_options(
     read_model: ReadModel, query: str | None, *, names: DepartmentNames | None = None
 ) -> dict[str, Any]:
     """Options for every control, and the values the URL asked for (unknown values replaced by
-    the defaults). ``names``: the departments' names for their labels (default: the codes)."""
+    the defaults). ``names``: the departments' names for their labels (default: the codes).
+
+    ``department_placeholder`` and ``department_note`` say what no department chosen means for
+    the caller: "All" for someone who may see every department, "All my departments (PWDx)" and
+    the departments' names for a department user (whose counts are their departments' only)."""
     params = hs.HotspotParams.from_query(query)
     try:
         opts = read_model.options()
@@ -79,6 +86,7 @@ def page_options(
             frame = read_model.counts(CaseFilter(), by=("type",), period=None)
             counts = dict(zip(frame["type"], frame["count"], strict=True))
         type_ = default_type(types, counts)
+    scope = hs.scope_of(read_model)
     lo, hi = opts["min_date"], opts["max_date"]
     start, end = params.start, params.end
     if hi is not None and start is None and end is None:
@@ -89,6 +97,8 @@ def page_options(
         "type": type_,
         "department_options": (names or DepartmentNames()).options(departments),
         "department": params.department if params.department in departments else None,
+        "department_placeholder": department_placeholder(scope),
+        "department_note": department_scope_note(scope, names),
         "min_date": _iso(lo),
         "max_date": _iso(hi),
         "start": _iso(start),
@@ -215,6 +225,24 @@ def _drawn(result: hs.HotspotResult) -> tuple[Any, str | None]:
     return strongest.head(MAX_MAP_CELLS).drop(columns="_s"), note
 
 
+#: Under the legend: which cells its amounts add up.
+LEGEND_NOTES: dict[str, str] = {
+    "count": "Requests counted in cells with at least one request.",
+    "late": "Late requests (closed after their due time, or open past it) counted in cells "
+    "with at least one request.",
+    "share": "Late requests of those due, in cells with at least one request: the map "
+    "compares each cell's smoothed share late.",
+    "emerging": "Requests counted in cells with at least one request.",
+}
+#: The work list's order in words, for the note above it.
+TABLE_ORDER: dict[str, str] = {
+    "count": "surest first, then the most requests",
+    "late": "surest first, then the most late requests",
+    "share": "surest first, then the highest smoothed share late",
+    "emerging": "new, intensifying and consecutive hot spots first, then the most requests",
+}
+
+
 def hotspot_view(services: Services, params: hs.HotspotParams) -> dict[str, Any]:
     """Everything the page shows for one set of parameters."""
     read_model = services.read_model
@@ -308,22 +336,26 @@ def hotspot_view(services: Services, params: hs.HotspotParams) -> dict[str, Any]
             )
         else:
             legend_box = legend(
-                bin_legend_rows(result.cells),
+                bin_legend_rows(result.cells, params.mode),
                 title="Confidence",
-                note="Requests counted in cells with at least one request.",
+                heading=legend_heading(params.mode),
+                note=LEGEND_NOTES[params.mode],
             )
     every_hot = result.hot()
-    # A cell can be hot for its neighbours' requests alone; with none of its own there is
-    # nothing to act on there: on the map and in the downloads, not in the work list.
-    hot = every_hot[every_hot["count"] > 0]
+    # A cell can be hot for its neighbours' requests alone; with none of its own (in the late
+    # and share modes: no late request of its own) there is nothing to act on there: on the map
+    # and in the downloads, not in the work list.
+    hot = result.work_list()
     without = len(every_hot) - len(hot)
+    noun = result.measure.noun
     table_note = (
-        f"{len(hot):,} {'cell' if len(hot) == 1 else 'cells'}, surest first, then the most requests"
+        f"{len(hot):,} {'cell' if len(hot) == 1 else 'cells'}, {TABLE_ORDER[params.mode]}"
         + (f"; the first {min(len(hot), 50)} are shown" if len(hot) > 50 else "")
-        + ". The downloads hold all of them with z, p, q and bin."
+        + ". The downloads hold all of them, in this order, with every column (z, p, q, bin)."
         + (
-            f" {without:,} more hot {'cell has' if without == 1 else 'cells have'} no request "
-            "of their own (hot for their neighbours'): on the map and in the downloads."
+            f" {without:,} more hot {'cell has' if without == 1 else 'cells have'} no "
+            f"{noun.removesuffix('s')} of {'its' if without == 1 else 'their'} own (hot for "
+            "their neighbours'): on the map and in the downloads."
             if without
             else ""
         )
@@ -419,6 +451,8 @@ def register(app: Dash, services: Services) -> None:
         Output(Ids.TYPE, "value"),
         Output(Ids.DEPARTMENT, "options"),
         Output(Ids.DEPARTMENT, "value"),
+        Output(Ids.DEPARTMENT, "placeholder"),
+        Output(Ids.DEPARTMENT_SCOPE, "children"),
         Output(Ids.DATES, "min_date_allowed"),
         Output(Ids.DATES, "max_date_allowed"),
         Output(Ids.DATES, "initial_visible_month"),
@@ -437,6 +471,8 @@ def register(app: Dash, services: Services) -> None:
             o["type"],
             o["department_options"],
             o["department"],
+            o["department_placeholder"],
+            o["department_note"],
             o["min_date"],
             o["max_date"],
             o["start"] or o["max_date"],

@@ -88,6 +88,32 @@ MODE_LABELS: dict[str, str] = {
 CELL_AREA_KM2: dict[int, float] = {7: 5.16, 8: 0.737, 9: 0.105, 10: 0.015}
 
 
+@dataclass(frozen=True)
+class Measure:
+    """What a mode's map analyses, as the work list and the legend show it.
+
+    ``column``: the cells' column the work list is ranked by (after the confidence) and shows
+    first; ``own``: the cell's own amount of it, a hot cell with none is not on the work list
+    (nothing of that kind to act on there); ``heading``: the column's heading; ``noun``: the
+    amount in words ("late requests")."""
+
+    column: str
+    own: str
+    heading: str
+    noun: str
+
+
+MEASURES: dict[str, Measure] = {
+    "count": Measure("count", "count", "Requests", "requests"),
+    "late": Measure("late", "late", "Late requests", "late requests"),
+    # The share analysed is the smoothed one: ranking by the raw share would put 1 late of 1
+    # first, which is what the smoothing is there to prevent.
+    "share": Measure("share_smoothed", "late", "Share late (smoothed)", "late requests"),
+    # Emerging hot spots analyse the requests of every step.
+    "emerging": Measure("count", "count", "Requests", "requests"),
+}
+
+
 class HotspotError(Stat311Error):
     """The hot-spot request cannot be answered as asked (bad dates, unknown type, no study area)."""
 
@@ -699,7 +725,8 @@ def _hull_cells(read_model: ReadModel, resolution: int) -> np.ndarray:
     return cells_covering([mapping(hull)], resolution)
 
 
-def _scope_of(read_model: ReadModel) -> tuple[str, ...] | None:
+def scope_of(read_model: ReadModel) -> tuple[str, ...] | None:
+    """The department codes the caller may see through ``read_model`` (None: every one)."""
     provider = getattr(read_model, "scope", None)
     if provider is None:
         return None
@@ -713,7 +740,7 @@ def study_area(database_url: str | None, read_model: ReadModel, resolution: int)
     version = read_model.version()
     layer, geometries = boundary_polygons(database_url, version) if database_url else (None, [])
     # Without a boundary layer the hull depends on the cases the caller may see: key by scope.
-    scope = None if geometries else _scope_of(read_model)
+    scope = None if geometries else scope_of(read_model)
     key = (database_url, version, resolution, scope)
     cached = _lru_get(_AREAS, key)
     if cached is not None:
@@ -773,20 +800,34 @@ class HotspotResult:
         counts = self.cells["bin"].value_counts()
         return {b: int(counts.get(b, 0)) for b in sorted(BIN_LABELS, reverse=True)}
 
+    @property
+    def measure(self) -> Measure:
+        """What this map analyses (requests, late requests, the smoothed share late)."""
+        return MEASURES[self.params.mode]
+
     def hot(self) -> pd.DataFrame:
-        """The work list: hot-spot cells, surest first, then the busiest (bin, requests, z);
-        in the emerging mode by pattern (new, intensifying, ... first), then requests."""
+        """Every hot cell, surest first, then the most of the measure the map analyses, then z
+        (count: requests; late: late requests; share: the smoothed share late); in the emerging
+        mode by pattern (new, intensifying, ... first), then requests, then z. The downloads."""
+        column = self.measure.column
         if self.params.mode == "emerging" and "category" in self.cells:
             from dashboard.hotspots_emerging import HOT_CATEGORIES
 
             rank = {c: i for i, c in enumerate(HOT_CATEGORIES)}
             hot = self.cells[self.cells["category"].isin(rank)].copy()
             hot["_rank"] = hot["category"].map(rank)
-            return hot.sort_values(["_rank", "count", "z"], ascending=[True, False, False]).drop(
-                columns="_rank"
-            )
+            return hot.sort_values(
+                ["_rank", column, "z"], ascending=[True, False, False], kind="mergesort"
+            ).drop(columns="_rank")
         hot = self.cells[self.cells["bin"] > 0]
-        return hot.sort_values(["bin", "count", "z"], ascending=[False, False, False])
+        return hot.sort_values(["bin", column, "z"], ascending=False, kind="mergesort")
+
+    def work_list(self) -> pd.DataFrame:
+        """The planner's work list: :meth:`hot` without the cells that have none of the measure
+        of their own (hot for their neighbours' requests alone, or in the late and share modes
+        without a late request), in the same order."""
+        hot = self.hot()
+        return hot[hot[self.measure.own] > 0]
 
     def drawn(self) -> pd.DataFrame:
         """The cells a map needs: any with requests, and any significant (or with a pattern)."""
@@ -887,16 +928,27 @@ def _cell_counts(
     return frame, located, int(totals["n"]) - duplicates - located, duplicates
 
 
+#: An address as the work list shows it: trimmed, every run of white space one space.
+ADDRESS_SQL = r"trim(regexp_replace(address, '\s+', ' ', 'g'))"
+
+
 def _addresses(
     read_model: ReadModel, flt: CaseFilter, resolution: int, cells: np.ndarray, top: int = 3
 ) -> pd.DataFrame:
-    """The most requested addresses (up to ``top``) of each of ``cells``."""
+    """The most requested addresses (up to ``top``) of each of ``cells``, joined by ``" | "``.
+
+    An address is counted and shown with its white space collapsed (:data:`ADDRESS_SQL`):
+    Boston's export separates the parts of its ``location`` with two spaces where other
+    sources write commas ("587 Beacon St  Boston  MA  02215"), which the page's table showed
+    with one space (HTML collapses white space) and the CSV with two; the same address written
+    with one space or two is one address."""
     if cells.size == 0:
         return pd.DataFrame({"h3": pd.Series(dtype="int64"), "addresses": pd.Series(dtype=str)})
     h3col = _h3(resolution)
     return read_model.select(
-        f"WITH a AS (SELECT {h3col} AS h3, address, count(*) AS n FROM {{cases}} "  # noqa: S608
-        f"WHERE {{where}} AND {LOCATED} AND address IS NOT NULL AND list_contains(?, {h3col}) "
+        f"WITH a AS (SELECT {h3col} AS h3, {ADDRESS_SQL} AS address, count(*) AS n "  # noqa: S608
+        f"FROM {{cases}} WHERE {{where}} AND {LOCATED} AND address IS NOT NULL "
+        f"AND {ADDRESS_SQL} <> '' AND list_contains(?, {h3col}) "
         "GROUP BY 1, 2), r AS (SELECT *, row_number() OVER (PARTITION BY h3 "
         "ORDER BY n DESC, address) AS rk FROM a) "
         "SELECT h3, string_agg(address, ' | ' ORDER BY rk) AS addresses FROM r "
@@ -979,7 +1031,7 @@ def analyse(
     # computed for someone who may see more.
     key = (
         read_model.version(),
-        _scope_of(read_model),
+        scope_of(read_model),
         database_url,
         params.with_(view="map"),
         as_of.floor("h"),

@@ -19,7 +19,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from dashboard.hotspots import BIN_LABELS, CELL_AREA_KM2, MODE_LABELS, HotspotParams
+from dashboard.hotspots import (
+    BIN_LABELS,
+    CELL_AREA_KM2,
+    MEASURES,
+    MODE_LABELS,
+    THIN_CASES_PER_CELL,
+    HotspotParams,
+)
 from dashboard.hotspots_emerging import CATEGORIES, CATEGORY_DESCRIPTIONS, NO_PATTERN
 from layouts.components import download_status, labelled
 
@@ -151,6 +158,7 @@ class Ids(StrEnum):
     STATE = "hotspots-state"
     TYPE = "hotspots-type"
     DEPARTMENT = "hotspots-department"
+    DEPARTMENT_SCOPE = "hotspots-department-scope"
     DATES = "hotspots-dates"
     RESOLUTION = "hotspots-resolution"
     MODE = "hotspots-mode"
@@ -170,13 +178,29 @@ class Ids(StrEnum):
     DOWNLOAD_BUSY = "hotspots-download-busy"
 
 
+#: Short labels, so that the chosen one is read whole in the box (at 1400 px the longer ones were
+#: cut: "Automatic (res. 9; …"); the detail is in each option's tooltip, in the hint under the
+#: box and in the method line above the map (the resolution used and why).
 RESOLUTION_OPTIONS = [
-    {"label": "Automatic (res. 9; 8 if thin)", "value": "auto"},
+    {
+        "label": "Automatic",
+        "value": "auto",
+        "title": f"H3 resolution 9 (about {CELL_AREA_KM2[9]:g} km²), or 8 (about "
+        f"{CELL_AREA_KM2[8]:g} km²) when there are fewer than {THIN_CASES_PER_CELL:g} requests "
+        "per hexagon",
+    },
     *(
-        {"label": f"Res. {r} (about {CELL_AREA_KM2[r]:g} km²)", "value": str(r)}
+        {
+            "label": f"{CELL_AREA_KM2[r]:g} km² (res. {r})",
+            "value": str(r),
+            "title": f"H3 resolution {r}: hexagons of about {CELL_AREA_KM2[r]:g} km²",
+        }
         for r in (7, 8, 9, 10)
     ),
 ]
+RESOLUTION_HINT = "Automatic: res. 9, or 8 when requests are thin."
+#: The Department box's placeholder for someone who may see every department.
+ALL_DEPARTMENTS = "All"
 STEP_OPTIONS = [
     {"label": "Automatic", "value": "auto"},
     {"label": "Weeks", "value": "week"},
@@ -188,13 +212,47 @@ VIEW_OPTIONS = [
 ]
 
 
-def _control(label: str, component: Any, *, lg: int, md: int = 6, box_id: str | None = None):
+def _control(
+    label: str,
+    component: Any,
+    *,
+    lg: int,
+    md: int = 6,
+    box_id: str | None = None,
+    hint: Any = None,
+):
     children = labelled(label, component)
+    if hint is not None:
+        children.append(hint)
     extra = {"id": box_id} if box_id else {}
     return dbc.Col(children, xs=12, md=md, lg=lg, className="mb-2", **extra)
 
 
+def department_placeholder(scope: Sequence[str] | None) -> str:
+    """What the Department box says when no department is chosen: "All" for someone who may
+    see every department; for a department user, the departments "all" means there ("All my
+    departments (PWDx)"), since the counts are theirs alone."""
+    if scope is None:
+        return ALL_DEPARTMENTS
+    if not scope:
+        return "No department"
+    return f"All my departments ({', '.join(scope)})"
+
+
+def department_scope_note(scope: Sequence[str] | None, names: Any = None) -> str:
+    """Under the Department box, for a department user: the departments' names ("Counts of
+    Public Works Department (PWDx) only: ..."); nothing for someone who may see every one.
+    ``names``: a :class:`dashboard.departments.DepartmentNames` (default: codes only)."""
+    if not scope:
+        return ""
+    labels = [names.label(code) if names is not None else code for code in scope]
+    listed = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    return f"Counts of {listed} only: the departments your account may see."
+
+
 def controls() -> dbc.Row:
+    # Two rows on a desktop (four boxes of 3/12, then the hexagon size, the time step and the
+    # view) so that every box shows its value whole; one box a row on a phone.
     return dbc.Row(
         [
             _control(
@@ -204,8 +262,11 @@ def controls() -> dbc.Row:
             ),
             _control(
                 "Department",
-                dcc.Dropdown(id=Ids.DEPARTMENT, options=[], value=None, placeholder="All"),
-                lg=2,
+                dcc.Dropdown(
+                    id=Ids.DEPARTMENT, options=[], value=None, placeholder=ALL_DEPARTMENTS
+                ),
+                lg=3,
+                hint=html.Div(id=Ids.DEPARTMENT_SCOPE, className="form-text mt-1"),
             ),
             _control(
                 "Requested between",
@@ -218,13 +279,6 @@ def controls() -> dbc.Row:
                 lg=3,
             ),
             _control(
-                "Hexagon size",
-                dcc.Dropdown(
-                    id=Ids.RESOLUTION, options=RESOLUTION_OPTIONS, value="auto", clearable=False
-                ),
-                lg=2,
-            ),
-            _control(
                 "Measure",
                 dcc.Dropdown(
                     id=Ids.MODE,
@@ -232,12 +286,20 @@ def controls() -> dbc.Row:
                     value="count",
                     clearable=False,
                 ),
-                lg=2,
+                lg=3,
+            ),
+            _control(
+                "Hexagon size",
+                dcc.Dropdown(
+                    id=Ids.RESOLUTION, options=RESOLUTION_OPTIONS, value="auto", clearable=False
+                ),
+                lg=3,
+                hint=html.Div(RESOLUTION_HINT, className="form-text mt-1"),
             ),
             _control(
                 "Time step",
                 dcc.Dropdown(id=Ids.STEP, options=STEP_OPTIONS, value="auto", clearable=False),
-                lg=2,
+                lg=3,
                 box_id=Ids.STEP_BOX,
             ),
             dbc.Col(
@@ -406,8 +468,16 @@ def hotspot_map(
             name = BIN_LABELS[int(cls)] if cls != 0 else "Not significant (has requests)"
         n = len(part)
         detail = [""] * n
-        if mode in ("late", "share") and "late" in part:
+        if mode == "late" and "late" in part:
             detail = [f"Late: {int(v):,}<br>" for v in part["late"]]
+        elif mode == "share" and "share_smoothed" in part:
+            detail = [
+                f"Late: {int(late):,} of {int(judged):,} due; share late (smoothed): "
+                f"{share:.0%}<br>"
+                for late, judged, share in zip(
+                    part["late"], part["judged"], part["share_smoothed"], strict=True
+                )
+            ]
         if emerging and "hot_steps" in part:
             detail = [
                 f"{d}Hot in {int(h)}, cold in {int(c)} steps<br>"
@@ -562,9 +632,17 @@ def _swatch(colour: str, line: Mapping[str, Any] | None = None) -> html.Span:
     )
 
 
-def legend(rows: Sequence[Mapping[str, Any]], *, title: str, note: str | None = None) -> html.Div:
+def legend(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    title: str,
+    note: str | None = None,
+    heading: str = "Requests",
+) -> html.Div:
     """The legend in words, as a table (also the table behind the map): one row per class with
-    its colour, meaning, number of cells and requests in them."""
+    its colour, meaning, number of cells and the amount of the measure the map analyses in them
+    (``heading``: "Requests", "Late requests", "Share late"; a row's ``amount`` is its text,
+    else its ``requests``)."""
     body = [
         html.Tr(
             [
@@ -574,7 +652,7 @@ def legend(rows: Sequence[Mapping[str, Any]], *, title: str, note: str | None = 
                     className="fw-normal",
                 ),
                 html.Td(f"{r['cells']:,}", className="text-end"),
-                html.Td(f"{r['requests']:,}", className="text-end"),
+                html.Td(r.get("amount") or f"{r['requests']:,}", className="text-end"),
             ],
             title=r.get("description") or "",
         )
@@ -587,7 +665,7 @@ def legend(rows: Sequence[Mapping[str, Any]], *, title: str, note: str | None = 
                     [
                         html.Th(title),
                         html.Th("Cells", className="text-end"),
-                        html.Th("Requests", className="text-end"),
+                        html.Th(heading, className="text-end"),
                     ]
                 )
             ),
@@ -600,21 +678,39 @@ def legend(rows: Sequence[Mapping[str, Any]], *, title: str, note: str | None = 
     return html.Div([table, html.P(note, className="text-muted") if note else None])
 
 
-def bin_legend_rows(cells: pd.DataFrame) -> list[dict[str, Any]]:
+def share_text(late: int, judged: int) -> str:
+    """A share late as the legend gives it: "31% (40 of 130)", "—" with nothing due."""
+    return f"{late / judged:.0%} ({late:,} of {judged:,})" if judged else "—"
+
+
+def legend_heading(mode: str) -> str:
+    """The legend's amount column: what the map analyses ("Late requests" in the late mode)."""
+    return "Share late" if mode == "share" else MEASURES[mode].heading
+
+
+def bin_legend_rows(cells: pd.DataFrame, mode: str = "count") -> list[dict[str, Any]]:
+    """One row per confidence bin: its cells (the "not significant" ones with a request) and
+    the amount of the mode's measure in them: requests, late requests, or, for the share, the
+    late requests over the requests due in those cells (the map's smoothed shares do not add)."""
     rows = []
     for b in (3, 2, 1, 0, -1, -2, -3):
         part = cells[cells["bin"] == b]
         if b == 0:
             part = part[part["count"] > 0]
-        rows.append(
-            {
-                "colour": BIN_COLOURS[b],
-                "outline": BIN_OUTLINES[b],
-                "label": BIN_LABELS[b] if b else "Not significant (has requests)",
-                "cells": int(len(part)),
-                "requests": int(part["count"].sum()),
-            }
-        )
+        row = {
+            "colour": BIN_COLOURS[b],
+            "outline": BIN_OUTLINES[b],
+            "label": BIN_LABELS[b] if b else "Not significant (has requests)",
+            "cells": int(len(part)),
+            "requests": int(part["count"].sum()),
+        }
+        if mode == "late":
+            row["late"] = int(part["late"].sum())
+            row["amount"] = f"{row['late']:,}"
+        elif mode == "share":
+            row["late"], row["judged"] = int(part["late"].sum()), int(part["judged"].sum())
+            row["amount"] = share_text(row["late"], row["judged"])
+        rows.append(row)
     return rows
 
 
@@ -640,14 +736,20 @@ def category_legend_rows(cells: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def ranked_table(rows: pd.DataFrame, *, mode: str, limit: int = TABLE_ROWS) -> Any:
-    """The planner's work list: hot cells, surest first, then the most requests."""
+    """The planner's work list, in the order given (``HotspotResult.work_list``: surest first,
+    then the most of the measure the map analyses). The measure's column comes first after the
+    confidence: requests; late requests (late mode); the smoothed share late, then the late
+    requests of those due (share mode)."""
     if rows.empty:
         return html.P("No hot-spot cells for this view.", className="text-muted")
     emerging = mode == "emerging"
-    late = mode in ("late", "share")
-    head = ["#", "Category" if emerging else "Confidence", "Requests", "Open"]
-    if late:
-        head.append("Late")
+    head = ["#", "Category" if emerging else "Confidence"]
+    if mode == "late":
+        head += ["Late requests", "Requests", "Open"]
+    elif mode == "share":
+        head += ["Share late (smoothed)", "Late of due", "Requests", "Open"]
+    else:
+        head += ["Requests", "Open"]
     head += ["Trend (weekly requests)", "Area", "Most requested addresses", "z", "q", "H3 cell"]
     body = []
     for rank, row in enumerate(rows.head(limit).to_dict("records"), start=1):
@@ -662,14 +764,22 @@ def ranked_table(rows: pd.DataFrame, *, mode: str, limit: int = TABLE_ROWS) -> A
         else:
             b = int(row["bin"])
             what = [_swatch(BIN_COLOURS[b], BIN_OUTLINES[b]), BIN_LABELS[b]]
-        cells = [
-            html.Td(rank),
-            html.Td(what),
+        cells = [html.Td(rank), html.Td(what)]
+        if mode == "late":
+            cells.append(html.Td(f"{int(row['late']):,}", className="text-end"))
+        elif mode == "share":
+            late, judged = int(row["late"]), int(row["judged"])
+            cells += [
+                html.Td(f"{row['share_smoothed']:.0%}", className="text-end"),
+                html.Td(
+                    f"{late:,} of {judged:,} ({late / judged:.0%})" if judged else "—",
+                    className="text-end text-nowrap",
+                ),
+            ]
+        cells += [
             html.Td(f"{int(row['count']):,}", className="text-end"),
             html.Td(f"{int(row['open']):,}", className="text-end"),
         ]
-        if late:
-            cells.append(html.Td(f"{int(row['late']):,}", className="text-end"))
         addresses = _text(row.get("addresses"), "no address on file").split(" | ")
         cells += [
             html.Td(_text(row.get("trend"))),

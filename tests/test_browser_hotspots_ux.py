@@ -1,0 +1,102 @@
+"""The hot-spot page's controls and late mode in real headless Chromium (UX review of the demo):
+a department user's Department box says which departments "all" means, every box shows its
+value whole at 1400 px and on a phone (390 px), and the late mode's legend and work list are
+headed by late requests."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from dashboard.app_factory import create_app
+from tests.support.browser import chromium_browser, serve_wsgi
+from tests.support.signin import browser_sign_in, make_user
+
+pytestmark = pytest.mark.browser
+
+LATE = "/hotspots?type=Request+for+Pothole+Repair&from=2011-09-01&to=2011-10-31&res=8&mode=late"
+#: The longest labels: resolution 10 and the emerging measure (with the time step shown).
+LONGEST = (
+    "/hotspots?type=Request+for+Pothole+Repair&from=2011-07-01&to=2011-12-31&res=10&mode=emerging"
+)
+BOXES = ("hotspots-type", "hotspots-department", "hotspots-resolution", "hotspots-mode")
+
+#: Boxes whose shown value (or placeholder) is cut: its text is wider than the room it has.
+CUT = """(ids) => ids.filter(id => {
+  const box = document.getElementById(id);
+  if (!box) return true;
+  return [box, ...box.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1
+    && getComputedStyle(e).overflow !== 'visible');
+})"""
+
+
+@pytest.fixture
+def served(demo, reset_dash_registries):
+    settings, _ = demo
+    accounts = {
+        "works@team.test": make_user(
+            settings, "works@team.test", role="department", departments=("PWDx",)
+        ),
+        "mayor@team.test": make_user(settings, "mayor@team.test", role="executive"),
+    }
+    app = create_app(settings)
+    with serve_wsgi(app.server) as url:
+        yield url, accounts
+
+
+def _open(browser, url: str, email: str, password: str, width: int, path: str):
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    browser_sign_in(page, url, email, password)
+    page.goto(url + path)
+    expect(page.locator("#hotspots-table tbody tr").first).to_be_visible(timeout=30_000)
+    return page
+
+
+def test_department_box_and_values_are_read_whole(served) -> None:
+    url, accounts = served
+    with chromium_browser() as browser:
+        for width in (1400, 390):
+            page = _open(browser, url, "works@team.test", accounts["works@team.test"], width, LATE)
+            department = page.locator("#hotspots-department")
+            expect(department).to_have_text("All my departments (PWDx)")
+            expect(page.locator("#hotspots-department-scope")).to_contain_text(
+                "Public Works Department (PWDx) only"
+            )
+            expect(page.locator("#hotspots-resolution")).to_have_text("0.737 km² (res. 8)")
+            assert page.evaluate(CUT, list(BOXES)) == [], width
+            # Nothing wider than the phone's screen (the table scrolls inside its own box).
+            assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+            page.close()
+
+            page = _open(
+                browser, url, "mayor@team.test", accounts["mayor@team.test"], width, LONGEST
+            )
+            expect(page.locator("#hotspots-department")).to_have_text("All")
+            expect(page.locator("#hotspots-department-scope")).to_have_text("")
+            expect(page.locator("#hotspots-mode")).to_have_text("Emerging hot spots (over time)")
+            assert page.evaluate(CUT, [*BOXES, "hotspots-step"]) == [], width
+            assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+            page.close()
+
+
+def test_late_mode_legend_and_work_list_are_headed_by_late_requests(served) -> None:
+    url, accounts = served
+    with chromium_browser() as browser:
+        page = _open(browser, url, "mayor@team.test", accounts["mayor@team.test"], 1400, LATE)
+        legend = page.locator("#hotspots-legend thead")
+        expect(legend).to_contain_text("Late requests")
+        heads = page.locator("#hotspots-table thead th").all_inner_texts()
+        assert heads[:5] == ["#", "Confidence", "Late requests", "Requests", "Open"]
+        late = [
+            int(t.replace(",", ""))
+            for t in page.locator("#hotspots-table tbody tr td:nth-child(3)").all_inner_texts()
+        ]
+        labels = page.locator("#hotspots-table tbody tr td:nth-child(2)").all_inner_texts()
+        # Within a confidence level, the most late requests first.
+        for level in set(labels):
+            mine = [n for n, lab in zip(late, labels, strict=True) if lab == level]
+            assert mine == sorted(mine, reverse=True), level
+        assert re.search(r"most late requests", page.locator("#hotspots-table-note").inner_text())
+        page.close()
