@@ -18,7 +18,16 @@ from dashboard.queries import CaseFilter
 from dashboard.services import Services
 from dashboard.sla import TIER_STYLE, Tier, weekly
 from layouts.figures import empty_figure, plural
-from layouts.overview import Ids, chart_title, department_card, overview_figure
+from layouts.overview import (
+    Ids,
+    changes_list,
+    chart_title,
+    department_card,
+    department_placeholder,
+    overview_figure,
+    week_compliance,
+    week_label,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +36,8 @@ NO_DATA = (
     "which loads the bundled Boston sample)."
 )
 CHART_WEEKS = 26
+#: At most this many lines in "What changed" (then "and N more").
+MAX_CHANGES = 60
 #: A snapshot exists, but none of its cases belongs to the departments the user may see.
 NO_CASES_IN_SCOPE = (
     "None of the loaded cases belongs to your departments. Ask an administrator to check the "
@@ -85,15 +96,39 @@ def card_values(
     }
 
 
+def monday(day: date | pd.Timestamp) -> pd.Timestamp:
+    """The Monday starting the week of ``day`` (weeks start on Monday, as DuckDB's
+    ``date_trunc('week')`` and the Week period)."""
+    ts = pd.Timestamp(day).normalize()
+    return ts - pd.Timedelta(days=ts.weekday())
+
+
+def chart_start(period: Period, *, weeks: int = CHART_WEEKS) -> date:
+    """The first day the Overview's chart counts: the Monday ``weeks - 1`` weeks before the
+    week of the period's end, or of the period's start when that is earlier. Always a Monday, so
+    the chart's first week is a whole week, as the Week view counts it (counting from the day
+    26 weeks before the end, a Saturday, gave the week of 27 June 2011 two days: 133 requests
+    opened against the Week view's 511)."""
+    last = monday(period.end)
+    return min(monday(period.start), last - pd.Timedelta(weeks=weeks - 1)).date()
+
+
 def every_week(
-    weeks: pd.DataFrame, *, end: date, start: pd.Timestamp | None = None
+    weeks: pd.DataFrame,
+    *,
+    end: date,
+    start: pd.Timestamp | None = None,
+    min_count: int = 1,
 ) -> pd.DataFrame:
     """``weeks`` with a row for every week (Monday) from ``start`` (default its first week) to
-    the week of ``end``: a week without cases due has no compliance (a gap in the line, never
-    0%) and a week without requests opened a volume of 0."""
+    the week of ``end``: a week with fewer than ``min_count`` cases due (the SLA policy's
+    minimum count; none due at all) has no compliance (a gap in the line, never 0%: too few
+    cases to judge, as on the department page) and a week without requests opened a volume of
+    0. ``through`` is the last day a week counts: its Sunday, or ``end`` for a week the period
+    ends in (a partial week)."""
     if weeks.empty and start is None:
         return weeks
-    last = pd.Timestamp(end) - pd.Timedelta(days=pd.Timestamp(end).weekday())
+    last = monday(end)
     weeks = weeks.assign(week=pd.to_datetime(weeks["week"]))
     first = weeks["week"].min() if start is None else pd.Timestamp(start)
     stop = last if weeks.empty else max(last, weeks["week"].max())
@@ -101,18 +136,26 @@ def every_week(
     frame = weeks.set_index("week").reindex(index).reset_index()
     for name in ("due", "on_time", "volume"):
         frame[name] = frame[name].fillna(0).astype("int64")
-    frame["compliance"] = (frame["on_time"] / frame["due"]).where(frame["due"] > 0)
-    return frame[list(weeks.columns)]
+    frame["compliance"] = (frame["on_time"] / frame["due"]).where(frame["due"] >= max(1, min_count))
+    frame["through"] = (frame["week"] + pd.Timedelta(days=6)).clip(upper=pd.Timestamp(end))
+    return frame[[*weeks.columns, "through"]]
 
 
 def tier_changes(current: pd.DataFrame, previous: pd.DataFrame) -> list[dict[str, str]]:
-    """Groups whose tier differs from the previous period (new groups included)."""
-    before = dict(zip(previous["group"], previous["tier"], strict=True))
+    """Groups whose tier differs from the previous period (new groups included). A frame with a
+    ``department`` column (``SlaEngine.report(by="department_type")``) is keyed by (department,
+    group), and each change says its department."""
+    keys = ["department", "group"] if "department" in current.columns else ["group"]
+
+    def key(frame: pd.DataFrame) -> list[tuple[str, ...]]:
+        return list(zip(*(frame[k].astype(str) for k in keys), strict=True))
+
+    before = dict(zip(key(previous), previous["tier"], strict=True))
     out = []
-    for group, tier in zip(current["group"], current["tier"], strict=True):
-        old = before.get(group, str(Tier.NOT_ENOUGH))
+    for k, tier in zip(key(current), current["tier"], strict=True):
+        old = before.get(k, str(Tier.NOT_ENOUGH))
         if old != tier:
-            out.append({"group": str(group), "from": old, "to": tier})
+            out.append({**dict(zip(keys, k, strict=True)), "from": old, "to": tier})
     return out
 
 
@@ -131,13 +174,19 @@ def overview_model(
     before = sla.report(
         start=previous.start, end=previous.end, by="department", flt=flt, as_of=as_of
     )
-    types_now = sla.report(start=period.start, end=period.end, by="type", flt=flt, as_of=as_of)
-    types_before = sla.report(
-        start=previous.start, end=previous.end, by="type", flt=flt, as_of=as_of
+    # Each request type as its department's page judges it: one line per (department, type),
+    # so the list for all departments is the union of the departments' lists.
+    types_now = sla.report(
+        start=period.start, end=period.end, by="department_type", flt=flt, as_of=as_of
     )
-    chart_start = min(period.start, period.end - pd.Timedelta(weeks=CHART_WEEKS))
+    types_before = sla.report(
+        start=previous.start, end=previous.end, by="department_type", flt=flt, as_of=as_of
+    )
+    first = chart_start(period)
     weeks = every_week(
-        weekly(sla, start=chart_start, end=period.end, flt=flt, as_of=as_of), end=period.end
+        weekly(sla, start=first, end=period.end, flt=flt, as_of=as_of),
+        end=period.end,
+        min_count=services.policy.min_count,
     )
     by_group = before.set_index("group")
     cards = [
@@ -161,7 +210,11 @@ def overview_model(
         "cards": cards,
         "weekly": weeks,
         "department_changes": department_changes,
-        "type_changes": tier_changes(types_now, types_before),
+        "type_changes": [
+            {**item, "department_label": names.label(item["department"])}
+            for item in tier_changes(types_now, types_before)
+        ],
+        "min_count": services.policy.min_count,
         "totals": {
             "due": int(now["due"].sum()),
             "on_time": int(now["on_time"].sum()),
@@ -179,26 +232,10 @@ def scope_title(services: Services, departments: list[str], scope: tuple[str, ..
 
 
 def _changes(model: dict[str, Any]) -> Any:
-    def rows(items: list[dict[str, str]], label: str) -> list[Any]:
-        return [
-            html.Li(
-                [
-                    html.Strong(item.get("label", item["group"])),
-                    f" ({label}): {item['from']} → {item['to']}",
-                ]
-            )
-            for item in items
-        ]
-
-    items = rows(model["department_changes"], "department") + rows(
-        model["type_changes"], "request type"
-    )
-    if not items:
-        return html.P("No department or request type changed tier.", className="text-muted")
-    return html.Ul(items[:60], className="small")
+    return changes_list(model["department_changes"], model["type_changes"], limit=MAX_CHANGES)
 
 
-def _weekly_table(weeks: pd.DataFrame) -> Any:
+def _weekly_table(weeks: pd.DataFrame, min_count: int) -> Any:
     if weeks.empty:
         return html.P("No rows.")
     header = html.Thead(
@@ -208,10 +245,10 @@ def _weekly_table(weeks: pd.DataFrame) -> Any:
         [
             html.Tr(
                 [
-                    html.Th(f"{r.week:%Y-%m-%d}", scope="row"),
+                    html.Th(week_label(r), scope="row"),
                     html.Td(f"{r.due:,}"),
                     html.Td(f"{r.on_time:,}"),
-                    html.Td("–" if pd.isna(r.compliance) else f"{100 * r.compliance:.1f}%"),
+                    html.Td(week_compliance(r, min_count)),
                     html.Td(f"{r.volume:,}"),
                 ]
             )
@@ -230,13 +267,21 @@ def outside_the_data(period: Period, totals: dict[str, int], options: dict[str, 
     return before or after or (totals["due"] == 0 and totals["volume"] == 0)
 
 
-def headline_text(period: Period, previous: Period, totals: dict[str, int]) -> str:
+def headline_text(
+    period: Period, previous: Period, totals: dict[str, int], *, min_count: int = 1
+) -> str:
+    """The period in one sentence. Under the SLA policy's minimum count of due cases there is no
+    percentage, as on every department's card (too few due cases to judge)."""
     due = totals["due"]
-    rate = totals["on_time"] / due if due else None
+    if due == 0:
+        judged = "none due"
+    elif due < min_count:
+        judged = f"{due:,} due, too few due cases to judge: at least {min_count} are needed"
+    else:
+        judged = f"{due:,} due, {100 * totals['on_time'] / due:.1f}% closed on time"
     return (
-        f"{period.label()}: {plural(totals['volume'], 'request')} opened; {due:,} due, "
-        + (f"{100 * rate:.1f}% closed on time" if rate is not None else "none due")
-        + f" (compared with {previous.label()})."
+        f"{period.label()}: {plural(totals['volume'], 'request')} opened; {judged}"
+        f" (compared with {previous.label()})."
     )
 
 
@@ -252,6 +297,10 @@ def overview_view(
         options = services.read_model.options()
     except SnapshotMissingError:
         options = None
+    scope = services.read_model.scope() if services.read_model.scope is not None else None
+    placeholder = department_placeholder(
+        None if scope is None else [services.departments.label(d) for d in scope]
+    )
     if options is None or options["max_date"] is None:
         # No snapshot yet, or none of its cases is one the user may see.
         message = NO_DATA if options is None else NO_CASES_IN_SCOPE
@@ -273,6 +322,7 @@ def overview_view(
                 "max_date": None,
                 "department_options": [],
                 "departments": [],
+                "department_placeholder": placeholder,
             },
         }
     period, departments = parse_state(query, default_anchor=options["max_date"])
@@ -288,9 +338,9 @@ def overview_view(
         "max_date": options["max_date"],
         "department_options": services.departments.options(options["departments"]),
         "departments": departments,
+        "department_placeholder": placeholder,
     }
     search = period.to_query() + _department_query(departments)
-    scope = services.read_model.scope() if services.read_model.scope is not None else None
     model = overview_model(services, period, departments, as_of=as_of)
     totals = model["totals"]
     if outside_the_data(period, totals, options):
@@ -313,11 +363,13 @@ def overview_view(
             "controls": controls,
         }
     return {
-        "headline": headline_text(period, model["previous"], totals),
+        "headline": headline_text(
+            period, model["previous"], totals, min_count=services.policy.min_count
+        ),
         "notice": replaced_custom_notice(query, period),
         "cards": [department_card(card) for card in model["cards"]],
         "figure": overview_figure(model["weekly"], target=services.policy.target),
-        "table": _weekly_table(model["weekly"]),
+        "table": _weekly_table(model["weekly"], services.policy.min_count),
         "changes": _changes(model),
         "chart_title": scope_title(services, departments, scope),
         "search": search,
@@ -444,6 +496,7 @@ OUTPUTS: tuple[tuple[str, str], ...] = (
     (Ids.RANGE, "max_date_allowed"),
     (Ids.DEPARTMENT, "options"),
     (Ids.DEPARTMENT, "value"),
+    (Ids.DEPARTMENT, "placeholder"),
 )
 
 
@@ -522,6 +575,7 @@ def sync_outputs(
         f"{Ids.RANGE}.max_date_allowed": c["max_date"],
         f"{Ids.DEPARTMENT}.options": c["department_options"],
         f"{Ids.DEPARTMENT}.value": c["departments"],
+        f"{Ids.DEPARTMENT}.placeholder": c["department_placeholder"],
     }
 
 

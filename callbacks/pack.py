@@ -19,6 +19,7 @@ from callbacks.overview import (
     NO_DATA,
     every_week,
     headline_text,
+    monday,
     outside_the_data,
     overview_model,
     parse_state,
@@ -28,7 +29,7 @@ from dashboard import department as dept
 from dashboard.errors import SnapshotMissingError
 from dashboard.queries import CaseFilter
 from dashboard.services import Services
-from dashboard.sla import Tier, weekly
+from dashboard.sla import TIER_STYLE, Tier, weekly
 from layouts import pack as ui
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,31 @@ _MOST_OVERDUE = [{"colId": "days_overdue", "sort": "desc"}]
 
 def _last_weeks(services: Services, end: Any, flt: CaseFilter, as_of: pd.Timestamp) -> Any:
     """The :data:`~layouts.pack.WEEKS` weeks (Mondays) up to the week of ``end``, each present
-    (nothing due: no compliance; nothing opened: 0); the last one counts up to ``end``."""
-    last = pd.Timestamp(end) - pd.Timedelta(days=pd.Timestamp(end).weekday())
-    first = last - pd.Timedelta(weeks=ui.WEEKS - 1)
+    (fewer due than the policy's minimum count: no compliance; nothing opened: 0); the last one
+    counts up to ``end`` (``through``: a partial week when ``end`` is not a Sunday)."""
+    first = monday(end) - pd.Timedelta(weeks=ui.WEEKS - 1)
     frame = weekly(services.sla, start=first.date(), end=end, flt=flt, as_of=as_of)
-    return every_week(frame, end=end, start=first)
+    return every_week(frame, end=end, start=first, min_count=services.policy.min_count)
+
+
+def order_types(types: pd.DataFrame) -> pd.DataFrame:
+    """A department's request types for its page of the pack: problems, then close, then on
+    target (each the lowest compliance first), then "Not enough data" last, those with the most
+    cases due first (then the most opened): a thin type never comes before a judged one, and
+    thin types are not ordered by a percentage the pack does not show."""
+    rank = types["tier"].map(lambda t: TIER_STYLE[Tier(t)]["order"])
+    judged = types["tier"] != str(Tier.NOT_ENOUGH)
+    return (
+        types.assign(
+            _rank=rank,
+            _score=types["compliance"].where(judged),
+            _due=-types["due"],
+            _volume=-types["volume"],
+        )
+        .sort_values(["_rank", "_score", "_due", "_volume", "group"], na_position="last")
+        .drop(columns=["_rank", "_score", "_due", "_volume"])
+        .reset_index(drop=True)
+    )
 
 
 def department_values(
@@ -56,8 +77,8 @@ def department_values(
     types = dept.types_report(services, scope)
     types = types[(types["due"] > 0) | (types["volume"] > 0) | (types["open_backlog"] > 0)]
     # Under the minimum count no percentage is shown, as on the department page.
-    types = types.assign(
-        compliance=types["compliance"].where(types["tier"] != str(Tier.NOT_ENOUGH))
+    types = order_types(types).assign(
+        compliance=lambda t: t["compliance"].where(t["tier"] != str(Tier.NOT_ENOUGH))
     )
     overdue = dept.overdue_cases(
         services, scope, sort_by=_MOST_OVERDUE, page=0, page_size=ui.OVERDUE_ROWS
@@ -66,7 +87,8 @@ def department_values(
         "card": card,
         "period_label": period.label(),
         "as_of_label": as_of_label(scope, services.settings.timezone),
-        "types": types.reset_index(drop=True),
+        "types": types,
+        "min_count": services.policy.min_count,
         "weekly": _last_weeks(services, period.end, scope.flt, as_of),
         "ages": dept.aging(services, scope),
         "overdue": overdue,
@@ -111,7 +133,10 @@ def pack_model(
         "previous_label": overview["previous"].label(),
         "as_of_label": as_of_label(cut, tz),
         "prepared": f"{as_of.tz_convert(tz):%d %b %Y %H:%M %Z}",
-        "headline": headline_text(period, overview["previous"], overview["totals"]),
+        "headline": headline_text(
+            period, overview["previous"], overview["totals"], min_count=services.policy.min_count
+        ),
+        "min_count": services.policy.min_count,
         "scope_title": scope_title(services, departments, scope),
         "cards": cards,
         "department_changes": overview["department_changes"],

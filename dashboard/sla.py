@@ -352,13 +352,23 @@ def judged_values(as_of: Any) -> list[Any]:
     return [instant] * 3
 
 
-GROUPS = {"department": "department", "type": "service_name"}
+#: ``by`` -> the column grouped on. ``department_type`` groups on the request type within each
+#: department: one row per (department, type), as each department's page judges its types.
+GROUPS = {"department": "department", "type": "service_name", "department_type": "service_name"}
 
 
-def _dept(group: str) -> str:
-    """The department of a group: its own, or for a request type the department most of its
-    cases belong to (ties to the first by code: plain mode() picks one arbitrarily)."""
-    return "department" if group == "department" else "mode(department ORDER BY department)"
+def _dept(by: str) -> str:
+    """The department of a group: its own (``department``, ``department_type``), or for a
+    request type across departments the department most of its cases belong to (ties to the
+    first by code: plain mode() picks one arbitrarily)."""
+    return "mode(department ORDER BY department)" if by == "type" else "department"
+
+
+def _keys(by: str) -> tuple[str, str, list[str]]:
+    """The extra select item, the GROUP BY list and the merge keys of ``by``."""
+    if by == "department_type":
+        return ", department AS dept", "grp, dept", ["grp", "dept"]
+    return "", "grp", ["grp"]
 
 
 _COMPLIANCE_SQL = """
@@ -369,23 +379,23 @@ SELECT {group} AS grp,
            FILTER (WHERE closed_at IS NOT NULL AND closed_at <= ?) AS days_to_close
 FROM {{cases}}
 WHERE {{where}} AND sla_due_local >= ? AND sla_due_local < ? {duplicates}
-GROUP BY grp
+GROUP BY {group_by}
 """
 
 _BACKLOG_SQL = """
-SELECT {group} AS grp,
+SELECT {group} AS grp{key},
        count(*) AS open_backlog,
        count(*) FILTER (WHERE sla_due_at IS NOT NULL AND sla_due_at < ?) AS overdue_open
 FROM {{cases}}
 WHERE {{where}} {duplicates}
-GROUP BY grp
+GROUP BY {group_by}
 """
 
 _VOLUME_SQL = """
-SELECT {group} AS grp, count(*) AS volume
+SELECT {group} AS grp{key}, count(*) AS volume
 FROM {{cases}}
 WHERE {{where}} AND requested_local >= ? AND requested_local < ?
-GROUP BY grp
+GROUP BY {group_by}
 """
 
 COLUMNS = (
@@ -434,10 +444,18 @@ class SlaEngine:
         ``start``/``end`` are local dates (inclusive). ``as_of`` (default: now) decides whether an
         open case is already past due; backlog counts are taken at the end of the period, or at
         ``as_of`` when the period has not ended yet.
+
+        ``by="department_type"``: one row per request type *of each department*, with a
+        ``department`` column (cases without a department left out). Each row is what the
+        department's own page says of the type (its compliance over the department's cases of
+        that type, the type's target, else the department's, else the default). ``by="type"``
+        instead pools a type over every department (its target from the department most of its
+        cases belong to): right for one department's filter, not for a list of departments.
         """
         if by not in GROUPS:
             raise ConfigError(f"--by must be one of {', '.join(GROUPS)}")
         group = GROUPS[by]
+        key, group_by, merge_on = _keys(by)
         as_of = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
         if as_of.tzinfo is None:
             as_of = as_of.tz_localize("UTC")
@@ -453,19 +471,29 @@ class SlaEngine:
             [
                 Question(
                     _COMPLIANCE_SQL.format(
-                        group=group, duplicates=duplicates, counts=SLA_COUNTS, dept=_dept(group)
+                        group=group,
+                        duplicates=duplicates,
+                        counts=SLA_COUNTS,
+                        dept=_dept(by),
+                        group_by=group_by,
                     ),
                     flt=flt,
                     before=[*judged_values(as_of), as_of.to_pydatetime()],  # (and days to close)
                     after=[start_local, end_local],
                 ),
                 Question(
-                    _BACKLOG_SQL.format(group=group, duplicates=duplicates),
+                    _BACKLOG_SQL.format(
+                        group=group, duplicates=duplicates, key=key, group_by=group_by
+                    ),
                     flt=flt,
                     before=[cut.to_pydatetime()],
                     open_at=cut.to_pydatetime(),  # the backlog: the cases open at the cut
                 ),
-                Question(_VOLUME_SQL.format(group=group), flt=flt, after=[start_local, end_local]),
+                Question(
+                    _VOLUME_SQL.format(group=group, key=key, group_by=group_by),
+                    flt=flt,
+                    after=[start_local, end_local],
+                ),
             ]
         )
         # The median and p90 days to close in one sort (two separate aggregates sorted twice:
@@ -474,11 +502,13 @@ class SlaEngine:
         compliance["median_days"] = [np.nan if _none(d) else float(d[0]) for d in days]
         compliance["p90_days"] = [np.nan if _none(d) else float(d[1]) for d in days]
         frame = (
-            compliance.merge(backlog, on="grp", how="outer")
-            .merge(volume, on="grp", how="outer")
+            compliance.merge(backlog, on=merge_on, how="outer")
+            .merge(volume, on=merge_on, how="outer")
             .rename(columns={"grp": "group"})
         )
         frame = frame[frame["group"].notna()].copy()
+        if by == "department_type":
+            frame = frame[frame["dept"].notna()].copy()
         for name in ("due", "on_time", "volume", "open_backlog", "overdue_open"):
             frame[name] = frame[name].fillna(0).astype("int64")
         frame["compliance"] = np.where(
@@ -498,6 +528,12 @@ class SlaEngine:
             for c, d, t in zip(frame["compliance"], frame["due"], frame["target"], strict=True)
         ]
         frame["_order"] = frame["tier"].map(lambda t: TIER_STYLE[Tier(t)]["order"])
+        if by == "department_type":
+            frame["department"] = frame["dept"].astype(str)
+            frame = frame.sort_values(
+                ["_order", "compliance", "department", "group"], na_position="last"
+            )
+            return frame[["department", *COLUMNS]].reset_index(drop=True)
         frame = frame.sort_values(["_order", "compliance", "group"], na_position="last")
         return frame[list(COLUMNS)].reset_index(drop=True)
 

@@ -41,6 +41,8 @@ MAX_SERIES = 10
 OTHER = "All other departments"
 #: At most this many labelled ticks on a period axis (every n-th period beyond that).
 MAX_PERIOD_TICKS = 12
+#: At most this many labelled weeks under the weekly compliance chart: level on a phone.
+WEEK_TICKS = 6
 #: pandas frequencies of the periods' starts (weeks start on Monday, as DuckDB's date_trunc).
 PERIOD_FREQ = {"day": "D", "week": "W-MON", "month": "MS", "quarter": "QS", "year": "YS"}
 #: Up to this many counts, a counts axis ticks every 1 (plotly would tick 0.5, 0.2...).
@@ -80,7 +82,7 @@ def period_label(start: Any, period: str) -> str:
     return f"{ts.day} {ts:%b %Y}"
 
 
-def period_ticks(starts: Any, period: str) -> dict[str, Any]:
+def period_ticks(starts: Any, period: str, *, most: int = MAX_PERIOD_TICKS) -> dict[str, Any]:
     """X axis settings that tick on the periods' starts (every n-th when there are many),
     labelled for the period (see :func:`period_label`), instead of plotly's own date ticks
     (which fell between the bars: "Aug 31", "Sep 30" for months)."""
@@ -91,7 +93,7 @@ def period_ticks(starts: Any, period: str) -> dict[str, Any]:
     # axis, not one that jumps from Aug to Nov.
     every = pd.date_range(given.min(), given.max(), freq=PERIOD_FREQ.get(period, "D"))
     values = list(given.union(every).sort_values())
-    step = max(1, math.ceil(len(values) / MAX_PERIOD_TICKS))
+    step = max(1, math.ceil(len(values) / most))
     shown = values[::step]
     return {
         "tickmode": "array",
@@ -206,13 +208,52 @@ def _weeks(weekly: pd.DataFrame) -> pd.DataFrame:
     return full.rename_axis("week").reset_index()
 
 
+def _week_notes(weeks: pd.DataFrame) -> list[str]:
+    """What a week's hover adds to its date: "partial: to 30 Sep" for a week the period ends in
+    (``through`` before its Sunday), "14 due: too few to judge" for a week with cases due but no
+    compliance (under the SLA policy's minimum count)."""
+    through = weeks["through"] if "through" in weeks.columns else [None] * len(weeks)
+    notes = []
+    for week, last, due, compliance in zip(
+        weeks["week"], through, weeks["due"], weeks["compliance"], strict=True
+    ):
+        parts = []
+        if last is not None and not pd.isna(last) and (pd.Timestamp(last) - week).days < 6:
+            parts.append(f"partial: to {pd.Timestamp(last).day} {pd.Timestamp(last):%b}")
+        if due > 0 and pd.isna(compliance):
+            parts.append(f"{due:,} due: too few to judge")
+        notes.append(f" ({'; '.join(parts)})" if parts else "")
+    return notes
+
+
+def _week_ticks(mondays: pd.Series) -> dict[str, Any]:
+    """Ticks on the weeks' Mondays (plotly's own date ticks fell on Sundays: "Jul 3" for the
+    week of 4 July), short enough to stay level on a phone: "4 Jul", the year under the first
+    tick and under the first tick of a new year."""
+    ticks = period_ticks(mondays, "week", most=WEEK_TICKS)
+    if not ticks:
+        return ticks
+    text, year = [], None
+    for value in ticks["tickvals"]:
+        day = pd.Timestamp(value)
+        text.append(f"{day.day} {day:%b}" + (f"<br>{day.year}" if day.year != year else ""))
+        year = day.year
+    return {**ticks, "ticktext": text}
+
+
 def compliance_and_volume(weekly: pd.DataFrame, *, target: float) -> go.Figure:
     """Weekly compliance (line, left axis, %) with the target line, and volume (bars, right).
 
     The bars are on the base axis (``y``, drawn on the right) and the lines on the axis that
     overlays it (``y2``, on the left): plotly draws an overlaying axis's traces above the base
-    axis's, so the bars never hide the line. Weeks with no due cases are gaps in the line
-    (``None``), never 0%."""
+    axis's, so the bars never hide the line. Weeks with no compliance (no due cases, or fewer
+    than the minimum count when the caller blanked them) are gaps in the line (``None``), never
+    0%; their hover says why, as does a partial week's (an optional ``through`` column: the last
+    day the week counts).
+
+    Readable on a phone (390 px): the x axis title is short (what each series counts by is in
+    the y axis titles), and the legend sits under the plot, clear of the axes' titles and of
+    plotly's toolbar in the top right corner."""
     if weekly.empty:
         return empty_figure("No cases due or requested in this period.")
     weeks = _weeks(weekly)
@@ -221,6 +262,7 @@ def compliance_and_volume(weekly: pd.DataFrame, *, target: float) -> go.Figure:
         None if d <= 0 or pd.isna(c) else round(100 * float(c), 6)
         for c, d in zip(weeks["compliance"], due, strict=True)
     ]
+    notes = _week_notes(weeks)
     fig = go.Figure()
     fig.add_bar(
         x=weeks["week"],
@@ -228,7 +270,8 @@ def compliance_and_volume(weekly: pd.DataFrame, *, target: float) -> go.Figure:
         name="Requests opened",
         marker={"color": VOLUME_FILL, "line": VOLUME_OUTLINE},
         yaxis="y",
-        hovertemplate="Week of %{x|%Y-%m-%d}: %{y:,} requests<extra></extra>",
+        customdata=notes,
+        hovertemplate="Week of %{x|%Y-%m-%d}%{customdata}: %{y:,} requests opened<extra></extra>",
     )
     fig.add_scatter(
         x=weeks["week"],
@@ -238,9 +281,11 @@ def compliance_and_volume(weekly: pd.DataFrame, *, target: float) -> go.Figure:
         line={"color": "#1d4ed8", "width": 3},
         connectgaps=False,
         yaxis="y2",
-        customdata=weeks[["on_time", "due"]].to_numpy().tolist(),
-        hovertemplate="Week of %{x|%Y-%m-%d}: %{y:.1f}% "
-        "(%{customdata[0]:,} of %{customdata[1]:,} on time)<extra></extra>",
+        customdata=[
+            [int(o), int(d), n] for o, d, n in zip(weeks["on_time"], due, notes, strict=True)
+        ],
+        hovertemplate="Week of %{x|%Y-%m-%d}%{customdata[2]}: %{y:.1f}% "
+        "(%{customdata[0]:,} of %{customdata[1]:,} due on time)<extra></extra>",
     )
     fig.add_scatter(
         x=[weeks["week"].min(), weeks["week"].max()],
@@ -254,13 +299,13 @@ def compliance_and_volume(weekly: pd.DataFrame, *, target: float) -> go.Figure:
     fig.update_layout(
         template="plotly_white",
         yaxis={
-            "title": {"text": "Requests opened"},
+            "title": {"text": "Requests opened that week"},
             "side": "right",
             "showgrid": False,
             **count_axis(weeks["volume"].max()),
         },
         yaxis2={
-            "title": {"text": "Compliance (%)"},
+            "title": {"text": "Compliance (%), cases due that week"},
             "overlaying": "y",
             "side": "left",
             "range": [0, 105],
@@ -270,8 +315,17 @@ def compliance_and_volume(weekly: pd.DataFrame, *, target: float) -> go.Figure:
             "tickvals": [0, 20, 40, 60, 80, 100],
             "showgrid": True,
         },
-        xaxis={"title": {"text": "Week (by due date for compliance, by opening for requests)"}},
-        legend={"orientation": "h", "y": 1.12},
-        margin={"l": 60, "r": 60, "t": 40, "b": 60},
+        xaxis={"title": {"text": "Week starting"}, **_week_ticks(weeks["week"])},
+        # Under the plot, across the figure's width (it wraps on a phone): the figure's margin
+        # grows to hold it.
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "y": 0,
+            "yanchor": "bottom",
+            "yref": "container",
+        },
+        margin={"l": 60, "r": 60, "t": 20, "b": 60},
     )
     return fig

@@ -6,7 +6,7 @@ Layout only; the numbers come from ``callbacks/overview.py``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from enum import StrEnum
 from typing import Any
@@ -22,6 +22,8 @@ from layouts.components import department_title, labelled, period_columns
 from layouts.figures import compliance_and_volume, plural
 
 PAGE = {"path": "/", "name": "Overview", "title": "Overview · stat311"}
+#: The departments filter's words when nothing is picked, for a user who sees every department.
+ALL_DEPARTMENTS = "All departments"
 
 MEASURED = [
     html.P(
@@ -99,7 +101,8 @@ def controls(kind: str = "month") -> dbc.Row:
                         multi=True,
                         options=[],
                         value=[],
-                        placeholder="All departments",
+                        # "All my departments (...)" for a department user (set with the page)
+                        placeholder=ALL_DEPARTMENTS,
                     ),
                     className="small mb-1",
                 ),
@@ -148,7 +151,9 @@ def layout(**query: Any) -> html.Div:
                 id=Ids.CHART_TITLE,
                 className="h5 mt-4",
             ),
-            dcc.Graph(id=Ids.CHART, config={"displaylogo": False}),
+            # No toolbar: on a phone it covered the chart's top (zoom and pan add nothing to
+            # 26 weeks; the numbers are in the table under the chart).
+            dcc.Graph(id=Ids.CHART, config={"displaylogo": False, "displayModeBar": False}),
             html.Details(
                 [
                     html.Summary("Table of the chart's numbers"),
@@ -176,6 +181,89 @@ def chart_title(departments: Sequence[str], scope: Sequence[str] | None) -> str:
     if scope is not None:
         return f"Your {'department' if len(scope) == 1 else 'departments'}: {', '.join(scope)}"
     return "Citywide"
+
+
+def department_placeholder(scope_labels: Sequence[str] | None) -> str:
+    """What the departments filter says when nothing is picked: "All departments" for a user who
+    sees every department; for a department user, which departments "all" is ("All my
+    departments (Public Works Department (PWDx))"): ``scope_labels`` are the departments the
+    user may see, named (``None``: every department)."""
+    if scope_labels is None:
+        return ALL_DEPARTMENTS
+    if not scope_labels:
+        return "All my departments (none)"
+    return f"All my departments ({', '.join(scope_labels)})"
+
+
+def change_line(item: Mapping[str, Any], what: str) -> html.Li:
+    """One line of "What changed": a department's, or a request type's of one department (named
+    after the type: each department judges its own types)."""
+    label = item.get("label", item["group"])
+    if item.get("department") is not None:
+        of = item.get("department_label") or item["department"]
+        context = f"{what}, {of}"
+    else:
+        context = what
+    return html.Li([html.Strong(label), f" ({context}): {item['from']} → {item['to']}"])
+
+
+def changes_list(
+    department_changes: Sequence[Mapping[str, Any]],
+    type_changes: Sequence[Mapping[str, Any]],
+    *,
+    limit: int,
+    more: str = "see the department pages",
+) -> Any:
+    """ "What changed since the previous period": the departments whose tier changed, then the
+    request types (each of one department), at most ``limit`` lines, then how many more."""
+    items = [change_line(i, "department") for i in department_changes] + [
+        change_line(i, "request type") for i in type_changes
+    ]
+    if not items:
+        return html.P("No department or request type changed tier.", className="text-muted small")
+    shown = html.Ul(items[:limit], className="small mb-1")
+    if len(items) <= limit:
+        return shown
+    rest = len(items) - limit
+    return html.Div(
+        [
+            shown,
+            html.P(
+                f"And {plural(rest, 'more change')}: {more}.",
+                className="small text-muted",
+            ),
+        ]
+    )
+
+
+def is_partial(row: Any) -> bool:
+    """A week the period ends in before its Sunday: it counts only up to ``row.through``."""
+    through = getattr(row, "through", None)
+    return (
+        through is not None
+        and not pd.isna(through)
+        and (pd.Timestamp(through) - pd.Timestamp(row.week)).days < 6
+    )
+
+
+def week_label(row: Any, *, fmt: str = "%Y-%m-%d") -> str:
+    """A week as the tables name it (``row.week``, its Monday); a week the period ends in before
+    its Sunday says so: "2011-09-26 (partial: to 30 Sep)"."""
+    label = f"{pd.Timestamp(row.week):{fmt}}"
+    if is_partial(row):
+        through = pd.Timestamp(row.through)
+        label += f" (partial: to {through.day} {through:%b})"
+    return label
+
+
+def week_compliance(row: Any, min_count: int) -> str:
+    """A week's compliance in a table: the percentage, or why there is none (no case due, or
+    fewer than the SLA policy's minimum count: too few to judge, a gap in the chart's line)."""
+    if row.due == 0:
+        return "– (none due)"
+    if pd.isna(row.compliance) or row.due < min_count:
+        return f"– (too few due to judge: under {min_count})"
+    return f"{100 * row.compliance:.1f}%"
 
 
 def overview_figure(weekly: pd.DataFrame, *, target: float) -> go.Figure:

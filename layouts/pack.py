@@ -17,9 +17,11 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import dcc, html
 
+from dashboard.sla import TIER_STYLE, Tier
 from layouts.components import department_title
 from layouts.department import tier_badge
-from layouts.overview import MEASURED
+from layouts.figures import plural
+from layouts.overview import MEASURED, changes_list, week_compliance, week_label
 
 PAGE = {
     "path": "/pack",
@@ -35,6 +37,8 @@ OVERDUE_ROWS = 10
 REPEAT_ROWS = 5
 #: Weeks in the "last weeks" tables.
 WEEKS = 8
+#: Lines of "What changed" on the cover (then how many more).
+CHANGE_ROWS = 40
 
 
 class Ids(StrEnum):
@@ -160,18 +164,28 @@ def table(
     )
 
 
-def weeks_table(weeks: pd.DataFrame) -> Any:
+def weeks_table(weeks: pd.DataFrame, min_count: int) -> Any:
+    """The last weeks: a week with fewer due cases than ``min_count`` has no percentage (too few
+    to judge), and the week the period ends in before its Sunday says it is partial."""
     rows = [
         [
-            f"{pd.Timestamp(r.week):%d %b %Y}",
+            week_label(r, fmt="%d %b %Y"),
             _count(r.due),
             _count(r.on_time),
-            _pct(None if r.due == 0 else r.compliance),
+            week_compliance(r, min_count),
             _count(r.volume),
         ]
         for r in weeks.itertuples()
     ]
     return table(["Week of", "Due", "On time", "Compliance", "Opened"], rows)
+
+
+def more_types(rest: pd.DataFrame) -> str:
+    """The tiers of the request types left out of a department's table, problems first:
+    "2 Problem That Needs a Plan, 9 On Target, 25 Not enough data"."""
+    counts = rest["tier"].value_counts()
+    tiers = sorted(counts.index, key=lambda t: TIER_STYLE[Tier(t)]["order"])
+    return ", ".join(f"{counts[t]:,} {t}" for t in tiers)
 
 
 # -- cover --------------------------------------------------------------------------------------
@@ -192,16 +206,6 @@ def cover(model: Mapping[str, Any]) -> html.Section:
             _days(card["median_days"]),
         ]
         for card in model["cards"]
-    ]
-    changes = [
-        html.Li(
-            [
-                html.Strong(item.get("label", item["group"])),
-                f" ({what}): {item['from']} → {item['to']}",
-            ]
-        )
-        for what, key in (("department", "department_changes"), ("request type", "type_changes"))
-        for item in model[key]
     ]
     return html.Section(
         [
@@ -232,11 +236,14 @@ def cover(model: Mapping[str, Any]) -> html.Section:
                 rows,
             ),
             html.H2("What changed since the previous period", className="h5 mt-3"),
-            html.Ul(changes[:40], className="small")
-            if changes
-            else html.P("No department or request type changed tier.", className="small"),
+            changes_list(
+                model["department_changes"],
+                model["type_changes"],
+                limit=CHANGE_ROWS,
+                more="see the Overview and the department pages",
+            ),
             html.H2(f"{model['scope_title']}: the last {WEEKS} weeks", className="h5 mt-3"),
-            weeks_table(model["weekly"]),
+            weeks_table(model["weekly"], model["min_count"]),
             html.H2("How this is measured", className="h6 mt-3"),
             html.Div(MEASURED, className="small"),
         ],
@@ -284,7 +291,7 @@ def department_section(section: Mapping[str, Any]) -> html.Section:
         ]
         for r in types.head(TYPE_ROWS).itertuples()
     ]
-    more = len(types) - TYPE_ROWS
+    rest = types.iloc[TYPE_ROWS:]
     ages: pd.DataFrame = section["ages"]
     states = list(dict.fromkeys(ages["state"]))
     age_rows = [
@@ -340,17 +347,18 @@ def department_section(section: Mapping[str, Any]) -> html.Section:
                 type_rows,
             ),
             html.P(
-                f"And {more} more request types: see the department page.",
+                f"And {plural(len(rest), 'more request type')} ({more_types(rest)}): see the "
+                "department page.",
                 className="small text-muted",
             )
-            if more > 0
+            if len(rest)
             else None,
             html.Div(
                 [
                     html.Div(
                         [
                             html.H3(f"The last {WEEKS} weeks", className="h6 mt-3"),
-                            weeks_table(section["weekly"]),
+                            weeks_table(section["weekly"], section["min_count"]),
                         ],
                         className="col-12 col-lg-7",
                     ),

@@ -58,8 +58,10 @@ def test_compliance_line_is_on_the_overlaying_axis_above_the_bars() -> None:
     assert layout["yaxis2"]["range"] == [0, 105]
     # Its own ticks, not the base axis's gridlines (0, 15.9, 31.7... in the browser).
     assert layout["yaxis2"]["tickvals"] == [0, 20, 40, 60, 80, 100]
-    assert layout["yaxis2"]["title"]["text"] == "Compliance (%)"
-    assert layout["yaxis"]["title"]["text"] == "Requests opened"
+    # What each series counts by is in its axis title (the x axis title stays short for phones).
+    assert layout["yaxis2"]["title"]["text"] == "Compliance (%), cases due that week"
+    assert layout["yaxis"]["title"]["text"] == "Requests opened that week"
+    assert layout["xaxis"]["title"]["text"] == "Week starting"
     assert (layout["yaxis2"]["side"], layout["yaxis"]["side"]) == ("left", "right")
     assert lines[0]["name"] == "Compliance"
     assert _values(lines[0]["y"]) == pytest.approx([50.0, 90.0, 100.0])
