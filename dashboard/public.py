@@ -1149,7 +1149,14 @@ class PublicData:
         departments.sort(
             key=lambda d: (rank(d["d30"]), score(d["d30"]), rank(d["d90"]), d["department"])
         )
-        weeks = weekly(engine, start=end - timedelta(weeks=TREND_WEEKS), end=end)
+        # Whole weeks from a Monday (the day 26 weeks before the end cut the first week short),
+        # and no share for a week with fewer due than the policy's minimum: a gap in the line,
+        # never 0%, as on the staff pages.
+        first = end - timedelta(days=end.weekday()) - timedelta(weeks=TREND_WEEKS - 1)
+        weeks = weekly(engine, start=first, end=end)
+        if not weeks.empty:
+            judged = weeks["due"] >= max(1, self.policy.min_count)
+            weeks["compliance"] = weeks["compliance"].where(judged)
         citywide = {}
         for key in ("d30", "d90"):
             frame = reports[key]

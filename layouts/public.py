@@ -838,7 +838,10 @@ def performance_page(model: Mapping[str, Any], tz_label: str = "") -> html.Div:
     rows = (
         weekly.assign(
             week=weekly["week"].dt.strftime("%Y-%m-%d"),
-            compliance=weekly["compliance"].map(lambda v: "–" if pd.isna(v) else f"{100 * v:.1f}%"),
+            compliance=[
+                f"{100 * v:.1f}%" if not pd.isna(v) else ("– (too few due to judge)" if d else "–")
+                for v, d in zip(weekly["compliance"], weekly["due"], strict=True)
+            ],
         )
         if not weekly.empty
         else weekly

@@ -441,3 +441,29 @@ def test_open_requests_are_drawn_over_closed_ones_and_listed_first() -> None:
     assert [len(t["lat"]) for t in markers] == [2, 1]
     ranks = {t["name"]: t["legendrank"] for t in markers}
     assert ranks["Open"] < ranks["Closed"]  # and listed first in the legend
+
+
+def test_the_public_trend_counts_whole_weeks_and_leaves_thin_ones_out(data, demo) -> None:
+    """The city performance trend starts on a Monday (26 weeks before the end, a Saturday, cut
+    its first week short) and each week's volume is the week's requests; a week with fewer due
+    than the policy's minimum count has no share (a gap, never 0%)."""
+    from dataclasses import replace as replace_
+
+    settings, _ = demo
+    weeks = data.performance()["weekly"]
+    assert len(weeks) == 26 and all(pd.Timestamp(w).weekday() == 0 for w in weeks["week"])
+    cases = ReadModel(settings.snapshot_dir).select(
+        "SELECT requested_local FROM {cases} WHERE {where} AND NOT is_private"
+    )
+    local = pd.to_datetime(cases["requested_local"])
+    first = pd.Timestamp(weeks["week"].iloc[0])
+    whole = int(((local >= first) & (local < first + pd.Timedelta(days=7))).sum())
+    assert int(weeks["volume"].iloc[0]) == whole > 0
+    assert weeks["compliance"].notna().all()  # the demo's weeks are all judged (>= 20 due)
+
+    data.policy = replace_(data.policy, min_count=10**6)  # no week has a million due
+    data._cache._items.clear()
+    thin = data.performance()["weekly"]
+    assert (thin["due"] > 0).all() and thin["compliance"].isna().all()
+    words = text_of(route(data, "/public/performance", now=NOW)[0])
+    assert "– (too few due to judge)" in words and "0.0%" not in words
