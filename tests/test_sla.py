@@ -339,3 +339,37 @@ def test_a_report_as_of_a_past_instant_counts_what_was_known_then(tmp_path) -> N
     row = engine.report(start=date(2011, 9, 1), end=date(2011, 9, 30), as_of=end).iloc[0]
     assert (row["due"], row["on_time"]) == (6, 2)
     store.dispose()
+
+
+def test_cli_by_department_type_judges_each_departments_types(demo, expected_cases) -> None:
+    """``stat311 sla --by department_type``: one row per (department, type), each counted over
+    that department's cases of the type only (``--by type`` pools a type over departments)."""
+    settings, _ = demo
+    env = {
+        **os.environ,
+        "STAT311_DATABASE_URL": settings.database_url,
+        "STAT311_SNAPSHOT_DIR": str(settings.snapshot_dir),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "dashboard.cli", "sla", "--from", "2011-09-01", "--to",
+         "2011-09-30", "--by", "department_type", "--as-of", "2026-01-01", "--json"],
+        capture_output=True, text=True, env=env, cwd=ROOT, check=True,
+    )  # fmt: skip
+    got = pd.DataFrame(json.loads(result.stdout)).set_index(["department", "type"])
+    cases = expected_cases[expected_cases["department"] != ""].assign(
+        key=lambda f: list(zip(f["department"], f["type"], strict=True))
+    )
+    want = _expected_report(cases, date(2011, 9, 1), date(2011, 9, 30), "key")
+    want = want[(want["due"] > 0) | (want["volume"] > 0) | (want["open_backlog"] > 0)]
+    assert sorted(got.index) == sorted(want.index)
+    for name in ("due", "on_time", "volume", "open_backlog", "overdue_open"):
+        assert got[name].to_dict() == want[name].to_dict(), name
+    # A type several departments handle is judged in each of them apart.
+    shared = got.reset_index().groupby("type")["department"].nunique()
+    assert (shared > 1).any()
+    text = subprocess.run(
+        [sys.executable, "-m", "dashboard.cli", "sla", "--from", "2011-09-01", "--to",
+         "2011-09-30", "--by", "department_type", "--as-of", "2026-01-01"],
+        capture_output=True, text=True, env=env, cwd=ROOT, check=True,
+    ).stdout  # fmt: skip
+    assert text.startswith("department / type") and "PWDx / " in text
