@@ -36,6 +36,7 @@ from layouts.department import (
     Ids,
     announcement,
     heading,
+    problem_heading,
     tier_badge,
     tier_label,
 )
@@ -157,46 +158,68 @@ def init_controls(read_model: Any, query: str | None) -> dict[str, Any]:
 
 
 # -- the department and period a request is about ---------------------------------------------
+def _department_links(services: Services, codes: list[str], query: str | None) -> list[Any]:
+    """Links to the departments ``codes`` (named as the names file names them), comma-separated,
+    at most ``MAX_LISTED`` of them; "none" for no code."""
+    items: list[Any] = []
+    for i, code in enumerate(codes[:MAX_LISTED]):
+        link = dcc.Link(
+            services.departments.label(code),
+            href=f"/department/{quote(code, safe='')}{query or ''}",
+        )
+        items += [", ", link] if i else [link]
+    if len(codes) > MAX_LISTED:
+        items.append(f" and {len(codes) - MAX_LISTED} more")
+    return items or ["none"]
+
+
+def unknown_department(
+    services: Services, code: str | None, query: str | None, known: list[str]
+) -> dbc.Alert:
+    """Why the department of the link is not shown.
+
+    A department user (a scope) asking for a code outside their scope is told exactly that,
+    in the same words whether or not the code is in the data: the page must not tell them
+    which other departments exist. Everyone else (and a department user asking for one of
+    their own codes that has no cases) is told the code is not in the data."""
+    shown = dept.clean_code(code)
+    scope = dept.viewer_scope(services.read_model)
+    if scope is not None and shown and shown not in scope:
+        title = f"{shown} is not one of the departments you can see"
+        hint = ""
+    else:
+        title = f"No department {shown or '(none given)'} in the data"
+        hint = "Check the link: department codes are case-sensitive. "
+    listed = sorted(scope) if scope is not None else known
+    return dbc.Alert(
+        [
+            html.H2(title, className="h5"),
+            html.P(
+                [
+                    hint
+                    + ("Departments you can see: " if scope is not None else "Known departments: "),
+                    *_department_links(services, listed, query),
+                    ".",
+                ],
+                className="mb-0",
+            ),
+        ],
+        color="warning",
+        className="department-unknown",
+    )
+
+
 def resolve(
     services: Services, code: str | None, query: str | None, *, as_of: pd.Timestamp | None = None
 ) -> tuple[dept.Scope | None, Any]:
-    """``(scope, None)`` for a known department, else ``(None, explanation)``."""
+    """``(scope, None)`` for a department the caller may see, else ``(None, explanation)``."""
     try:
         known_code, known = dept.resolve_department(services.read_model, code)
         cat = dept.catalogue(services.read_model)
     except SnapshotMissingError:
         return None, dbc.Alert(NO_DATA, color="info")
     if known_code is None:
-        shown = dept.clean_code(code) or "(none given)"
-        links = [
-            dcc.Link(name, href=f"/department/{quote(name, safe='')}{query or ''}")
-            for name in known[:MAX_LISTED]
-        ]
-        items: list[Any] = []
-        for i, link in enumerate(links):
-            items += [", ", link] if i else [link]
-        if len(known) > MAX_LISTED:
-            items.append(f" and {len(known) - MAX_LISTED} more")
-        return None, dbc.Alert(
-            [
-                html.H2(f"No department {shown} in the data", className="h5"),
-                html.P(
-                    [
-                        "Check the link: department codes are case-sensitive. "
-                        + (
-                            "Departments you can see: "
-                            if dept.viewer_scope(services.read_model) is not None
-                            else "Known departments: "
-                        ),
-                        *(items or ["none"]),
-                        ".",
-                    ],
-                    className="mb-0",
-                ),
-            ],
-            color="warning",
-            className="department-unknown",
-        )
+        return None, unknown_department(services, code, query, known)
     period = parse_period(query, default_anchor=cat["max_date"])
     return dept.make_scope(services, known_code, period, as_of=as_of), None
 
@@ -301,9 +324,18 @@ def _plain_table(frame: pd.DataFrame, headers: dict[str, str]) -> Any:
         return html.P("No rows.")
     head = html.Thead(html.Tr([html.Th(label) for label in headers.values()]))
     body = html.Tbody(
-        [html.Tr([html.Td(_cell(row[key])) for key in headers]) for row in frame.to_dict("records")]
+        [html.Tr([_td(row[key]) for key in headers]) for row in frame.to_dict("records")]
     )
     return dbc.Table([head, body], size="sm", striped=True)
+
+
+def _td(value: Any) -> html.Td:
+    """A table cell of ``value`` as :func:`_cell` writes it. A date never breaks across lines
+    (the browser would break "2011-12-01" at a hyphen when a long neighbour squeezes its
+    column); the table scrolls sideways instead (``table-responsive``)."""
+    if isinstance(_none(value), pd.Timestamp | date):
+        return html.Td(_cell(value), className="text-nowrap")
+    return html.Td(_cell(value))
 
 
 def _cell(value: Any) -> str:
@@ -407,7 +439,7 @@ def department_view(
     """Everything the page shows above the map, for one department and URL query."""
     scope, problem = resolve(services, code, query, as_of=as_of)
     if scope is None:
-        return _empty_outputs(problem)
+        return _empty_outputs(problem, problem_heading(code))
     values = heading_values(services, scope)
     report = dept.types_report(services, scope)
     types = types_frame(report)
@@ -486,7 +518,7 @@ def repeats_view(
         [
             html.Tr(
                 [html.Th(_cell(row["address"]), scope="row", className="repeat-address")]
-                + [html.Td(_cell(row[key])) for key in list(headers)[1:]]
+                + [_td(row[key]) for key in list(headers)[1:]]
             )
             for row in frame.to_dict("records")
         ]

@@ -13,6 +13,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, html
 
+from dashboard.department import viewer_scope
 from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
 from dashboard.queries import QueryError, ReadModel
@@ -29,6 +30,10 @@ NO_DATA = (
 )
 
 
+#: At most this many of a link's unusable department codes are named in the notice.
+MAX_DROPPED_SHOWN = 5
+
+
 def _opts(values: list[str]) -> list[dict[str, str]]:
     return [{"label": v, "value": v} for v in values]
 
@@ -42,11 +47,15 @@ def filter_options(
     read_model: ReadModel, query: str | None, *, names: DepartmentNames | None = None
 ) -> dict[str, Any]:
     """Options for every control, and the values the URL asked for (unknown values dropped).
-    ``names``: the departments' names for their options' labels (default: the codes)."""
+    ``names``: the departments' names for their options' labels (default: the codes).
+    ``department_dropped``: the link's department codes that were dropped (not in the data, or
+    not one the user may see), for :func:`department_filter_notice`."""
     state = from_query(query)
+    loaded = True
     try:
         opts = read_model.options()
     except SnapshotMissingError:
+        loaded = False  # nothing to filter: the page says how to load data
         opts = {
             "departments": [],
             "types": [],
@@ -61,6 +70,9 @@ def filter_options(
     return {
         "department_options": (names or DepartmentNames()).options(opts["departments"]),
         "department": _keep(state.department, opts["departments"]),
+        "department_dropped": (
+            [d for d in state.department if d not in opts["departments"]] if loaded else []
+        ),
         "type_options": _opts(opts["types"]),
         "type": _keep(state.type, opts["types"]),
         "status_options": _opts(opts["statuses"]),
@@ -77,6 +89,61 @@ def filter_options(
         "end": state.end,
         "period": state.period,
     }
+
+
+def _codes(codes: list[str]) -> str:
+    """``"ISD"``, ``"ISD and BTDT"``, ``"A, B and C"``; past ``MAX_DROPPED_SHOWN``, "and N more"."""
+    shown = codes[:MAX_DROPPED_SHOWN]
+    more = len(codes) - len(shown)
+    if more:
+        return ", ".join(shown) + f" and {more} more"
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + f" and {shown[-1]}"
+
+
+def department_filter_notice(
+    read_model: ReadModel, dropped: list[str], *, names: DepartmentNames | None = None
+) -> Any:
+    """Why the link's department filter (``dropped``: its codes the page could not use) was
+    not applied, or None when nothing was dropped.
+
+    A department user is told a code is not one of the departments they can see, in the same
+    words whether or not the data has it (the page must not tell them which other departments
+    exist), with the departments they can see. Anyone else is told the data has no such
+    department."""
+    if not dropped:
+        return None
+    names = names or DepartmentNames()
+    scope = viewer_scope(read_model)
+    hidden = [d for d in dropped if scope is not None and d not in scope]
+    absent = [d for d in dropped if d not in hidden]
+    lines: list[str] = []
+    if hidden:
+        lines.append(
+            f"The link's department filter {_codes(hidden)} was not applied: {hidden[0]} is not "
+            "one of the departments you can see."
+            if len(hidden) == 1
+            else f"The link's department filters {_codes(hidden)} were not applied: they are "
+            "not among the departments you can see."
+        )
+    if absent:
+        lines.append(
+            f"The link's department filter {absent[0]} was not applied: there is no department "
+            f"{absent[0]} in the data."
+            if len(absent) == 1
+            else f"The link's department filters {_codes(absent)} were not applied: the data "
+            "has no such departments."
+        )
+    if scope is not None:
+        lines.append(
+            "Departments you can see: "
+            + (", ".join(names.label(d) for d in sorted(scope)) or "none")
+            + "."
+        )
+    return dbc.Alert(
+        [html.I(className="bi bi-funnel me-2", **{"aria-hidden": "true"}), " ".join(lines)],
+        color="warning",
+        className="requests-link-notice small py-2",
+    )
 
 
 def _parse_date(value: str | None) -> date | None:
@@ -113,6 +180,16 @@ def state_from_controls(
         "period": period or "week",
     }
     return from_query({k: v for k, v in query.items() if v})
+
+
+def _named(frame: Any, names: DepartmentNames | None) -> Any:
+    """The counts with each department code as its label ("Public Works Department (PWDx)"),
+    for the chart's legend and the table's headings (the URL keeps the codes)."""
+    if names is None or frame.empty:
+        return frame
+    return frame.assign(
+        department=[names.label(d) if isinstance(d, str) else d for d in frame["department"]]
+    )
 
 
 def _table(frame: Any) -> Any:
@@ -158,8 +235,11 @@ def no_match_text(read_model: ReadModel, state: FilterState) -> str:
     )
 
 
-def requests_view(read_model: ReadModel, state: FilterState) -> dict[str, Any]:
-    """Everything the overview shows for one filter state."""
+def requests_view(
+    read_model: ReadModel, state: FilterState, *, names: DepartmentNames | None = None
+) -> dict[str, Any]:
+    """Everything the page shows for one filter state. ``names``: the departments' names for
+    the chart's legend and the table's headings (default: the codes)."""
     try:
         frame = read_model.counts(state.to_filter(), by=("department",), period=state.period)
     except SnapshotMissingError:
@@ -187,11 +267,12 @@ def requests_view(read_model: ReadModel, state: FilterState) -> dict[str, Any]:
     if state.start or state.end:
         span = f" between {state.start or 'the first day'} and {state.end or 'the last day'}"
     summary = f"{plural(total, 'request')}{span} across {plural(departments, 'department')}."
+    named = _named(frame, names)
     return {
-        "figure": requests_over_time(frame, period=state.period),
+        "figure": requests_over_time(named, period=state.period),
         "summary": summary,
         "notice": notice,
-        "table": _table(frame),
+        "table": _table(named),
         "search": state.to_query(),
     }
 
@@ -216,6 +297,7 @@ def register(app: Dash, services: Services) -> None:
         Output(Ids.DATES, "start_date"),
         Output(Ids.DATES, "end_date"),
         Output(Ids.PERIOD, "value"),
+        Output(Ids.LINK_NOTICE, "children"),
         Input(Ids.STATE, "data"),
     )
     def _init(query: str | None) -> tuple[Any, ...]:
@@ -237,6 +319,9 @@ def register(app: Dash, services: Services) -> None:
             o["start"],
             o["end"],
             o["period"],
+            department_filter_notice(
+                read_model, o["department_dropped"], names=services.departments
+            ),
         )
 
     @app.callback(
@@ -282,7 +367,7 @@ def register(app: Dash, services: Services) -> None:
             area=area,
             period=period,
         )
-        view = requests_view(read_model, state)
+        view = requests_view(read_model, state, names=services.departments)
         return (
             view["figure"],
             view["summary"],

@@ -20,6 +20,7 @@ from dash import dcc, html
 from dashboard.department import clean_code
 from dashboard.sla import TIER_STYLE, Tier
 from layouts.components import department_title, download_status, labelled, period_columns
+from layouts.department_figures import MODEBAR_REMOVE
 from layouts.figures import plural
 
 
@@ -223,6 +224,17 @@ def heading(values: dict[str, Any]) -> html.Div:
     )
 
 
+def problem_heading(code: str | None) -> html.H1:
+    """The page's <h1> when there is no department to show (not in the data, not one the user
+    may see, nothing loaded): the code of the link as it was asked for, never anything from the
+    data (the notice under the controls says why)."""
+    shown = clean_code(code)
+    return html.H1(
+        [shown, html.Small(" department", className="text-muted")] if shown else "Department",
+        className="h3 mb-1",
+    )
+
+
 def announcement(values: dict[str, Any]) -> str:
     """What the live region reads out when the period changes: the period, tier and score
     (plain values, see ``callbacks.department.heading_values``)."""
@@ -377,6 +389,11 @@ def overdue_table() -> dag.AgGrid:
     )
 
 
+#: The figures' plotly options: no plotly logo, no selection tools (nothing reads a selection;
+#: a shorter tool bar covers less of a figure on a phone).
+GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": list(MODEBAR_REMOVE)}
+
+
 def _section(title: str, *children: Any, note: str | None = None) -> html.Section:
     parts: list[Any] = [html.H2(title, className="h5 mt-4 mb-1")]
     if note:
@@ -411,7 +428,16 @@ def body() -> html.Div:
             ),
             _section(
                 "Weekly trend of the busiest request types",
-                dcc.Loading(dcc.Graph(id=Ids.SERIES, config={"displaylogo": False})),
+                dcc.Loading(
+                    dcc.Graph(
+                        id=Ids.SERIES,
+                        config=GRAPH_CONFIG,
+                        # Its height from the stylesheet (taller on a phone: the legend below
+                        # the chart takes a line per request type there).
+                        responsive=True,
+                        className="department-series-graph",
+                    )
+                ),
                 html.P(id=Ids.SERIES_NOTE, className="text-muted small mb-1"),
                 html.Details(
                     [
@@ -425,7 +451,7 @@ def body() -> html.Div:
                     dbc.Col(
                         _section(
                             "Open cases by age",
-                            dcc.Loading(dcc.Graph(id=Ids.AGING, config={"displaylogo": False})),
+                            dcc.Loading(dcc.Graph(id=Ids.AGING, config=GRAPH_CONFIG)),
                             html.Details(
                                 [
                                     html.Summary("Table of the chart's numbers"),
@@ -480,7 +506,7 @@ def body() -> html.Div:
                     className="mb-2",
                 ),
                 html.Div(id=Ids.MAP_NOTE, className="small mb-1"),
-                dcc.Loading(dcc.Graph(id=Ids.MAP, config={"displaylogo": False})),
+                dcc.Loading(dcc.Graph(id=Ids.MAP, config=GRAPH_CONFIG)),
                 html.Details(
                     [
                         html.Summary("Table of the map's numbers"),

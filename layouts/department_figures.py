@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.sla import TIER_STYLE, Tier
-from layouts.figures import SERIES_COLOURS, STACK_SEPARATOR, count_axis, empty_figure
+from layouts.figures import STACK_SEPARATOR, count_axis, empty_figure
 
 #: The bars' colours, each 3:1 or more on white (6.6:1, 6.7:1, 5.0:1); "No due time" was a light
 #: grey #98a2b3 (2.6:1).
@@ -22,6 +22,44 @@ STATE_COLOURS = {
 #: The counts written in the bars: white on each (6.6:1, 6.7:1, 5.0:1; near black stood on the
 #: old light grey).
 STATE_TEXT_COLOURS = {"Overdue": "#ffffff", "Not yet due": "#ffffff", "No due time": "#ffffff"}
+#: The trend lines' colours: the shared series colours (each 3:1 or more on white) in another
+#: order, so that the page's five lines (``TOP_TYPES``) are easy to tell apart. In the shared
+#: order the first and fifth were both blues (#0072B2 and #1F8FD0, CIEDE2000 distance 11): the
+#: busiest and the fifth-busiest type looked alike. The first five here are 28 or more apart
+#: from each other and from the target line's green (CIEDE2000); each line also has its own
+#: marker symbol, in both panels and in the legend.
+TREND_COLOURS = (
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#000000",  # black
+    "#882255",  # wine
+    "#B87D00",  # dark orange
+    "#009E73",  # bluish green
+    "#1F8FD0",  # dark sky blue
+    "#5D3A9B",  # purple
+    "#8C564B",  # brown
+)
+#: Marker symbols of the trend lines, one per line (plotly symbol names).
+TREND_SYMBOLS = (
+    "circle",
+    "square",
+    "diamond",
+    "triangle-up",
+    "x",
+    "cross",
+    "triangle-down",
+    "star",
+    "pentagon",
+    "hexagon",
+)
+#: Room at the top of every figure for plotly's tool bar (its icons are about 26 px high, in the
+#: top right corner): a title or legend placed under it was hidden by the icons on a phone.
+MODEBAR_ROOM = 36
+#: The tool bar buttons the department figures leave out: selecting points means nothing here
+#: (no callback reads a selection), and a shorter bar covers less of a phone-wide figure.
+MODEBAR_REMOVE = ("select2d", "lasso2d")
+
 #: The overdue bars' hatching, dark red lines on the red (plotly's default drew the red lines on
 #: a transparent ground: the white counts stood on white).
 OVERDUE_PATTERN = {"shape": "/", "fillmode": "overlay", "fgcolor": "#55160c", "solidity": 0.45}
@@ -40,7 +78,8 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
         subplot_titles=("Requests opened per week", "Compliance of cases due that week"),
     )
     for i, (name, part) in enumerate(frame.groupby("type", sort=False)):
-        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        colour = TREND_COLOURS[i % len(TREND_COLOURS)]
+        marker = {"symbol": TREND_SYMBOLS[i % len(TREND_SYMBOLS)], "size": 7}
         part = part.sort_values("week")
         fig.add_scatter(
             x=part["week"],
@@ -49,6 +88,7 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
             legendgroup=str(name),
             mode="lines+markers",
             line={"color": colour, "width": 2},
+            marker=marker,
             hovertemplate=f"{name}<br>Week of %{{x|%Y-%m-%d}}: %{{y:,}} opened<extra></extra>",
             row=1,
             col=1,
@@ -61,7 +101,7 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
             showlegend=False,
             mode="lines+markers",
             line={"color": colour, "width": 2},
-            marker={"symbol": i % 20},
+            marker=marker,
             connectgaps=False,
             customdata=part[["on_time", "due"]].to_numpy(),
             hovertemplate=f"{name}<br>Week of %{{x|%Y-%m-%d}}: %{{y:.1f}}% "
@@ -88,9 +128,23 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
         fig.update_xaxes(tickvals=ticks, tickformat="%d %b %Y")
     fig.update_layout(
         template="plotly_white",
-        height=520,
-        legend={"orientation": "h", "y": -0.18},
-        margin={"l": 60, "r": 20, "t": 40, "b": 40},
+        # No fixed height: the graph's box sets it (taller on a phone, where the legend takes
+        # one line per type; see dashboard/assets/department-grid.css).
+        autosize=True,
+        # The legend at the foot of the figure (not of the plot): plotly keeps its height free
+        # below the week axis, its ticks and its title, however many lines the legend needs.
+        # Placed under the plot (``y`` -0.18 of the plot, anchored by its bottom), a legend of
+        # several lines grew up over the axis title on a phone.
+        legend={
+            "orientation": "h",
+            "xref": "container",
+            "x": 0,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 0,
+            "yanchor": "bottom",
+        },
+        margin={"l": 60, "r": 20, "t": MODEBAR_ROOM + 28, "b": 10},
         hovermode="closest",
     )
     return fig
@@ -136,9 +190,11 @@ def aging_histogram(frame: pd.DataFrame, *, as_of_label: str) -> go.Figure:
             "title": {"text": "Open cases"},
             **count_axis(frame.groupby("bucket")["count"].sum().max()),
         },
-        legend={"orientation": "h", "y": 1.12},
-        margin={"l": 60, "r": 20, "t": 40, "b": 50},
-        height=360,
+        # Above the bars, under the tool bar (plotly makes room above the plot for the legend's
+        # lines: on a phone the legend reached up into the tool bar's icons).
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "xanchor": "left"},
+        margin={"l": 60, "r": 20, "t": MODEBAR_ROOM + 30, "b": 50},
+        height=380,
     )
     return fig
 
@@ -246,8 +302,9 @@ def compliance_map(
         )
     fig.update_layout(
         map={"style": "white-bg", "center": centre, "zoom": zoom},
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        height=480,
+        # A strip above the map for the tool bar: on a phone its icons covered the legend.
+        margin={"l": 0, "r": 0, "t": MODEBAR_ROOM, "b": 0},
+        height=480 + MODEBAR_ROOM,
         showlegend=True,
         legend={
             "title": {"text": "Tier (share of due cases on time)"},

@@ -1,7 +1,7 @@
 """Requests page (``/requests``): requests over time by department, with the filters above.
 
 Layout only: it reads the query string to remember the view, but never touches the data. Options
-and figures are filled in by ``callbacks/overview.py``.
+and figures are filled in by ``callbacks/requests.py``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class Ids(StrEnum):
     PERIOD = "requests-period"
     SUMMARY = "requests-summary"
     NOTICE = "requests-notice"
+    LINK_NOTICE = "requests-link-notice"
     CHART = "requests-chart"
     TABLE = "requests-table"
 
@@ -105,6 +106,8 @@ def layout(**query: Any) -> html.Div:
                 className="text-muted small",
             ),
             filters(),
+            # What of the link could not be applied (set once, from the link the page opened).
+            html.Div(id=Ids.LINK_NOTICE),
             html.Div(id=Ids.NOTICE),
             html.Div(id=Ids.SUMMARY, className="my-2", role="status", **{"aria-live": "polite"}),
             dcc.Loading(dcc.Graph(id=Ids.CHART, config={"displaylogo": False})),

@@ -798,7 +798,9 @@ def test_department_users_only_see_their_departments(demo) -> None:
     )
     view = cb.department_view(scoped, CODE, QUERY, as_of=AS_OF)
     text = str(view["notice"].to_plotly_json())
-    assert "No department PWDx" in text and "Departments you can see" in text and "ISD" in text
+    # PWDx is in the data, but not for this user: the notice says so, not "no department".
+    assert "PWDx is not one of the departments you can see" in text
+    assert "No department" not in text and "Departments you can see" in text and "ISD" in text
     assert "BTDT" not in text
     assert cb.department_view(scoped, "ISD", QUERY, as_of=AS_OF)["body_style"] == {}
 

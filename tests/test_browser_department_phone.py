@@ -1,0 +1,156 @@
+"""The UX review of the department and Requests pages, in real headless Chromium: a department
+user's link to another department (and the Requests filter by it) is explained without a word
+about that department, the department figures are readable on a 390 px phone (nothing drawn
+over anything else, nothing under the tool bar), repeat-location dates stay on one line at
+desktop width, and the Requests chart's legend names departments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from dashboard.app_factory import create_app
+from tests.support.browser import chromium_browser, serve_wsgi
+from tests.support.signin import browser_sign_in, make_user
+
+pytestmark = pytest.mark.browser
+
+DECEMBER = "?period=month&date=2011-12-01"
+
+
+@pytest.fixture
+def served(demo, reset_dash_registries):
+    settings, _ = demo
+    passwords = {
+        "exec": make_user(settings, "ux-exec@team.test", role="executive"),
+        "pwd": make_user(settings, "ux-pwd@team.test", role="department", departments=("PWDx",)),
+    }
+    app = create_app(settings)
+    with serve_wsgi(app.server) as url:
+        yield url, passwords
+
+
+def _page(browser: Any, url: str, who: str, password: str, **context: Any) -> Any:
+    page = browser.new_context(**context).new_page()
+    browser_sign_in(page, url, f"ux-{who}@team.test", password)
+    return page
+
+
+#: Boxes (left, top, right, bottom, in CSS px) of what a figure draws: its tool bar, the titles
+#: of its panels and axes, its legend entries.
+BOXES = """(id) => {
+  const g = document.getElementById(id);
+  const box = e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+  const named = sel => [...g.querySelectorAll(sel)]
+    .filter(e => e.textContent.trim()).map(e => [e.textContent, box(e)]);
+  return {
+    figure: box(g.querySelector('.main-svg')),
+    modebar: [...g.querySelectorAll('.modebar')].map(box),
+    titles: named('.annotation-text, .g-xtitle text, .g-x2title text, .g-ytitle text, .g-y2title text, .legendtitletext'),
+    legend: named('.legend .traces'),
+  };
+}"""
+
+
+def _overlap(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_a_department_user_is_told_about_access_on_both_pages(served) -> None:
+    url, passwords = served
+    with chromium_browser() as browser:
+        page = _page(browser, url, "pwd", passwords["pwd"])
+        for code in ("ISD", "ZZZ"):  # ISD is in the data, ZZZ is not: the same words
+            page.goto(url + f"/department/{code}{DECEMBER}")
+            notice = page.locator("#department-notice")
+            expect(notice).to_contain_text(
+                f"{code} is not one of the departments you can see", timeout=20_000
+            )
+            expect(notice).to_contain_text(
+                "Departments you can see: Public Works Department (PWDx)."
+            )
+            expect(notice).not_to_contain_text("in the data")
+            expect(page.locator("h1")).to_have_count(1)
+            expect(page.locator("h1")).to_have_text(f"{code} department")
+            expect(page.locator("#department-body")).to_be_hidden()
+
+        page.goto(url + "/requests?department=ISD")
+        note = page.locator("#requests-link-notice")
+        expect(note).to_have_text(
+            "The link's department filter ISD was not applied: ISD is not one of the departments "
+            "you can see. Departments you can see: Public Works Department (PWDx).",
+            timeout=20_000,
+        )
+        expect(page.locator("#requests-summary")).to_contain_text("across 1 department")
+
+
+def test_department_figures_are_readable_on_a_phone(served) -> None:
+    url, passwords = served
+    with chromium_browser() as browser:
+        page = _page(
+            browser,
+            url,
+            "pwd",
+            passwords["pwd"],
+            viewport={"width": 390, "height": 844},
+            is_mobile=True,
+            has_touch=True,
+        )
+        page.goto(url + f"/department/PWDx{DECEMBER}")
+        for graph, legend_entries in (
+            ("department-series", 6),  # five request types and the target
+            ("department-aging", 2),
+            ("department-map", 4),
+        ):
+            locator = page.locator(f"#{graph} .legend .traces")
+            expect(locator).to_have_count(legend_entries, timeout=30_000)
+            page.locator(f"#{graph}").scroll_into_view_if_needed()
+            page.locator(f"#{graph}").hover()  # the tool bar shows
+            boxes = page.evaluate(BOXES, graph)
+            (modebar,) = boxes["modebar"]
+            drawn = boxes["titles"] + boxes["legend"]
+            assert drawn
+            for text, box in drawn:
+                assert not _overlap(box, modebar), (graph, text, box, modebar)
+                # inside the figure, not cut off at its edge
+                figure = boxes["figure"]
+                assert figure[0] - 1 <= box[0] and box[2] <= figure[2] + 1, (graph, text, box)
+                assert figure[1] - 1 <= box[1] and box[3] <= figure[3] + 1, (graph, text, box)
+            # no title over a legend entry (the week axis's title was drawn on the first one)
+            for text, box in boxes["titles"]:
+                for entry, entry_box in boxes["legend"]:
+                    assert not _overlap(box, entry_box), (graph, text, entry)
+        series = page.evaluate(BOXES, "department-series")
+        axis = next(box for text, box in series["titles"] if text == "Week starting (Monday)")
+        assert all(box[1] >= axis[3] for _, box in series["legend"])  # the legend below it
+
+
+def test_repeat_dates_stay_on_one_line_and_requests_are_named(served) -> None:
+    url, passwords = served
+    with chromium_browser() as browser:
+        page = _page(
+            browser, url, "exec", passwords["exec"], viewport={"width": 1280, "height": 900}
+        )
+        page.goto(url + f"/department/PWDx{DECEMBER}")
+        rows = page.locator("#department-repeats-table tbody tr")
+        expect(rows.first).to_be_visible(timeout=30_000)
+        lines = page.evaluate(
+            """() => [...document.querySelectorAll('#department-repeats-table tbody tr')]
+              .flatMap(r => [...r.cells].slice(-2)).map(c => {
+                const range = document.createRange(); range.selectNodeContents(c);
+                return [c.textContent,
+                        new Set([...range.getClientRects()].map(x => Math.round(x.top))).size];
+              })"""
+        )
+        assert len(lines) >= 2
+        assert [text for text, n in lines if n != 1] == []  # "2011-12-" / "01" before
+
+        page.goto(url + "/requests")
+        legend = page.locator("#requests-chart .legendtext")
+        expect(legend.first).to_be_visible(timeout=30_000)
+        names = legend.all_text_contents()
+        assert "Public Works Department (PWDx)" in names
+        assert "PWDx" not in names and "BHA_" not in names
+        expect(page.locator("#requests-link-notice")).to_be_empty()
