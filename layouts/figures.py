@@ -16,15 +16,18 @@ TARGET_COLOUR = TIER_STYLE[Tier.ON_TARGET]["color"]
 #: Series colours, each 3:1 or more on white (WCAG 2.1 SC 1.4.11): Okabe–Ito (colour-blind safe)
 #: with its orange and sky blue darkened (#E69F00 and #56B4E9 were 2.2:1 and 2.3:1), then three
 #: dark extras for charts of up to ten series (plotly's default colours were down to 1.4:1).
+#: In the order of the department page's trend lines (``TREND_COLOURS``): the first five 28 or
+#: more apart (CIEDE2000); in Okabe–Ito's order the first and fifth were both blues (distance 11),
+#: the Requests chart's busiest and fifth-busiest departments.
 SERIES_COLOURS = (
     "#0072B2",  # blue 5.2:1
-    "#B87D00",  # dark orange 3.5:1
-    "#009E73",  # bluish green 3.4:1
-    "#CC79A7",  # reddish purple 3.1:1
-    "#1F8FD0",  # dark sky blue 3.6:1
     "#D55E00",  # vermillion 3.9:1
+    "#CC79A7",  # reddish purple 3.1:1
     "#000000",  # black 21:1
     "#882255",  # wine 8.7:1
+    "#B87D00",  # dark orange 3.5:1
+    "#009E73",  # bluish green 3.4:1
+    "#1F8FD0",  # dark sky blue 3.6:1
     "#5D3A9B",  # purple 8.2:1
     "#8C564B",  # brown 5.9:1
 )

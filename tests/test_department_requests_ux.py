@@ -417,3 +417,13 @@ def test_a_code_without_a_name_stays_a_code(executive) -> None:
         names=DepartmentNames({"PWDx": "Public Works"}),
     )
     assert sorted(t.name for t in view["figure"].data) == ["ISD", "Public Works (PWDx)"]
+
+
+def test_the_requests_charts_first_five_departments_have_distinct_colours() -> None:
+    """The Requests chart stacks up to ten departments in ``SERIES_COLOURS``' order: its first
+    five (the busiest) are as far apart as the trend lines' (the busiest and the fifth-busiest
+    department were both blue)."""
+    first = SERIES_COLOURS[:5]
+    for i, a in enumerate(first):
+        for b in first[i + 1 :]:
+            assert ciede2000(a, b) >= 20, (a, b, ciede2000(a, b))
