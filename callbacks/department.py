@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -329,11 +330,17 @@ def _plain_table(frame: pd.DataFrame, headers: dict[str, str]) -> Any:
     return dbc.Table([head, body], size="sm", striped=True)
 
 
+#: A cell that starts with a date ("2011-11-28 (partial: 4 days)") keeps it on one line too.
+_STARTS_WITH_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _td(value: Any) -> html.Td:
     """A table cell of ``value`` as :func:`_cell` writes it. A date never breaks across lines
     (the browser would break "2011-12-01" at a hyphen when a long neighbour squeezes its
     column); the table scrolls sideways instead (``table-responsive``)."""
-    if isinstance(_none(value), pd.Timestamp | date):
+    if isinstance(_none(value), pd.Timestamp | date) or (
+        isinstance(value, str) and _STARTS_WITH_DATE.match(value)
+    ):
         return html.Td(_cell(value), className="text-nowrap")
     return html.Td(_cell(value))
 
@@ -354,7 +361,14 @@ def _cell(value: Any) -> str:
 def _series_table(frame: pd.DataFrame) -> Any:
     if frame.empty:
         return html.P("No rows.")
-    shown = frame.assign(compliance=100 * frame["compliance"])
+    days = frame["days"] if "days" in frame else pd.Series(7, index=frame.index)
+    shown = frame.assign(
+        compliance=100 * frame["compliance"],
+        week=[
+            f"{week:%Y-%m-%d}" + ("" if n >= 7 else f" (partial: {n} days)")
+            for week, n in zip(pd.to_datetime(frame["week"]), days, strict=True)
+        ],
+    )
     return _plain_table(
         shown,
         {
@@ -466,7 +480,8 @@ def department_view(
             f"The {plural(len(top), 'request type')} opened most in the period. Compliance is "
             "by the "
             f"week cases fell due; weeks with fewer than {services.policy.min_count} cases due "
-            "are left out of the compliance line (not enough data)."
+            "are left out of the compliance line (not enough data). Only the period's days are "
+            "counted: a first or last week the period cuts is marked partial."
             if top
             else ""
         ),

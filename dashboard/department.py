@@ -292,11 +292,14 @@ def top_types(types: pd.DataFrame, limit: int = TOP_TYPES) -> list[str]:
 
 
 def weekly_by_type(services: Any, scope: Scope, types: list[str]) -> pd.DataFrame:
-    """Per type and week (Monday) of the period: due, on_time, compliance, volume.
+    """Per type and week (Monday) of the period: due, on_time, compliance, volume, days.
 
     Every (type, week) of the period is present (zeros where nothing happened). ``compliance``
-    is NaN where fewer than the policy's minimum count were due that week."""
-    columns = ["type", "week", "due", "on_time", "compliance", "volume"]
+    is NaN where fewer than the policy's minimum count were due that week. Only the period's
+    days are counted, so the weeks add up to the period; ``days`` is how many of a week's seven
+    are in the period (under 7 for a first or last week cut by the period: a partial week,
+    which the page marks so that its smaller counts do not read as a change)."""
+    columns = ["type", "week", "due", "on_time", "compliance", "volume", "days"]
     if not types:
         return pd.DataFrame(columns=columns)
     due = services.read_model.select(
@@ -320,6 +323,10 @@ def weekly_by_type(services: Any, scope: Scope, types: list[str]) -> pd.DataFram
         frame[name] = frame[name].fillna(0).astype("int64")
     enough = frame["due"] >= services.policy.min_count
     frame["compliance"] = np.where(enough, frame["on_time"] / frame["due"].clip(lower=1), np.nan)
+    start, end = pd.Timestamp(scope.period.start), pd.Timestamp(scope.period.end)
+    first_day = frame["week"].clip(lower=start)
+    last_day = (frame["week"] + pd.Timedelta(days=6)).clip(upper=end)
+    frame["days"] = ((last_day - first_day).dt.days + 1).astype("int64")
     order = {t: i for i, t in enumerate(types)}
     frame = frame.sort_values(
         ["type", "week"], key=lambda s: s.map(order) if s.name == "type" else s

@@ -65,6 +65,16 @@ MODEBAR_REMOVE = ("select2d", "lasso2d")
 OVERDUE_PATTERN = {"shape": "/", "fillmode": "overlay", "fgcolor": "#55160c", "solidity": 0.45}
 
 
+def week_labels(frame: pd.DataFrame) -> list[str]:
+    """ "Week of 2011-11-28", and for a week the period cuts (``days`` under 7) "Week of
+    2011-11-28 (partial: 4 of 7 days in the period)": its counts are of those days only."""
+    days = frame["days"] if "days" in frame else pd.Series(7, index=frame.index)
+    return [
+        f"Week of {week:%Y-%m-%d}" + ("" if n >= 7 else f" (partial: {n} of 7 days in the period)")
+        for week, n in zip(pd.to_datetime(frame["week"]), days, strict=True)
+    ]
+
+
 def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
     """Two panels sharing the week axis: requests opened per week (top) and compliance of the
     cases due that week (bottom, with the target), one line per request type."""
@@ -81,6 +91,7 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
         colour = TREND_COLOURS[i % len(TREND_COLOURS)]
         marker = {"symbol": TREND_SYMBOLS[i % len(TREND_SYMBOLS)], "size": 7}
         part = part.sort_values("week")
+        weeks_text = week_labels(part)
         fig.add_scatter(
             x=part["week"],
             y=part["volume"],
@@ -89,7 +100,8 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
             mode="lines+markers",
             line={"color": colour, "width": 2},
             marker=marker,
-            hovertemplate=f"{name}<br>Week of %{{x|%Y-%m-%d}}: %{{y:,}} opened<extra></extra>",
+            text=weeks_text,
+            hovertemplate=f"{name}<br>%{{text}}: %{{y:,}} opened<extra></extra>",
             row=1,
             col=1,
         )
@@ -104,7 +116,8 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
             marker=marker,
             connectgaps=False,
             customdata=part[["on_time", "due"]].to_numpy(),
-            hovertemplate=f"{name}<br>Week of %{{x|%Y-%m-%d}}: %{{y:.1f}}% "
+            text=weeks_text,
+            hovertemplate=f"{name}<br>%{{text}}: %{{y:.1f}}% "
             "(%{customdata[0]:,} of %{customdata[1]:,} on time)<extra></extra>",
             row=2,
             col=1,

@@ -368,6 +368,21 @@ def test_weekly_series_match_pandas(view, services, pwd) -> None:
     )
     names = [t.name for t in view["series"].data if t.showlegend is not False]
     assert names[:5] == top
+    # September 2011 runs Thursday 1 to Friday 30: its first week (from Monday 29 August) has 4
+    # of its days in the period, its last (from Monday 26 September) 5; the others all 7.
+    days = weekly.drop_duplicates("week").set_index("week")["days"]
+    want = {
+        week: sum(START <= week + pd.Timedelta(days=d) < END for d in range(7))
+        for week in days.index
+    }
+    assert days.to_dict() == want
+    assert (want[pd.Timestamp("2011-08-29")], want[pd.Timestamp("2011-09-26")]) == (4, 5)
+    # ... and the page says so: in the hover of both panels and in the table of the numbers.
+    hovers = {t.text[0] for t in view["series"].data if getattr(t, "text", None)}
+    assert hovers == {"Week of 2011-08-29 (partial: 4 of 7 days in the period)"}
+    table = str(view["series_table"])
+    assert "2011-08-29 (partial: 4 days)" in table and "2011-09-26 (partial: 5 days)" in table
+    assert "2011-09-05 (partial" not in table
 
 
 # -- open cases: aging and overdue ----------------------------------------------------------------
