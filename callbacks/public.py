@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode
 
 import dash
-from dash import Dash, Input, Output, State, no_update
+from dash import Dash, Input, Output, State, html, no_update
 
 from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
@@ -71,7 +71,8 @@ def route(
         records = [{**r, "department_label": names.label(r.get("department"))} for r in records]
         if not records:
             return ui.track_page(number, ui.not_found(number)), _title("Request not found")
-        return ui.track_page(number, ui.request_cards(records, data.tz, now)), _title(
+        until, as_of = data.counted_to(now)
+        return ui.track_page(number, ui.request_cards(records, data.tz, until, as_of)), _title(
             f"Request {records[0]['request_id']}"
         )
     if rest == "map":
@@ -120,6 +121,18 @@ def map_view(
         summary.append(" " + result["note"])
     frame = result["frame"]
     width = ui.plot_width(viewport)
+    if (
+        frame.empty
+        and result["view"] in {"points", "cell"}
+        and isinstance(service_name, str)
+        and data.config.is_sensitive(service_name)
+    ):
+        # Not "no requests with a location": this type's requests are published by area only.
+        by_area = (
+            f"{service_name} requests are shown by area only: choose "
+            "\u201cBy area\u201d under Show to see them."
+        )
+        return empty_figure(by_area), summary, html.P(by_area)
     if result["view"] == "points":
         figure = ui.points_map(frame, result.get("geojson"), width=width)
         table = ui.table(
@@ -144,7 +157,11 @@ def map_view(
         figure = ui.count_map(frame, result["geojson"], key="name", width=width)
         table = ui.table(
             frame,
-            [("name", f"Area ({result['layer']})"), ("requests", "Requests"), ("open", "Open")],
+            [
+                ("name", f"Area ({result['layer']})"),
+                ("requests", "Requests"),
+                ("open", "Still open"),
+            ],
         )
     return figure, summary, table
 

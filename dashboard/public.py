@@ -95,6 +95,9 @@ MAP_WINDOWS = (30, 90, 365)
 #: The map by area's name for the requests outside every area or without a location.
 OUTSIDE_AREAS = "(outside the areas or no location)"
 TREND_WEEKS = 26
+#: The public request page counts an open request to today while the newest data ended less
+#: than this long ago, else to the end of the newest data (see ``PublicData.counted_to``).
+STALE_AFTER = timedelta(days=2)
 
 
 def _names(raw: str) -> frozenset[str]:
@@ -1054,6 +1057,20 @@ class PublicData:
             }
         )
         return {"frame": frame, "note": note, "view": "points"}
+
+    def counted_to(self, now: datetime) -> tuple[datetime, str | None]:
+        """Until when an open request's time is counted, and how to say it: ``now`` while the
+        data is current (its newest day ended less than :data:`STALE_AFTER` ago), else the end
+        of the newest day of data and "the newest data, 28 Feb 2023": the data cannot tell
+        whether a request still open in it has been closed since (a demo of 2011, an export
+        no longer refreshed)."""
+        last = self.catalogue()["last"]
+        if last is None:
+            return now, None
+        end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=self.tz)
+        if now - end < STALE_AFTER:
+            return now, None
+        return end.astimezone(UTC), f"the newest data, {last.day} {last:%b %Y}"
 
     def performance(self) -> dict[str, Any]:
         """Each department's tier for the last 30 and 90 days (up to the newest data), the

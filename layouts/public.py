@@ -252,7 +252,9 @@ def _row(label: str, value: Any) -> list[Any]:
     ]
 
 
-def _timeline(record: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> html.Ol:
+def _timeline(
+    record: Mapping[str, Any], tz: ZoneInfo, now: datetime, as_of: str | None = None
+) -> html.Ol:
     events: list[tuple[datetime, str, str, str]] = []
     if record["requested_at"] is not None:
         events.append((record["requested_at"], "Requested", "bi-flag-fill", "#1d4ed8"))
@@ -261,7 +263,8 @@ def _timeline(record: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> html.Ol
     if record["closed_at"] is not None:
         events.append((record["closed_at"], "Closed", "bi-check-circle-fill", "#067647"))
     else:
-        events.append((now, "Still open today", "bi-hourglass-split", "#b54708"))
+        still = f"Still open in {as_of}" if as_of else "Still open today"
+        events.append((now, still, "bi-hourglass-split", "#b54708"))
     events.sort(key=lambda e: e[0])
     return html.Ol(
         [
@@ -284,8 +287,11 @@ def _timeline(record: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> html.Ol
     )
 
 
-def _progress(record: Mapping[str, Any], now: datetime) -> str:
-    """How long it has taken, and against the expected time, in words."""
+def _progress(record: Mapping[str, Any], now: datetime, as_of: str | None = None) -> str:
+    """How long it has taken, and against the expected time, in words. ``as_of``: when the
+    newest data is older than today (``now`` is then its end), what it is ("the newest data,
+    28 Feb 2023"): an open request is counted to there, not to today, which the data cannot
+    tell about."""
     requested, expected, closed = (
         record["requested_at"],
         record["expected_at"],
@@ -303,7 +309,8 @@ def _progress(record: Mapping[str, Any], now: datetime) -> str:
                     f", {span_words((closed - expected).total_seconds())} after the expected time"
                 )
         return text + "."
-    text = f"Open for {span_words((now - requested).total_seconds())} so far"
+    until = f" as of {as_of}" if as_of else " so far"
+    text = f"Open for {span_words((now - requested).total_seconds())}{until}"
     if expected is not None:
         if now > expected:
             text += f"; {span_words((now - expected).total_seconds())} past the expected time"
@@ -312,8 +319,10 @@ def _progress(record: Mapping[str, Any], now: datetime) -> str:
     return text + "."
 
 
-def request_card(record: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> dbc.Card:
-    """One request, as the public sees it."""
+def request_card(
+    record: Mapping[str, Any], tz: ZoneInfo, now: datetime, as_of: str | None = None
+) -> dbc.Card:
+    """One request, as the public sees it (``as_of``: see :func:`_progress`)."""
     request_id = str(record["request_id"])
     precision = {
         "exact": "shown exactly (public infrastructure)",
@@ -332,7 +341,7 @@ def request_card(record: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> dbc.
         *_row("Promised time frame", frame),
         *_row("Expected by", local_time(record["expected_at"], tz)),
         *_row("Closed", local_time(record["closed_at"], tz) if record["closed_at"] else "Not yet"),
-        *_row("Time taken", _progress(record, now)),
+        *_row("Time taken", _progress(record, now, as_of)),
         *_row("Status notes", record["status_notes"]),
         *_row("Location", where),
     ]
@@ -360,7 +369,10 @@ def request_card(record: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> dbc.
                         [
                             dbc.Col(html.Dl(rows, className="row mb-0"), lg=8),
                             dbc.Col(
-                                [html.H3("Timeline", className="h6"), _timeline(record, tz, now)],
+                                [
+                                    html.H3("Timeline", className="h6"),
+                                    _timeline(record, tz, now, as_of),
+                                ],
                                 lg=4,
                                 className="mt-3 mt-lg-0",
                             ),
@@ -381,11 +393,13 @@ def request_card(record: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> dbc.
     )
 
 
-def request_cards(records: Sequence[Mapping[str, Any]], tz: ZoneInfo, now: datetime) -> Any:
+def request_cards(
+    records: Sequence[Mapping[str, Any]], tz: ZoneInfo, now: datetime, as_of: str | None = None
+) -> Any:
     """The cases a tracking number gives: one card, or (when two of the city's systems use
     the same number) a sentence saying so and a card for each."""
     if len(records) == 1:
-        return request_card(records[0], tz, now)
+        return request_card(records[0], tz, now, as_of)
     return html.Div(
         [
             html.P(
@@ -393,7 +407,7 @@ def request_cards(records: Sequence[Mapping[str, Any]], tz: ZoneInfo, now: datet
                 "city systems): check the type and date to find yours.",
                 className="fw-semibold",
             ),
-            *(html.Div(request_card(r, tz, now), className="mb-3") for r in records),
+            *(html.Div(request_card(r, tz, now, as_of), className="mb-3") for r in records),
         ]
     )
 

@@ -88,3 +88,22 @@ def test_the_map_counts_sensitive_cases_by_area_only(nyc, raw) -> None:
     located = raw[raw["Latitude"].notna() & ~raw["Complaint Type"].map(config.is_sensitive)]
     # Cells hold the located cases of the other types (less the two quarantined rows at most).
     assert 0 <= len(located) - int(cells["frame"]["requests"].sum()) <= 2
+
+
+@pytest.mark.parametrize("view", ["cell", "points"])
+def test_a_sensitive_type_by_cell_or_point_says_to_choose_by_area(nyc, raw, view) -> None:
+    """Not "no requests with a location in this period" (there are 748 HEAT/HOT WATER requests,
+    all located): the map says they are published by area only, and how to see them."""
+    from callbacks.public import map_view
+
+    assert raw[raw["Complaint Type"] == "HEAT/HOT WATER"]["Latitude"].notna().sum() > 700
+    with public_data(nyc[0]) as data:
+        figure, summary, table = map_view(data, "HEAT/HOT WATER", "365", view)
+        other, _, other_table = map_view(data, "Illegal Parking", "365", view)
+    said = "HEAT/HOT WATER requests are shown by area only: choose \u201cBy area\u201d under Show"
+    text = figure["layout"]["annotations"][0]["text"]
+    assert said in text and said in table.children
+    assert "No requests with a location" not in text
+    assert SENSITIVE_BY_AREA in " ".join(summary)
+    # A type that is not sensitive is drawn as before.
+    assert other["data"] and "shown by area only" not in str(other_table)
