@@ -144,6 +144,41 @@ def params_from_controls(
     return hs.HotspotParams.from_query({k: v for k, v in query.items() if v})
 
 
+#: The empty chart's words when the note above it says why there is no map (said once).
+SEE_NOTE = "No map: see the note above."
+
+
+def _sentence(text: str) -> str:
+    """``text`` as the page shows it: a capital first letter and a full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
+
+
+def no_due_time(requests: int) -> str:
+    """The note when none of a late or share question's requests has a due time."""
+    these = "this request has" if requests == 1 else f"these {requests:,} requests has"
+    return (
+        f"None of {these} a due time, so none can be late: the late-requests measures need a "
+        "service level for this type (the SLA policy, STAT311_SLA_POLICY). Use "
+        f"{hs.MODE_LABELS['count']} instead."
+    )
+
+
+def _covers_the_data(read_model: ReadModel, params: hs.HotspotParams) -> bool:
+    """Whether the question's dates already take in every day of the data."""
+    try:
+        opts = read_model.options()
+    except SnapshotMissingError:
+        return False
+    lo, hi = _date(opts.get("min_date")), _date(opts.get("max_date"))
+    if lo is None or hi is None:
+        return False
+    return (params.start is None or params.start <= lo) and (params.end is None or params.end >= hi)
+
+
 def _empty(message: str, *, notice: Any, params: hs.HotspotParams) -> dict[str, Any]:
     return {
         "figure": empty_figure(message),
@@ -257,7 +292,10 @@ def hotspot_view(services: Services, params: hs.HotspotParams) -> dict[str, Any]
     except SnapshotMissingError:
         return _empty("No data loaded yet.", notice=dbc.Alert(NO_DATA, color="info"), params=params)
     except (hs.HotspotError, QueryError) as exc:
-        return _empty(str(exc), notice=dbc.Alert(str(exc), color="warning"), params=params)
+        # Said once, in the note; the empty chart points to it.
+        return _empty(
+            SEE_NOTE, notice=dbc.Alert(_sentence(str(exc)), color="warning"), params=params
+        )
     meta = result.meta()
     if result.in_area == 0:
         return _empty(
@@ -269,14 +307,36 @@ def hotspot_view(services: Services, params: hs.HotspotParams) -> dict[str, Any]
             ),
             params=params,
         )
+    if params.mode in ("late", "share") and result.due == 0:
+        # No date range or resolution would help: this type has no service level.
+        return _empty(
+            SEE_NOTE,
+            notice=dbc.Alert(no_due_time(result.in_area), color="secondary"),
+            params=params,
+        )
     notes: list[Any] = []
     bins = result.bin_counts()
     if not any(v for b, v in bins.items() if b != 0) and params.mode != "emerging":
+        wider = not _covers_the_data(read_model, params)
+        late = int(result.cells["late"].sum())
+        if params.mode in ("late", "share") and late == 0:
+            first = (
+                f"No cell is a significant hot or cold spot: none of these requests is late "
+                f"({result.due:,} of them have a due time)."
+            )
+        else:
+            first = (
+                "No cell is a significant hot or cold spot: the requests are spread about as "
+                "evenly as chance would spread them, or there are too few to tell."
+            )
         notes.append(
             dbc.Alert(
-                "No cell is a significant hot or cold spot: the requests are spread about as "
-                "evenly as chance would spread them, or there are too few to tell. Try a longer "
-                "date range or a coarser resolution.",
+                first
+                + (
+                    " Try a longer date range or a coarser resolution."
+                    if wider
+                    else " The dates already take in all the data; try a coarser resolution."
+                ),
                 color="secondary",
             )
         )

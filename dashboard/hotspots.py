@@ -789,6 +789,9 @@ class HotspotResult:
     outline: dict[str, Any] | None
     as_of: pd.Timestamp
     duplicates: int = 0
+    #: Of the requests in the study area, those with a due time (a service level): with none,
+    #: none can be late, and the late and share modes have nothing to analyse.
+    due: int = 0
     seconds: float = 0.0
     emerging: dict[str, Any] = field(default_factory=dict)
 
@@ -893,13 +896,15 @@ def _h3(resolution: int) -> str:
 def _cell_counts(
     read_model: ReadModel, flt: CaseFilter, resolution: int, layer: str | None, as_of
 ) -> tuple[pd.DataFrame, int, int, int]:
-    """Per-cell counts, and the numbers of located, unlocated and duplicate cases."""
+    """Per-cell counts (requests, open, late, judged, and ``due``: with a due time at all), and
+    the numbers of located, unlocated and duplicate cases."""
     late, judged = _late_sql()
     h3col = _h3(resolution)
     column = f"area_{layer}" if layer else None
     counts = (
         "count(*) AS count, count(*) FILTER (WHERE status = 'open') AS open, "
-        f"count(*) FILTER (WHERE {late}) AS late, count(*) FILTER (WHERE {judged}) AS judged"
+        f"count(*) FILTER (WHERE {late}) AS late, count(*) FILTER (WHERE {judged}) AS judged, "
+        "count(*) FILTER (WHERE sla_due_at IS NOT NULL) AS due"
     )
     rows = f"FROM {{cases}} WHERE {{where}} AND {LOCATED} AND {h3col} IS NOT NULL"
     if column and read_model.has_column(column):
@@ -910,7 +915,7 @@ def _cell_counts(
         sql = (
             f'WITH g AS (SELECT {h3col} AS h3, "{column}" AS area, {counts} {rows} '  # noqa: S608
             "GROUP BY 1, 2) SELECT h3, sum(count)::BIGINT AS count, sum(open)::BIGINT AS open, "
-            "sum(late)::BIGINT AS late, sum(judged)::BIGINT AS judged, "
+            "sum(late)::BIGINT AS late, sum(judged)::BIGINT AS judged, sum(due)::BIGINT AS due, "
             "first(area ORDER BY count DESC, area) FILTER (WHERE area IS NOT NULL) AS area "
             "FROM g GROUP BY 1"
         )
@@ -1081,6 +1086,7 @@ def _analyse(
     pos = grid.index_of(counts["h3"].to_numpy(np.int64)) if not counts.empty else np.zeros(0, int)
     inside = pos >= 0
     outside = int(counts.loc[~inside, "count"].sum()) if not counts.empty else 0
+    due = int(counts.loc[inside, "due"].sum()) if not counts.empty else 0
     cells = pd.DataFrame({"h3": grid.cells})
     for column in ("count", "open", "late", "judged"):
         values = np.zeros(grid.n, dtype=np.int64)
@@ -1142,6 +1148,7 @@ def _analyse(
         outside=outside,
         unlocated=unlocated,
         duplicates=duplicates,
+        due=due,
         study_area=area.description,
         layer=area.layer,
         outline=area.outline,

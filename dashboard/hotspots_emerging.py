@@ -31,7 +31,7 @@ from dashboard.hotspots import (
     mann_kendall,
     p_two_sided,
 )
-from dashboard.queries import ReadModel
+from dashboard.queries import CaseFilter, ReadModel
 
 #: Hot categories in work-list order (what needs attention first).
 HOT_CATEGORIES: tuple[str, ...] = (
@@ -201,27 +201,43 @@ def emerging_cube(cube: np.ndarray, weights: SpatialWeights) -> dict[str, np.nda
 
 
 # -- over the snapshot ----------------------------------------------------------------------------
-def step_plan(start: date, end: date, step: str | None) -> tuple[str, date, date, int]:
-    """(step, first day, last day, number of steps) for the range [start, end]."""
-    if step is None:
-        step = "week" if (end - start).days + 1 <= WEEKS_UP_TO_DAYS else "month"
+def _steps(start: date, end: date, step: str) -> tuple[date, date, int]:
+    """(first day, last day, number of whole steps) of ``step`` in [start, end]."""
     if step == "week":
         count = ((end - start).days + 1) // 7
-        first = end + timedelta(days=1) - timedelta(days=7 * count)
-        last = end
-    elif step == "month":
-        first = (
-            start if start.day == 1 else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-        )
-        month_end = calendar.monthrange(end.year, end.month)[1]
-        last = end if end.day == month_end else end.replace(day=1) - timedelta(days=1)
-        count = (last.year - first.year) * 12 + last.month - first.month + 1 if last > first else 0
-    else:
+        return end + timedelta(days=1) - timedelta(days=7 * count), end, count
+    first = start if start.day == 1 else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    month_end = calendar.monthrange(end.year, end.month)[1]
+    last = end if end.day == month_end else end.replace(day=1) - timedelta(days=1)
+    count = (last.year - first.year) * 12 + last.month - first.month + 1 if last > first else 0
+    return first, last, count
+
+
+def step_plan(
+    start: date, end: date, step: str | None, data: tuple[date, date] | None = None
+) -> tuple[str, date, date, int]:
+    """(step, first day, last day, number of steps) for the range [start, end].
+
+    ``data``: the first and last days of the whole data; when it is too short for
+    :data:`MIN_STEPS` steps too, the error says so instead of asking for wider dates."""
+    if step is None:
+        step = "week" if (end - start).days + 1 <= WEEKS_UP_TO_DAYS else "month"
+    if step not in ("week", "month"):
         raise HotspotError(f"unknown time step {step!r}; use week or month")
+    first, last, count = _steps(start, end, step)
     if count < MIN_STEPS:
+        need = f"Emerging hot spots need at least {MIN_STEPS} whole {step}s"
+        if data is not None and _steps(*data, step)[2] < MIN_STEPS:
+            days = (data[1] - data[0]).days + 1
+            held = f"{need}; the data holds only {days:,} {'day' if days == 1 else 'days'} " + (
+                f"({data[0]:%Y-%m-%d})." if days == 1 else f"(from {data[0]} to {data[1]})."
+            )
+            if step == "month" and _steps(*data, "week")[2] >= MIN_STEPS:
+                held += " Choose weeks."
+            raise HotspotError(held)
         raise HotspotError(
-            f"emerging hot spots need at least {MIN_STEPS} whole {step}s; this range has "
-            f"{max(count, 0)}. Widen the dates" + (" or choose weeks." if step == "month" else ".")
+            f"{need}; this range has {max(count, 0)}. Widen the dates"
+            + (" or choose weeks." if step == "month" else ".")
         )
     return step, first, last, count
 
@@ -273,20 +289,28 @@ def cube_counts(
     return cube
 
 
-def _date_span(read_model: ReadModel, params: HotspotParams) -> tuple[date, date]:
-    if params.start and params.end:
-        return params.start, params.end
+def _first_last(read_model: ReadModel, flt: CaseFilter) -> tuple[date, date] | None:
+    """The first and last request days of the cases ``flt`` selects (None: there are none)."""
     row = read_model.select(
         "SELECT min(requested_local)::DATE AS lo, max(requested_local)::DATE AS hi "
         "FROM {cases} WHERE {where}",
-        flt=params.to_filter(),
+        flt=flt,
     ).iloc[0]
     if row["lo"] is None or row["hi"] is None or str(row["lo"]) in ("NaT", "None"):
-        raise HotspotError("no requests match, so there is no time range to study")
+        return None
     lo, hi = row["lo"], row["hi"]
     lo = lo.date() if hasattr(lo, "date") else lo
     hi = hi.date() if hasattr(hi, "date") else hi
-    return params.start or lo, params.end or hi
+    return lo, hi
+
+
+def _date_span(read_model: ReadModel, params: HotspotParams) -> tuple[date, date]:
+    if params.start and params.end:
+        return params.start, params.end
+    span = _first_last(read_model, params.to_filter())
+    if span is None:
+        raise HotspotError("No requests match, so there is no time range to study.")
+    return params.start or span[0], params.end or span[1]
 
 
 def emerging_for(
@@ -295,7 +319,15 @@ def emerging_for(
     """Per-cell columns (category, trend_z, trend_p, hot_steps, cold_steps, final_z) and a
     description of the steps, for :func:`dashboard.hotspots.analyse`."""
     start, end = _date_span(read_model, params)
-    plan = step_plan(start, end, params.step)
+    try:
+        plan = step_plan(start, end, params.step)
+    except HotspotError:
+        # Too few steps: whether wider dates would help depends on the whole data's days (the
+        # date pickers' range, every type), asked only then.
+        data = _first_last(read_model, CaseFilter())
+        if data is None:
+            raise
+        plan = step_plan(start, end, params.step, data)
     step, first, last, count = plan
     cube = cube_counts(read_model, params, grid, resolution, plan)
     result = emerging_cube(np.log1p(cube), grid.weights(k))
