@@ -254,6 +254,7 @@ def heading_values(services: Services, scope: dept.Scope) -> dict[str, Any]:
         "p90_days": None,
         "min_count": services.policy.min_count,
         "as_of_label": as_of_label(scope, services.settings.timezone),
+        "no_due_times": False,
     }
     if current is None:
         return values
@@ -269,6 +270,10 @@ def heading_values(services: Services, scope: dept.Scope) -> dict[str, Any]:
         overdue_open=int(current["overdue_open"]),
         median_days=_none(current["median_days"]),
         p90_days=_none(current["p90_days"]),
+        # Requests opened, none due and none with a due time: no service level covers them.
+        no_due_times=int(current["volume"]) > 0
+        and int(current["due"]) == 0
+        and int(current.get("timed", 0)) == 0,
     )
     if (
         judged

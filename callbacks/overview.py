@@ -58,10 +58,27 @@ def parse_state(query: str | None, *, default_anchor: date) -> tuple[Period, lis
     return period, departments
 
 
+#: What to do where requests have no due time (no SLA rule covers them).
+SET_SERVICE_LEVELS = "set service levels in the SLA policy (STAT311_SLA_POLICY)"
+
+
+def no_due_times(row: Any) -> bool:
+    """Requests opened, none due and none with a due time (``timed``, see
+    :data:`dashboard.sla.COLUMNS`): no service level covers them, so none can ever be due."""
+    return int(row["volume"]) > 0 and int(row["due"]) == 0 and int(row.get("timed", 0)) == 0
+
+
 def card_values(
-    current: pd.Series, previous: pd.Series | None, *, period: Period
+    current: pd.Series,
+    previous: pd.Series | None,
+    *,
+    period: Period,
+    compared: bool = True,
 ) -> dict[str, Any]:
-    """Plain values for one department card."""
+    """Plain values for one department card. ``compared``: False when the previous period lies
+    wholly before the data (nothing was loaded for it: no change to show, not a change from 0)."""
+    if not compared:
+        previous = None
     compliance = _none(current["compliance"])
     prev_compliance = _none(previous["compliance"]) if previous is not None else None
     change = (
@@ -91,6 +108,7 @@ def card_values(
         "volume_change": volume_change,
         "open_backlog": int(current["open_backlog"]),
         "overdue_open": int(current["overdue_open"]),
+        "no_due_times": no_due_times(current),
         "median_days": _none(current["median_days"]),
         "href": f"/department/{quote(str(current['group']), safe='')}{period.to_query()}",
     }
@@ -101,6 +119,19 @@ def monday(day: date | pd.Timestamp) -> pd.Timestamp:
     ``date_trunc('week')`` and the Week period)."""
     ts = pd.Timestamp(day).normalize()
     return ts - pd.Timedelta(days=ts.weekday())
+
+
+def data_start(services: Services) -> date | None:
+    """The first day of the data (the earliest request the user may see), None without data."""
+    try:
+        return services.read_model.options()["min_date"]
+    except SnapshotMissingError:
+        return None
+
+
+def before_the_data(period: Period, first_day: date | None) -> bool:
+    """``period`` ends before the data's first day: nothing was loaded for it."""
+    return first_day is not None and period.end < first_day
 
 
 def chart_start(period: Period, *, weeks: int = CHART_WEEKS) -> date:
@@ -119,13 +150,15 @@ def every_week(
     end: date,
     start: pd.Timestamp | None = None,
     min_count: int = 1,
+    first_day: date | None = None,
 ) -> pd.DataFrame:
     """``weeks`` with a row for every week (Monday) from ``start`` (default its first week) to
     the week of ``end``: a week with fewer than ``min_count`` cases due (the SLA policy's
     minimum count; none due at all) has no compliance (a gap in the line, never 0%: too few
     cases to judge, as on the department page) and a week without requests opened a volume of
     0. ``through`` is the last day a week counts: its Sunday, or ``end`` for a week the period
-    ends in (a partial week)."""
+    ends in (a partial week). Weeks wholly before ``first_day`` (the data's first day) are left
+    out: nothing was loaded for them, so they are not weeks of zero requests."""
     if weeks.empty and start is None:
         return weeks
     last = monday(end)
@@ -138,6 +171,9 @@ def every_week(
         frame[name] = frame[name].fillna(0).astype("int64")
     frame["compliance"] = (frame["on_time"] / frame["due"]).where(frame["due"] >= max(1, min_count))
     frame["through"] = (frame["week"] + pd.Timedelta(days=6)).clip(upper=pd.Timestamp(end))
+    if first_day is not None:
+        sunday = frame["week"] + pd.Timedelta(days=6)
+        frame = frame[sunday >= pd.Timestamp(first_day)].reset_index(drop=True)
     return frame[[*weeks.columns, "through"]]
 
 
@@ -165,11 +201,17 @@ def overview_model(
     departments: list[str],
     *,
     as_of: pd.Timestamp | None = None,
+    first_day: date | None = None,
 ) -> dict[str, Any]:
-    """Every number the overview shows, for one period and department filter."""
+    """Every number the overview shows, for one period and department filter. ``first_day``:
+    the data's first day (default: looked up); weeks and a previous period wholly before it
+    are not compared with as if nothing had happened in them."""
     sla = services.sla
     flt = CaseFilter(departments=tuple(departments))
     previous = period.previous()
+    if first_day is None:
+        first_day = data_start(services)
+    compared = not before_the_data(previous, first_day)
     now = sla.report(start=period.start, end=period.end, by="department", flt=flt, as_of=as_of)
     before = sla.report(
         start=previous.start, end=previous.end, by="department", flt=flt, as_of=as_of
@@ -187,6 +229,7 @@ def overview_model(
         weekly(sla, start=first, end=period.end, flt=flt, as_of=as_of),
         end=period.end,
         min_count=services.policy.min_count,
+        first_day=first_day,
     )
     by_group = before.set_index("group")
     cards = [
@@ -194,6 +237,7 @@ def overview_model(
             row,
             by_group.loc[row["group"]] if row["group"] in by_group.index else None,
             period=period,
+            compared=compared,
         )
         for _, row in now.iterrows()
         if row["due"] > 0 or row["volume"] > 0 or row["open_backlog"] > 0
@@ -214,11 +258,13 @@ def overview_model(
             {**item, "department_label": names.label(item["department"])}
             for item in tier_changes(types_now, types_before)
         ],
+        "compared": compared,
         "min_count": services.policy.min_count,
         "totals": {
             "due": int(now["due"].sum()),
             "on_time": int(now["on_time"].sum()),
             "volume": int(now["volume"].sum()),
+            "timed": int(now["timed"].sum()),
         },
     }
 
@@ -268,20 +314,37 @@ def outside_the_data(period: Period, totals: dict[str, int], options: dict[str, 
 
 
 def headline_text(
-    period: Period, previous: Period, totals: dict[str, int], *, min_count: int = 1
+    period: Period,
+    previous: Period,
+    totals: dict[str, int],
+    *,
+    min_count: int = 1,
+    compared: bool = True,
 ) -> str:
     """The period in one sentence. Under the SLA policy's minimum count of due cases there is no
-    percentage, as on every department's card (too few due cases to judge)."""
+    percentage, as on every department's card (too few due cases to judge). Requests opened
+    but none due and none with a due time: no service level covers them (say so, it is not a
+    lack of cases). ``compared``: False when ``previous`` lies wholly before the data."""
     due = totals["due"]
-    if due == 0:
+    untimed = totals["volume"] - totals.get("timed", totals["volume"])
+    if no_due_times(totals):
+        judged = f"none has a due time: {SET_SERVICE_LEVELS}"
+    elif due == 0 and untimed > 0:
+        judged = (
+            f"none due; {untimed:,} of them {'has' if untimed == 1 else 'have'} no due time: "
+            f"{SET_SERVICE_LEVELS}"
+        )
+    elif due == 0:
         judged = "none due"
     elif due < min_count:
         judged = f"{due:,} due, too few due cases to judge: at least {min_count} are needed"
     else:
         judged = f"{due:,} due, {100 * totals['on_time'] / due:.1f}% closed on time"
+    comparison = (
+        f"compared with {previous.label()}" if compared else "no earlier data to compare with"
+    )
     return (
-        f"{period.label()}: {plural(totals['volume'], 'request')} opened; {judged}"
-        f" (compared with {previous.label()})."
+        f"{period.label()}: {plural(totals['volume'], 'request')} opened; {judged} ({comparison})."
     )
 
 
@@ -341,7 +404,9 @@ def overview_view(
         "department_placeholder": placeholder,
     }
     search = period.to_query() + _department_query(departments)
-    model = overview_model(services, period, departments, as_of=as_of)
+    model = overview_model(
+        services, period, departments, as_of=as_of, first_day=options["min_date"]
+    )
     totals = model["totals"]
     if outside_the_data(period, totals, options):
         return {
@@ -364,7 +429,11 @@ def overview_view(
         }
     return {
         "headline": headline_text(
-            period, model["previous"], totals, min_count=services.policy.min_count
+            period,
+            model["previous"],
+            totals,
+            min_count=services.policy.min_count,
+            compared=model["compared"],
         ),
         "notice": replaced_custom_notice(query, period),
         "cards": [department_card(card) for card in model["cards"]],

@@ -38,13 +38,18 @@ log = logging.getLogger(__name__)
 _MOST_OVERDUE = [{"colId": "days_overdue", "sort": "desc"}]
 
 
-def _last_weeks(services: Services, end: Any, flt: CaseFilter, as_of: pd.Timestamp) -> Any:
+def _last_weeks(
+    services: Services, end: Any, flt: CaseFilter, as_of: pd.Timestamp, first_day: Any = None
+) -> Any:
     """The :data:`~layouts.pack.WEEKS` weeks (Mondays) up to the week of ``end``, each present
     (fewer due than the policy's minimum count: no compliance; nothing opened: 0); the last one
-    counts up to ``end`` (``through``: a partial week when ``end`` is not a Sunday)."""
+    counts up to ``end`` (``through``: a partial week when ``end`` is not a Sunday). Weeks
+    wholly before ``first_day`` (the data's first day) are left out, not shown as zeros."""
     first = monday(end) - pd.Timedelta(weeks=ui.WEEKS - 1)
     frame = weekly(services.sla, start=first.date(), end=end, flt=flt, as_of=as_of)
-    return every_week(frame, end=end, start=first, min_count=services.policy.min_count)
+    return every_week(
+        frame, end=end, start=first, min_count=services.policy.min_count, first_day=first_day
+    )
 
 
 def order_types(types: pd.DataFrame) -> pd.DataFrame:
@@ -68,7 +73,12 @@ def order_types(types: pd.DataFrame) -> pd.DataFrame:
 
 
 def department_values(
-    services: Services, card: dict[str, Any], period: Any, *, as_of: pd.Timestamp
+    services: Services,
+    card: dict[str, Any],
+    period: Any,
+    *,
+    as_of: pd.Timestamp,
+    first_day: Any = None,
 ) -> dict[str, Any]:
     """One department's page of the pack: its Overview card, its request types (those with
     anything due, opened or open), its last weeks, open cases by age, most overdue cases and
@@ -89,7 +99,7 @@ def department_values(
         "as_of_label": as_of_label(scope, services.settings.timezone),
         "types": types,
         "min_count": services.policy.min_count,
-        "weekly": _last_weeks(services, period.end, scope.flt, as_of),
+        "weekly": _last_weeks(services, period.end, scope.flt, as_of, first_day),
         "ages": dept.aging(services, scope),
         "overdue": overdue,
         "repeats": dept.repeat_locations(services, scope, limit=ui.REPEAT_ROWS),
@@ -116,7 +126,9 @@ def pack_model(
     period, departments = parse_state(query, default_anchor=options["max_date"])
     known = set(options["departments"])
     departments = list(dict.fromkeys(d for d in departments if d in known))
-    overview = overview_model(services, period, departments, as_of=as_of)
+    overview = overview_model(
+        services, period, departments, as_of=as_of, first_day=options["min_date"]
+    )
     base = {"period_label": period.label(), "first": options["min_date"]}
     base["last"] = options["max_date"]
     if outside_the_data(period, overview["totals"], options):
@@ -134,17 +146,29 @@ def pack_model(
         "as_of_label": as_of_label(cut, tz),
         "prepared": f"{as_of.tz_convert(tz):%d %b %Y %H:%M %Z}",
         "headline": headline_text(
-            period, overview["previous"], overview["totals"], min_count=services.policy.min_count
+            period,
+            overview["previous"],
+            overview["totals"],
+            min_count=services.policy.min_count,
+            compared=overview["compared"],
         ),
+        "compared": overview["compared"],
         "min_count": services.policy.min_count,
         "scope_title": scope_title(services, departments, scope),
         "cards": cards,
         "department_changes": overview["department_changes"],
         "type_changes": overview["type_changes"],
         "weekly": _last_weeks(
-            services, period.end, CaseFilter(departments=tuple(departments)), as_of
+            services,
+            period.end,
+            CaseFilter(departments=tuple(departments)),
+            as_of,
+            options["min_date"],
         ),
-        "sections": [department_values(services, card, period, as_of=as_of) for card in cards],
+        "sections": [
+            department_values(services, card, period, as_of=as_of, first_day=options["min_date"])
+            for card in cards
+        ],
     }
 
 

@@ -30,6 +30,7 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 
+from dashboard.errors import SnapshotMissingError
 from dashboard.periods import Period
 from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.settings import Settings
@@ -283,6 +284,14 @@ GROUP BY 1, 2
 """
 
 
+def data_first_day(services: Any) -> date | None:
+    """The data's first day (the earliest request the user may see), None without data."""
+    try:
+        return services.read_model.options()["min_date"]
+    except SnapshotMissingError:
+        return None
+
+
 def top_types(types: pd.DataFrame, limit: int = TOP_TYPES) -> list[str]:
     """The ``limit`` request types opened most in the period (then most due), busiest first."""
     ranked = types[(types["volume"] > 0) | (types["due"] > 0)].sort_values(
@@ -298,7 +307,9 @@ def weekly_by_type(services: Any, scope: Scope, types: list[str]) -> pd.DataFram
     is NaN where fewer than the policy's minimum count were due that week. Only the period's
     days are counted, so the weeks add up to the period; ``days`` is how many of a week's seven
     are in the period (under 7 for a first or last week cut by the period: a partial week,
-    which the page marks so that its smaller counts do not read as a change)."""
+    which the page marks so that its smaller counts do not read as a change). Weeks wholly
+    before the data's first day are left out: nothing was loaded for them, so they are not
+    weeks of zero requests (a month the data starts in starts at the data's first week)."""
     columns = ["type", "week", "due", "on_time", "compliance", "volume", "days"]
     if not types:
         return pd.DataFrame(columns=columns)
@@ -312,6 +323,9 @@ def weekly_by_type(services: Any, scope: Scope, types: list[str]) -> pd.DataFram
         _WEEKLY_VOLUME_SQL, flt=scope.flt, after=[types, scope.start_local, scope.end_local]
     )
     first = scope.period.start - timedelta(days=scope.period.start.weekday())
+    data_first = data_first_day(services)
+    if data_first is not None and data_first > first:
+        first = data_first - timedelta(days=data_first.weekday())
     weeks = pd.date_range(first, scope.period.end, freq="7D")
     grid = pd.MultiIndex.from_product([types, weeks], names=["type", "week"]).to_frame(index=False)
     for part in (due, volume):

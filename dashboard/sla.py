@@ -392,12 +392,15 @@ GROUP BY {group_by}
 """
 
 _VOLUME_SQL = """
-SELECT {group} AS grp{key}, count(*) AS volume
+SELECT {group} AS grp{key}, count(*) AS volume, count(sla_due_at) AS timed
 FROM {{cases}}
 WHERE {{where}} AND requested_local >= ? AND requested_local < ?
 GROUP BY {group_by}
 """
 
+#: The columns of :meth:`SlaEngine.report`. ``timed``: the requests opened in the period that
+#: have a due time. None of them (and none due) means no service level covers the group's
+#: requests, so none can ever be due: not the same as too few due cases to judge.
 COLUMNS = (
     "group",
     "due",
@@ -410,6 +413,7 @@ COLUMNS = (
     "volume",
     "open_backlog",
     "overdue_open",
+    "timed",
 )
 
 
@@ -509,7 +513,7 @@ class SlaEngine:
         frame = frame[frame["group"].notna()].copy()
         if by == "department_type":
             frame = frame[frame["dept"].notna()].copy()
-        for name in ("due", "on_time", "volume", "open_backlog", "overdue_open"):
+        for name in ("due", "on_time", "volume", "open_backlog", "overdue_open", "timed"):
             frame[name] = frame[name].fillna(0).astype("int64")
         frame["compliance"] = np.where(
             frame["due"] > 0, frame["on_time"] / frame["due"].where(frame["due"] > 0, 1), np.nan

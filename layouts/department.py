@@ -182,6 +182,11 @@ def heading(values: dict[str, Any]) -> html.Div:
         ]
         if judged
         else [
+            "No service level is set for these requests (no due times): add one to the SLA "
+            "policy (STAT311_SLA_POLICY)."
+        ]
+        if values.get("no_due_times")
+        else [
             f"Too few due cases to judge ({values['due']:,}; at least {values['min_count']} "
             f"needed; target {_pct(values['target'], 0)})."
         ]
@@ -241,6 +246,8 @@ def announcement(values: dict[str, Any]) -> str:
     score = (
         f"{_pct(values['compliance'])} on time against a target of {_pct(values['target'], 0)}"
         if values["compliance"] is not None
+        else "no service level is set for these requests (no due times)"
+        if values.get("no_due_times")
         else "too few due cases to judge"
     )
     name = values.get("department_name") or values["department"]

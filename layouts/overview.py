@@ -297,6 +297,23 @@ def _arrow(change: float | None, *, unit: str, higher_is_better: bool | None = T
     )
 
 
+#: A card's words where no service level covers the department's requests (none has a due
+#: time, so none can ever be due): not "too few due cases to judge".
+NO_SERVICE_LEVEL = (
+    "No service level is set for these requests (no due times): add one to the SLA policy"
+)
+
+
+def _score_words(card: dict[str, Any]) -> str:
+    if card["compliance"] is not None:
+        return f"on time vs target {_pct(card['target'])}"
+    if card.get("no_due_times"):
+        return NO_SERVICE_LEVEL
+    if card["due"] == 0:
+        return f"no case due in the period (target {_pct(card['target'])})"
+    return f"too few due cases to judge (target {_pct(card['target'])})"
+
+
 def department_card(card: dict[str, Any]) -> dbc.Col:
     """One department: ``card`` holds plain values (see callbacks.overview.card_values)."""
     style = card["style"]
@@ -320,10 +337,7 @@ def department_card(card: dict[str, Any]) -> dbc.Col:
                             html.P(
                                 [
                                     html.Span(_pct(card["compliance"]), className="fs-4 me-2"),
-                                    f"on time vs target {_pct(card['target'])}"
-                                    if card["compliance"] is not None
-                                    else f"too few due cases to judge (target "
-                                    f"{_pct(card['target'])})",
+                                    _score_words(card),
                                 ],
                                 className="mb-1",
                             ),

@@ -21,7 +21,13 @@ from dashboard.sla import TIER_STYLE, Tier
 from layouts.components import department_title
 from layouts.department import tier_badge
 from layouts.figures import plural
-from layouts.overview import MEASURED, changes_list, week_compliance, week_label
+from layouts.overview import (
+    MEASURED,
+    NO_SERVICE_LEVEL,
+    changes_list,
+    week_compliance,
+    week_label,
+)
 
 PAGE = {
     "path": "/pack",
@@ -212,8 +218,12 @@ def cover(model: Mapping[str, Any]) -> html.Section:
             html.H1(f"Stat-meeting pack: {model['period_label']}", className="h3"),
             html.P(
                 [
-                    f"Compared with {model['previous_label']}. Open backlog and overdue cases "
-                    f"are counted {model['as_of_label']}. ",
+                    (
+                        f"Compared with {model['previous_label']}. "
+                        if model.get("compared", True)
+                        else f"No earlier data to compare with ({model['previous_label']}). "
+                    ),
+                    f"Open backlog and overdue cases are counted {model['as_of_label']}. ",
                     html.Span(f"Prepared {model['prepared']}.", className="text-muted"),
                 ],
                 className="small",
@@ -265,7 +275,12 @@ def department_section(section: Mapping[str, Any]) -> html.Section:
     name = card.get("department_name") or card["department"]
     code = card["department"]
     figures = [
-        ["On time", f"{_pct(card['compliance'])} against a target of {_pct(card['target'])}"],
+        [
+            "On time",
+            NO_SERVICE_LEVEL
+            if card.get("no_due_times")
+            else f"{_pct(card['compliance'])} against a target of {_pct(card['target'])}",
+        ],
         ["Change since the previous period", _points(card["compliance_change"])],
         ["Due in the period", f"{_count(card['due'])} ({_count(card['on_time'])} on time)"],
         [
