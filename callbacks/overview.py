@@ -245,9 +245,13 @@ def overview_model(
     names = services.departments
     for card in cards:
         card["department_name"] = names.name(card["department"])
-    department_changes = [
-        {**item, "label": names.label(item["group"])} for item in tier_changes(now, before)
-    ]
+    # Against a period before the data there is nothing to compare: no changes (every tier
+    # would read as a change from "Not enough data").
+    department_changes = (
+        [{**item, "label": names.label(item["group"])} for item in tier_changes(now, before)]
+        if compared
+        else []
+    )
     return {
         "period": period,
         "previous": previous,
@@ -256,7 +260,7 @@ def overview_model(
         "department_changes": department_changes,
         "type_changes": [
             {**item, "department_label": names.label(item["department"])}
-            for item in tier_changes(types_now, types_before)
+            for item in (tier_changes(types_now, types_before) if compared else [])
         ],
         "compared": compared,
         "min_count": services.policy.min_count,
@@ -278,7 +282,12 @@ def scope_title(services: Services, departments: list[str], scope: tuple[str, ..
 
 
 def _changes(model: dict[str, Any]) -> Any:
-    return changes_list(model["department_changes"], model["type_changes"], limit=MAX_CHANGES)
+    return changes_list(
+        model["department_changes"],
+        model["type_changes"],
+        limit=MAX_CHANGES,
+        compared=model.get("compared", True),
+    )
 
 
 def _weekly_table(weeks: pd.DataFrame, min_count: int) -> Any:

@@ -213,9 +213,17 @@ def changes_list(
     *,
     limit: int,
     more: str = "see the department pages",
+    compared: bool = True,
 ) -> Any:
     """ "What changed since the previous period": the departments whose tier changed, then the
-    request types (each of one department), at most ``limit`` lines, then how many more."""
+    request types (each of one department), at most ``limit`` lines, then how many more. Not
+    ``compared`` (the previous period is before the first day of data): nothing to list, and
+    it says so (every tier would otherwise read as a change from "Not enough data")."""
+    if not compared:
+        return html.P(
+            "No earlier data to compare with: the previous period is before the first day of data.",
+            className="text-muted small",
+        )
     items = [change_line(i, "department") for i in department_changes] + [
         change_line(i, "request type") for i in type_changes
     ]

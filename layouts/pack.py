@@ -251,6 +251,7 @@ def cover(model: Mapping[str, Any]) -> html.Section:
                 model["type_changes"],
                 limit=CHANGE_ROWS,
                 more="see the Overview and the department pages",
+                compared=model.get("compared", True),
             ),
             html.H2(f"{model['scope_title']}: the last {WEEKS} weeks", className="h5 mt-3"),
             weeks_table(model["weekly"], model["min_count"]),

@@ -197,21 +197,25 @@ def test_each_line_names_its_department_on_the_overview_and_in_the_pack(services
 
 
 def test_a_type_two_departments_share_is_judged_in_each(tmp_path) -> None:
-    """Hand-built: "Pothole" in PWDx (30 due, all on time) and BTDT (30 due, none on time). Pooled,
-    it was one line at 50% (Problem); per department it is two lines, On Target and Problem."""
+    """Hand-built: "Pothole" in PWDx (30 due, all on time) and BTDT (30 due, none on time) in
+    September, the other way round in August. Pooled, it is 50% (Problem) in both months: no
+    change to list; per department it is two lines, Problem -> On Target and On Target ->
+    Problem."""
     from etl.load import load_file
     from tests.conftest import make_settings
     from tests.support.exports import write_boston_export
 
     rows = []
-    for i in range(30):
-        day = f"2011-09-{5 + i % 20:02d}"
-        for code, closed in (("PWDx", f"{day} 10:00:00"), ("BTDT", "2011-09-28 10:00:00")):
-            rows.append(
-                {"case_enquiry_id": f"{code}{i}", "type": "Pothole", "department": code,
-                 "open_dt": f"{day} 09:00:00", "target_dt": f"{day} 18:00:00",
-                 "closed_dt": closed, "case_status": "Closed"}
-            )  # fmt: skip
+    for month, late_code in (("09", "BTDT"), ("08", "PWDx")):
+        for i in range(30):
+            day = f"2011-{month}-{5 + i % 20:02d}"
+            for code in ("PWDx", "BTDT"):
+                closed = f"2011-{month}-28 10:00:00" if code == late_code else f"{day} 10:00:00"
+                rows.append(
+                    {"case_enquiry_id": f"{code}{month}{i}", "type": "Pothole",
+                     "department": code, "open_dt": f"{day} 09:00:00",
+                     "target_dt": f"{day} 18:00:00", "closed_dt": closed, "case_status": "Closed"}
+                )  # fmt: skip
     settings = make_settings(tmp_path)
     store = Store(settings.database_url)
     store.migrate()
@@ -220,10 +224,17 @@ def test_a_type_two_departments_share_is_judged_in_each(tmp_path) -> None:
     services = Services.from_settings(settings)
     period = periods.period_of("month", date(2011, 9, 1))
     model = overview_model(services, period, [], as_of=AS_OF)
+    assert model["compared"]
     assert _lines(model) == {
-        ("PWDx", "Pothole", str(Tier.NOT_ENOUGH), str(Tier.ON_TARGET)),
-        ("BTDT", "Pothole", str(Tier.NOT_ENOUGH), str(Tier.PROBLEM)),
+        ("PWDx", "Pothole", str(Tier.PROBLEM), str(Tier.ON_TARGET)),
+        ("BTDT", "Pothole", str(Tier.ON_TARGET), str(Tier.PROBLEM)),
     }
+    # August has no earlier data: nothing to list, and the list says why.
+    august = overview_model(services, periods.period_of("month", date(2011, 8, 1)), [], as_of=AS_OF)
+    assert not august["compared"]
+    assert august["type_changes"] == [] and august["department_changes"] == []
+    text = _text(changes_list([], [], limit=3, compared=False))
+    assert "No earlier data to compare with: the previous period is before" in text
     store.dispose()
 
 
