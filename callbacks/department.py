@@ -29,7 +29,7 @@ from dashboard.errors import SnapshotMissingError
 from dashboard.periods import Period
 from dashboard.queries import QueryError
 from dashboard.services import Services
-from dashboard.sla import Tier
+from dashboard.sla import Tier, no_service_level
 from layouts import department_figures as figures
 from layouts.components import busy_notice
 from layouts.department import (
@@ -270,10 +270,7 @@ def heading_values(services: Services, scope: dept.Scope) -> dict[str, Any]:
         overdue_open=int(current["overdue_open"]),
         median_days=_none(current["median_days"]),
         p90_days=_none(current["p90_days"]),
-        # Requests opened, none due and none with a due time: no service level covers them.
-        no_due_times=int(current["volume"]) > 0
-        and int(current["due"]) == 0
-        and int(current.get("timed", 0)) == 0,
+        no_due_times=no_service_level(current),
     )
     if (
         judged
@@ -366,13 +363,8 @@ def _cell(value: Any) -> str:
 def _series_table(frame: pd.DataFrame) -> Any:
     if frame.empty:
         return html.P("No rows.")
-    days = frame["days"] if "days" in frame else pd.Series(7, index=frame.index)
     shown = frame.assign(
-        compliance=100 * frame["compliance"],
-        week=[
-            f"{week:%Y-%m-%d}" + ("" if n >= 7 else f" (partial: {n} days)")
-            for week, n in zip(pd.to_datetime(frame["week"]), days, strict=True)
-        ],
+        compliance=100 * frame["compliance"], week=figures.week_labels(frame, short=True)
     )
     return _plain_table(
         shown,

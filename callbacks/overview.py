@@ -16,7 +16,7 @@ from dashboard.errors import SnapshotMissingError
 from dashboard.periods import Period
 from dashboard.queries import CaseFilter
 from dashboard.services import Services
-from dashboard.sla import TIER_STYLE, Tier, weekly
+from dashboard.sla import TIER_STYLE, Tier, no_service_level, weekly
 from layouts.figures import empty_figure, plural
 from layouts.overview import (
     Ids,
@@ -62,12 +62,6 @@ def parse_state(query: str | None, *, default_anchor: date) -> tuple[Period, lis
 SET_SERVICE_LEVELS = "set service levels in the SLA policy (STAT311_SLA_POLICY)"
 
 
-def no_due_times(row: Any) -> bool:
-    """Requests opened, none due and none with a due time (``timed``, see
-    :data:`dashboard.sla.COLUMNS`): no service level covers them, so none can ever be due."""
-    return int(row["volume"]) > 0 and int(row["due"]) == 0 and int(row.get("timed", 0)) == 0
-
-
 def card_values(
     current: pd.Series,
     previous: pd.Series | None,
@@ -108,25 +102,15 @@ def card_values(
         "volume_change": volume_change,
         "open_backlog": int(current["open_backlog"]),
         "overdue_open": int(current["overdue_open"]),
-        "no_due_times": no_due_times(current),
+        "no_due_times": no_service_level(current),
         "median_days": _none(current["median_days"]),
         "href": f"/department/{quote(str(current['group']), safe='')}{period.to_query()}",
     }
 
 
 def monday(day: date | pd.Timestamp) -> pd.Timestamp:
-    """The Monday starting the week of ``day`` (weeks start on Monday, as DuckDB's
-    ``date_trunc('week')`` and the Week period)."""
-    ts = pd.Timestamp(day).normalize()
-    return ts - pd.Timedelta(days=ts.weekday())
-
-
-def data_start(services: Services) -> date | None:
-    """The first day of the data (the earliest request the user may see), None without data."""
-    try:
-        return services.read_model.options()["min_date"]
-    except SnapshotMissingError:
-        return None
+    """:func:`dashboard.periods.week_start` of ``day``, as a timestamp (for week arithmetic)."""
+    return pd.Timestamp(periods.week_start(pd.Timestamp(day).date()))
 
 
 def before_the_data(period: Period, first_day: date | None) -> bool:
@@ -210,7 +194,7 @@ def overview_model(
     flt = CaseFilter(departments=tuple(departments))
     previous = period.previous()
     if first_day is None:
-        first_day = data_start(services)
+        first_day = services.read_model.first_day()
     compared = not before_the_data(previous, first_day)
     now = sla.report(start=period.start, end=period.end, by="department", flt=flt, as_of=as_of)
     before = sla.report(
@@ -336,7 +320,7 @@ def headline_text(
     lack of cases). ``compared``: False when ``previous`` lies wholly before the data."""
     due = totals["due"]
     untimed = totals["volume"] - totals.get("timed", totals["volume"])
-    if no_due_times(totals):
+    if no_service_level(totals):
         judged = f"none has a due time: {SET_SERVICE_LEVELS}"
     elif due == 0 and untimed > 0:
         judged = (

@@ -30,8 +30,7 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 
-from dashboard.errors import SnapshotMissingError
-from dashboard.periods import Period
+from dashboard.periods import Period, week_start
 from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.settings import Settings
 from dashboard.sla import SLA_COUNTS, TIER_STYLE, Tier, judged_values
@@ -284,14 +283,6 @@ GROUP BY 1, 2
 """
 
 
-def data_first_day(services: Any) -> date | None:
-    """The data's first day (the earliest request the user may see), None without data."""
-    try:
-        return services.read_model.options()["min_date"]
-    except SnapshotMissingError:
-        return None
-
-
 def top_types(types: pd.DataFrame, limit: int = TOP_TYPES) -> list[str]:
     """The ``limit`` request types opened most in the period (then most due), busiest first."""
     ranked = types[(types["volume"] > 0) | (types["due"] > 0)].sort_values(
@@ -322,10 +313,10 @@ def weekly_by_type(services: Any, scope: Scope, types: list[str]) -> pd.DataFram
     volume = services.read_model.select(
         _WEEKLY_VOLUME_SQL, flt=scope.flt, after=[types, scope.start_local, scope.end_local]
     )
-    first = scope.period.start - timedelta(days=scope.period.start.weekday())
-    data_first = data_first_day(services)
+    first = week_start(scope.period.start)
+    data_first = services.read_model.first_day()
     if data_first is not None and data_first > first:
-        first = data_first - timedelta(days=data_first.weekday())
+        first = week_start(data_first)
     weeks = pd.date_range(first, scope.period.end, freq="7D")
     grid = pd.MultiIndex.from_product([types, weeks], names=["type", "week"]).to_frame(index=False)
     for part in (due, volume):

@@ -933,7 +933,6 @@ def _cell_counts(
     return frame, located, int(totals["n"]) - duplicates - located, duplicates
 
 
-#: An address as the work list shows it: trimmed, every run of white space one space.
 #: An address as shown: its white space collapsed (applied to the few addresses listed, after
 #: counting: on every row it cost 3-6 times the whole address query at 10M cases).
 ADDRESS_SQL = r"trim(regexp_replace(address, '\s+', ' ', 'g'))"

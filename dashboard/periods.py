@@ -59,10 +59,16 @@ def _quarter_start(day: date) -> date:
     return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
 
 
+def week_start(day: date) -> date:
+    """The Monday starting the week of ``day`` (weeks run Monday to Sunday, as DuckDB's
+    ``date_trunc('week')``)."""
+    return day - timedelta(days=day.weekday())
+
+
 def period_of(kind: str, anchor: date) -> Period:
     """The week (Monday–Sunday), month or quarter containing ``anchor``."""
     if kind == "week":
-        start = anchor - timedelta(days=anchor.weekday())
+        start = week_start(anchor)
         return Period("week", start, start + timedelta(days=6))
     if kind == "month":
         start = anchor.replace(day=1)

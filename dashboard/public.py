@@ -49,6 +49,7 @@ from sqlalchemy import bindparam, false, func, select
 from dashboard import schema
 from dashboard.departments import DepartmentNames, load_names
 from dashboard.errors import ConfigError, SnapshotMissingError
+from dashboard.periods import week_start
 from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.redact import redact, redact_address, without_house_numbers
 from dashboard.settings import SETTINGS as _SETTINGS  # noqa: E402
@@ -1169,7 +1170,7 @@ class PublicData:
         # Whole weeks from a Monday (the day 26 weeks before the end cut the first week short),
         # and no share for a week with fewer due than the policy's minimum: a gap in the line,
         # never 0%, as on the staff pages.
-        first = end - timedelta(days=end.weekday()) - timedelta(weeks=TREND_WEEKS - 1)
+        first = week_start(end) - timedelta(weeks=TREND_WEEKS - 1)
         weeks = weekly(engine, start=first, end=end)
         if not weeks.empty:
             judged = weeks["due"] >= max(1, self.policy.min_count)

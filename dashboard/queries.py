@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from dashboard.errors import Stat311Error
+from dashboard.errors import SnapshotMissingError, Stat311Error
 from dashboard.snapshot import CASES_FILE, read_manifest, require_snapshot
 
 log = logging.getLogger(__name__)
@@ -420,6 +420,14 @@ class ReadModel:
         if "period" in frame.columns:
             frame["period"] = pd.to_datetime(frame["period"])
         return frame
+
+    def first_day(self) -> date | None:
+        """The data's first local day (the earliest request the caller may see), None without
+        a snapshot or without cases (from :meth:`options`, cached per snapshot)."""
+        try:
+            return self.options()["min_date"]
+        except SnapshotMissingError:
+            return None
 
     def options(self) -> dict[str, Any]:
         """Values for the filter controls: departments, types, statuses, channels, areas, dates."""

@@ -417,6 +417,13 @@ COLUMNS = (
 )
 
 
+def no_service_level(row: Any) -> bool:
+    """A row of :meth:`SlaEngine.report` (or its totals) with requests opened, none due and
+    none with a due time (``timed``): no service level covers them, so none can ever be due --
+    not the same as too few due cases to judge."""
+    return int(row["volume"]) > 0 and int(row["due"]) == 0 and int(row.get("timed", 0)) == 0
+
+
 @dataclass(frozen=True)
 class SlaEngine:
     """Compliance, tiers and backlog per department or request type, over the snapshot."""

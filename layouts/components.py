@@ -109,3 +109,11 @@ def department_title(values: Mapping[str, Any]) -> list[Any]:
     code = values["department"]
     name = values.get("department_name") or code
     return [name, html.Small(code, className="ms-2 text-muted")] if name != code else [code]
+
+
+#: The words where no service level covers a department's requests (none has a due time, so
+#: none can ever be due): not "too few due cases to judge". Overview cards, the department
+#: page's heading and the pack.
+NO_SERVICE_LEVEL = (
+    "No service level is set for these requests (no due times): add one to the SLA policy"
+)

@@ -19,7 +19,13 @@ from dash import dcc, html
 
 from dashboard.department import clean_code
 from dashboard.sla import TIER_STYLE, Tier
-from layouts.components import department_title, download_status, labelled, period_columns
+from layouts.components import (
+    NO_SERVICE_LEVEL,
+    department_title,
+    download_status,
+    labelled,
+    period_columns,
+)
 from layouts.department_figures import MODEBAR_REMOVE
 from layouts.figures import plural
 
@@ -181,10 +187,7 @@ def heading(values: dict[str, Any]) -> html.Div:
             ),
         ]
         if judged
-        else [
-            "No service level is set for these requests (no due times): add one to the SLA "
-            "policy (STAT311_SLA_POLICY)."
-        ]
+        else [f"{NO_SERVICE_LEVEL} (STAT311_SLA_POLICY)."]
         if values.get("no_due_times")
         else [
             f"Too few due cases to judge ({values['due']:,}; at least {values['min_count']} "

@@ -65,12 +65,14 @@ MODEBAR_REMOVE = ("select2d", "lasso2d")
 OVERDUE_PATTERN = {"shape": "/", "fillmode": "overlay", "fgcolor": "#55160c", "solidity": 0.45}
 
 
-def week_labels(frame: pd.DataFrame) -> list[str]:
+def week_labels(frame: pd.DataFrame, *, short: bool = False) -> list[str]:
     """ "Week of 2011-11-28", and for a week the period cuts (``days`` under 7) "Week of
-    2011-11-28 (partial: 4 of 7 days in the period)": its counts are of those days only."""
+    2011-11-28 (partial: 4 of 7 days in the period)": its counts are of those days only.
+    ``short`` (a table's cell): "2011-11-28", "2011-11-28 (partial: 4 days)"."""
     days = frame["days"] if "days" in frame else pd.Series(7, index=frame.index)
+    prefix, partial = ("", "{n} days") if short else ("Week of ", "{n} of 7 days in the period")
     return [
-        f"Week of {week:%Y-%m-%d}" + ("" if n >= 7 else f" (partial: {n} of 7 days in the period)")
+        f"{prefix}{week:%Y-%m-%d}" + ("" if n >= 7 else f" (partial: {partial.format(n=n)})")
         for week, n in zip(pd.to_datetime(frame["week"]), days, strict=True)
     ]
 

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from dashboard import periods
-from layouts.components import department_title, labelled, period_columns
+from layouts.components import NO_SERVICE_LEVEL, department_title, labelled, period_columns
 from layouts.figures import compliance_and_volume, plural
 
 PAGE = {"path": "/", "name": "Overview", "title": "Overview · stat311"}
@@ -303,13 +303,6 @@ def _arrow(change: float | None, *, unit: str, higher_is_better: bool | None = T
         ],
         className=colour,
     )
-
-
-#: A card's words where no service level covers the department's requests (none has a due
-#: time, so none can ever be due): not "too few due cases to judge".
-NO_SERVICE_LEVEL = (
-    "No service level is set for these requests (no due times): add one to the SLA policy"
-)
 
 
 def _score_words(card: dict[str, Any]) -> str:

@@ -125,19 +125,24 @@ def _expected_report(cases: pd.DataFrame, start: date, end: date, by: str) -> pd
     return out
 
 
-def test_cli_matches_an_independent_pandas_computation(demo, expected_cases) -> None:
-    settings, _ = demo
+def _sla_cli(settings, *args: str) -> str:
+    """``stat311 sla ARGS`` on the store of ``settings`` (a real process); its stdout."""
     env = {
         **os.environ,
         "STAT311_DATABASE_URL": settings.database_url,
         "STAT311_SNAPSHOT_DIR": str(settings.snapshot_dir),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "dashboard.cli", "sla", "--from", "2011-07-01", "--to",
-         "2011-12-31", "--by", "department", "--as-of", "2026-01-01", "--json"],
+    return subprocess.run(
+        [sys.executable, "-m", "dashboard.cli", "sla", *args],
         capture_output=True, text=True, env=env, cwd=ROOT, check=True,
-    )  # fmt: skip
-    got = pd.DataFrame(json.loads(result.stdout)).set_index("department")
+    ).stdout  # fmt: skip
+
+
+def test_cli_matches_an_independent_pandas_computation(demo, expected_cases) -> None:
+    settings, _ = demo
+    stdout = _sla_cli(settings, "--from", "2011-07-01", "--to", "2011-12-31", "--by",
+                      "department", "--as-of", "2026-01-01", "--json")  # fmt: skip
+    got = pd.DataFrame(json.loads(stdout)).set_index("department")
     want = _expected_report(expected_cases, date(2011, 7, 1), date(2011, 12, 31), "department")
     want = want[(want["due"] > 0) | (want["volume"] > 0) | (want["open_backlog"] > 0)]
     want = want[want.index != ""]
@@ -345,17 +350,10 @@ def test_cli_by_department_type_judges_each_departments_types(demo, expected_cas
     """``stat311 sla --by department_type``: one row per (department, type), each counted over
     that department's cases of the type only (``--by type`` pools a type over departments)."""
     settings, _ = demo
-    env = {
-        **os.environ,
-        "STAT311_DATABASE_URL": settings.database_url,
-        "STAT311_SNAPSHOT_DIR": str(settings.snapshot_dir),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "dashboard.cli", "sla", "--from", "2011-09-01", "--to",
-         "2011-09-30", "--by", "department_type", "--as-of", "2026-01-01", "--json"],
-        capture_output=True, text=True, env=env, cwd=ROOT, check=True,
-    )  # fmt: skip
-    got = pd.DataFrame(json.loads(result.stdout)).set_index(["department", "type"])
+    september = ("--from", "2011-09-01", "--to", "2011-09-30", "--by", "department_type",
+                 "--as-of", "2026-01-01")  # fmt: skip
+    got = pd.DataFrame(json.loads(_sla_cli(settings, *september, "--json")))
+    got = got.set_index(["department", "type"])
     cases = expected_cases[expected_cases["department"] != ""].assign(
         key=lambda f: list(zip(f["department"], f["type"], strict=True))
     )
@@ -367,9 +365,5 @@ def test_cli_by_department_type_judges_each_departments_types(demo, expected_cas
     # A type several departments handle is judged in each of them apart.
     shared = got.reset_index().groupby("type")["department"].nunique()
     assert (shared > 1).any()
-    text = subprocess.run(
-        [sys.executable, "-m", "dashboard.cli", "sla", "--from", "2011-09-01", "--to",
-         "2011-09-30", "--by", "department_type", "--as-of", "2026-01-01"],
-        capture_output=True, text=True, env=env, cwd=ROOT, check=True,
-    ).stdout  # fmt: skip
+    text = _sla_cli(settings, *september)
     assert text.startswith("department / type") and "PWDx / " in text
