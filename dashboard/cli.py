@@ -18,6 +18,7 @@ from typing import Any
 
 from dashboard.argtypes import iso_date, positive_count, source_name
 from dashboard.errors import ConfigError, InputFileError, Stat311Error
+from dashboard.logs import PrintedResults
 from dashboard.settings import SETTINGS, Settings, format_value
 
 log = logging.getLogger("stat311")
@@ -38,13 +39,22 @@ def _store(settings: Settings):
     return Store(settings.database_url)
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str) -> PrintedResults:
+    """Log to standard error at ``level``. The results a command prints on standard output are
+    not logged again (the returned filter; ``serve`` turns it off once started)."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    root = logging.getLogger()
+    before = list(root.handlers)
     logging.basicConfig(
         level=getattr(logging, level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    printed = PrintedResults()
+    for handler in root.handlers:
+        if handler not in before:  # only the handler made here (not an embedding program's)
+            handler.addFilter(printed)
+    return printed
 
 
 # -- output files -----------------------------------------------------------------------------
@@ -459,6 +469,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
     print(f"stat311 dashboard on http://{host}:{port}/  (Ctrl+C to stop)", file=sys.stderr)
+    printed = getattr(args, "printed_results", None)
+    if printed is not None:  # from here on, results are the server's log
+        printed.active = False
     app.run(host=host, port=port, debug=settings.debug)
     return 0
 
@@ -1015,7 +1028,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = _settings()
-        setup_logging(settings.log_level)
+        args.printed_results = setup_logging(settings.log_level)
         return int(args.func(args, settings) or 0)
     except Stat311Error as exc:
         print(f"stat311: error: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ from shapely.geometry import mapping
 from sqlalchemy import delete, insert, select
 
 from dashboard import schema
+from dashboard.logs import RESULT
 from dashboard.settings import Settings
 from dashboard.store import Store
 from geodata.areas import Layer, StoredLayers
@@ -112,7 +113,7 @@ def add_layer(
         cases_outside=total - assigned,
         seconds=time.perf_counter() - started,
     )
-    log.info("%s", report.summary())
+    log.info("%s", report.summary(), extra=RESULT)
     if snapshot:
         from dashboard.snapshot import write_for
 

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from dashboard import schema
 from dashboard.errors import InputFileError
+from dashboard.logs import RESULT
 from dashboard.settings import Settings
 from dashboard.snapshot import LoadRows, load_rows_for, write_for
 from dashboard.store import Store
@@ -481,7 +482,7 @@ def load_file(
             report = Loader(store, settings, reader_process=False).load(
                 path, format=format, source=source, progress=progress, load_rows=load_rows
             )
-        log.info("%s", report.summary())
+        log.info("%s", report.summary(), extra=RESULT)
         if snapshot:
             began = time.perf_counter()
             write_for(store, settings, load_rows=load_rows)
