@@ -29,7 +29,7 @@ from dashboard import department as dept
 from dashboard.errors import SnapshotMissingError
 from dashboard.queries import CaseFilter
 from dashboard.services import Services
-from dashboard.sla import TIER_STYLE, Tier, weekly
+from dashboard.sla import Tier, tier_order, weekly
 from layouts import pack as ui
 
 log = logging.getLogger(__name__)
@@ -52,26 +52,6 @@ def _last_weeks(
     )
 
 
-def order_types(types: pd.DataFrame) -> pd.DataFrame:
-    """A department's request types for its page of the pack: problems, then close, then on
-    target (each the lowest compliance first), then "Not enough data" last, those with the most
-    cases due first (then the most opened): a thin type never comes before a judged one, and
-    thin types are not ordered by a percentage the pack does not show."""
-    rank = types["tier"].map(lambda t: TIER_STYLE[Tier(t)]["order"])
-    judged = types["tier"] != str(Tier.NOT_ENOUGH)
-    return (
-        types.assign(
-            _rank=rank,
-            _score=types["compliance"].where(judged),
-            _due=-types["due"],
-            _volume=-types["volume"],
-        )
-        .sort_values(["_rank", "_score", "_due", "_volume", "group"], na_position="last")
-        .drop(columns=["_rank", "_score", "_due", "_volume"])
-        .reset_index(drop=True)
-    )
-
-
 def department_values(
     services: Services,
     card: dict[str, Any],
@@ -87,7 +67,7 @@ def department_values(
     types = dept.types_report(services, scope)
     types = types[(types["due"] > 0) | (types["volume"] > 0) | (types["open_backlog"] > 0)]
     # Under the minimum count no percentage is shown, as on the department page.
-    types = order_types(types).assign(
+    types = tier_order(types).assign(
         compliance=lambda t: t["compliance"].where(t["tier"] != str(Tier.NOT_ENOUGH))
     )
     overdue = dept.overdue_cases(

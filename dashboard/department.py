@@ -33,7 +33,7 @@ import pandas as pd
 from dashboard.periods import Period, week_start
 from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.settings import Settings
-from dashboard.sla import SLA_COUNTS, TIER_STYLE, Tier, judged_values
+from dashboard.sla import SLA_COUNTS, Tier, judged_values, tier_order
 from geodata.geojson import geojson_bbox
 
 log = logging.getLogger(__name__)
@@ -199,11 +199,7 @@ def _retier(frame: pd.DataFrame, policy: Any, *, department: str, by: str) -> pd
         str(policy.tier(compliance=c, due=int(d), target=t))
         for c, d, t in zip(frame["compliance"], frame["due"], frame["target"], strict=True)
     ]
-    order = frame["tier"].map(lambda t: TIER_STYLE[Tier(t)]["order"])
-    frame = frame.assign(_order=order).sort_values(
-        ["_order", "compliance", "group"], na_position="last"
-    )
-    return frame.drop(columns="_order").reset_index(drop=True)
+    return tier_order(frame)
 
 
 def types_report(services: Any, scope: Scope) -> pd.DataFrame:

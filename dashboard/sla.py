@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -538,15 +538,30 @@ class SlaEngine:
             str(self.policy.tier(compliance=c, due=d, target=t))
             for c, d, t in zip(frame["compliance"], frame["due"], frame["target"], strict=True)
         ]
-        frame["_order"] = frame["tier"].map(lambda t: TIER_STYLE[Tier(t)]["order"])
         if by == "department_type":
             frame["department"] = frame["dept"].astype(str)
-            frame = frame.sort_values(
-                ["_order", "compliance", "department", "group"], na_position="last"
-            )
-            return frame[["department", *COLUMNS]].reset_index(drop=True)
-        frame = frame.sort_values(["_order", "compliance", "group"], na_position="last")
-        return frame[list(COLUMNS)].reset_index(drop=True)
+            return tier_order(frame, names=["department", "group"])[["department", *COLUMNS]]
+        return tier_order(frame)[list(COLUMNS)]
+
+
+def tier_order(frame: pd.DataFrame, *, names: Sequence[str] = ("group",)) -> pd.DataFrame:
+    """Rows of an SLA report in the one order every page, the pack and the CLI use.
+
+    Problems first, then close, then on target, each the lowest compliance first; "Not enough
+    data" last, the most cases due first, then the most opened (a thin row is never ordered by a
+    percentage that is not shown for it); ties by ``names``. Needs the columns ``tier``,
+    ``compliance``, ``due`` and ``volume``; the index is reset."""
+    judged = frame["tier"] != str(Tier.NOT_ENOUGH)
+    keys = frame.assign(
+        _rank=frame["tier"].map(lambda t: TIER_STYLE[Tier(t)]["order"]),
+        _score=frame["compliance"].where(judged),
+        _due=-frame["due"],
+        _volume=-frame["volume"],
+    )
+    ordered = keys.sort_values(
+        ["_rank", "_score", "_due", "_volume", *names], na_position="last", kind="stable"
+    )
+    return frame.loc[ordered.index].reset_index(drop=True)
 
 
 def _none(value: Any) -> bool:

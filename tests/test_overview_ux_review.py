@@ -391,6 +391,23 @@ def test_pack_types_put_judged_ones_first_and_thin_ones_by_cases_due(services, q
             assert "more request type" not in text
 
 
+@pytest.mark.parametrize("query", [DECEMBER, SEPTEMBER])
+def test_the_department_page_orders_types_as_the_pack_does(services, query) -> None:
+    """One order everywhere: a department's page lists its request types in the pack's order
+    (before, its "Not enough data" types were ordered by a percentage it does not show)."""
+    model = pack_model(services, query, as_of=AS_OF)
+    period = periods.period_of("month", date.fromisoformat(query.rsplit("=", 1)[1]))
+    thin_seen = 0
+    for section in model["sections"]:
+        code = section["card"]["department"]
+        scope = dept.make_scope(services, code, period, as_of=AS_OF)
+        page = dept.types_report(services, scope)
+        assert page["group"].tolist() == _expected_order(page), code
+        assert page["group"].tolist() == section["types"]["group"].tolist(), code
+        thin_seen += int((page["tier"] == str(Tier.NOT_ENOUGH)).sum() > 1)
+    assert thin_seen >= 3  # departments with several thin types, whose order is the question
+
+
 def test_the_mayors_hotline_lists_its_busiest_thin_types(services) -> None:
     """INFO, December 2011: its 5 problem types, then the "Not enough data" types with the most
     cases due (15, 15, 8...), not those with 1 due that happened to have 0% on time."""
