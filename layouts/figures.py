@@ -163,6 +163,7 @@ def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "departmen
         return empty_figure("No requests match these filters.")
     data = top_series(frame, column=by)
     data = data.assign(**{by: data[by].fillna("(none)")})
+    folded = frame[by].nunique(dropna=False) - (data[by].nunique() - int(OTHER in set(data[by])))
     order = data.groupby(by)["count"].sum().sort_values(ascending=False).index.tolist()
     if OTHER in order:
         order.remove(OTHER)
@@ -170,16 +171,18 @@ def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "departmen
     fig = go.Figure()
     for i, name in enumerate(order):
         part = data[data[by] == name].sort_values("period")
+        # The folded series says how many it holds (each is in the table under the chart).
+        label = f"{OTHER} ({folded:,})" if name == OTHER else str(name)
         fig.add_bar(
             x=part["period"],
             y=part["count"],
-            name=str(name),
+            name=label,
             marker={
                 "color": OTHER_COLOUR if name == OTHER else SERIES_COLOURS[i % len(SERIES_COLOURS)],
                 "line": STACK_SEPARATOR,
             },
             customdata=[period_label(p, period) for p in part["period"]],
-            hovertemplate=f"{name}<br>%{{customdata}}: %{{y:,}} requests<extra></extra>",
+            hovertemplate=f"{label}<br>%{{customdata}}: %{{y:,}} requests<extra></extra>",
         )
     largest = data.groupby("period")["count"].sum().max()
     fig.update_layout(

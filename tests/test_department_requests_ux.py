@@ -390,8 +390,10 @@ def test_the_requests_legend_and_table_name_departments(executive, cases) -> Non
     # (ties either way), then the rest folded
     counts = cases["department"].value_counts()
     by_label = {label(c): int(n) for c, n in counts.items()}
-    shown = {t.name: sum(t.y) for t in view["figure"].data if t.name != OTHER}
+    shown = {t.name: sum(t.y) for t in view["figure"].data if not t.name.startswith(OTHER)}
     assert len(shown) == 10 and all(by_label[n] == v for n, v in shown.items())
+    # the rest in one series that says how many departments it holds
+    assert names[-1] == f"{OTHER} ({len(counts) - 10})"
     assert min(shown.values()) >= counts.iloc[9]
     assert "Public Works Department (PWDx)" in names and "PWDx" not in names
     assert not set(names) & set(counts.index)  # no bare code
