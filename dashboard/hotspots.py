@@ -964,9 +964,18 @@ def _addresses(
 
 
 def count_trends(
-    read_model: ReadModel, flt: CaseFilter, resolution: int, cells: np.ndarray, start, end
+    read_model: ReadModel,
+    flt: CaseFilter,
+    resolution: int,
+    cells: np.ndarray,
+    start,
+    end,
+    *,
+    late_as_of: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Mann–Kendall trend of weekly request counts (7-day steps ending on ``end``) per cell."""
+    """Mann–Kendall trend of weekly request counts (7-day steps ending on ``end``) per cell;
+    with ``late_as_of``, of weekly **late** requests (late as of that instant, as the late and
+    share modes count them), by the week they were requested."""
     out = pd.DataFrame({"h3": cells, "trend": "no trend", "trend_z": 0.0, "trend_p": 1.0})
     if cells.size == 0 or start is None or end is None:
         return out
@@ -976,14 +985,18 @@ def count_trends(
         return out
     first = end + timedelta(days=1) - timedelta(days=7 * weeks)
     h3col = _h3(resolution)
+    only, after = "", [[int(c) for c in cells]]
+    if late_as_of is not None:
+        only = f" AND {_late_sql()[0]}"
+        after.append(late_as_of.to_pydatetime())
     frame = read_model.select(
         f"SELECT {h3col} AS h3, CAST(date_diff('day', CAST(? AS DATE), "  # noqa: S608
         "CAST(requested_local AS DATE)) // 7 AS INTEGER) AS step, count(*) AS n "
-        f"FROM {{cases}} WHERE {{where}} AND {LOCATED} AND list_contains(?, {h3col}) "
+        f"FROM {{cases}} WHERE {{where}} AND {LOCATED} AND list_contains(?, {h3col}){only} "
         "GROUP BY 1, 2",
         flt=flt.with_(start=first),
         before=[first],
-        after=[[int(c) for c in cells]],
+        after=after,
     )
     series = np.zeros((cells.size, weeks))
     if not frame.empty:
@@ -1131,7 +1144,15 @@ def _analyse(
         hot_cells = np.union1d(
             hot_cells, cells.loc[cells["category"].isin(HOT_CATEGORIES), "h3"].to_numpy(np.int64)
         )
-    trends = count_trends(cases, flt, resolution, np.sort(hot_cells), params.start, params.end)
+    trends = count_trends(
+        cases,
+        flt,
+        resolution,
+        np.sort(hot_cells),
+        params.start,
+        params.end,
+        late_as_of=as_of if mode in ("late", "share") else None,
+    )
     cells = cells.merge(trends[["h3", "trend"]], on="h3", how="left")
     result = HotspotResult(
         params=params,

@@ -750,7 +750,10 @@ def ranked_table(rows: pd.DataFrame, *, mode: str, limit: int = TABLE_ROWS) -> A
         head += ["Share late (smoothed)", "Late of due", "Requests", "Open"]
     else:
         head += ["Requests", "Open"]
-    head += ["Trend (weekly requests)", "Area", "Most requested addresses", "z", "q", "H3 cell"]
+    trend = (
+        "Trend (weekly late requests)" if mode in ("late", "share") else "Trend (weekly requests)"
+    )
+    head += [trend, "Area", "Most requested addresses", "z", "q", "H3 cell"]
     body = []
     for rank, row in enumerate(rows.head(limit).to_dict("records"), start=1):
         if emerging:

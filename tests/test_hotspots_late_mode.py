@@ -381,3 +381,39 @@ def test_addresses_have_single_spaces_in_the_table_and_the_csv(boston, rows) -> 
     assert len(shown) == len(table)
     for cell, items in shown.items():
         assert " | ".join(items) == by_hex[cell]
+
+
+@pytest.mark.parametrize("mode", ["late", "share", "count"])
+def test_the_trend_column_follows_the_measure(boston, rows, mode: str) -> None:
+    """The work list's trend is Mann–Kendall over each hot cell's weekly late requests in the
+    late and share modes (weekly requests in the count mode), in 7-day steps ending on the last
+    day, by the week each case was requested; the heading says which."""
+    from callbacks.hotspots import hotspot_view
+    from tests.test_stats_review import _mann_kendall
+
+    settings, services = boston
+    params = hs.HotspotParams(
+        type=REVIEWED.type, start=REVIEWED.start, end=REVIEWED.end, resolution=8, mode=mode
+    )
+    result = hs.analyse(services.read_model, params, database_url=settings.database_url)
+    asked = _asked(rows, params)
+    if mode != "count":
+        asked = asked[asked["late"]]
+    weeks = ((params.end - params.start).days + 1) // 7
+    first = pd.Timestamp(params.end) + pd.Timedelta(days=1 - 7 * weeks)
+    step = (asked["requested_local"].dt.normalize() - first).dt.days // 7
+    asked = asked.assign(step=step)[(step >= 0) & (step < weeks)]
+    counts = asked.groupby(["cell", "step"]).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=range(weeks), fill_value=0)
+
+    hot = result.cells[result.cells["bin"] > 0]
+    assert len(hot) >= 3
+    for row in hot.itertuples():
+        h3 = int(row.h3)
+        series = counts.loc[h3].to_numpy(float) if h3 in counts.index else np.zeros(weeks)
+        z, p = _mann_kendall(series)
+        word = "rising" if p < 0.05 and z > 0 else "falling" if p < 0.05 and z < 0 else "no trend"
+        assert row.trend == word, (row.cell, series)
+    headings, _ = _table(hotspot_view(services, params))
+    weekly = "weekly requests" if mode == "count" else "weekly late requests"
+    assert f"Trend ({weekly})" in headings
