@@ -34,3 +34,53 @@ def test_the_staff_header_fits_a_phone_in_three_short_rows(served, width: int) -
         assert header <= 160, header
         assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scroll
         assert page.evaluate("document.querySelector('h1').getBoundingClientRect().top") < 200
+
+
+HINT = """(sel) => {
+  const box = document.querySelector(sel);
+  return box && {
+    scrolls: box.scrollWidth > box.clientWidth,
+    marked: box.dataset.scrolls || null,
+    tabindex: box.getAttribute('tabindex'),
+    hint: getComputedStyle(box, '::before').content,
+  };
+}"""
+
+
+@pytest.mark.parametrize("width", [390, 1400])
+def test_a_table_wider_than_the_screen_says_it_scrolls(served, width: int) -> None:  # noqa: F811
+    """On a phone the Requests table is wider than the screen: a line above it says it scrolls
+    sideways, and the box can be scrolled from the keyboard; the Overview's table, which fits,
+    gets nothing (each table's <details> is opened first: a closed one has no width). At desktop width
+    both fit and nothing is added."""
+    from playwright.sync_api import expect
+
+    from tests.support.browser import chromium_browser
+    from tests.support.signin import browser_sign_in
+
+    url, password = served
+    with chromium_browser() as chromium:
+        page = chromium.new_page(viewport={"width": width, "height": 844})
+        browser_sign_in(page, url, "a11y@team.test", password)
+        page.goto(url + "/requests?period=month&date=2011-09-01")
+        expect(page.locator("#requests-table table")).to_have_count(1, timeout=20_000)
+        page.locator("details:has(#requests-table) summary").click()  # the table is in one
+        expect(page.locator("#requests-table table")).to_be_visible()
+        page.wait_for_timeout(300)  # the check runs on the next animation frame
+        wide = page.evaluate(HINT, "#requests-table")
+        page.goto(url + "/?period=month&date=2011-09-01")
+        table = page.locator("#overview-table table")
+        expect(table).to_have_count(1, timeout=20_000)
+        page.locator("details:has(#overview-table) summary").click()
+        expect(table).to_be_visible()
+        page.wait_for_timeout(300)
+        fits = page.evaluate(HINT, "#overview-table")
+    assert not fits["scrolls"], fits
+    assert fits["marked"] is None and fits["tabindex"] is None and fits["hint"] == "none"
+    if width < 576:
+        assert wide["scrolls"], wide
+        assert wide["marked"] == "true" and wide["tabindex"] == "0"
+        assert "Scroll sideways for more columns" in wide["hint"]
+    else:
+        assert not wide["scrolls"], wide
+        assert wide["marked"] is None and wide["tabindex"] is None and wide["hint"] == "none"
