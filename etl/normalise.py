@@ -183,8 +183,11 @@ def _truthy(values: pd.Series) -> pd.Series:
     return text.isin(_TRUTHY)
 
 
-def _text(values: pd.Series) -> pd.Series:
+def _text(values: pd.Series, *, single_spaced: bool = False) -> pd.Series:
     """Text stripped of surrounding white space; empty text and missing values become None.
+    With ``single_spaced`` each run of blanks inside (and a tab or line break) is made one
+    space (Boston's `location` separates its parts with two: "INTERSECTION of  A & B"; about
+    0.2 s a million rows).
 
     Done by Arrow when every value is text or missing (the usual case, 3x faster than pandas'
     string methods); values of other types (numbers from a JSON export) take the pandas route."""
@@ -192,8 +195,12 @@ def _text(values: pd.Series) -> pd.Series:
         arr = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         stripped = values.astype(object).where(values.notna(), "").astype(str).str.strip()
+        if single_spaced:
+            stripped = stripped.str.replace(r"\s{2,}|[\t\n\r\f\v]", " ", regex=True)
         return stripped.astype(object).where(stripped != "", None)
     arr = pc.utf8_trim_whitespace(arr)
+    if single_spaced:
+        arr = pc.replace_substring_regex(arr, pattern=r"\s{2,}|[\t\n\r\f\v]", replacement=" ")
     arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
     return pd.Series(arr.to_numpy(zero_copy_only=False), index=values.index, dtype=object)
 
@@ -235,7 +242,8 @@ def normalise(
         "zipcode",
         "parent_request_id",
     ):
-        out[name] = _text(out[name])
+        # Addresses are stored single-spaced, so every page, CSV and the API read them plainly.
+        out[name] = _text(out[name], single_spaced=name == "address")
         if adapter.id_prefix and name in ("request_id", "parent_request_id"):
             out[name] = (adapter.id_prefix + out[name]).where(out[name].notna(), None)
         width = _WIDTHS.get(name)

@@ -325,6 +325,7 @@ def test_nyc_every_row_mapped(nyc_raw, nyc_loaded):
         case = cases[row["Unique Key"]]
         i1, i2 = row["Intersection Street 1"].strip(), row["Intersection Street 2"].strip()
         address = row["Incident Address"].strip() or (f"{i1} & {i2}" if i1 and i2 else None)
+        address = " ".join(address.split()) if address else None  # stored single-spaced
         checks = {
             "department": case["department"] == row["Agency"],
             "service_name": case["service_name"] == row["Complaint Type"],
