@@ -724,15 +724,19 @@ def map_view(
 
 
 # -- CSV downloads ------------------------------------------------------------------------------
+def spreadsheet_safe(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula (=, +, -, @) prefixed with '."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def _csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """Text that a spreadsheet would run as a formula (=, +, -, @) is prefixed with '."""
     out = frame.copy()
     for name in CSV_TEXT_COLUMNS:
         if name in out.columns:
-            out[name] = [
-                "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
-                for v in out[name]
-            ]
+            out[name] = [spreadsheet_safe(v) for v in out[name]]
     return out
 
 

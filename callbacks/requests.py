@@ -11,14 +11,17 @@ from datetime import date
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, State, html
+from dash import Dash, Input, Output, State, dcc, html, no_update
 
+from callbacks.department import spreadsheet_safe
+from dashboard.auth import StoreBusy, audit_export
 from dashboard.department import viewer_scope
 from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
-from dashboard.queries import QueryError, ReadModel
+from dashboard.queries import PERIODS, QueryError, ReadModel
 from dashboard.services import Services
 from dashboard.urlstate import FilterState, from_query
+from layouts.components import busy_notice
 from layouts.figures import empty_figure, plural, requests_over_time
 from layouts.requests import Ids
 
@@ -192,21 +195,65 @@ def _named(frame: Any, names: DepartmentNames | None) -> Any:
     )
 
 
-def _table(frame: Any) -> Any:
-    if frame.empty:
-        return html.P("No rows.")
+#: Periods the page's table shows (the latest): a browser takes seconds to draw a few hundred
+#: rows of Dash components (70 s for 784 weeks), and the CSV download has every period.
+TABLE_ROWS = 60
+
+
+def _pivot(frame: Any) -> Any:
+    """Requests per period (rows, oldest first) and department (columns)."""
     pivot = frame.pivot_table(
         index="period", columns="department", values="count", aggfunc="sum", fill_value=0
     )
     pivot.index = pivot.index.strftime("%Y-%m-%d")
+    return pivot
+
+
+def _table(frame: Any, *, period: str = "week", limit: int = TABLE_ROWS) -> Any:
+    """The chart's numbers: the latest ``limit`` periods, with a line saying how many more the
+    CSV download has."""
+    if frame.empty:
+        return html.P("No rows.")
+    pivot = _pivot(frame)
+    shown = pivot.iloc[-limit:]
     header = html.Thead(html.Tr([html.Th("Period"), *[html.Th(str(c)) for c in pivot.columns]]))
     body = html.Tbody(
         [
             html.Tr([html.Th(idx, scope="row"), *[html.Td(f"{v:,}") for v in row]])
-            for idx, row in zip(pivot.index, pivot.to_numpy().tolist(), strict=True)
+            for idx, row in zip(shown.index, shown.to_numpy().tolist(), strict=True)
         ]
     )
-    return dbc.Table([header, body], bordered=False, striped=True, size="sm")
+    table = dbc.Table([header, body], bordered=False, striped=True, size="sm")
+    if len(shown) == len(pivot):
+        return table
+    unit = period if period in PERIODS else "period"
+    note = html.P(
+        f"The latest {len(shown):,} of {plural(len(pivot), unit)}; the CSV download below has "
+        "every one.",
+        className="text-muted mb-1",
+    )
+    return [note, table]
+
+
+def table_csv(
+    read_model: ReadModel, query: str | None, *, names: DepartmentNames | None = None
+) -> dict[str, Any] | None:
+    """Every period of the page's table, for the filters of ``query`` (the page's URL), as a
+    CSV download (None when nothing matches)."""
+    state = from_query(query)
+    try:
+        frame = read_model.counts(state.to_filter(), by=("department",), period=state.period)
+    except (SnapshotMissingError, QueryError):
+        return None
+    if frame.empty:
+        return None
+    pivot = _pivot(_named(frame, names))
+    pivot.columns = [spreadsheet_safe(str(c)) for c in pivot.columns]
+    audit_export("requests_csv", query=state.to_query(), rows=len(pivot))
+    span = "-".join(str(d) for d in (state.start, state.end) if d) or "all"
+    return dcc.send_data_frame(
+        pivot.rename_axis(state.period).to_csv, f"requests_by_{state.period}_{span}.csv"
+    )
 
 
 def data_range(read_model: ReadModel) -> tuple[date | None, date | None]:
@@ -272,7 +319,7 @@ def requests_view(
         "figure": requests_over_time(named, period=state.period),
         "summary": summary,
         "notice": notice,
-        "table": _table(named),
+        "table": _table(named, period=state.period),
         "search": state.to_query(),
     }
 
@@ -338,6 +385,20 @@ def register(app: Dash, services: Services) -> None:
         names = [x["value"] for x in o["area_options"]]
         wanted = (current or []) or list(from_query(query).area)
         return o["area_options"], [a for a in wanted if a in names]
+
+    @app.callback(
+        Output(Ids.DOWNLOAD, "data"),
+        Output(Ids.DOWNLOAD_NOTICE, "children"),
+        Input(Ids.TABLE_CSV, "n_clicks"),
+        State(Ids.URL, "search"),
+        prevent_initial_call=True,
+    )
+    def _download(_clicks: int | None, search: str | None) -> tuple[Any, Any]:
+        try:
+            out = table_csv(read_model, search, names=services.departments)
+        except StoreBusy:
+            return no_update, busy_notice()
+        return (no_update if out is None else out), None
 
     @app.callback(
         Output(Ids.CHART, "figure"),

@@ -117,3 +117,16 @@ def department_title(values: Mapping[str, Any]) -> list[Any]:
 NO_SERVICE_LEVEL = (
     "No service level is set for these requests (no due times): add one to the SLA policy"
 )
+
+
+def download_button(id_: str, label: str, *, class_name: str = "mb-2") -> dbc.Button:
+    """A small outlined button with a download icon (the icon hidden from screen readers)."""
+    return dbc.Button(
+        [html.I(className="bi bi-download me-1", **{"aria-hidden": "true"}), label],
+        id=id_,
+        color="secondary",
+        outline=True,
+        size="sm",
+        className=class_name,
+        n_clicks=0,
+    )

@@ -22,6 +22,7 @@ from dashboard.sla import TIER_STYLE, Tier
 from layouts.components import (
     NO_SERVICE_LEVEL,
     department_title,
+    download_button,
     download_status,
     labelled,
     period_columns,
@@ -412,24 +413,12 @@ def _section(title: str, *children: Any, note: str | None = None) -> html.Sectio
     return html.Section(parts)
 
 
-def _download_button(id_: str, label: str) -> dbc.Button:
-    return dbc.Button(
-        [html.I(className="bi bi-download me-1", **{"aria-hidden": "true"}), label],
-        id=id_,
-        color="secondary",
-        outline=True,
-        size="sm",
-        className="mb-2",
-        n_clicks=0,
-    )
-
-
 def body() -> html.Div:
     return html.Div(
         [
             _section(
                 "Request types",
-                _download_button(Ids.TYPES_CSV, "Download CSV"),
+                download_button(Ids.TYPES_CSV, "Download CSV"),
                 dcc.Download(id=Ids.TYPES_DOWNLOAD),
                 download_status(Ids.TYPES_BUSY),
                 dcc.Loading(types_table()),
@@ -476,7 +465,7 @@ def body() -> html.Div:
                         _section(
                             "Overdue list",
                             html.P(id=Ids.OVERDUE_SUMMARY, className="small mb-1"),
-                            _download_button(Ids.OVERDUE_CSV, "Download the whole list (CSV)"),
+                            download_button(Ids.OVERDUE_CSV, "Download the whole list (CSV)"),
                             dcc.Download(id=Ids.OVERDUE_DOWNLOAD),
                             download_status(Ids.OVERDUE_BUSY),
                             overdue_table(),

@@ -14,7 +14,7 @@ from dash import dcc, html
 
 from dashboard.queries import PERIODS
 from dashboard.urlstate import from_query
-from layouts.components import labelled
+from layouts.components import download_button, download_status, labelled
 
 PAGE = {"path": "/requests", "name": "Requests", "title": "Requests · stat311"}
 
@@ -37,6 +37,9 @@ class Ids(StrEnum):
     LINK_NOTICE = "requests-link-notice"
     CHART = "requests-chart"
     TABLE = "requests-table"
+    TABLE_CSV = "requests-table-csv"
+    DOWNLOAD = "requests-download"
+    DOWNLOAD_NOTICE = "requests-download-notice"
 
 
 def _control(label: str, component: Any, width: int = 3) -> dbc.Col:
@@ -115,6 +118,11 @@ def layout(**query: Any) -> html.Div:
                 [
                     html.Summary("Table of the chart's numbers"),
                     html.Div(id=Ids.TABLE, className="table-responsive small"),
+                    download_button(
+                        Ids.TABLE_CSV, "Download every period (CSV)", class_name="mt-1"
+                    ),
+                    dcc.Download(id=Ids.DOWNLOAD),
+                    download_status(Ids.DOWNLOAD_NOTICE),
                 ],
                 className="mt-2",
             ),

@@ -84,3 +84,35 @@ def test_a_table_wider_than_the_screen_says_it_scrolls(served, width: int) -> No
     else:
         assert not wide["scrolls"], wide
         assert wide["marked"] is None and wide["tabindex"] is None and wide["hint"] == "none"
+
+
+def test_the_requests_table_downloads_every_period(served) -> None:  # noqa: F811
+    """The Requests page's table shows the latest periods; its button downloads all of them for
+    the filters in the address bar (a real download in Chromium)."""
+    import io
+
+    import pandas as pd
+    from playwright.sync_api import expect
+
+    from callbacks.requests import TABLE_ROWS
+    from tests.support.browser import chromium_browser
+    from tests.support.signin import browser_sign_in
+
+    url, password = served
+    with chromium_browser() as chromium:
+        page = chromium.new_context(accept_downloads=True).new_page()
+        browser_sign_in(page, url, "a11y@team.test", password)
+        page.goto(url + "/requests?period=day&from=2011-08-01")
+        table = page.locator("#requests-table table")
+        expect(table).to_have_count(1, timeout=20_000)
+        page.locator("details:has(#requests-table) summary").click()
+        expect(page.locator("#requests-table")).to_contain_text(f"The latest {TABLE_ROWS} of")
+        assert table.locator("tbody tr").count() == TABLE_ROWS
+        with page.expect_download(timeout=20_000) as info:
+            page.get_by_role("button", name="Download every period (CSV)").click()
+        download = info.value
+        assert download.suggested_filename == "requests_by_day_2011-08-01.csv"
+        with open(download.path(), encoding="utf-8") as fh:
+            frame = pd.read_csv(io.StringIO(fh.read()))
+    assert list(frame.columns)[0] == "day"
+    assert frame["day"].min() == "2011-08-01" and len(frame) > TABLE_ROWS

@@ -209,3 +209,56 @@ def test_one_request_is_not_plural(demo) -> None:
         FilterState(start=when, end=when, department=(department,)),
     )
     assert view["summary"] == f"1 request between {when} and {when} across 1 department."
+
+
+# -- a long table: the latest periods on the page, every period in the CSV ---------------------------
+def test_a_long_table_shows_the_latest_periods_and_says_so(demo) -> None:
+    """By day over the demo's six months there are 184 periods: drawing them all as Dash
+    components froze the browser (70 s for 784 weeks at 10M cases). The page shows the latest
+    TABLE_ROWS and says the CSV has every one; expected counts from pandas over the snapshot."""
+    from callbacks.requests import TABLE_ROWS
+
+    settings, _ = demo
+    cases = _demo_cases(settings)
+    per_day = cases.groupby(cases["requested_local"].dt.normalize()).size()
+    view = requests_view(ReadModel(settings.snapshot_dir), FilterState(period="day"))
+    note, table = view["table"]
+    assert note.children == (
+        f"The latest {TABLE_ROWS} of {len(per_day):,} days; the CSV download below has every one."
+    )
+    rows = table.children[1].children
+    assert len(rows) == TABLE_ROWS < len(per_day)
+    latest = per_day.iloc[-TABLE_ROWS:]
+    assert [r.children[0].children for r in rows] == [f"{d:%Y-%m-%d}" for d in latest.index]
+    totals = [sum(int(td.children.replace(",", "")) for td in r.children[1:]) for r in rows]
+    assert totals == latest.tolist()
+    # a short table is whole, with no note
+    week = requests_view(ReadModel(settings.snapshot_dir), FilterState(period="week"))["table"]
+    assert not isinstance(week, list)
+
+
+def test_the_csv_has_every_period_by_department(demo) -> None:
+    import io
+
+    from callbacks.requests import table_csv
+    from dashboard.departments import DepartmentNames
+
+    settings, _ = demo
+    cases = _demo_cases(settings)
+    names = DepartmentNames({"PWDx": "Public Works Department"})
+    out = table_csv(ReadModel(settings.snapshot_dir), "?period=day&from=2011-08-01", names=names)
+    assert out["filename"] == "requests_by_day_2011-08-01.csv"
+    got = pd.read_csv(io.StringIO(out["content"]), index_col="day")
+    asked = cases[cases["requested_local"] >= "2011-08-01"]
+    expected = pd.crosstab(
+        asked["requested_local"].dt.strftime("%Y-%m-%d"), asked["department"].fillna("(none)")
+    )
+    assert len(got) == len(expected) > 100
+    assert "Public Works Department (PWDx)" in got.columns and "PWDx" not in got.columns
+    got = got.rename(columns={"Public Works Department (PWDx)": "PWDx"})
+    assert sorted(got.columns) == sorted(expected.columns)
+    assert (
+        got[sorted(expected.columns)].to_numpy() == expected[sorted(expected.columns)].to_numpy()
+    ).all()
+    # nothing matched: no download
+    assert table_csv(ReadModel(settings.snapshot_dir), "?from=2030-01-01") is None
