@@ -628,6 +628,33 @@ def _outline_traces(outline: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     ]
 
 
+#: Counts above this quantile share the darkest colour when the busiest place is far above it.
+COLOUR_CAP_QUANTILE = 0.95
+
+
+def colour_cap(counts: pd.Series) -> dict[str, Any]:
+    """The colour scale's range for a map of ``counts``: from 0 to the largest count; or, when
+    one or a few places are far busier than the rest (the largest more than 1.5 times the 95th
+    percentile), to that percentile, its colour bar's last label "N+" (the hover and the table
+    keep every count). One cell of 160 requests among cells of 1 to 10 otherwise left every
+    other cell nearly white."""
+    values = pd.to_numeric(counts, errors="coerce").dropna()
+    if values.empty:
+        return {}
+    largest = float(values.max())
+    cap = math.ceil(float(values.quantile(COLOUR_CAP_QUANTILE)))
+    if cap < 1 or largest <= 1.5 * cap:
+        return {"zmin": 0, "zmax": max(largest, 1)}
+    ticks = sorted({0, cap // 2, cap})
+    labels = [f"{t:,}" for t in ticks]
+    labels[-1] = f"{cap:,}+"
+    return {
+        "zmin": 0,
+        "zmax": cap,
+        "colorbar": {"tickmode": "array", "tickvals": ticks, "ticktext": labels},
+    }
+
+
 def count_map(
     frame: pd.DataFrame,
     geojson: Mapping[str, Any] | None,
@@ -647,6 +674,7 @@ def count_map(
             frame = frame[keep]
     if frame.empty or not geojson or not geojson.get("features"):
         return empty_figure("No requests with a location in this period.")
+    colour_range = colour_cap(frame["requests"])
     trace = {
         "type": "choroplethmap",
         "geojson": geojson,
@@ -665,7 +693,9 @@ def count_map(
             "x": 0.5,
             "y": -0.02,
             "yanchor": "top",
+            **colour_range.get("colorbar", {}),
         },
+        **{k: v for k, v in colour_range.items() if k != "colorbar"},
         "customdata": frame[["name", "open"]].to_numpy().tolist(),
         "hovertemplate": "<b>%{customdata[0]}</b><br>%{z:,} requests, %{customdata[1]:,} open"
         "<extra></extra>",

@@ -1,0 +1,63 @@
+"""The portal's count maps keep their colours readable when one place is far busier than the rest
+(a review at 10M cases: one cell of 160 requests left nearly every other cell white). Expected
+ranges computed here with numpy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from layouts.public import COLOUR_CAP_QUANTILE, count_map
+
+FEATURES = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "id": str(i),
+            "properties": {},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[i, 0], [i + 1, 0], [i + 1, 1], [i, 1], [i, 0]]],
+            },
+        }
+        for i in range(40)
+    ],
+}
+
+
+def _trace(counts: list[int]) -> dict:
+    frame = pd.DataFrame(
+        {
+            "cell": [str(i) for i in range(len(counts))],
+            "name": [f"cell {i}" for i in range(len(counts))],
+            "requests": counts,
+            "open": [0] * len(counts),
+        }
+    )
+    figure = count_map(frame, FEATURES, key="cell")
+    (trace,) = [t for t in figure["data"] if t.get("hovertemplate")]
+    return trace
+
+
+def test_one_busy_cell_does_not_wash_out_the_others() -> None:
+    rng = np.random.default_rng(7)
+    counts = [*rng.integers(1, 11, size=39).tolist(), 160]
+    trace = _trace(counts)
+    cap = math.ceil(np.quantile(counts, COLOUR_CAP_QUANTILE))
+    assert 160 > 1.5 * cap
+    assert (trace["zmin"], trace["zmax"]) == (0, cap)
+    assert trace["colorbar"]["ticktext"][-1] == f"{cap}+"
+    assert trace["colorbar"]["tickvals"][-1] == cap
+    assert trace["z"] == counts  # the hover keeps every count
+    # most cells now span at least a tenth of the scale (before: at most 10/160)
+    assert np.mean(np.array(counts[:-1]) / trace["zmax"] >= 0.1) > 0.9
+
+
+def test_an_even_spread_keeps_the_whole_range() -> None:
+    counts = list(range(1, 41))
+    trace = _trace(counts)
+    assert (trace["zmin"], trace["zmax"]) == (0, 40)
+    assert "ticktext" not in trace["colorbar"]
