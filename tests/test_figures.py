@@ -226,6 +226,9 @@ def test_compliance_map_colours_each_area_by_its_tier() -> None:
         for i, area in enumerate(trace["locations"]):
             drawn[area] = colour
             hovers[area] = (trace["hovertemplate"], trace["customdata"][i])
+        # each trace carries the shapes of its own areas, no others
+        shapes = [f["properties"]["name"] for f in trace["geojson"]["features"]]
+        assert sorted(shapes) == sorted(trace["locations"])
         assert trace["showlegend"] is True
         assert trace["name"].startswith(trace["legendgroup"])  # the tier in words
     assert drawn == expected
