@@ -857,36 +857,50 @@ def ensure_current(
     changed since it was written (e.g. a load committed but was stopped before its snapshot was
     swapped in)."""
     fresh = {"store": store, "snapshot_dir": snapshot_dir, "timezone": timezone, "policy": policy}
-    path = _current_if_fresh(**fresh)
+    path, why = _current_if_fresh(**fresh)
     if path is not None:
         return path
     snapshot_dir = Path(snapshot_dir)
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     with _writer_lock(snapshot_dir):
         # Several workers may have found it stale at once: the first rebuilds, the others use it.
-        path = _current_if_fresh(**fresh)
+        path, why = _current_if_fresh(**fresh)
         if path is None:
+            # A rebuild reads every case (about 2.5 minutes at 10M cases): say why, and how to
+            # do it ahead of a restart next time.
+            log.log(
+                logging.INFO if why == NO_SNAPSHOT_YET else logging.WARNING,
+                "the read-model snapshot is out of date (%s): rebuilding it from the store's "
+                "%s cases before going on; run `stat311 snapshot` after such a change to do "
+                "this ahead of a restart",
+                why,
+                f"{store.count_cases():,}",
+            )
             path = _write_locked(
                 store=store, snapshot_dir=snapshot_dir, timezone=timezone, policy=policy
             )
     return path
 
 
+NO_SNAPSHOT_YET = "there is none yet"
+
+
 def _current_if_fresh(
     *, store: Store, snapshot_dir: Path, timezone: str, policy: SlaPolicy | None
-) -> Path | None:
+) -> tuple[Path | None, str]:
+    """``(the current snapshot, "")`` when it is fresh, else ``(None, why it is not)``."""
     path = current_snapshot(snapshot_dir)
     if path is None:
-        return None
+        return None, NO_SNAPSHOT_YET
     try:
         manifest = read_manifest(path)
     except (OSError, ValueError):  # unreadable manifest: rebuild
-        return None
+        return None, "its manifest cannot be read"
     fingerprint = policy.fingerprint if policy is not None else None
-    if (
-        manifest.get("version") != store.data_version()
-        or manifest.get("timezone") != timezone
-        or manifest.get("policy") != fingerprint
-    ):
-        return None
-    return path
+    if manifest.get("version") != store.data_version():
+        return None, "the store changed since it was written"
+    if manifest.get("timezone") != timezone:
+        return None, f"the time zone changed from {manifest.get('timezone')} to {timezone}"
+    if manifest.get("policy") != fingerprint:
+        return None, "the SLA policy changed since it was written"
+    return path, ""
