@@ -429,3 +429,19 @@ def test_the_requests_charts_first_five_departments_have_distinct_colours() -> N
     for i, a in enumerate(first):
         for b in first[i + 1 :]:
             assert ciede2000(a, b) >= 20, (a, b, ciede2000(a, b))
+
+
+def test_a_department_users_requests_csv_has_only_their_departments(pwd_user, cases) -> None:
+    """The Requests table's CSV goes through the same scoped read model as the page: a PWDx user
+    asking for every department (or for ISD by link) gets PWDx's counts only."""
+    import io
+
+    from callbacks.requests import table_csv
+
+    for query in ("?period=month", "?period=month&department=ISD&department=PWDx"):
+        out = table_csv(pwd_user.read_model, query, names=pwd_user.departments)
+        got = pd.read_csv(io.StringIO(out["content"]), index_col="month")
+        assert list(got.columns) == [label("PWDx")]
+        pwd = cases[cases["department"] == "PWDx"]
+        expected = pwd.groupby(pwd["requested_local"].dt.strftime("%Y-%m-01")).size()
+        assert got[label("PWDx")].to_dict() == expected.to_dict()
