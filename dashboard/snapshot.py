@@ -868,14 +868,17 @@ def ensure_current(
         if path is None:
             # A rebuild reads every case (about 2.5 minutes at 10M cases): say why, and how to
             # do it ahead of a restart next time.
-            log.log(
-                logging.INFO if why == NO_SNAPSHOT_YET else logging.WARNING,
-                "the read-model snapshot is out of date (%s): rebuilding it from the store's "
-                "%s cases before going on; run `stat311 snapshot` after such a change to do "
-                "this ahead of a restart",
-                why,
-                f"{store.count_cases():,}",
-            )
+            cases = f"{store.count_cases():,}"
+            if why == NO_SNAPSHOT_YET:
+                log.info("no read-model snapshot yet: writing one from the store's %s cases", cases)
+            else:
+                log.warning(
+                    "the read-model snapshot is out of date (%s): rebuilding it from the store's "
+                    "%s cases before going on; run `stat311 snapshot` after such a change to do "
+                    "this ahead of a restart",
+                    why,
+                    cases,
+                )
             path = _write_locked(
                 store=store, snapshot_dir=snapshot_dir, timezone=timezone, policy=policy
             )
