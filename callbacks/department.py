@@ -30,6 +30,7 @@ from dashboard.periods import Period
 from dashboard.queries import QueryError
 from dashboard.services import Services
 from dashboard.sla import Tier, no_service_level
+from dashboard.spreadsheet import safe_frame
 from layouts import department_figures as figures
 from layouts.components import busy_notice
 from layouts.department import (
@@ -56,7 +57,6 @@ NO_LAYERS = (
 MAX_LISTED = 40
 HIDDEN = {"display": "none"}
 SHOWN: dict[str, str] = {}
-CSV_TEXT_COLUMNS = ("request_id", "type", "address", "tier", "area")
 
 
 def _none(value: Any) -> Any:
@@ -724,22 +724,6 @@ def map_view(
 
 
 # -- CSV downloads ------------------------------------------------------------------------------
-def spreadsheet_safe(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula (=, +, -, @) prefixed with '."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def _csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text that a spreadsheet would run as a formula (=, +, -, @) is prefixed with '."""
-    out = frame.copy()
-    for name in CSV_TEXT_COLUMNS:
-        if name in out.columns:
-            out[name] = [spreadsheet_safe(v) for v in out[name]]
-    return out
-
-
 def _filename(scope: dept.Scope, what: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in scope.department)
     return f"{safe}_{what}_{scope.period.start}_{scope.period.end}.csv"
@@ -761,7 +745,7 @@ def types_csv(
     ).rename(columns={"compliance": "compliance_pct", "target": "target_pct"})
     audit_export("request_types_csv", department=scope.department, rows=len(frame))
     return dcc.send_data_frame(
-        _csv_safe(frame).to_csv, _filename(scope, "request_types"), index=False
+        safe_frame(frame).to_csv, _filename(scope, "request_types"), index=False
     )
 
 
@@ -779,7 +763,7 @@ def overdue_csv(
         return None
     frame = overdue_frame(dept.overdue_cases(services, scope, sort_by=sort_by))
     audit_export("overdue_csv", department=scope.department, rows=len(frame))
-    return dcc.send_data_frame(_csv_safe(frame).to_csv, _filename(scope, "overdue"), index=False)
+    return dcc.send_data_frame(safe_frame(frame).to_csv, _filename(scope, "overdue"), index=False)
 
 
 def _download_or_busy(make: Callable[[], dict[str, Any] | None]) -> tuple[Any, Any]:

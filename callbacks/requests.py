@@ -13,13 +13,13 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
-from callbacks.department import spreadsheet_safe
 from dashboard.auth import StoreBusy, audit_export
 from dashboard.department import viewer_scope
 from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
 from dashboard.queries import PERIODS, QueryError, ReadModel
 from dashboard.services import Services
+from dashboard.spreadsheet import safe_frame
 from dashboard.urlstate import FilterState, from_query
 from layouts.components import busy_notice
 from layouts.figures import empty_figure, plural, requests_over_time
@@ -248,11 +248,12 @@ def table_csv(
     if frame.empty:
         return None
     pivot = _pivot(_named(frame, names))
-    pivot.columns = [spreadsheet_safe(str(c)) for c in pivot.columns]
+    pivot.columns = [str(c) for c in pivot.columns]
     audit_export("requests_csv", query=state.to_query(), rows=len(pivot))
     span = "-".join(str(d) for d in (state.start, state.end) if d) or "all"
     return dcc.send_data_frame(
-        pivot.rename_axis(state.period).to_csv, f"requests_by_{state.period}_{span}.csv"
+        safe_frame(pivot).rename_axis(state.period).to_csv,
+        f"requests_by_{state.period}_{span}.csv",
     )
 
 

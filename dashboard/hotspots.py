@@ -45,6 +45,7 @@ from scipy import sparse, special
 from dashboard.argtypes import iso_date
 from dashboard.errors import Stat311Error
 from dashboard.queries import CaseFilter, ReadModel
+from dashboard.spreadsheet import safe_frame
 
 log = logging.getLogger(__name__)
 
@@ -1327,7 +1328,7 @@ def to_csv(result: HotspotResult, cells: pd.DataFrame | None = None) -> str:
     centres = np.array([h3i.cell_to_latlng(int(c, 16)) for c in frame["h3"]]).reshape(-1, 2)
     frame.insert(1, "lat", np.round(centres[:, 0], 6))
     frame.insert(2, "lon", np.round(centres[:, 1], 6))
-    return frame.to_csv(index=False)
+    return safe_frame(frame).to_csv(index=False)  # addresses and areas come from exports
 
 
 def map_geojson(cells: pd.DataFrame, grid: HexGrid | None = None) -> dict[str, Any]:

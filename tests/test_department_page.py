@@ -579,7 +579,9 @@ def test_types_csv_has_the_same_rows_as_the_table(view, services) -> None:
 
 def test_csv_cells_cannot_become_spreadsheet_formulas() -> None:
     frame = pd.DataFrame({"address": ['=HYPERLINK("x")', "+1", "12 Main St"], "due": [1, 2, 3]})
-    safe = cb._csv_safe(frame)
+    from dashboard.spreadsheet import safe_frame
+
+    safe = safe_frame(frame)
     assert safe["address"].tolist() == ['\'=HYPERLINK("x")', "'+1", "12 Main St"]
 
 
