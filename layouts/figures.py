@@ -163,7 +163,8 @@ def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "departmen
         return empty_figure("No requests match these filters.")
     data = top_series(frame, column=by)
     data = data.assign(**{by: data[by].fillna("(none)")})
-    folded = frame[by].nunique(dropna=False) - (data[by].nunique() - int(OTHER in set(data[by])))
+    kept = set(data[by]) - {OTHER}
+    folded = sorted(set(frame[by].fillna("(none)").astype(str)) - {str(k) for k in kept})
     order = data.groupby(by)["count"].sum().sort_values(ascending=False).index.tolist()
     if OTHER in order:
         order.remove(OTHER)
@@ -171,8 +172,11 @@ def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "departmen
     fig = go.Figure()
     for i, name in enumerate(order):
         part = data[data[by] == name].sort_values("period")
-        # The folded series says how many it holds (each is in the table under the chart).
-        label = f"{OTHER} ({folded:,})" if name == OTHER else str(name)
+        # The folded series says how many it holds (each is in the table under the chart), or
+        # names the one it holds.
+        label = str(name)
+        if name == OTHER:
+            label = folded[0] if len(folded) == 1 else f"{OTHER} ({len(folded):,})"
         fig.add_bar(
             x=part["period"],
             y=part["count"],

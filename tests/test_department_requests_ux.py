@@ -30,7 +30,7 @@ from dashboard.snapshot import CASES_FILE
 from dashboard.urlstate import FilterState
 from layouts import department as page
 from layouts import department_figures as figures
-from layouts.figures import OTHER, SERIES_COLOURS
+from layouts.figures import OTHER_COLOUR, SERIES_COLOURS
 from layouts.requests import Ids as RequestIds
 from tests.conftest import make_settings
 
@@ -390,10 +390,13 @@ def test_the_requests_legend_and_table_name_departments(executive, cases) -> Non
     # (ties either way), then the rest folded
     counts = cases["department"].value_counts()
     by_label = {label(c): int(n) for c, n in counts.items()}
-    shown = {t.name: sum(t.y) for t in view["figure"].data if not t.name.startswith(OTHER)}
+    shown = {t.name: sum(t.y) for t in view["figure"].data[:-1]}
     assert len(shown) == 10 and all(by_label[n] == v for n, v in shown.items())
-    # the rest in one series that says how many departments it holds
-    assert names[-1] == f"{OTHER} ({len(counts) - 10})"
+    # the rest in one grey series: the demo has 11 departments, so it holds one, named
+    rest = [label(c) for c in counts.index if label(c) not in shown]
+    assert len(counts) == 11 and names[-1] == rest[0]
+    assert view["figure"].data[-1].marker.color == OTHER_COLOUR
+    assert sum(view["figure"].data[-1].y) == by_label[rest[0]]
     assert min(shown.values()) >= counts.iloc[9]
     assert "Public Works Department (PWDx)" in names and "PWDx" not in names
     assert not set(names) & set(counts.index)  # no bare code
