@@ -367,3 +367,29 @@ def test_cli_by_department_type_judges_each_departments_types(demo, expected_cas
     assert (shared > 1).any()
     text = _sla_cli(settings, *september)
     assert text.startswith("department / type") and "PWDx / " in text
+
+
+def test_the_cli_text_rounds_compliance_once_as_the_pages_do(demo, expected_cases) -> None:
+    """The text table showed compliance rounded twice (to 4 decimals for the JSON, then to one
+    place): 83.647% read 83.7% where every page says 83.6% (a review at 10M cases). Each text
+    row now gives the independently computed compliance to one place; the half-year by
+    department and type has rows where rounding twice would differ."""
+    settings, _ = demo
+    half = ("--from", "2011-07-01", "--to", "2011-12-31", "--by", "department_type",
+            "--as-of", "2026-01-01")  # fmt: skip
+    rows = json.loads(_sla_cli(settings, *half, "--json"))
+    lines = _sla_cli(settings, *half).splitlines()[1:]
+    assert len(lines) == len(rows)  # the same rows, in the same order
+    cases = expected_cases[expected_cases["department"] != ""].assign(
+        key=lambda f: list(zip(f["department"], f["type"], strict=True))
+    )
+    want = _expected_report(cases, date(2011, 7, 1), date(2011, 12, 31), "key")
+    twice = 0
+    for row, line in zip(rows, lines, strict=True):
+        c = want.loc[[(row["department"], row["type"])], "compliance"].iloc[0]
+        if pd.isna(c):
+            continue
+        once = f"{100 * c:.1f}%"
+        assert f" {once} " in line, (line, c)
+        twice += f"{100 * round(c, 4):.1f}%" != once
+    assert twice >= 1
