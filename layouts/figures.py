@@ -192,7 +192,20 @@ def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "departmen
     fig.update_layout(
         barmode="stack",
         template="plotly_white",
-        legend={"title": {"text": by.title()}},
+        # No fixed height: the graph's box sets it (taller on a phone; stat311.css). The legend
+        # at the foot of the figure, across its width: at the side, eleven long department
+        # names left a 390 px phone's plot 64 px wide.
+        autosize=True,
+        legend={
+            "title": {"text": by.title(), "side": "top"},
+            "orientation": "h",
+            "xref": "container",
+            "x": 0,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 0,
+            "yanchor": "bottom",
+        },
         xaxis={
             "title": {"text": f"{period.title()} starting"},
             **period_ticks(data["period"], period),

@@ -113,7 +113,14 @@ def layout(**query: Any) -> html.Div:
             html.Div(id=Ids.LINK_NOTICE),
             html.Div(id=Ids.NOTICE),
             html.Div(id=Ids.SUMMARY, className="my-2", role="status", **{"aria-live": "polite"}),
-            dcc.Loading(dcc.Graph(id=Ids.CHART, config={"displaylogo": False})),
+            dcc.Loading(
+                dcc.Graph(
+                    id=Ids.CHART,
+                    config={"displaylogo": False},
+                    responsive=True,
+                    className="requests-chart-graph",
+                )
+            ),
             html.Details(
                 [
                     html.Summary("Table of the chart's numbers"),

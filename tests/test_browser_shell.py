@@ -116,3 +116,33 @@ def test_the_requests_table_downloads_every_period(served) -> None:  # noqa: F81
             frame = pd.read_csv(io.StringIO(fh.read()))
     assert list(frame.columns)[0] == "day"
     assert frame["day"].min() == "2011-08-01" and len(frame) > TABLE_ROWS
+
+
+REQUESTS_CHART = """() => {
+  const g = document.getElementById('requests-chart');
+  const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  return {plot: box(g.querySelector('.nsewdrag')), legend: box(g.querySelector('.legend')),
+          xtitle: box(g.querySelector('.g-xtitle')), figure: box(g.querySelector('.main-svg'))};
+}"""
+
+
+@pytest.mark.parametrize("width", [390, 1400])
+def test_the_requests_chart_keeps_its_width_on_a_phone(served, width: int) -> None:  # noqa: F811
+    """The Requests chart's legend (eleven long department names) sat at the plot's side and
+    left a 390 px phone's plot 64 px wide; it is now under the plot, clear of the axis title,
+    and the plot keeps most of the figure's width."""
+    from tests.support.browser import chromium_browser
+    from tests.support.signin import browser_sign_in
+
+    url, password = served
+    with chromium_browser() as chromium:
+        page = chromium.new_page(viewport={"width": width, "height": 900})
+        browser_sign_in(page, url, "a11y@team.test", password)
+        page.goto(url + "/requests")
+        page.wait_for_selector("#requests-chart .legend .traces", timeout=20_000)
+        page.wait_for_timeout(500)
+        boxes = page.evaluate(REQUESTS_CHART)
+    plot, legend, xtitle, figure = (boxes[k] for k in ("plot", "legend", "xtitle", "figure"))
+    assert plot[2] - plot[0] >= 0.7 * (figure[2] - figure[0]), boxes
+    assert legend[1] >= xtitle[3] and legend[3] <= figure[3] + 1, boxes  # below, inside
+    assert plot[3] - plot[1] >= 300, boxes  # the bars keep their height
