@@ -198,6 +198,7 @@ def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "departmen
         autosize=True,
         legend={
             "title": {"text": by.title(), "side": "top"},
+            "traceorder": "normal",  # the largest first (plotly reverses a stack's legend)
             "orientation": "h",
             "xref": "container",
             "x": 0,
