@@ -154,3 +154,40 @@ def test_repeat_dates_stay_on_one_line_and_requests_are_named(served) -> None:
         assert "Public Works Department (PWDx)" in names
         assert "PWDx" not in names and "BHA_" not in names
         expect(page.locator("#requests-link-notice")).to_be_empty()
+
+
+GRIDS = """() => [...document.querySelectorAll('.ag-root-wrapper')].map(w => {
+  const v = w.querySelector('.ag-center-cols-viewport');
+  return {more: v.scrollWidth > v.clientWidth + 1, marked: w.dataset.scrolls || null,
+          label: getComputedStyle(w, '::after').content};
+})"""
+
+
+@pytest.mark.parametrize("width", [390, 1400])
+def test_the_department_grids_say_when_columns_are_hidden(served, width: int) -> None:
+    """On a phone the request types and overdue grids are wider than the screen, and their
+    scroll bar is invisible on a touch screen: each says "More columns" at its top right edge
+    until scrolled to its last column. At desktop width they fit and say nothing."""
+    url, passwords = served
+    with chromium_browser() as browser:
+        page = _page(
+            browser, url, "exec", passwords["exec"], viewport={"width": width, "height": 900}
+        )
+        page.goto(url + f"/department/PWDx{DECEMBER}")
+        expect(page.locator(".ag-root-wrapper")).to_have_count(2, timeout=20_000)
+        expect(page.locator(".ag-center-cols-container .ag-row").first).to_be_visible()
+        page.wait_for_timeout(300)
+        grids = page.evaluate(GRIDS)
+        if width < 576:
+            assert all(g["more"] for g in grids), grids
+            assert all(g["marked"] == "true" and "More columns" in g["label"] for g in grids)
+            page.evaluate(
+                "() => document.querySelectorAll('.ag-center-cols-viewport')[0].scrollLeft = 99999"
+            )
+            page.wait_for_timeout(300)
+            first, second = page.evaluate(GRIDS)
+            assert first["marked"] is None and first["label"] == "none"  # at its last column
+            assert second["marked"] == "true"
+        else:
+            assert not any(g["more"] for g in grids), grids
+            assert all(g["marked"] is None and g["label"] == "none" for g in grids)

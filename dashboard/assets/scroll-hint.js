@@ -1,5 +1,7 @@
 /* stat311: say so when a table is wider than its box and scrolls sideways (phones).
  *
+ * Plain tables and AG Grid grids (checkGrids, below) alike.
+ *
  * Every .table-responsive box whose content is wider than the box gets data-scrolls="true",
  * which stat311.css turns into a line above the table: "Scroll sideways for more columns"
  * (kept in view while the table scrolls), and the box becomes keyboard-scrollable
@@ -15,6 +17,7 @@
 
   function check() {
     queued = false;
+    checkGrids();
     document.querySelectorAll(SELECTOR).forEach(function (box) {
       const scrolls = box.scrollWidth > box.clientWidth + 1;
       if (scrolls) {
@@ -41,6 +44,22 @@
     });
   }
 
+  // AG Grid (the department page's grids) scrolls its columns inside the grid; its scroll bar is
+  // an invisible overlay on a touch screen. While columns are hidden to the right, the grid's
+  // root gets data-scrolls="true" (stat311.css: "More columns" at its top right edge).
+  function checkGrids() {
+    document.querySelectorAll('.ag-root-wrapper').forEach(function (grid) {
+      const view = grid.querySelector('.ag-center-cols-viewport');
+      const more = !!view && view.scrollWidth > view.clientWidth + 1 &&
+        view.scrollLeft + view.clientWidth < view.scrollWidth - 1;
+      if (more && grid.dataset.scrolls !== 'true') {
+        grid.dataset.scrolls = 'true';
+      } else if (!more && grid.dataset.scrolls === 'true') {
+        delete grid.dataset.scrolls;
+      }
+    });
+  }
+
   function queue() {
     if (!queued) {
       queued = true;
@@ -59,6 +78,8 @@
     window.addEventListener('resize', queue);
     // A table in a closed <details> has no width until it is opened ('toggle' does not bubble).
     document.addEventListener('toggle', queue, true);
+    // A grid scrolled to its last column drops its "More columns" ('scroll' does not bubble).
+    document.addEventListener('scroll', queue, true);
   }
 
   if (document.readyState === 'loading') {
