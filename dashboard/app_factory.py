@@ -494,7 +494,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         spec.setdefault("order", order)
         title = spec.get("title")
         if callable(title) and "names" in inspect.signature(title).parameters:
-            spec["title"] = functools.partial(title, names=services.departments)
+            extra = {}
+            if "visible" in inspect.signature(title).parameters:
+                extra["visible"] = services.read_model.scope  # the current user's departments
+            spec["title"] = functools.partial(title, names=services.departments, **extra)
         # A page whose content comes with it (callbacks/<name>.py ``page_layout``) gets its layout
         # function from its callbacks module, which knows the services; layouts never do.
         page_layout = getattr(callback_module, "page_layout", None)

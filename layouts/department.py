@@ -8,7 +8,7 @@ touches the data. The numbers come from ``callbacks/department.py``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
@@ -31,14 +31,23 @@ from layouts.department_figures import MODEBAR_REMOVE
 from layouts.figures import plural
 
 
-def page_title(code: str | None = None, *, names: Mapping[str, str] | None = None, **_: Any) -> str:
+def page_title(
+    code: str | None = None,
+    *,
+    names: Mapping[str, str] | None = None,
+    visible: Callable[[], Collection[str] | None] | None = None,
+    **_: Any,
+) -> str:
     """The browser tab's title, naming the department of the address (Dash Pages calls it with
     the path's variables; it is set as text, never as HTML). ``names``: department names by code
-    (the app factory passes them), so the tab reads "Public Works Department (PWDx)"."""
+    (the app factory passes them), so the tab reads "Public Works Department (PWDx)".
+    ``visible``: the departments the current user may see (None: all); the tab of another
+    department's page names only the code of the address, as its page does."""
     code = clean_code(code)
     if not code:
         return "Department · stat311"
-    name = (names or {}).get(code)
+    allowed = visible() if visible is not None else None
+    name = (names or {}).get(code) if allowed is None or code in allowed else None
     return f"{name} ({code}) · Department · stat311" if name else f"{code} · Department · stat311"
 
 

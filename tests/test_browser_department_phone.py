@@ -72,6 +72,9 @@ def test_a_department_user_is_told_about_access_on_both_pages(served) -> None:
                 "Departments you can see: Public Works Department (PWDx)."
             )
             expect(notice).not_to_contain_text("in the data")
+            # the tab names only the code of the address, as the page does (it named ISD in
+            # full: "Inspectional Services Department (ISD) · Department · stat311")
+            expect(page).to_have_title(f"{code} · Department · stat311")
             expect(page.locator("h1")).to_have_count(1)
             expect(page.locator("h1")).to_have_text(f"{code} department")
             expect(page.locator("#department-body")).to_be_hidden()
