@@ -130,3 +130,12 @@ def download_button(id_: str, label: str, *, class_name: str = "mb-2") -> dbc.Bu
         className=class_name,
         n_clicks=0,
     )
+
+
+def target_text(value: float | None) -> str:
+    """A compliance target as every page writes it: "90%", or "92.5%" for a target with a
+    decimal (a target of 92.5% is never shown rounded to 92% or 93%)."""
+    if value is None:
+        return "–"
+    points = round(100 * float(value), 1)
+    return f"{points:.0f}%" if points == int(points) else f"{points:.1f}%"

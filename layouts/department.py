@@ -26,6 +26,7 @@ from layouts.components import (
     download_status,
     labelled,
     period_columns,
+    target_text,
 )
 from layouts.department_figures import MODEBAR_REMOVE
 from layouts.figures import plural
@@ -190,7 +191,7 @@ def heading(values: dict[str, Any]) -> html.Div:
     score = (
         [
             html.Span(_pct(values["compliance"]), className="fs-4 fw-semibold me-2"),
-            f"on time vs target {_pct(values['target'], 0)} ",
+            f"on time vs target {target_text(values['target'])} ",
             html.Span(
                 f"({values['on_time']:,} of {plural(values['due'], 'due case')} closed in time)",
                 className="text-muted",
@@ -201,7 +202,7 @@ def heading(values: dict[str, Any]) -> html.Div:
         if values.get("no_due_times")
         else [
             f"Too few due cases to judge ({values['due']:,}; at least {values['min_count']} "
-            f"needed; target {_pct(values['target'], 0)})."
+            f"needed; target {target_text(values['target'])})."
         ]
     )
     median = values["median_days"]
@@ -257,7 +258,7 @@ def announcement(values: dict[str, Any]) -> str:
     """What the live region reads out when the period changes: the period, tier and score
     (plain values, see ``callbacks.department.heading_values``)."""
     score = (
-        f"{_pct(values['compliance'])} on time against a target of {_pct(values['target'], 0)}"
+        f"{_pct(values['compliance'])} on time against a target of {target_text(values['target'])}"
         if values["compliance"] is not None
         else "no service level is set for these requests (no due times)"
         if values.get("no_due_times")

@@ -18,7 +18,13 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from dashboard import periods
-from layouts.components import NO_SERVICE_LEVEL, department_title, labelled, period_columns
+from layouts.components import (
+    NO_SERVICE_LEVEL,
+    department_title,
+    labelled,
+    period_columns,
+    target_text,
+)
 from layouts.figures import compliance_and_volume, plural
 
 PAGE = {"path": "/", "name": "Overview", "title": "Overview · stat311"}
@@ -307,12 +313,12 @@ def _arrow(change: float | None, *, unit: str, higher_is_better: bool | None = T
 
 def _score_words(card: dict[str, Any]) -> str:
     if card["compliance"] is not None:
-        return f"on time vs target {_pct(card['target'])}"
+        return f"on time vs target {target_text(card['target'])}"
     if card.get("no_due_times"):
         return NO_SERVICE_LEVEL
     if card["due"] == 0:
-        return f"no case due in the period (target {_pct(card['target'])})"
-    return f"too few due cases to judge (target {_pct(card['target'])})"
+        return f"no case due in the period (target {target_text(card['target'])})"
+    return f"too few due cases to judge (target {target_text(card['target'])})"
 
 
 def department_card(card: dict[str, Any]) -> dbc.Col:

@@ -18,7 +18,7 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard.sla import TIER_STYLE, Tier
-from layouts.components import department_title
+from layouts.components import department_title, target_text
 from layouts.department import tier_badge
 from layouts.figures import plural
 from layouts.overview import (
@@ -203,7 +203,7 @@ def cover(model: Mapping[str, Any]) -> html.Section:
             html.Span(department_title(card)),
             tier_badge(card["tier"]),
             _pct(card["compliance"]),
-            _pct(card["target"]),
+            target_text(card["target"]),
             _points(card["compliance_change"]),
             _count(card["due"]),
             _count(card["volume"]),
@@ -280,7 +280,7 @@ def department_section(section: Mapping[str, Any]) -> html.Section:
             "On time",
             NO_SERVICE_LEVEL
             if card.get("no_due_times")
-            else f"{_pct(card['compliance'])} against a target of {_pct(card['target'])}",
+            else f"{_pct(card['compliance'])} against a target of {target_text(card['target'])}",
         ],
         ["Change since the previous period", _points(card["compliance_change"])],
         ["Due in the period", f"{_count(card['due'])} ({_count(card['on_time'])} on time)"],
@@ -298,7 +298,7 @@ def department_section(section: Mapping[str, Any]) -> html.Section:
             str(r.group),
             tier_badge(r.tier),
             _pct(r.compliance),
-            _pct(r.target),
+            target_text(r.target),
             _count(r.due),
             _count(r.on_time),
             _count(r.volume),

@@ -136,7 +136,7 @@ def _card(**changes) -> dict:
 
 
 def test_a_card_with_some_due_still_says_too_few() -> None:
-    assert "too few due cases to judge (target 90.0%)" in str(department_card(_card()))
+    assert "too few due cases to judge (target 90%)" in str(department_card(_card()))
     assert NO_SERVICE_LEVEL not in str(department_card(_card()))
     untimed = str(department_card(_card(due=0, on_time=0, no_due_times=True)))
     assert NO_SERVICE_LEVEL in untimed and TOO_FEW not in untimed

@@ -473,3 +473,13 @@ def test_the_chart_at_390_px_in_chromium(demo, reset_dash_registries) -> None:
         assert legend["y"] + legend["height"] <= box["y"] + box["height"] + 1
         assert chart.locator(".modebar").count() == 0
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_target_reads_the_same_on_every_page() -> None:
+    """The Overview and the pack wrote "target 90.0%", the department heading "90%"; and the
+    heading rounded a target of 92.5% to "92%". One format everywhere."""
+    from layouts.components import target_text
+
+    assert [target_text(t) for t in (0.9, 0.925, 0.85, 1.0, None)] == [
+        "90%", "92.5%", "85%", "100%", "–"
+    ]  # fmt: skip
