@@ -11,6 +11,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Dash, Input, Output, State, ctx, html, no_update
 
+from callbacks.requests import department_filter_notice
 from dashboard import periods
 from dashboard.errors import SnapshotMissingError
 from dashboard.periods import Period
@@ -439,6 +440,21 @@ def overview_view(
     }
 
 
+def link_notice(services: Services, initial: str | None) -> Any:
+    """Why departments named in the link the page was opened with (``initial``) are not shown
+    (not in the data, or not one the user may see), as the Requests page says it; None when
+    every one was applied. Kept while the page is open, as the address drops them at once."""
+    asked = [v for k, v in parse_qsl((initial or "").lstrip("?")) if k == "department"]
+    if not asked:
+        return None
+    try:
+        known = set(services.read_model.options()["departments"])
+    except SnapshotMissingError:
+        return None
+    dropped = list(dict.fromkeys(d for d in asked if d not in known))
+    return department_filter_notice(services.read_model, dropped, names=services.departments)
+
+
 def replaced_custom_notice(query: str | None, period: Period) -> dbc.Alert | None:
     """Why a link asking for custom dates shows another period: one or both dates missing or
     unreadable, or more than :data:`~dashboard.periods.MAX_CUSTOM_DAYS` days apart."""
@@ -616,9 +632,10 @@ def sync_outputs(
         and c["start"] is not None
         and c["start"] <= picked <= c["end"]
     )
+    notices = [n for n in (link_notice(services, initial), view["notice"]) if n is not None]
     return {
         f"{Ids.HEADLINE}.children": view["headline"],
-        f"{Ids.NOTICE}.children": view["notice"],
+        f"{Ids.NOTICE}.children": notices or None,
         f"{Ids.CARDS}.children": view["cards"],
         f"{Ids.CHART_TITLE}.children": view["chart_title"],
         f"{Ids.CHART}.figure": view["figure"],

@@ -6,6 +6,7 @@ desktop width, and the Requests chart's legend names departments."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -78,6 +79,15 @@ def test_a_department_user_is_told_about_access_on_both_pages(served) -> None:
             expect(page.locator("h1")).to_have_count(1)
             expect(page.locator("h1")).to_have_text(f"{code} department")
             expect(page.locator("#department-body")).to_be_hidden()
+
+        # The Overview says it too, and keeps saying it once the address has dropped ISD.
+        page.goto(url + f"/{DECEMBER}&department=ISD")
+        overview_notice = page.locator("#overview-notice")
+        expect(overview_notice).to_contain_text(
+            "ISD is not one of the departments you can see", timeout=20_000
+        )
+        expect(page).not_to_have_url(re.compile("ISD"))
+        expect(overview_notice).to_contain_text("ISD is not one of the departments you can see")
 
         page.goto(url + "/requests?department=ISD")
         note = page.locator("#requests-link-notice")

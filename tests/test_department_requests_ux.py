@@ -448,3 +448,32 @@ def test_a_department_users_requests_csv_has_only_their_departments(pwd_user, ca
         pwd = cases[cases["department"] == "PWDx"]
         expected = pwd.groupby(pwd["requested_local"].dt.strftime("%Y-%m-01")).size()
         assert got[label("PWDx")].to_dict() == expected.to_dict()
+
+
+def test_the_overview_says_why_a_links_department_is_not_shown(pwd_user, executive) -> None:
+    """The Overview dropped a link's department the user may not see (or that is not in the
+    data) without a word; it now says so as the Requests page does, in the same words whether
+    or not the department exists, and keeps saying it once the address has dropped it."""
+    from callbacks.overview import sync_outputs
+    from layouts.overview import Ids as OverviewIds
+
+    notice_id = f"{OverviewIds.NOTICE}.children"
+    link = "?period=month&date=2011-12-01&department=ISD&department=PWDx"
+    shown = "?period=month&date=2011-12-01&department=PWDx"  # the address, rewritten
+    for search in (link, shown):
+        out = sync_outputs(pwd_user, set(), search, initial=link)
+        text = text_of(html.Div(out[notice_id]))
+        assert "The link's department filter ISD was not applied" in text
+        assert "ISD is not one of the departments you can see" in text
+        assert "Departments you can see: Public Works Department (PWDx)." in text
+        assert out[f"{OverviewIds.DEPARTMENT}.value"] == ["PWDx"]
+    missing = sync_outputs(
+        pwd_user, set(), link.replace("ISD", "ZZZ"), initial=link.replace("ISD", "ZZZ")
+    )
+    assert "ZZZ is not one of the departments you can see" in text_of(html.Div(missing[notice_id]))
+    # an executive: a code that is not in the data
+    out = sync_outputs(executive, set(), "?department=ZZZ", initial="?department=ZZZ")
+    assert "there is no department ZZZ in the data" in text_of(html.Div(out[notice_id]))
+    # nothing dropped: no notice
+    plain = sync_outputs(executive, set(), link, initial=link)
+    assert plain[notice_id] is None
