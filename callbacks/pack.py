@@ -11,7 +11,7 @@ from typing import Any
 
 import flask
 import pandas as pd
-from dash import Dash, Input, Output
+from dash import Dash, Input, Output, html
 
 from callbacks.department import as_of_label
 from callbacks.overview import (
@@ -19,6 +19,7 @@ from callbacks.overview import (
     NO_DATA,
     every_week,
     headline_text,
+    link_notice,
     monday,
     outside_the_data,
     overview_model,
@@ -166,7 +167,10 @@ def pack_view(services: Services, query: str | None, *, as_of: pd.Timestamp | No
             f"{model['first']} to {model['last']}: pick a period in that range on the Overview.",
             color="secondary",
         )
-    return ui.content(model)
+    # A link's department that could not be applied is explained on screen (not on paper).
+    notice = link_notice(services, query)
+    content = ui.content(model)
+    return content if notice is None else [html.Div(notice, className="no-print"), *content]
 
 
 PRINT = """

@@ -477,3 +477,18 @@ def test_the_overview_says_why_a_links_department_is_not_shown(pwd_user, executi
     # nothing dropped: no notice
     plain = sync_outputs(executive, set(), link, initial=link)
     assert plain[notice_id] is None
+
+
+def test_the_pack_says_why_a_links_department_is_not_shown(pwd_user) -> None:
+    """The pack kept `department=ISD` in its address and showed PWDx alone, without a word; it
+    now says why on screen (the notice is not printed)."""
+    from callbacks.pack import pack_view
+
+    as_of = pd.Timestamp("2026-01-01", tz="UTC")
+    view = pack_view(pwd_user, "?period=month&date=2011-12-01&department=ISD", as_of=as_of)
+    first = view[0]
+    assert "no-print" in first.className
+    assert "ISD is not one of the departments you can see" in text_of(first)
+    assert "Inspectional" not in text_of(html.Div(view))  # nothing of ISD's in the pack
+    plain = pack_view(pwd_user, "?period=month&date=2011-12-01", as_of=as_of)
+    assert "not one of the departments" not in text_of(html.Div(plain))
