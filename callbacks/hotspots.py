@@ -16,6 +16,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
+from callbacks.requests import department_filter_notice
 from dashboard import hotspots as hs
 from dashboard.auth import StoreBusy, audit_export
 from dashboard.departments import DepartmentNames
@@ -95,6 +96,13 @@ def page_options(
     return {
         "type_options": [{"label": t, "value": t} for t in types],
         "type": type_,
+        # what the link asked for that the page could not use (for link_notice)
+        "type_dropped": params.type if params.type and params.type not in types else None,
+        "department_dropped": (
+            params.department
+            if params.department and params.department not in departments
+            else None
+        ),
         "department_options": (names or DepartmentNames()).options(departments),
         "department": params.department if params.department in departments else None,
         "department_placeholder": department_placeholder(scope),
@@ -503,6 +511,35 @@ def _params(values: tuple) -> hs.HotspotParams:
     )
 
 
+def link_notice(
+    read_model: ReadModel, options: dict[str, Any], *, names: DepartmentNames | None = None
+) -> Any:
+    """Why the link's request type or department (``page_options``' ``type_dropped`` and
+    ``department_dropped``) is not the one shown, or None. A department user is told a type is
+    not among their departments' request types, in the same words whether or not the data has
+    it elsewhere; the department, as the Requests page says it."""
+    notices = []
+    asked = options.get("type_dropped")
+    if asked:
+        scope = hs.scope_of(read_model)
+        where = "the request types of your departments" if scope else "the data"
+        shown = f": showing {options['type']} instead" if options.get("type") else ""
+        notices.append(
+            dbc.Alert(
+                [
+                    html.I(className="bi bi-funnel me-2", **{"aria-hidden": "true"}),
+                    f"The link's request type “{asked}” is not among {where}{shown}.",
+                ],
+                color="warning",
+                className="small py-2",
+            )
+        )
+    department = options.get("department_dropped")
+    if department:
+        notices.append(department_filter_notice(read_model, [department], names=names))
+    return notices or None
+
+
 def register(app: Dash, services: Services) -> None:
     read_model = services.read_model
 
@@ -522,6 +559,7 @@ def register(app: Dash, services: Services) -> None:
         Output(Ids.MODE, "value"),
         Output(Ids.STEP, "value"),
         Output(Ids.VIEW, "value"),
+        Output(Ids.LINK_NOTICE, "children"),
         Input(Ids.STATE, "data"),
     )
     def _init(query: str | None) -> tuple[Any, ...]:
@@ -542,6 +580,7 @@ def register(app: Dash, services: Services) -> None:
             o["mode"],
             o["step"],
             o["view"],
+            link_notice(read_model, o, names=services.departments),
         )
 
     @app.callback(Output(Ids.STEP_BOX, "style"), Input(Ids.MODE, "value"))

@@ -166,6 +166,7 @@ class Ids(StrEnum):
     STEP_BOX = "hotspots-step-box"
     VIEW = "hotspots-view"
     NOTICE = "hotspots-notice"
+    LINK_NOTICE = "hotspots-link-notice"
     METHOD = "hotspots-method"
     SUMMARY = "hotspots-summary"
     MAP = "hotspots-map"
@@ -335,6 +336,8 @@ def layout(**query: Any) -> html.Div:
                 className="text-muted small",
             ),
             controls(),
+            # What of the link could not be applied (set once, from the link the page opened).
+            html.Div(id=Ids.LINK_NOTICE),
             html.Div(id=Ids.NOTICE),
             html.Div(id=Ids.METHOD, className="small my-2"),
             html.Div(id=Ids.SUMMARY, className="my-2", role="status", **{"aria-live": "polite"}),

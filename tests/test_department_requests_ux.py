@@ -492,3 +492,31 @@ def test_the_pack_says_why_a_links_department_is_not_shown(pwd_user) -> None:
     assert "Inspectional" not in text_of(html.Div(view))  # nothing of ISD's in the pack
     plain = pack_view(pwd_user, "?period=month&date=2011-12-01", as_of=as_of)
     assert "not one of the departments" not in text_of(html.Div(plain))
+
+
+def test_hot_spots_say_why_a_links_type_or_department_is_not_shown(
+    pwd_user, executive, cases
+) -> None:
+    """Hot spots switched a link's request type the user cannot see (or one not in the data) to
+    the default type without a word; the page now says which type it shows instead, in the
+    same words whether or not another department has that type."""
+    from callbacks.hotspots import link_notice, page_options
+
+    isd_only = sorted(
+        set(cases.loc[cases["department"] == "ISD", "service_name"].dropna())
+        - set(cases.loc[cases["department"] == "PWDx", "service_name"].dropna())
+    )[0]
+    for asked in (isd_only, "No Such Type"):
+        o = page_options(pwd_user.read_model, f"?type={asked}", names=pwd_user.departments)
+        assert o["type_dropped"] == asked and o["type"] != asked
+        text = text_of(html.Div(link_notice(pwd_user.read_model, o)))
+        assert text == (
+            f"The link's request type “{asked}” is not among the request types of your "
+            f"departments: showing {o['type']} instead."
+        )
+    o = page_options(executive.read_model, "?type=No+Such+Type&department=ZZZ")
+    text = text_of(html.Div(link_notice(executive.read_model, o)))
+    assert "“No Such Type” is not among the data: showing" in text
+    assert "there is no department ZZZ in the data" in text
+    fine = page_options(executive.read_model, f"?type={isd_only}")
+    assert link_notice(executive.read_model, fine) is None
