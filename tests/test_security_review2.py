@@ -89,8 +89,11 @@ def test_the_pack_of_a_department_user_holds_only_their_department(
         response = client.post(STAFF, json=payload(key, spec, values))
         assert response.status_code == 200
         children = json.loads(response.data)["response"]["_pages_content"]["children"]
+        notices.append(_link_notices(children))
         # Every string that carries a query (the echoed search, the links) is set aside.
         return re.sub(r'"[^"]*\?[^"]*"', '"?"', json.dumps(children))
+
+    notices: list[list[str]] = []
 
     own = content("/pack", period)
     label = Services.from_settings(settings).departments.label(mine)  # "Name (CODE)"
@@ -101,8 +104,53 @@ def test_the_pack_of_a_department_user_holds_only_their_department(
         ("/pack/", f"{period}&departments={other}&departments={mine}"),
     ):
         got = content(path, search)
+        # The screen-only notice of a link's department that was not applied names the code
+        # the link asked for (from the address, in the same words whether or not it exists):
+        # that is all of it the pack holds.
+        said = notices[-1]
+        if f"department={other}" in search:
+            assert said == [
+                f"The link's department filter {other} was not applied: {other} is not one of "
+                f"the departments you can see. Departments you can see: {label}."
+            ], said
+        else:
+            assert said == [], said
         assert other not in got, search
         assert got == own, search
+
+
+def _link_notices(node) -> list[str]:
+    """Take the screen-only notices of a link's filter that was not applied out of a Dash
+    component tree (JSON), in place (every other part is kept, to be compared); their words."""
+    found: list[str] = []
+
+    def words(n) -> str:
+        if isinstance(n, str):
+            return n
+        if isinstance(n, list):
+            return "".join(words(c) for c in n)
+        if isinstance(n, dict):
+            return words(n.get("props", {}).get("children"))
+        return ""
+
+    def walk(n):
+        if isinstance(n, list):
+            keep = []
+            for c in n:
+                screen_only = isinstance(c, dict) and "no-print" in str(
+                    c.get("props", {}).get("className")
+                )
+                if screen_only and "was not applied" in words(c):
+                    found.append(words(c).strip())
+                else:
+                    walk(c)
+                    keep.append(c)
+            n[:] = keep
+        elif isinstance(n, dict):
+            walk(n.get("props", {}).get("children"))
+
+    walk(node)
+    return found
 
 
 # -- 2. a private case sharing a public case's number -------------------------------------------------
