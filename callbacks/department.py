@@ -766,7 +766,7 @@ def overdue_csv(
     return dcc.send_data_frame(safe_frame(frame).to_csv, _filename(scope, "overdue"), index=False)
 
 
-def _download_or_busy(make: Callable[[], dict[str, Any] | None]) -> tuple[Any, Any]:
+def download_or_busy(make: Callable[[], dict[str, Any] | None]) -> tuple[Any, Any]:
     """A download button's two outputs, ``(download, notice)``. The export is audited before it
     is handed out; when that cannot be written (a load holds the store's write lock) there is no
     download and the notice says so. The notice is cleared by the next answer."""
@@ -780,7 +780,7 @@ def types_download(
     services: Services, code: str | None, query: str | None, *, as_of: pd.Timestamp | None = None
 ) -> tuple[Any, Any]:
     """The request types button's answer: ``(types_csv or no_update, busy notice or None)``."""
-    return _download_or_busy(lambda: types_csv(services, code, query, as_of=as_of))
+    return download_or_busy(lambda: types_csv(services, code, query, as_of=as_of))
 
 
 def overdue_download(
@@ -792,7 +792,7 @@ def overdue_download(
     as_of: pd.Timestamp | None = None,
 ) -> tuple[Any, Any]:
     """The overdue list button's answer: ``(overdue_csv or no_update, busy notice or None)``."""
-    return _download_or_busy(
+    return download_or_busy(
         lambda: overdue_csv(services, code, query, sort_by=sort_by, as_of=as_of)
     )
 

@@ -11,9 +11,10 @@ from datetime import date
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash import Dash, Input, Output, State, dcc, html
 
-from dashboard.auth import StoreBusy, audit_export
+from callbacks.department import download_or_busy
+from dashboard.auth import audit_export
 from dashboard.department import viewer_scope
 from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
@@ -21,7 +22,6 @@ from dashboard.queries import PERIODS, QueryError, ReadModel
 from dashboard.services import Services
 from dashboard.spreadsheet import safe_frame
 from dashboard.urlstate import FilterState, from_query
-from layouts.components import busy_notice
 from layouts.figures import empty_figure, plural, requests_over_time
 from layouts.requests import Ids
 
@@ -395,11 +395,7 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )
     def _download(_clicks: int | None, search: str | None) -> tuple[Any, Any]:
-        try:
-            out = table_csv(read_model, search, names=services.departments)
-        except StoreBusy:
-            return no_update, busy_notice()
-        return (no_update if out is None else out), None
+        return download_or_busy(lambda: table_csv(read_model, search, names=services.departments))
 
     @app.callback(
         Output(Ids.CHART, "figure"),

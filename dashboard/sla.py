@@ -551,6 +551,7 @@ def tier_order(frame: pd.DataFrame, *, names: Sequence[str] = ("group",)) -> pd.
     data" last, the most cases due first, then the most opened (a thin row is never ordered by a
     percentage that is not shown for it); ties by ``names``. Needs the columns ``tier``,
     ``compliance``, ``due`` and ``volume``; the index is reset."""
+    frame = frame.reset_index(drop=True)  # labels are positions (a repeated label would repeat)
     judged = frame["tier"] != str(Tier.NOT_ENOUGH)
     keys = frame.assign(
         _rank=frame["tier"].map(lambda t: TIER_STYLE[Tier(t)]["order"]),

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.sla import TIER_STYLE, Tier
-from layouts.figures import STACK_SEPARATOR, count_axis, empty_figure
+from layouts.figures import FOOT_LEGEND, STACK_SEPARATOR, count_axis, empty_figure
 
 #: The bars' colours, each 3:1 or more on white (6.6:1, 6.7:1, 5.0:1); "No due time" was a light
 #: grey #98a2b3 (2.6:1).
@@ -146,19 +146,7 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
         # No fixed height: the graph's box sets it (taller on a phone, where the legend takes
         # one line per type; see dashboard/assets/department-grid.css).
         autosize=True,
-        # The legend at the foot of the figure (not of the plot): plotly keeps its height free
-        # below the week axis, its ticks and its title, however many lines the legend needs.
-        # Placed under the plot (``y`` -0.18 of the plot, anchored by its bottom), a legend of
-        # several lines grew up over the axis title on a phone.
-        legend={
-            "orientation": "h",
-            "xref": "container",
-            "x": 0,
-            "xanchor": "left",
-            "yref": "container",
-            "y": 0,
-            "yanchor": "bottom",
-        },
+        legend=dict(FOOT_LEGEND),  # one line per type on a phone, below the week axis
         margin={"l": 60, "r": 20, "t": MODEBAR_ROOM + 28, "b": 10},
         hovermode="closest",
     )

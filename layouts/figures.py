@@ -145,6 +145,21 @@ def empty_figure(message: str) -> go.Figure:
     return fig
 
 
+#: A horizontal legend at the foot of the figure (not of the plot), across its width: plotly
+#: keeps its height free below the x axis, its ticks and its title, however many lines it
+#: needs (a legend under the plot, anchored by its bottom, grew up over the axis title on a
+#: phone; one at the side left a phone's plot a sliver).
+FOOT_LEGEND: dict[str, Any] = {
+    "orientation": "h",
+    "xref": "container",
+    "x": 0,
+    "xanchor": "left",
+    "yref": "container",
+    "y": 0,
+    "yanchor": "bottom",
+}
+
+
 def top_series(frame: pd.DataFrame, *, column: str, limit: int = MAX_SERIES) -> pd.DataFrame:
     """Keep the ``limit`` largest series of ``column``; fold the rest into one "other" series."""
     totals = frame.groupby(column, dropna=False)["count"].sum().sort_values(ascending=False)
@@ -197,15 +212,9 @@ def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "departmen
         # names left a 390 px phone's plot 64 px wide.
         autosize=True,
         legend={
+            **FOOT_LEGEND,
             "title": {"text": by.title(), "side": "top"},
             "traceorder": "normal",  # the largest first (plotly reverses a stack's legend)
-            "orientation": "h",
-            "xref": "container",
-            "x": 0,
-            "xanchor": "left",
-            "yref": "container",
-            "y": 0,
-            "yanchor": "bottom",
         },
         xaxis={
             "title": {"text": f"{period.title()} starting"},
