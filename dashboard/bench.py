@@ -63,6 +63,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.argtypes import positive_count
+from dashboard.periods import local_end
 from dashboard.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -681,7 +682,7 @@ def figure_sla(ctx: BenchContext) -> list[Figure]:
     last = model.options()["max_date"]
     end = last.replace(day=1) - timedelta(days=1)  # the last full month
     start = end.replace(day=1)
-    as_of = pd.Timestamp(last + timedelta(days=1)).tz_localize(zone).tz_convert("UTC")
+    as_of = pd.Timestamp(local_end(last, zone))
     snapshot = current_snapshot(settings.snapshot_dir)
     assert snapshot is not None
     frame = pd.read_parquet(

@@ -41,6 +41,7 @@ from dashboard.bench import (
     fmt_ratio,
     timed,
 )
+from dashboard.periods import local_end
 
 #: Issue 8: a map view is at most 1.5 MB gzipped, whatever the number of cases.
 MAX_MAP_GZIP_BYTES = 1_500_000
@@ -185,8 +186,7 @@ def _department_map(ctx: BenchContext, services: Any, frame: pd.DataFrame, layer
     month = (last.replace(day=1) - timedelta(days=1)).replace(day=1)  # the last full month
     code = str(frame["department"].value_counts().index[0])
     query = f"?period=month&date={month.isoformat()}&layer={layer}"
-    as_of = pd.Timestamp(last + timedelta(days=1)).tz_localize(ctx.settings.timezone)
-    as_of = as_of.tz_convert("UTC")
+    as_of = pd.Timestamp(local_end(last, ctx.settings.timezone))
     scope, _ = cb.resolve(services, code, query, as_of=as_of)
     assert scope is not None
 

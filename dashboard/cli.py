@@ -519,6 +519,7 @@ def names_file(settings: Settings) -> str:
 def cmd_sla(args: argparse.Namespace, settings: Settings) -> int:
     import pandas as pd
 
+    from dashboard.periods import local_start
     from dashboard.queries import CaseFilter, ReadModel
     from dashboard.sla import SlaEngine, load_policy
     from dashboard.snapshot import ensure_current_for
@@ -531,7 +532,8 @@ def cmd_sla(args: argparse.Namespace, settings: Settings) -> int:
     ensure_current_for(store, settings)
     engine = SlaEngine(ReadModel(settings.snapshot_dir), policy, settings.timezone)
     flt = CaseFilter(departments=(args.department,) if args.department else ())
-    as_of = pd.Timestamp(args.as_of).tz_localize(settings.timezone) if args.as_of else None
+    # The start of that local date (a missing or repeated midnight resolved, not an error).
+    as_of = pd.Timestamp(local_start(args.as_of, settings.timezone)) if args.as_of else None
     report = engine.report(start=args.from_, end=args.to, by=args.by, flt=flt, as_of=as_of)
     rows = []
     records = report.to_dict("records")

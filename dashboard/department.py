@@ -30,7 +30,7 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 
-from dashboard.periods import Period, week_start
+from dashboard.periods import Period, local_end, week_start
 from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.settings import Settings
 from dashboard.sla import SLA_COUNTS, Tier, judged_values, tier_order
@@ -94,8 +94,9 @@ class Scope:
 
 
 def end_instant(day: date, timezone: str) -> pd.Timestamp:
-    """The first instant after the local date ``day``, in UTC."""
-    return pd.Timestamp(day + timedelta(days=1)).tz_localize(timezone).tz_convert("UTC")
+    """The first instant after the local date ``day``, in UTC (:func:`dashboard.periods.local_end`:
+    a missing or repeated local midnight is resolved, not an error)."""
+    return pd.Timestamp(local_end(day, timezone))
 
 
 def make_scope(

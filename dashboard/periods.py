@@ -9,10 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import parse_qsl, urlencode
 
 KINDS = ("week", "month", "quarter", "custom")
+
+
+def local_start(day: date, timezone: str) -> datetime:
+    """The first instant of the local date ``day`` in ``timezone``, in UTC.
+
+    Where the clocks change at midnight, local midnight can be missing (America/Sao_Paulo on
+    4 November 2018: the day starts at 01:00) or happen twice (then the first one counts).
+    ``zoneinfo`` resolves both that way: a missing time takes the offset from before the change,
+    which is the first instant after the gap, and an ambiguous one its first occurrence."""
+    from zoneinfo import ZoneInfo
+
+    return datetime.combine(day, time(), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+def local_end(day: date, timezone: str) -> datetime:
+    """The first instant after the local date ``day`` (the next day's :func:`local_start`)."""
+    return local_start(day + timedelta(days=1), timezone)
 
 
 @dataclass(frozen=True)

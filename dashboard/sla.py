@@ -31,6 +31,7 @@ import yaml
 
 from dashboard import yamlfile
 from dashboard.errors import ConfigError
+from dashboard.periods import local_end
 
 log = logging.getLogger(__name__)
 
@@ -436,10 +437,7 @@ class SlaEngine:
         """The first instant after the local date ``end``, in UTC. Where the clocks change at
         midnight, local midnight can be missing (then 01:00 is the day's first instant) or
         twice (then the first one)."""
-        midnight = pd.Timestamp(end + pd.Timedelta(days=1))
-        return midnight.tz_localize(
-            self.timezone, ambiguous=True, nonexistent="shift_forward"
-        ).tz_convert("UTC")
+        return pd.Timestamp(local_end(end, self.timezone))
 
     def report(
         self,
