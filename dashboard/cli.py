@@ -479,13 +479,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_departments(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard.departments import load_names
     from dashboard.queries import CaseFilter, ReadModel
-    from dashboard.snapshot import ensure_current_for
+    from dashboard.snapshot import reading_settings
 
     names = load_names(settings.department_names)
     store = _store(settings)
     store.migrate()
-    ensure_current_for(store, settings)
-    counts = ReadModel(settings.snapshot_dir).counts(CaseFilter(), by=("department",), period=None)
+    with reading_settings(store, settings) as reading:
+        counts = ReadModel(reading.snapshot_dir).counts(
+            CaseFilter(), by=("department",), period=None
+        )
     rows = [
         {"department": str(code), "name": names.get(str(code)), "cases": int(count)}
         for code, count in zip(counts["department"], counts["count"], strict=True)
@@ -522,19 +524,19 @@ def cmd_sla(args: argparse.Namespace, settings: Settings) -> int:
     from dashboard.periods import local_start
     from dashboard.queries import CaseFilter, ReadModel
     from dashboard.sla import SlaEngine, load_policy
-    from dashboard.snapshot import ensure_current_for
+    from dashboard.snapshot import reading_settings
 
     if args.to < args.from_:
         raise ConfigError("--to is before --from")
     policy = load_policy(settings.sla_policy)
     store = _store(settings)
     store.migrate()
-    ensure_current_for(store, settings)
-    engine = SlaEngine(ReadModel(settings.snapshot_dir), policy, settings.timezone)
     flt = CaseFilter(departments=(args.department,) if args.department else ())
     # The start of that local date (a missing or repeated midnight resolved, not an error).
     as_of = pd.Timestamp(local_start(args.as_of, settings.timezone)) if args.as_of else None
-    report = engine.report(start=args.from_, end=args.to, by=args.by, flt=flt, as_of=as_of)
+    with reading_settings(store, settings) as reading:  # a what-if policy: a private snapshot
+        engine = SlaEngine(ReadModel(reading.snapshot_dir), policy, settings.timezone)
+        report = engine.report(start=args.from_, end=args.to, by=args.by, flt=flt, as_of=as_of)
     rows = []
     records = report.to_dict("records")
     for row in records:

@@ -1439,7 +1439,7 @@ def _suggest(value: str, known: Sequence[str]) -> str:
 
 def handler(args: argparse.Namespace, settings: Any) -> int:
     """``stat311 hotspots``: analyse, write ``--out``, print a one-paragraph summary."""
-    from dashboard.snapshot import ensure_current_for
+    from dashboard.snapshot import reading_settings
     from dashboard.store import Store
 
     out = Path(args.out)
@@ -1450,7 +1450,19 @@ def handler(args: argparse.Namespace, settings: Any) -> int:
         raise HotspotError("--to is before --from")
     store = Store(settings.database_url)
     store.migrate()
-    ensure_current_for(store, settings)
+    with reading_settings(store, settings) as reading:  # never rewrites the dashboard's
+        result = _analyse_args(args, reading)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        out.write_text(to_csv(result), encoding="utf-8")
+    else:
+        out.write_text(json.dumps(to_geojson(result)), encoding="utf-8")
+    print(summary_text(result) + f" Written to {out}.")
+    return 0
+
+
+def _analyse_args(args: argparse.Namespace, settings: Any) -> HotspotResult:
+    """The analysis the command line asks for, over the snapshot of ``settings``."""
     read_model = ReadModel(settings.snapshot_dir)
     options = read_model.options()
     if args.type not in options["types"]:
@@ -1470,14 +1482,7 @@ def handler(args: argparse.Namespace, settings: Any) -> int:
         resolution=getattr(args, "resolution", None),
         mode=getattr(args, "mode", None) or "count",
     )
-    result = analyse(read_model, params, database_url=settings.database_url)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        out.write_text(to_csv(result), encoding="utf-8")
-    else:
-        out.write_text(json.dumps(to_geojson(result)), encoding="utf-8")
-    print(summary_text(result) + f" Written to {out}.")
-    return 0
+    return analyse(read_model, params, database_url=settings.database_url)
 
 
 def summary_text(result: HotspotResult) -> str:

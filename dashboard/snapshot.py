@@ -850,6 +850,59 @@ def ensure_current_for(store: Store, settings: Settings) -> Path:
     )
 
 
+def settings_differ(snapshot_dir: Path, *, timezone: str, policy: SlaPolicy | None) -> str:
+    """Why the current snapshot was written with other settings than these (another time zone
+    or SLA policy), or "" when it was not (or there is none)."""
+    path = current_snapshot(snapshot_dir)
+    if path is None:
+        return ""
+    try:
+        manifest = read_manifest(path)
+    except (OSError, ValueError):
+        return ""
+    fingerprint = policy.fingerprint if policy is not None else None
+    if manifest.get("timezone") != timezone:
+        return f"the time zone {manifest.get('timezone')}, not {timezone}"
+    if manifest.get("policy") != fingerprint:
+        return "another SLA policy"
+    return ""
+
+
+@contextmanager
+def reading_settings(store: Store, settings: Settings) -> Iterator[Settings]:
+    """The settings a reading command (``sla``, ``hotspots``, ``departments``) reads a snapshot
+    with: ``settings`` themselves once the shared snapshot is current for them.
+
+    A reading command never rewrites the snapshot the dashboard serves with settings it was
+    not written with: ``STAT311_SLA_POLICY=what-if.yaml stat311 sla ...`` would otherwise
+    change the live pages' figures. When the shared snapshot was written with another time
+    zone or SLA policy, the command writes a private one with its own settings in a temporary
+    directory (removed afterwards), reads that, and says so. Otherwise it brings the shared one
+    up to date as :func:`ensure_current_for` does (after a load that stopped before its snapshot,
+    say), since that is what every reader with these settings needs."""
+    policy = load_policy(settings.sla_policy)
+    other = settings_differ(settings.snapshot_dir, timezone=settings.timezone, policy=policy)
+    if not other:
+        ensure_current_for(store, settings)
+        yield settings
+        return
+    import tempfile
+    from dataclasses import replace
+
+    with tempfile.TemporaryDirectory(prefix="stat311-private-snapshot-") as private:
+        log.warning(
+            "the dashboard's snapshot was written with %s: reading a private snapshot of the "
+            "store's %s cases written with this command's settings (the dashboard's figures are "
+            "left as they are; run `stat311 snapshot` with these settings to make them everyone's)",
+            other,
+            f"{store.count_cases():,}",
+        )
+        write_snapshot(
+            store=store, snapshot_dir=Path(private), timezone=settings.timezone, policy=policy
+        )
+        yield replace(settings, snapshot_dir=Path(private))
+
+
 def ensure_current(
     *, store: Store, snapshot_dir: Path, timezone: str, policy: SlaPolicy | None = None
 ) -> Path:
