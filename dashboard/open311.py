@@ -2,9 +2,10 @@
 
 Endpoints (``{fmt}`` is ``json`` or ``xml``): ``discovery.{fmt}``, ``services.{fmt}``,
 ``services/{code}.{fmt}``, ``requests.{fmt}``, ``requests/{id}.{fmt}`` and the OpenAPI document
-``openapi.json``. Fields and filters follow http://wiki.open311.org/GeoReport_v2, with the
-extensions other cities use (``page``, ``page_size``, ``bbox``, ``updated_after``,
-``updated_before``, ``extensions=true``); ``docs/OPEN311.md`` documents them with examples.
+``openapi.json``; the base URL itself redirects to ``discovery.json``. Fields and filters
+follow http://wiki.open311.org/GeoReport_v2, with the extensions other cities use (``page``,
+``page_size``, ``bbox``, ``updated_after``, ``updated_before``, ``extensions=true``);
+``docs/OPEN311.md`` documents them with examples.
 
 This module only parses parameters and writes JSON/XML: the data, and every privacy rule, come
 from :class:`dashboard.public.PublicData`. A malformed parameter is a 400 with the spec's
@@ -511,6 +512,11 @@ def make_blueprint(data: PublicData) -> flask.Blueprint:
         return respond(payload, fmt, root="service_requests", item="request")
 
     @bp.get("/")
+    def base():
+        # The base URL (``/open311/v2``, as discovery names it, is werkzeug's 308 to here): the
+        # endpoints are listed by discovery. No query string; the app's URL prefix is kept.
+        return flask.redirect(flask.url_for(".discovery", fmt="json"), code=302)
+
     @bp.get("/<path:anything>")
     def unknown(anything: str = ""):
         raise ApiError(

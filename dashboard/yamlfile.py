@@ -3,6 +3,8 @@ that name the file, the line and the problem."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection
 from pathlib import Path
 
 import yaml
@@ -30,3 +32,41 @@ def compose(
         line = f", line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise error(f"{what} {path}{line}: not valid YAML ({problem})") from None
+
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def line(node: yaml.Node) -> int:
+    """The 1-based line where ``node`` starts."""
+    return node.start_mark.line + 1
+
+
+def unknown_key(name: str, known: Collection[str]) -> str:
+    """``"unknown key 'x'"``, with ``" (did you mean 'y'?)"`` when a known key is close."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown key {name!r}{hint}"
+
+
+def check_keys(
+    node: yaml.Node,
+    known: Collection[str],
+    *,
+    where: str,
+    error: type[ConfigError] = ConfigError,
+) -> None:
+    """Refuse a key of the mapping ``node`` that is not in ``known``: ``error``
+    ``"<where>, line N: unknown key 'x' (did you mean 'y'?)"`` for the first one. Keys merged in
+    with ``<<: *anchor`` are checked too. Anything but a mapping is left to the caller."""
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for key, value in node.value:
+        if key.tag == MERGE_TAG:
+            merged = value.value if isinstance(value, yaml.SequenceNode) else [value]
+            for item in merged:
+                check_keys(item, known, where=where, error=error)
+        elif not isinstance(key, yaml.ScalarNode):
+            raise error(f"{where}, line {line(key)}: a key must be a single value")
+        elif key.value not in known:
+            raise error(f"{where}, line {line(key)}: {unknown_key(key.value, known)}")

@@ -632,26 +632,80 @@ def sources_file(explicit: str | None = None, settings: Settings | None = None) 
     return path
 
 
+#: the keys of the sources file: at the top level, and in a source of each kind
+SOURCES_FILE_KEYS = ("sources",)
+SOURCE_KEYS = {
+    "open311": (
+        "kind",
+        "url",
+        "source",
+        "jurisdiction",
+        "service_codes",
+        "since",
+        "page_size",
+        "window_days",
+    ),
+    "socrata": (
+        "kind",
+        "domain",
+        "dataset",
+        "format",
+        "since",
+        "source",
+        "base_url",
+        "updated_field",
+        "limit",
+    ),
+}
+_ANY_SOURCE_KEY = frozenset(k for keys in SOURCE_KEYS.values() for k in keys)
+
+
+def _source_nodes(root: Any) -> list[Any]:
+    """The YAML nodes of the items under ``sources:`` (the last ``sources:`` key, as loaded)."""
+    import yaml
+
+    found: list[Any] = []
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == "sources" and isinstance(value, yaml.SequenceNode):
+                found = value.value
+    return found
+
+
 def read_sources(path: Path) -> list[Open311Pull | SocrataPull]:
     import yaml
 
+    from dashboard import yamlfile
+
+    text = path.read_text(encoding="utf-8")
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    # the same text again as a node tree, for the line numbers of unknown keys
+    root = yamlfile.compose(text, what="sources file", path=str(path))
+    if isinstance(spec, dict):
+        yamlfile.check_keys(root, SOURCES_FILE_KEYS, where=str(path))
     items = spec.get("sources") if isinstance(spec, dict) else None
     if not isinstance(items, list) or not items:
         raise ConfigError(f"{path}: expected `sources:` with a list of sources")
+    nodes = _source_nodes(root)
     out: list[Open311Pull | SocrataPull] = []
     for n, item in enumerate(items, start=1):
         where = f"{path}: source {n}"
         if not isinstance(item, dict):
             raise ConfigError(f"{where}: not a mapping")
         kind = item.get("kind")
+        known = SOURCE_KEYS.get(kind) if isinstance(kind, str) else None
+        if n <= len(nodes):
+            # no or an unknown kind: a key of either kind passes, the kind error follows
+            yamlfile.check_keys(nodes[n - 1], known or _ANY_SOURCE_KEY, where=where)
         since = parse_since(str(item["since"])) if item.get("since") else None
         try:
             if kind == "open311":
                 codes = item.get("service_codes") or ()
+                if isinstance(codes, str | int):  # "POT,SLO" as on the command line, not P,O,T
+                    codes = [c.strip() for c in str(codes).split(",") if c.strip()]
                 out.append(
                     Open311Pull(
                         url=check_http_url(str(item["url"]), f"{where}: url"),
@@ -765,6 +819,8 @@ def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
                     f"would fetch {pull.endpoint} in {pull.window_days}-day windows, "
                     f"{how} at {_iso(start)}"
                 )
+                if pull.service_codes:
+                    print(f"  service codes: {','.join(pull.service_codes)}")
             else:
                 since, resumed = pull.start(store)
                 how = "resuming" if resumed else "since"

@@ -53,6 +53,8 @@ _UTF16_SNIFF_BYTES = 1024
 _EXCEL_SEP = re.compile(r"sep=(?P<sep>[^\r\n])", re.IGNORECASE)
 #: Codec error handler of UTF-8 files: see :func:`_cp1252_fallback`.
 _CP1252_FALLBACK = "stat311-cp1252-fallback"
+#: A refused zip's message names at most this many of its files, then "and N more".
+_ZIP_NAMES_SHOWN = 5
 
 
 def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
@@ -66,6 +68,15 @@ def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
 
 
 codecs.register_error(_CP1252_FALLBACK, _cp1252_fallback)
+
+
+def _zip_names(members: list[zipfile.ZipInfo]) -> str:
+    """``"a.csv, b.csv"``; past :data:`_ZIP_NAMES_SHOWN` names, ``"... and N more"``."""
+    if not members:
+        return "nothing"
+    names = ", ".join(m.filename for m in members[:_ZIP_NAMES_SHOWN])
+    more = len(members) - _ZIP_NAMES_SHOWN
+    return f"{names} and {more} more" if more > 0 else names
 
 
 @dataclass
@@ -111,6 +122,9 @@ class ExportFile:
         self.encoding = "utf-8"
         self.kind = "csv"  # csv, tsv, json or xml (known once opened)
         self.delimiter = ","
+        # A zip without a CSV whose one .txt file is read instead: its files, named if that text
+        # turns out not to be a table (a README is not data). None otherwise.
+        self._zip_without_csv: list[zipfile.ZipInfo] | None = None
 
     def _detect_compression(self) -> str:
         with self.path.open("rb") as fh:
@@ -148,11 +162,15 @@ class ExportFile:
                 for ext in (".tsv", ".json", ".xml", ".txt"):
                     if not csvs:
                         csvs = [m for m in members if m.filename.lower().endswith(ext)]
+                if not csvs and members:
+                    raise self._no_csv(members)
                 if len(csvs) != 1:
-                    names = ", ".join(m.filename for m in members) or "nothing"
                     raise InputFileError(
-                        f"{self.path}: a zip must hold exactly one CSV file; it holds {names}"
+                        f"{self.path}: a zip must hold exactly one CSV file; "
+                        f"it holds {_zip_names(members)}"
                     )
+                if csvs[0].filename.lower().endswith(".txt"):
+                    self._zip_without_csv = members
                 try:
                     opened = archive.open(csvs[0])
                 except (RuntimeError, NotImplementedError) as exc:
@@ -174,6 +192,18 @@ class ExportFile:
             else:
                 yield io.BufferedReader(counter), counter  # type: ignore[arg-type]
 
+    def _no_csv(self, members: list[zipfile.ZipInfo]) -> InputFileError:
+        return InputFileError(
+            f"{self.path}: the zip holds no CSV file (it holds: {_zip_names(members)})"
+        )
+
+    def _not_a_table(self, message: str) -> InputFileError:
+        """The error for a head that is no table: ``message``, or for the .txt read from a zip
+        without a CSV, that the zip holds no CSV file (naming what it does hold)."""
+        if self._zip_without_csv is not None:
+            return self._no_csv(self._zip_without_csv)
+        return InputFileError(f"{self.path}: {message}")
+
     def _check_text(self, head: bytes) -> bytes:
         """Refuse a head that is not text and choose ``encoding``. Returns the head to sniff the
         kind and delimiter from: UTF-16 (with its byte-order mark, as Excel's "Unicode Text"
@@ -187,7 +217,7 @@ class ExportFile:
             head = head[: len(head) // 2 * 2].decode(order, "replace").encode("utf-8")
             log.debug("%s: read as %s (no byte-order mark)", self.path, order.upper())
         if not head.strip():
-            raise InputFileError(f"{self.path}: the file is empty")
+            raise self._not_a_table("the file is empty")
         try:
             codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
         except UnicodeDecodeError:
@@ -195,7 +225,7 @@ class ExportFile:
             self.encoding = "cp1252"
         controls = sum(1 for b in head if b < 9 or 13 < b < 32)
         if controls > len(head) // 100:
-            raise InputFileError(f"{self.path}: a binary file, not a CSV export")
+            raise self._not_a_table("a binary file, not a CSV export")
         return head
 
     @contextmanager
@@ -235,9 +265,9 @@ class ExportFile:
                 try:
                     header = next(reader)
                 except StopIteration as exc:
-                    raise InputFileError(f"{self.path}: the file is empty") from exc
+                    raise self._not_a_table("the file is empty") from exc
                 except csv.Error as exc:
-                    raise InputFileError(f"{self.path}: not a CSV file ({exc})") from exc
+                    raise self._not_a_table(f"not a CSV file ({exc})") from exc
                 header = [h.replace("\ufeff", "").strip() for h in header]
                 if len(header) < 2 or not any(header):
                     if skipped:
@@ -245,7 +275,7 @@ class ExportFile:
                             f"{self.path}: line 2 is not a CSV header separated by "
                             f"{self.delimiter!r}, as the first line (sep=) says"
                         )
-                    raise InputFileError(f"{self.path}: the first line is not a CSV header")
+                    raise self._not_a_table("the first line is not a CSV header")
                 progress = _Progress(counter, self.size)
                 batches = self._batches(reader, len(header), batch_size, self.path, skipped=skipped)
                 yield header, batches, progress

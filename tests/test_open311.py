@@ -367,7 +367,6 @@ def test_sql_looking_values_are_just_values(client, demo) -> None:
         ("/requests/999999999999.json", 404),
         ("/services/x.yaml", 400),
         ("/nothing.json", 404),
-        ("/", 404),
         ("/requests.json/extra", 404),
     ],
 )
