@@ -17,6 +17,17 @@ def positive_count(text: str) -> int:
     return value
 
 
+def port_number(text: str) -> int:
+    """A TCP port, 1 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 65535: {text!r}")
+    return value
+
+
 def iso_date(text: str) -> date:
     """A date written YYYY-MM-DD."""
     try:

@@ -124,6 +124,10 @@ class Users:
         departments = tuple(dict.fromkeys(d.strip() for d in departments if d.strip()))
         if role == "department" and not departments:
             raise AuthError("a department user needs at least one --department CODE")
+        if role != "department" and departments:  # they see every department: it would mislead
+            raise AuthError(
+                f"an {role} sees every department: --department is for the department role"
+            )
         password = password or generate_password()
         if len(password) < 10:
             raise AuthError("a password needs at least 10 characters")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dashboard.argtypes import iso_date, positive_count, source_name
+from dashboard.argtypes import iso_date, port_number, positive_count, source_name
 from dashboard.errors import ConfigError, InputFileError, Stat311Error
 from dashboard.logs import PrintedResults
 from dashboard.settings import SETTINGS, Settings, format_value
@@ -111,6 +111,9 @@ def writes_out(func: Callable[[argparse.Namespace, Settings], int]) -> Callable[
 #: longer than the command waits: nothing was changed, and the same command can simply be run
 #: again later (a cron job can tell it from a failure).
 EXIT_BUSY = 3
+#: Exit code when standard output's reader went away (``stat311 runs --json | head -c 10``), as
+#: a tool killed by SIGPIPE reports in the shell (128 + 13); no traceback is printed.
+EXIT_BROKEN_PIPE = 141
 #: What a writing command reports when it was refused that way (see :data:`EXIT_BUSY`), in the
 #: words of the web side's :data:`dashboard.auth.BUSY_MESSAGE`.
 BUSY_MESSAGE = (
@@ -440,6 +443,15 @@ def load_demo_if_empty(settings: Settings) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    store.migrate()
+    cases = store.count_cases()
+    if cases:  # the demo loads into an empty store only: say so, do not claim it is there
+        print(
+            f"the store already holds {cases:,} cases: the demo data was not loaded (it loads "
+            "into an empty store only; point STAT311_DATABASE_URL at a new file to try it)"
+        )
+        return 0
     load_demo_if_empty(settings)
     print("demo data ready")
     return 0
@@ -644,7 +656,8 @@ def _check_departments(users, codes: Sequence[str]) -> None:
 def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     password = _password_from_stdin(args)
     users = _users(settings)
-    _check_departments(users, args.department or [])
+    if args.role == "department":  # other roles with codes are refused by users.add
+        _check_departments(users, args.department or [])
     password = users.add(
         args.email,
         role=args.role,
@@ -912,7 +925,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the dashboard (development server)")
     p.add_argument("--host", help="default: STAT311_HOST")
-    p.add_argument("--port", type=int, help="default: STAT311_PORT")
+    p.add_argument("--port", type=port_number, help="1 to 65535 (default: STAT311_PORT)")
     p.add_argument(
         "--demo",
         action="store_true",
@@ -959,13 +972,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=cmd_departments)
 
-    p = sub.add_parser("users", help="staff accounts: add, list, disable, reset-password")
+    p = sub.add_parser(
+        "users", help="staff accounts: add, list, disable, enable, reset-password, audit"
+    )
     usub = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     u = usub.add_parser(
         "add",
         help="add a user (prints a generated password once)",
         description="Roles: department (sees only its --department codes), executive (all "
-        "departments), admin (executive + user management). A --department code must be one "
+        "departments), admin (executive + user management); --department is for the "
+        "department role only. A --department code must be one "
         "of the loaded cases' departments (with no cases loaded yet, a warning is printed).",
     )
     u.add_argument("email")
@@ -1036,7 +1052,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings()
         args.printed_results = setup_logging(settings.log_level)
-        return int(args.func(args, settings) or 0)
+        code = int(args.func(args, settings) or 0)
+        sys.stdout.flush()  # here, so that a reader gone away (`| head`) is met below
+        return code
+    except BrokenPipeError:
+        # `stat311 sla ... | head -5`: the reader stopped reading. No traceback, as for any
+        # command line tool; nothing more is written (the Python documentation's recipe).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Stat311Error as exc:
         print(f"stat311: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -54,6 +54,11 @@ def _database_url(raw: str) -> str:
 
     url = make_url(raw)  # raises ArgumentError on text that is no SQLAlchemy URL
     url.get_dialect()  # raises NoSuchModuleError on an unknown database (e.g. `nosuch://`)
+    if url.get_backend_name() not in {"sqlite", "postgresql"}:  # e.g. mysql://, which loads
+        raise ValueError(
+            f"unsupported database {url.get_backend_name()!r}: use sqlite:///... or "
+            "postgresql+psycopg://..."
+        )
     return raw
 
 
@@ -79,6 +84,13 @@ def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise ValueError("expected a positive integer")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 65535:
+        raise ValueError("expected a port number from 1 to 65535")
     return value
 
 
@@ -285,7 +297,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("log_level", "INFO", _level, "Logging level: DEBUG, INFO, WARNING or ERROR."),
     Setting("host", "127.0.0.1", str, "Address the development server listens on."),
-    Setting("port", "8050", _positive_int, "Port the development server listens on."),
+    Setting("port", "8050", _port, "Port the development server listens on (1 to 65535)."),
     Setting("debug", "false", _bool, "Dash debug mode (never in production)."),
 )
 
