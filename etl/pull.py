@@ -860,7 +860,7 @@ def _http_options(p: argparse.ArgumentParser) -> None:
         type=seconds_or_zero,
         default=1.0,
         metavar="S",
-        help="first back-off in seconds after a 5xx or timeout, doubled each time",
+        help="first back-off in seconds after a 5xx or timeout, doubled each time (default 1)",
     )
     p.add_argument(
         "--max-wait",
