@@ -113,13 +113,18 @@ def _mixed(text: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def parse_local_times(
-    values: pd.Series, *, timezone: str, fmt: str | None, more_formats: tuple[str, ...] = ()
+    values: pd.Series,
+    *,
+    timezone: str,
+    fmt: str | None,
+    more_formats: tuple[str, ...] = (),
+    first_occurrence: bool = True,
 ) -> pd.Series:
     """Parse text times to UTC. Text without a zone is local time in ``timezone`` (DST-correct:
     a wall time that does not exist is moved forward, an ambiguous one is read as the first, daylight
-    time, occurrence); text with a zone (``Z``, ``+01:00``) is converted from that zone. Text that
-    is not a full date (with year, month and day), or a time outside 1900..2200, is unreadable
-    (NaT)."""
+    time, occurrence, or the second with ``first_occurrence=False``); text with a zone (``Z``,
+    ``+01:00``) is converted from that zone. Text that is not a full date (with year, month and
+    day), or a time outside 1900..2200, is unreadable (NaT)."""
     text = values.fillna("").astype(str).str.strip()
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     # pandas reads "now" and "today" as the time of the load, whatever the format says.
@@ -161,13 +166,37 @@ def parse_local_times(
             found = zoned_more.notna()
             if found.any():
                 out[zoned_more.index[found]] = zoned_more[found]
-        localised = naive.dt.tz_localize(
-            timezone, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward"
-        )
+        ambiguous = np.full(len(naive), first_occurrence, dtype=bool)
+        localised = naive.dt.tz_localize(timezone, ambiguous=ambiguous, nonexistent="shift_forward")
         converted = localised.dt.tz_convert("UTC")
         has = converted.notna()
         out[converted.index[has]] = converted[has]
     return out
+
+
+def _closed_in_the_repeated_hour(
+    closed: pd.Series, requested: pd.Series, text: pd.Series, *, timezone: str, adapter: Any
+) -> pd.Series:
+    """A local closing time in the hour the autumn change repeats, read as its first occurrence,
+    can come before the opening (opened 01:30 daylight time, closed "01:10" standard time, an
+    hour later in fact). Such a row would be quarantined as closed before requested: where the
+    second occurrence puts it after the opening, that reading is the one the data allows."""
+    early = closed.notna() & requested.notna() & (closed < requested)
+    if not early.any():
+        return closed
+    later = parse_local_times(
+        text[early],
+        timezone=timezone,
+        fmt=adapter.time_format,
+        more_formats=adapter.time_formats,
+        first_occurrence=False,
+    )
+    fits = later.notna() & (later >= requested[early]) & (later != closed[early])
+    if not fits.any():
+        return closed
+    closed = closed.copy()
+    closed[fits.index[fits]] = later[fits]
+    return closed
 
 
 def _floats(values: pd.Series) -> pd.Series:
@@ -251,10 +280,14 @@ def normalise(
             out[name] = out[name].str.slice(0, width)
 
     # times
+    closed_text = out["closed_at"]
     for name in TIME_FIELDS:
         out[name] = parse_local_times(
             out[name], timezone=timezone, fmt=adapter.time_format, more_formats=adapter.time_formats
         )
+    out["closed_at"] = _closed_in_the_repeated_hour(
+        out["closed_at"], out["requested_at"], closed_text, timezone=timezone, adapter=adapter
+    )
 
     # status and channel
     status_raw = out["status_raw"].fillna("").str.lower()
