@@ -324,7 +324,27 @@ def hotspot_view(services: Services, params: hs.HotspotParams) -> dict[str, Any]
         )
     notes: list[Any] = []
     bins = result.bin_counts()
-    if not any(v for b, v in bins.items() if b != 0) and params.mode != "emerging":
+    caution = result.caution()
+    if not result.tested:  # too few to test: say so, not "spread as chance would spread them"
+        wider = not _covers_the_data(read_model, params)
+        notes.append(
+            dbc.Alert(
+                caution
+                + (
+                    " Try a longer date range."
+                    if wider
+                    else " The dates already take in all the data."
+                ),
+                color="secondary",
+            )
+        )
+    elif caution:
+        notes.append(dbc.Alert(caution, color="light"))
+    if (
+        result.tested
+        and not any(v for b, v in bins.items() if b != 0)
+        and params.mode != "emerging"
+    ):
         wider = not _covers_the_data(read_model, params)
         late = int(result.cells["late"].sum())
         if params.mode in ("late", "share") and late == 0:
