@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from typing import Any
 
 import duckdb
 import numpy as np
@@ -19,19 +18,13 @@ import pytest
 from callbacks.hotspots import hotspot_view
 from dashboard import hotspots as hs
 from dashboard.services import Services
+from tests.test_hotspots_messages import _notes, boston  # noqa: F401 - fixture
 
 START, END = date(2011, 7, 1), date(2011, 12, 31)
 
 
 @pytest.fixture(scope="module")
-def boston(demo) -> Services:
-    settings, _ = demo
-    hs.clear_caches()
-    return Services.from_settings(settings)
-
-
-@pytest.fixture(scope="module")
-def located(boston) -> dict[str, int]:
+def located(boston: Services) -> dict[str, int]:  # noqa: F811
     """Requests with an exact location per type, not flagged as duplicates (the demo's range)."""
     path = str(boston.read_model.snapshot() / "cases.parquet")
     rows = duckdb.connect().execute(
@@ -45,13 +38,7 @@ def _type_with(located: dict[str, int], low: int, high: int) -> str:
     return min((n, t) for t, n in located.items() if low <= n <= high)[1]
 
 
-def _notes(view: dict[str, Any]) -> list[str]:
-    notice = view["notice"]
-    items = [] if notice is None else notice if isinstance(notice, list) else [notice]
-    return [str(item.to_plotly_json()["props"]["children"]) for item in items]
-
-
-def test_one_request_is_not_a_hot_spot(boston, located) -> None:
+def test_one_request_is_not_a_hot_spot(boston, located) -> None:  # noqa: F811
     kind = _type_with(located, 1, 1)
     result = hs.analyse(boston.read_model, hs.HotspotParams(type=kind, start=START, end=END))
     assert result.located == 1 and result.events == result.in_area <= 1
@@ -72,7 +59,7 @@ def test_one_request_is_not_a_hot_spot(boston, located) -> None:
     assert "at least 30 are needed" in note and "spread about as evenly" not in note
 
 
-def test_a_thin_map_is_tested_and_cautioned(boston, located) -> None:
+def test_a_thin_map_is_tested_and_cautioned(boston, located) -> None:  # noqa: F811
     kind = _type_with(located, 2 * hs.MIN_EVENTS, hs.CAUTION_EVENTS - 30)
     result = hs.analyse(boston.read_model, hs.HotspotParams(type=kind, start=START, end=END))
     assert result.located == located[kind]
@@ -88,7 +75,7 @@ def test_a_thin_map_is_tested_and_cautioned(boston, located) -> None:
     assert caution in _notes(view)
 
 
-def test_a_full_map_has_no_caution(boston, located) -> None:
+def test_a_full_map_has_no_caution(boston, located) -> None:  # noqa: F811
     kind = "Street Light Outages"
     assert located[kind] > 1000
     result = hs.analyse(boston.read_model, hs.HotspotParams(type=kind, start=START, end=END))
@@ -98,7 +85,7 @@ def test_a_full_map_has_no_caution(boston, located) -> None:
     assert not math.isnan(float(result.cells["z"].abs().max()))
 
 
-def test_the_late_mode_counts_late_requests(boston, located) -> None:
+def test_the_late_mode_counts_late_requests(boston, located) -> None:  # noqa: F811
     kind = "Street Light Outages"
     result = hs.analyse(
         boston.read_model, hs.HotspotParams(type=kind, start=START, end=END, mode="late")
