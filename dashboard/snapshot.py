@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -96,6 +97,13 @@ _LONG_STAGED = ".long_open.staged.parquet"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 KEEP = 2
+#: In a ``.partial-*`` directory (a load's staged rows, or a snapshot being written): a file the
+#: process using the directory holds an ``flock`` on, with its pid, start time and host. Once the
+#: lock can be taken the directory is a leftover (see :func:`_remove_leftovers`).
+OWNER = ".owner"
+#: A ``.partial-*`` directory without :data:`OWNER` (left by an older version) is removed once
+#: nothing in it was written for this many seconds.
+LEFTOVER_AGE = 3600
 
 _TS = pa.timestamp("us", tz="UTC")
 _TYPES: dict[str, pa.DataType] = {
@@ -308,6 +316,7 @@ def _write_locked(
     target = snapshot_dir / f"snap-{version}-{stamp}"
     partial = snapshot_dir / f".partial-{target.name}-{unique}"
     partial.mkdir()
+    owner = _Owner(partial)
     pointer = snapshot_dir / f".{CURRENT}.{unique}.tmp"
     staged = load_rows is not None and load_rows.usable(
         store=store,
@@ -388,6 +397,7 @@ def _write_locked(
             "created_at": datetime.now(UTC).isoformat(),
         }
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        owner.unlink()  # not part of the snapshot (still locked until the rename is done)
         _fsync_dir(partial)
         partial.rename(target)
         with pointer.open("w") as fh:
@@ -400,6 +410,8 @@ def _write_locked(
         shutil.rmtree(partial, ignore_errors=True)
         pointer.unlink(missing_ok=True)
         raise
+    finally:
+        owner.release()
     _prune(snapshot_dir, keep=KEEP)
     how = (
         f"{load_rows.rows:,} from the load"
@@ -494,16 +506,21 @@ class LoadRows:
         self.unique = True
         self._arrow = arrow_schema([])
         self._writers: tuple[pq.ParquetWriter, pq.ParquetWriter] | None = None
+        self._owner: _Owner | None = None
 
     def begin(self, *, run_id: int, layers: list[str], layers_tag: str) -> None:
         """Called by the load once it knows its run and the store's layers (in its transaction)."""
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        # what killed loads and snapshot writes left, before this load stages its own rows
+        _remove_leftovers(self.snapshot_dir, writer_locked=False)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        # ".partial-": a load killed before it cleaned up leaves it for _prune.
+        # ".partial-": a load killed before it cleaned up leaves it, with its OWNER file, for
+        # the next load or snapshot to remove (_remove_leftovers).
         self.dir = (
             self.snapshot_dir / f".partial-load-{os.getpid()}.{threading.get_ident()}-{stamp}"
         )
         self.dir.mkdir()
+        self._owner = _Owner(self.dir)
         self.run_id, self.layers, self.layers_tag = run_id, layers, layers_tag
         self._arrow = arrow_schema(layers)
         self._writers = (
@@ -541,6 +558,9 @@ class LoadRows:
         self.close()
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if self._owner is not None:
+            self._owner.release()
+            self._owner = None
 
     def usable(
         self,
@@ -753,6 +773,8 @@ def _fsync(path: Path) -> None:
 
 
 def _prune(snapshot_dir: Path, *, keep: int) -> None:
+    """Remove all but the ``keep`` newest snapshots (never the current one) and the leftovers of
+    killed loads and snapshot writes. Called with the writer lock held."""
     current = current_snapshot(snapshot_dir)
     snaps = sorted(
         (p for p in snapshot_dir.glob("snap-*") if p.is_dir()), key=lambda p: p.stat().st_mtime
@@ -760,9 +782,171 @@ def _prune(snapshot_dir: Path, *, keep: int) -> None:
     for old in snaps[:-keep]:
         if old != current:
             shutil.rmtree(old, ignore_errors=True)
-    for partial in snapshot_dir.glob(".partial-*"):
-        if time.time() - _last_written(partial) > 3600:  # left by a killed writer or load
-            shutil.rmtree(partial, ignore_errors=True)
+    _remove_leftovers(snapshot_dir, writer_locked=True)
+
+
+#: The ``.partial-*`` directories this process is using now (never looked into by its own
+#: :func:`_remove_leftovers`: on a file system that emulates ``flock`` with POSIX locks, closing
+#: another descriptor of the file would drop this process's lock).
+_HELD: set[str] = set()
+_HELD_LOCK = threading.Lock()
+
+
+class _Owner:
+    """Marks a ``.partial-*`` directory as in use by this process until :meth:`release`.
+
+    :data:`OWNER` is created in it and locked (``flock``, exclusive) before anything is written
+    to it, and holds the process's pid, start time and host. The kernel drops the lock when the
+    process dies, however it dies (SIGKILL included); a forked child (the loader's reader)
+    shares it and dies with its parent. Where files cannot be locked the file is not kept, and
+    the directory is judged by its age, as one of an older version."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._fd: int | None = None
+        with _HELD_LOCK:
+            _HELD.add(str(directory))
+        if fcntl is None:  # pragma: no cover - not POSIX
+            return
+        path = directory / OWNER
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            log.debug("cannot mark %s as in use: %s", directory, exc)
+            return
+        try:
+            # Written only once locked: a cleaner that takes the lock of an empty file has come
+            # between the open and the lock (it judges the directory by its age: it is new).
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            pid = os.getpid()
+            me = {"pid": pid, "start": _process_start(pid), "host": socket.gethostname()}
+            os.write(fd, json.dumps(me).encode())
+        except OSError as exc:  # no locks on this file system: judged by its age
+            log.debug("cannot lock %s: %s", path, exc)
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            return
+        self._fd = fd
+
+    def unlink(self) -> None:
+        """Remove the file (the lock is kept until :meth:`release`)."""
+        (self.directory / OWNER).unlink(missing_ok=True)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        with _HELD_LOCK:
+            _HELD.discard(str(self.directory))
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks after boot, from ``/proc``), or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    if len(fields) < 20 or fields[0] in ("Z", "X"):  # a zombie: it has ended
+        return None
+    return fields[19]
+
+
+def _owner_alive(owner: dict[str, Any]) -> bool:
+    """Whether the process ``owner`` describes is still running, as far as can be told here:
+    the same host, the pid in use, and (where ``/proc`` tells) the same start time."""
+    pid = owner.get("pid")
+    if owner.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        pass
+    except (OSError, OverflowError):
+        return False
+    start = owner.get("start")
+    if start is None:
+        return True
+    return _process_start(pid) == start
+
+
+def _why_leftover(partial: Path, fd: int | None, *, writer_locked: bool) -> str | None:
+    """Why ``partial`` (with ``fd`` open on its :data:`OWNER` file, if it has one) belongs to no
+    live process, or None when it may. Takes the owner lock on ``fd`` when it can."""
+    owner: dict[str, Any] | None = None
+    if fd is not None and fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None  # locked: in use
+        except OSError:  # no locks here: judged by its age
+            fd = None
+        else:
+            with contextlib.suppress(OSError, ValueError):
+                owner = json.loads(os.read(fd, 4096) or b"null")
+    if writer_locked and partial.name.startswith(".partial-snap-"):
+        # Snapshots are written one at a time, under the writer lock this process holds.
+        return "a snapshot write that did not finish"
+    if isinstance(owner, dict):
+        if _owner_alive(owner):  # its lock was lost somehow: leave it alone
+            return None
+        return f"process {owner.get('pid')} on {owner.get('host')}, which has ended"
+    age = time.time() - _last_written(partial)
+    if age > LEFTOVER_AGE:
+        return f"nothing written in it for {age / 60:.0f} minutes"
+    return None
+
+
+def _remove_leftovers(snapshot_dir: Path, *, writer_locked: bool) -> None:
+    """Remove the ``.partial-*`` directories that belong to no live load or snapshot write.
+
+    One whose :data:`OWNER` lock can be taken belongs to a process that has ended (unless that
+    process is still running on this host, which is then trusted); one locked is in use and
+    left alone. With the writer lock held (``writer_locked``), every ``.partial-snap-*`` is a
+    leftover, since snapshots are only written under that lock, and so is every pointer file
+    being written (``.CURRENT.*.tmp``). A directory without an owner file (an older version's, or
+    one whose file is being created) is removed once nothing in it was written for
+    :data:`LEFTOVER_AGE` seconds. Each removal is logged (INFO) with its size."""
+    for partial in sorted(snapshot_dir.glob(".partial-*")):
+        with _HELD_LOCK:
+            if str(partial) in _HELD:
+                continue
+        try:
+            fd: int | None = os.open(partial / OWNER, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:  # none (or not a directory, or removed meanwhile)
+            fd = None
+        try:
+            if not partial.is_dir():
+                continue
+            why = _why_leftover(partial, fd, writer_locked=writer_locked)
+            if why is None:
+                continue
+            size = _size(partial)
+            shutil.rmtree(partial, ignore_errors=True)  # with its owner lock held, if any
+        except FileNotFoundError:  # removed meanwhile (by another load or snapshot)
+            continue
+        finally:
+            if fd is not None:
+                os.close(fd)
+        if not partial.exists():
+            log.info("removed the leftover %s (%s bytes): %s", partial.name, f"{size:,}", why)
+    if writer_locked:
+        for pointer in snapshot_dir.glob(f".{CURRENT}.*.tmp"):
+            with contextlib.suppress(OSError):
+                pointer.unlink()
+                log.info("removed the leftover %s", pointer.name)
+
+
+def _size(directory: Path) -> int:
+    """The bytes of the files under ``directory``."""
+    total = 0
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
 
 
 def _last_written(directory: Path) -> float:

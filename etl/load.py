@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, delete, insert, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dashboard import schema
@@ -40,6 +40,23 @@ _LOOKUP_CHUNK = 5000
 #: PostgreSQL: rows a load inserts before its first in-transaction ANALYZE (then each doubling).
 _ANALYZE_FROM = 50_000
 _HASHED = [f for f in schema.CASE_FIELDS if f != "source"]
+#: Fields every load sets whatever its columns: never "absent".
+_ALWAYS_SET = frozenset({"source", "request_id", "status", "location_quality", "service_code"})
+#: What an absent column leaves in a field, per kind of field: no information, not a value.
+_UNKNOWN_IF = {"channel": "unknown", "is_duplicate": False, "is_private": False}
+#: The fields of a location, kept or replaced together.
+_LOCATION = ("lat", "lon", "location_quality", *schema.H3_FIELDS)
+
+
+def absent_fields(adapter: adapters.Adapter, header: list[str]) -> frozenset[str]:
+    """The canonical fields this file has no column for (schema drift: a year's export without
+    ``closed_dt``, say). A stored case updated from such a file keeps what it had there, unless
+    the adapter derived a value for the row from other columns (see :func:`_keep_absent`)."""
+    resolved = adapter.resolve(header)
+    fields = {f for f in schema.CASE_FIELDS if f not in resolved and f not in _ALWAYS_SET}
+    if "status_raw" in fields:
+        fields.add("status")  # the status is read from the raw status
+    return frozenset(fields)
 
 
 @dataclass
@@ -51,6 +68,10 @@ class LoadReport:
     updated: int = 0
     unchanged: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)
+    #: Of the ``unchanged`` rows, those of cases the store holds a newer version of (their
+    #: ``updated_at`` is later than the row's): an older export loaded after a newer one does
+    #: not reopen or revert them.
+    kept_newer: int = 0
     seconds: float = 0.0
     #: where the time went, in seconds: ``read_normalise`` (reading, normalising, hashing, H3;
     #: in a second process for large files, overlapping the rest), ``write`` (inserts and
@@ -77,8 +98,13 @@ class LoadReport:
         q = ", ".join(f"{k} {v:,}" for k, v in sorted(self.quarantined.items())) or "none"
         return (
             f"{self.path}: read {self.read:,} rows as {self.format} into source {self.source!r}: "
-            f"{self.inserted:,} inserted, {self.updated:,} updated, {self.unchanged:,} unchanged, "
-            f"{self.quarantined_total:,} quarantined ({q}) in {self.seconds:.1f} s"
+            f"{self.inserted:,} inserted, {self.updated:,} updated, {self.unchanged:,} unchanged"
+            + (
+                f" ({self.kept_newer:,} older than the stored case: not applied)"
+                if self.kept_newer
+                else ""
+            )
+            + f", {self.quarantined_total:,} quarantined ({q}) in {self.seconds:.1f} s"
         )
 
 
@@ -208,6 +234,13 @@ class Loader:
                     # at 300k rows). Plan each with its values.
                     conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
                 reasons: Counter[str] = Counter()
+                self._absent = absent_fields(adapter, header)
+                if self._absent:
+                    log.debug(
+                        "%s has no column for %s: stored cases keep their values there",
+                        Path(path).name,
+                        ", ".join(sorted(self._absent)),
+                    )
 
                 stages: Counter[str] = Counter()
 
@@ -292,27 +325,120 @@ class Loader:
 
     def _existing(
         self, conn: Connection, source: str, keys: list[str]
-    ) -> dict[str, tuple[int, str, int]]:
-        """``request_id -> (id, row_hash, last_run_id)`` of the keys already stored for
-        ``source``.
+    ) -> dict[str, tuple[int, str, int, Any]]:
+        """``request_id -> (id, row_hash, last_run_id, updated_at)`` of the keys already stored
+        for ``source``.
 
         Plain DBAPI statements in chunks: compiling a Core ``IN`` of thousands of bound
         parameters per chunk cost more than the lookup itself."""
-        found: dict[str, tuple[int, str, int]] = {}
+        found: dict[str, tuple[int, str, int, Any]] = {}
         if not keys:
             return found
         marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         for start in range(0, len(keys), _LOOKUP_CHUNK):
             chunk = keys[start : start + _LOOKUP_CHUNK]
             statement = (
-                "SELECT request_id, id, row_hash, last_run_id FROM cases "  # noqa: S608 - markers
+                "SELECT request_id, id, row_hash, last_run_id, updated_at FROM cases "  # noqa: S608
                 f"WHERE source = {marker} AND request_id IN ({', '.join([marker] * len(chunk))})"
             )
-            for request_id, case_id, row_hash, last_run in conn.exec_driver_sql(
+            for request_id, case_id, row_hash, last_run, updated in conn.exec_driver_sql(
                 statement, (source, *chunk)
             ):
-                found[request_id] = (case_id, row_hash, last_run)
+                found[request_id] = (case_id, row_hash, last_run, updated)
         return found
+
+    @staticmethod
+    def _older(cases: pd.DataFrame, existing: dict[str, tuple[Any, ...]]) -> set[str]:
+        """Keys whose last row in ``cases`` was updated before the stored case (both times
+        known)."""
+        final = cases.drop_duplicates("request_id", keep="last")
+        final = final[final["request_id"].isin(list(existing)) & final["updated_at"].notna()]
+        if final.empty:
+            return set()
+        stored = pd.to_datetime(
+            final["request_id"].map(lambda k: existing[k][3]), utc=True, format="ISO8601"
+        )
+        incoming = pd.to_datetime(final["updated_at"], utc=True)
+        older = stored.notna() & (incoming < stored)
+        return set(final.loc[older, "request_id"])
+
+    def _keep_absent(
+        self,
+        conn: Connection,
+        source: str,
+        cases: pd.DataFrame,
+        absent: frozenset[str],
+        existing: dict[str, tuple[Any, ...]],
+    ) -> pd.DataFrame:
+        """``cases`` with the stored values of ``absent`` fields put back in the rows of stored
+        cases where the file left them empty (a value an adapter derived from other columns is
+        kept), and their row hashes recomputed: a file without ``closed_dt`` neither erases
+        the stored closing times nor counts as an update for lacking them."""
+        kept = [f for f in schema.CASE_FIELDS if f in absent and f not in _LOCATION]
+        location = bool(absent & {"lat", "lon"})
+        columns = [*kept, *(_LOCATION if location else ())]
+        if not columns:
+            return cases
+        rows = cases["request_id"].isin(list(existing))
+        if not rows.any():
+            return cases
+        table = schema.cases
+        stored_parts = []
+        keys = cases.loc[rows, "request_id"].drop_duplicates().tolist()
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = keys[start : start + _LOOKUP_CHUNK]
+            result = conn.execute(
+                select(table.c.request_id, *(table.c[c] for c in columns)).where(
+                    table.c.source == source, table.c.request_id.in_(chunk)
+                )
+            )
+            stored_parts.append(pd.DataFrame(result.fetchall(), columns=["request_id", *columns]))
+        stored = pd.concat(stored_parts).set_index("request_id")
+        cases = cases.copy()
+        at = cases.index[rows]
+        keys_at = cases.loc[at, "request_id"]
+        for name in kept:
+            value = stored[name].reindex(keys_at.to_numpy())
+            value.index = at
+            incoming = cases.loc[at, name]
+            empty = incoming.isna() | (
+                incoming == _UNKNOWN_IF[name] if name in _UNKNOWN_IF else False
+            )
+            fill = empty & value.notna().to_numpy()
+            if not fill.any():
+                continue
+            filled = value[fill]
+            if name in schema.TIME_FIELDS:
+                filled = pd.to_datetime(filled, utc=True, format="ISO8601")
+            elif name in ("is_duplicate", "is_private"):
+                filled = filled.astype(bool)
+            cases[name] = (
+                cases[name].astype(object) if name not in schema.TIME_FIELDS else cases[name]
+            )
+            cases.loc[filled.index, name] = filled
+        if location:
+            # No location in the file for the row (nothing derived): the stored one, whole.
+            none = cases.loc[at, "lat"].isna() & cases.loc[at, "lon"].isna()
+            value = stored.reindex(keys_at.to_numpy())
+            value.index = at
+            fill = none & value["location_quality"].notna().to_numpy()
+            if fill.any():
+                idx = fill.index[fill]
+                for name in _LOCATION:
+                    if name in schema.H3_FIELDS:
+                        cells = value.loc[idx, name].astype("Int64")
+                        cases[name] = cases[name].astype("Int64")
+                        cases.loc[idx, name] = cells
+                    elif name in ("lat", "lon"):
+                        coordinate = pd.to_numeric(value.loc[idx, name], errors="coerce")
+                        cases.loc[idx, name] = coordinate.astype(float).to_numpy()
+                    else:
+                        cases.loc[idx, name] = value.loc[idx, name].to_numpy()
+        for name in kept:  # the dtypes the hash was computed with
+            if name in ("is_duplicate", "is_private"):
+                cases[name] = cases[name].astype(bool)
+        cases["row_hash"] = row_hashes(cases)
+        return cases
 
     def _upsert(
         self,
@@ -331,22 +457,36 @@ class Loader:
         self._keep_statistics(conn, report)
         existing = self._existing(conn, report.source, keys)
         stored_hash = {k: v[1] for k, v in existing.items()}
+        absent = getattr(self, "_absent", frozenset())
+        if absent and existing:
+            cases = self._keep_absent(conn, report.source, cases, absent, existing)
 
+        # A stored case the file holds an older version of (by its updated time) is left as it
+        # is: a backfill or a delayed retry does not reopen cases closed since.
+        older_keys = self._older(cases, existing)
         # Rows are applied in file order: the first row of a key compares with the store, a later
-        # row of the same key with the row before it.
+        # row of the same key with the row before it (so a file that repeats a key with other
+        # values reports updates each time it is loaded, though the store ends the same). Every
+        # row of a key the store holds a newer version of is unchanged.
         previous = cases.groupby("request_id", sort=False)["row_hash"].shift(1)
         first = previous.isna()
         previous[first] = cases.loc[first, "request_id"].map(stored_hash)
-        inserted = previous.isna()
-        unchanged = ~inserted & (previous == cases["row_hash"])
+        settled = cases["request_id"].isin(older_keys)
+        inserted = previous.isna() & ~settled
+        unchanged = settled | (~inserted & (previous == cases["row_hash"]))
         report.inserted += int(inserted.sum())
         report.unchanged += int(unchanged.sum())
         report.updated += int((~inserted & ~unchanged).sum())
+        report.kept_newer += int(cases["request_id"].isin(older_keys).sum())
 
         final = cases.drop_duplicates("request_id", keep="last")
         in_store = final["request_id"].isin(list(existing))
         new = final[~in_store].copy()
-        changed = final[in_store & (final["row_hash"] != final["request_id"].map(stored_hash))]
+        changed = final[
+            in_store
+            & (final["row_hash"] != final["request_id"].map(stored_hash))
+            & ~final["request_id"].isin(older_keys)
+        ]
         changed = changed.copy()
         if new.empty and changed.empty:
             return

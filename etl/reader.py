@@ -9,8 +9,8 @@ whole document and collect its header, once to read it (see :mod:`etl.formats_op
 UTF-8 (bytes past the sniffed head that are not UTF-8 are read as Windows-1252), Windows-1252 and
 UTF-16 (with a byte-order mark, or without one when its first KB is mostly ASCII) are read. A file
 that cannot be read as a whole (missing, binary, empty, no header, a zip without exactly one CSV,
-an encrypted zip, an Excel workbook) raises :class:`dashboard.errors.InputFileError` before
-anything is loaded. Rows with the wrong number of
+an encrypted zip, an Excel workbook, a quote never closed) raises
+:class:`dashboard.errors.InputFileError` before anything is loaded. Rows with the wrong number of
 fields are handed back separately, with their line number, to be quarantined.
 """
 
@@ -25,7 +25,7 @@ import os
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 MAX_FIELD_CHARS = 64 * 1024 * 1024
 #: A quoted field may hold line breaks; one that spans more physical lines than this is a quote
 #: that is never closed (everything after it would load as one broken row): the file is refused.
+#: A quoted field still open at the end of the file is refused too, whatever its length.
 MAX_ROW_LINES = 1_000
 csv.field_size_limit(MAX_FIELD_CHARS)
 
@@ -249,8 +250,8 @@ class ExportFile:
                 text = io.TextIOWrapper(
                     buffered, encoding=self.encoding, errors=self._errors, newline=""
                 )
-                # NUL characters (a stray one deep in a file) cannot be stored by PostgreSQL.
-                lines = (ln.replace("\x00", "\ufffd") if "\x00" in ln else ln for ln in text)
+                source = _Lines(text)
+                lines = iter(source)
                 named = _excel_separator(head, sniffed)
                 skipped = 0  # lines before the header (Excel's sep= line)
                 if named is not None:
@@ -268,6 +269,8 @@ class ExportFile:
                     raise self._not_a_table("the file is empty") from exc
                 except csv.Error as exc:
                     raise self._not_a_table(f"not a CSV file ({exc})") from exc
+                if source.ended:
+                    raise _unclosed_at_end(self.path, header, reader.line_num + skipped)
                 header = [h.replace("\ufeff", "").strip() for h in header]
                 if len(header) < 2 or not any(header):
                     if skipped:
@@ -277,7 +280,9 @@ class ExportFile:
                         )
                     raise self._not_a_table("the first line is not a CSV header")
                 progress = _Progress(counter, self.size)
-                batches = self._batches(reader, len(header), batch_size, self.path, skipped=skipped)
+                batches = self._batches(
+                    reader, len(header), batch_size, self.path, skipped=skipped, source=source
+                )
                 yield header, batches, progress
         except (OSError, EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
             # also while streaming: a compressed file that breaks half-way is refused whole
@@ -348,10 +353,18 @@ class ExportFile:
 
     @staticmethod
     def _batches(
-        reader: csv.Reader, width: int, batch_size: int, path: Path, *, skipped: int = 0
+        reader: csv.Reader,
+        width: int,
+        batch_size: int,
+        path: Path,
+        *,
+        skipped: int = 0,
+        source: _Lines | None = None,
     ) -> Iterator[RawBatch]:
         """Rows in batches, numbered by the physical line they start on (``skipped`` lines were
-        read before ``reader`` saw any)."""
+        read before ``reader`` saw any). ``source``, the lines ``reader`` reads: a row the end of
+        the file ended (a quoted field still open there) refuses the file, whatever its length.
+        """
         batch = RawBatch(rows=[], lines=[])
         start = reader.line_num + 1 + skipped
         rows = iter(reader)
@@ -368,6 +381,8 @@ class ExportFile:
                     else f"not readable as CSV ({exc})"
                 )
                 raise InputFileError(f"{path}: line {start}: {hint}. Nothing was loaded") from exc
+            if source is not None and source.ended:
+                raise _unclosed_at_end(path, row, reader.line_num + skipped)
             if reader.line_num + skipped - start >= MAX_ROW_LINES:
                 raise InputFileError(
                     f"{path}: line {start}: a quoted field runs over "
@@ -386,6 +401,43 @@ class ExportFile:
                 batch = RawBatch(rows=[], lines=[])
         if batch.rows or batch.bad:
             yield batch
+
+
+class _Lines:
+    """The lines of a CSV text (NUL characters, which PostgreSQL cannot store, replaced), noting
+    when they run out (``ended``).
+
+    A csv reader asks for the next line only while a row is unfinished or to start the next
+    one: a row handed back after the lines ran out was ended by the end of the file, which only
+    happens inside a quoted field (the csv module, not strict, returns the rest of the file as
+    that field's text instead of an error)."""
+
+    def __init__(self, text: Iterable[str]) -> None:
+        self.ended = False
+        self._lines = self._read(text)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._lines
+
+    def _read(self, text: Iterable[str]) -> Iterator[str]:
+        for ln in text:
+            yield ln.replace("\x00", "\ufffd") if "\x00" in ln else ln
+        self.ended = True
+
+
+def _unclosed_at_end(
+    path: str | os.PathLike[str], row: list[str], last_line: int
+) -> InputFileError:
+    """The refusal of a file whose quoted field is still open at its end (``row``, read up to
+    physical line ``last_line``), naming the line the quote opened on: the open field is the
+    row's last, holding every line break from there on."""
+    text = row[-1] if row else ""
+    breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
+    opened = last_line - breaks + (1 if text.endswith(("\n", "\r")) else 0)
+    return InputFileError(
+        f"{path}: line {opened}: a quoted field is still open at the end of the file; a quote "
+        "is probably never closed. Nothing was loaded"
+    )
 
 
 def _kind(head: bytes) -> str:
