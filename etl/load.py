@@ -351,6 +351,8 @@ class Loader:
     def _older(cases: pd.DataFrame, existing: dict[str, tuple[Any, ...]]) -> set[str]:
         """Keys whose last row in ``cases`` was updated before the stored case (both times
         known)."""
+        if not existing:  # a first load: nothing stored to be newer
+            return set()
         final = cases.drop_duplicates("request_id", keep="last")
         final = final[final["request_id"].isin(list(existing)) & final["updated_at"].notna()]
         if final.empty:
