@@ -465,6 +465,42 @@ def _refuse_malformed_callbacks(server: flask.Flask) -> None:
         return {"error": problem}, 400
 
 
+def prepare_worker(settings: Settings) -> None:
+    """What a web worker started by gunicorn (``app:server``) does before it serves, as
+    ``stat311 serve`` does: log as the commands do (``time level logger: message`` at
+    ``STAT311_LOG_LEVEL``; gunicorn sets up only its own logger), bring the store's schema to the
+    newest revision (safe with workers starting at once), and say when the read-model snapshot
+    is missing or out of date. It does not rebuild the snapshot: that can take minutes, longer
+    than gunicorn lets a worker start; run ``stat311 snapshot`` first (docs/OPERATIONS.md)."""
+    from dashboard.cli import setup_logging
+    from dashboard.sla import load_policy
+    from dashboard.snapshot import NO_SNAPSHOT_YET, _current_if_fresh
+    from dashboard.store import Store
+
+    if not logging.getLogger().handlers:  # an embedding program's logging is left alone
+        setup_logging(settings.log_level).active = False
+    store = Store(settings.database_url)
+    store.migrate()
+    _, why = _current_if_fresh(
+        store=store,
+        snapshot_dir=settings.snapshot_dir,
+        timezone=settings.timezone,
+        policy=load_policy(settings.sla_policy),
+    )
+    if why == NO_SNAPSHOT_YET:
+        log.warning(
+            "no read-model snapshot yet: the pages say so until `stat311 snapshot` is run or an "
+            "export is loaded"
+        )
+    elif why:
+        log.warning(
+            "the read-model snapshot is out of date (%s): the pages show what it holds until "
+            "`stat311 snapshot` is run with these settings (web workers do not rebuild it)",
+            why,
+        )
+    store.dispose()
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Dash:
     """Build the dashboard. ``services`` defaults to the read model of ``settings``.
 

@@ -580,6 +580,21 @@ def _sign_out_page(message: str = "", status: int = 200) -> flask.Response:
     )
 
 
+def health_problem(store: Store, settings: Settings) -> str:
+    """Why this worker cannot serve data (the store does not answer, no read-model snapshot
+    yet), or "" when it can."""
+    from dashboard.snapshot import current_snapshot
+
+    try:
+        store.ping()
+    except Exception as exc:  # a database down, a wrong password, a missing file...
+        log.debug("health check: the store does not answer", exc_info=exc)
+        return "the store does not answer"
+    if current_snapshot(settings.snapshot_dir) is None:
+        return "no read-model snapshot yet: run `stat311 snapshot` or load an export"
+    return ""
+
+
 def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
     """Sessions, the sign-in/out routes and the guard on every request."""
     secret = settings.secret_key
@@ -723,6 +738,12 @@ def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
 
     @server.get("/healthz")
     def healthz() -> flask.Response:
+        # For a load balancer: "ok" only when this worker can answer from the store and the
+        # snapshot; else 503 and what is wrong (no details of the database: anyone may ask).
+        problem = health_problem(store, settings)
+        if problem:
+            log.warning("health check failed: %s", problem)
+            return flask.Response(problem, status=503, mimetype="text/plain")
         return flask.Response("ok", mimetype="text/plain")
 
     server.extensions["stat311_users"] = users

@@ -269,6 +269,11 @@ class Store:
             "seconds": round(time.perf_counter() - started, 3),
         }
 
+    def ping(self) -> None:
+        """Raise unless the database answers a query on the cases table (the health check)."""
+        with self.connect() as conn:
+            conn.execute(text("SELECT 1 FROM cases LIMIT 1")).fetchall()
+
     def schema_revision(self) -> str | None:
         with self.connect() as conn:
             try:
