@@ -580,6 +580,10 @@ def _sign_out_page(message: str = "", status: int = 200) -> flask.Response:
     )
 
 
+#: The shortest ``STAT311_SECRET_KEY`` production mode accepts (``secrets.token_hex(32)`` gives 64).
+MIN_SECRET_KEY_CHARS = 32
+
+
 def health_problem(store: Store, settings: Settings) -> str:
     """Why this worker cannot serve data (the store does not answer, no read-model snapshot
     yet), or "" when it can."""
@@ -598,6 +602,13 @@ def health_problem(store: Store, settings: Settings) -> str:
 def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
     """Sessions, the sign-in/out routes and the guard on every request."""
     secret = settings.secret_key
+    if secret and settings.production and len(secret.strip()) < MIN_SECRET_KEY_CHARS:
+        # A key of "x" or " " signs sessions anyone could forge.
+        raise ConfigError(
+            f"STAT311_SECRET_KEY is too short for production: {len(secret.strip())} characters, "
+            f"at least {MIN_SECRET_KEY_CHARS} (e.g. python -c 'import secrets; "
+            "print(secrets.token_hex(32))')"
+        )
     if not secret:
         if settings.production:
             raise ConfigError(

@@ -243,7 +243,7 @@ SETTINGS: tuple[Setting, ...] = (
         "secret_key",
         "",
         str,
-        "Key that signs session cookies. Required when `STAT311_PRODUCTION` is true; otherwise a "
+        "Key that signs session cookies. Required when `STAT311_PRODUCTION` is true (at least 32 characters); otherwise a "
         "random key is used and sign-ins end when the server restarts.",
     ),
     Setting(

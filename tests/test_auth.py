@@ -213,6 +213,18 @@ def test_production_mode_needs_a_secret_key(tmp_path, reset_dash_registries) -> 
     assert app.server.config["SESSION_COOKIE_SECURE"] is True
 
 
+@pytest.mark.parametrize("key", [" ", "x", "s3cret", "k" * 31, " " * 40 + "short"])
+def test_production_mode_refuses_a_short_secret_key(tmp_path, reset_dash_registries, key) -> None:
+    """A review started gunicorn with a key of one space: sessions anyone could forge."""
+    with pytest.raises(ConfigError) as err:
+        create_app(make_settings(tmp_path, production=True, secret_key=key))
+    assert str(err.value).startswith(
+        f"STAT311_SECRET_KEY is too short for production: {len(key.strip())} characters, "
+        "at least 32"
+    )
+    create_app(make_settings(tmp_path / "dev", secret_key=key))  # outside production: allowed
+
+
 def test_reverse_proxy_header_mode(demo, reset_dash_registries, executive) -> None:
     settings, _ = demo
     app = create_app(settings.__class__(**{**settings.__dict__, "auth_header": "X-Remote-User"}))
