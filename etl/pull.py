@@ -39,7 +39,7 @@ from sqlalchemy import insert, select, update
 
 from dashboard import schema
 from dashboard.argtypes import source_name
-from dashboard.errors import ConfigError, Stat311Error
+from dashboard.errors import ConfigError, InputFileError, Stat311Error
 from dashboard.settings import Settings
 from dashboard.store import Store
 
@@ -57,6 +57,12 @@ class PullError(Stat311Error):
     """A live pull failed (the server, the network, or a bad page). Pages loaded before stay."""
 
     exit_code = 1
+
+
+REPULL_HELP = (
+    "with --since: start there even where an earlier pull already went (re-pull a period, e.g. "
+    "to pick up late updates); without it a later resume point wins"
+)
 
 
 # -- HTTP -------------------------------------------------------------------------------------
@@ -124,9 +130,13 @@ class Http:
         except (http.client.HTTPException, ConnectionError, OSError) as exc:
             return f"connection broken ({type(exc).__name__}: {exc})", None
         try:
-            return _Body(json.loads(body.decode("utf-8-sig"))), None
+            data = json.loads(body.decode("utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return f"the response is not valid JSON (truncated?) ({exc})", None
+        error = _error_list(data)
+        if error:  # "200 OK" with an Open311 error list: the server's error, retried as a 5xx
+            return f"the server answered with an error: {error}", None
+        return _Body(data), None
 
     def _read(self, url: str, response: Any) -> bytes:
         """The whole body, at most ``max_bytes`` (else a PullError: a retry would get the same);
@@ -305,6 +315,18 @@ class PullReport:
         )
 
 
+def _error_list(data: Any) -> str:
+    """The errors of an Open311 error answer (``[{"code": 503, "description": "..."}]``, which
+    some servers send with status 200), as text; "" for anything else (rows, an empty page)."""
+    if not isinstance(data, list) or not data:
+        return ""
+    if not all(
+        isinstance(r, dict) and set(r) <= {"code", "description"} and "code" in r for r in data
+    ):
+        return ""
+    return "; ".join(f"{r.get('code')} {r.get('description') or ''}".strip() for r in data)[:300]
+
+
 def _load_page(
     records: list[dict[str, Any]],
     *,
@@ -320,15 +342,24 @@ def _load_page(
     with tempfile.TemporaryDirectory(prefix="stat311-pull-") as tmp:
         path = Path(tmp) / "page.json"
         path.write_text(json.dumps(records), encoding="utf-8")
-        report = load_file(
-            path,
-            store=store,
-            settings=settings,
-            format=format,
-            source=source,
-            progress=False,
-            snapshot=False,
-        )
+        try:
+            report = load_file(
+                path,
+                store=store,
+                settings=settings,
+                format=format,
+                source=source,
+                progress=False,
+                snapshot=False,
+            )
+        except InputFileError as exc:
+            # Name the page, not the temporary file it was loaded from; a server's bad page is
+            # the server's failure (exit code 1), not a bad option (2).
+            reason = str(exc).removeprefix(f"{path}: ")
+            raise PullError(
+                f"{label}: the page cannot be loaded: {reason} (nothing of it was loaded; pages "
+                "loaded before this are kept, re-run to resume)"
+            ) from None
     _label_run(store, report.run_id, label)
     return report
 
@@ -390,6 +421,9 @@ class Open311Pull:
     page_size: int = 100
     window_days: int = 90
     default_days: int = 90  # first pull without --since: this many days back
+    #: ``pull --since`` on the command line: start there whatever was pulled before (a re-pull);
+    #: a sources file's ``since`` is only where the first pull starts.
+    since_wins: bool = False
     max_pages: int = 10_000  # per window, a guard against a server ignoring `page`
 
     @property
@@ -416,7 +450,7 @@ class Open311Pull:
         return best
 
     def start(self, store: Store, now: datetime) -> tuple[datetime, str | None]:
-        resume = self.resume_point(store)
+        resume = None if (self.since_wins and self.since) else self.resume_point(store)
         if resume is not None and (self.since is None or resume > self.since):
             return resume, _iso(resume)
         return self.since or now - timedelta(days=self.default_days), None
@@ -515,6 +549,8 @@ class SocrataPull:
     base_url: str | None = None  # e.g. http://127.0.0.1:8000 (tests); default https://DOMAIN
     updated_field: str = ":updated_at"
     limit: int = 1000
+    #: ``pull --since`` on the command line wins over the resume point (see Open311Pull).
+    since_wins: bool = False
 
     @property
     def endpoint(self) -> str:
@@ -534,7 +570,7 @@ class SocrataPull:
         return max(found, default=None)
 
     def start(self, store: Store) -> tuple[str | None, str | None]:
-        resume = self.resume_point(store)
+        resume = None if (self.since_wins and self.since) else self.resume_point(store)
         since = self.since.strftime("%Y-%m-%dT%H:%M:%S") if self.since else None
         if resume is not None and (since is None or resume > since):
             return resume, resume
@@ -580,11 +616,20 @@ class SocrataPull:
                 if not data:
                     break
                 if data == previous:
-                    log.warning(
-                        "%s: $offset=%d repeats the previous page; the server ignores $offset",
-                        self.endpoint,
-                        offset,
-                    )
+                    if after is not None:  # paging after the last row read
+                        log.warning(
+                            "%s: the page after %s = %s (:id %s) repeats the previous page; "
+                            "the server ignores $where; stopping here (the next pull resumes)",
+                            self.endpoint,
+                            self.updated_field,
+                            *after,
+                        )
+                    else:
+                        log.warning(
+                            "%s: $offset=%d repeats the previous page; the server ignores $offset",
+                            self.endpoint,
+                            offset,
+                        )
                     break
                 previous = data
                 through = max((str(r.get(self.updated_field) or "") for r in data), default="")
@@ -766,10 +811,13 @@ def _http(args: argparse.Namespace, settings: Settings, *, socrata: bool) -> Htt
 
 
 def cmd_pull_open311(args: argparse.Namespace, settings: Settings) -> int:
+    if args.repull and not args.since:
+        raise ConfigError("--repull needs --since (the start of the period to pull again)")
     pull = Open311Pull(
         url=check_http_url(args.url),
         jurisdiction=args.jurisdiction,
         since=parse_since(args.since) if args.since else None,
+        since_wins=bool(args.since) and args.repull,
         service_codes=tuple(c for v in args.service_code or () for c in v.split(",") if c),
         source=args.source,
         page_size=args.page_size,
@@ -785,11 +833,14 @@ def cmd_pull_open311(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_pull_socrata(args: argparse.Namespace, settings: Settings) -> int:
+    if args.repull and not args.since:
+        raise ConfigError("--repull needs --since (the start of the period to pull again)")
     pull = SocrataPull(
         domain=check_domain(args.domain),
         dataset=args.dataset,
         format=args.format,
         since=parse_since(args.since) if args.since else None,
+        since_wins=bool(args.since) and args.repull,
         source=args.source,
         base_url=check_http_url(args.base_url, "--base-url") if args.base_url else None,
         updated_field=args.updated_field,
@@ -888,6 +939,7 @@ def add_subparsers(sub: Any) -> None:
     )
     o.add_argument("--jurisdiction", metavar="ID", help="jurisdiction_id")
     o.add_argument("--since", metavar="ISO", help="start here (default: resume, or 90 days ago)")
+    o.add_argument("--repull", action="store_true", help=REPULL_HELP)
     o.add_argument(
         "--service-code",
         action="append",
@@ -926,6 +978,7 @@ def add_subparsers(sub: Any) -> None:
     s.add_argument("dataset", metavar="DATASET_ID", help="e.g. erm2-nwe9")
     s.add_argument("--format", required=True, choices=SOCRATA_FORMATS)
     s.add_argument("--since", metavar="ISO", help="rows updated at or after this time")
+    s.add_argument("--repull", action="store_true", help=REPULL_HELP)
     s.add_argument(
         "--source",
         type=source_name,
