@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dashboard import schema
@@ -384,18 +384,28 @@ class Loader:
         rows = cases["request_id"].isin(list(existing))
         if not rows.any():
             return cases
-        table = schema.cases
-        stored_parts = []
+        # Only the stored cases with something there to keep (a format that never has the
+        # column, reloaded, finds none): plain DBAPI statements, as in _existing.
+        something = " OR ".join(
+            f"{c} = TRUE" if c in ("is_duplicate", "is_private") else f"{c} IS NOT NULL"
+            for c in columns
+        )
+        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        stored_parts = [pd.DataFrame(columns=["request_id", *columns])]
         keys = cases.loc[rows, "request_id"].drop_duplicates().tolist()
         for start in range(0, len(keys), _LOOKUP_CHUNK):
             chunk = keys[start : start + _LOOKUP_CHUNK]
-            result = conn.execute(
-                select(table.c.request_id, *(table.c[c] for c in columns)).where(
-                    table.c.source == source, table.c.request_id.in_(chunk)
-                )
+            statement = (
+                f"SELECT request_id, {', '.join(columns)} FROM cases "  # noqa: S608 - schema names
+                f"WHERE source = {marker} AND request_id IN ({', '.join([marker] * len(chunk))}) "
+                f"AND ({something})"
             )
-            stored_parts.append(pd.DataFrame(result.fetchall(), columns=["request_id", *columns]))
+            found = conn.exec_driver_sql(statement, (source, *chunk)).fetchall()
+            if found:
+                stored_parts.append(pd.DataFrame(found, columns=["request_id", *columns]))
         stored = pd.concat(stored_parts).set_index("request_id")
+        if stored.empty:
+            return cases
         cases = cases.copy()
         at = cases.index[rows]
         keys_at = cases.loc[at, "request_id"]
