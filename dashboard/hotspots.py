@@ -1173,10 +1173,11 @@ def _analyse(
             cells[name] = values
     drawn = cells[(cells["count"] > 0) | (cells["bin"] != 0)]["h3"].to_numpy(np.int64)
     addresses = _addresses(cases, flt, resolution, drawn[np.isin(drawn, counts["h3"])])
-    cells = cells.merge(addresses, on="h3", how="left")
-    cells["address"] = [
-        a.split(" | ")[0] if isinstance(a, str) else None for a in cells["addresses"]
-    ]
+    # Columns by position in the grid (the cells are the grid's, in its order), not by merging.
+    cells["addresses"] = _by_cell(grid, addresses["h3"], addresses["addresses"])
+    cells["address"] = _by_cell(
+        grid, addresses["h3"], [a.split(" | ")[0] for a in addresses["addresses"]]
+    )
     hot_cells = cells.loc[cells["bin"] > 0, "h3"].to_numpy(np.int64)
     if mode == "emerging":
         from dashboard.hotspots_emerging import HOT_CATEGORIES
@@ -1193,7 +1194,7 @@ def _analyse(
         params.end,
         late_as_of=as_of if mode in ("late", "share") else None,
     )
-    cells = cells.merge(trends[["h3", "trend"]], on="h3", how="left")
+    cells["trend"] = _by_cell(grid, trends["h3"], trends["trend"])
     result = HotspotResult(
         params=params,
         resolution=resolution,
@@ -1219,6 +1220,16 @@ def _analyse(
     )
     _lru_put(_RESULTS, key, result, MAX_CACHED_RESULTS)
     return result
+
+
+def _by_cell(grid: HexGrid, cells: Iterable[int], values: Iterable[Any]) -> np.ndarray:
+    """A column of the grid's cells (in its order): ``values`` at ``cells``, None elsewhere
+    (and for cells outside the grid)."""
+    out = np.full(grid.n, None, dtype=object)
+    pos = grid.index_of(np.fromiter(cells, dtype=np.int64))
+    items = np.fromiter(values, dtype=object, count=pos.size)
+    out[pos[pos >= 0]] = items[pos >= 0]
+    return out
 
 
 #: What :func:`_events` counts, in words, per mode.

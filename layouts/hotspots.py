@@ -458,10 +458,40 @@ def hotspot_map(
     else:
         classes = [3, 2, 1, -1, -2, -3, 0]
         key = "bin"
+    # Each column is converted once for all the cells, then split by class: filtering the
+    # frame per class, and mapping each part's columns, cost more than the rest of the figure.
+    n_all = len(cells)
+    keys = cells[key].to_numpy()
+    labels = [_text(v) for v in (cells["category"] if emerging else cells["label"])]
+    counts = cells["count"].to_numpy(np.int64).tolist()
+    opens = cells["open"].to_numpy(np.int64).tolist()
+    zs = np.round(cells["z"].to_numpy(np.float64), 3).tolist()
+    qs = [float(f"{q:.3g}") for q in cells["q"].to_numpy(np.float64).tolist()]
+    places = [_text(v) for v in cells["address"]]
+    areas = [_text(v) for v in cells["area"]]
+    names = cells["cell"].tolist()
+    details = [""] * n_all
+    if mode == "late" and "late" in cells:
+        details = [f"Late: {v:,}<br>" for v in cells["late"].to_numpy(np.int64).tolist()]
+    elif mode == "share" and "share_smoothed" in cells:
+        details = [
+            f"Late: {late:,} of {judged:,} due; share late (smoothed): {share:.0%}<br>"
+            for late, judged, share in zip(
+                cells["late"].to_numpy(np.int64).tolist(),
+                cells["judged"].to_numpy(np.int64).tolist(),
+                cells["share_smoothed"].to_numpy(np.float64).tolist(),
+                strict=True,
+            )
+        ]
+    if emerging and "hot_steps" in cells:
+        details = [
+            f"{d}Hot in {int(h)}, cold in {int(c)} steps<br>"
+            for d, h, c in zip(details, cells["hot_steps"], cells["cold_steps"], strict=True)
+        ]
     data = []
     for cls in classes:
-        part = cells[cells[key] == cls]
-        if part.empty:
+        rows = np.flatnonzero(keys == cls).tolist()
+        if not rows:
             continue
         if emerging:
             colour, line = CATEGORY_COLOURS[cls], CATEGORY_OUTLINES[cls]
@@ -469,47 +499,20 @@ def hotspot_map(
         else:
             colour, line = BIN_COLOURS[int(cls)], BIN_OUTLINES[int(cls)]
             name = BIN_LABELS[int(cls)] if cls != 0 else "Not significant (has requests)"
-        n = len(part)
-        detail = [""] * n
-        if mode == "late" and "late" in part:
-            detail = [f"Late: {int(v):,}<br>" for v in part["late"]]
-        elif mode == "share" and "share_smoothed" in part:
-            detail = [
-                f"Late: {int(late):,} of {int(judged):,} due; share late (smoothed): "
-                f"{share:.0%}<br>"
-                for late, judged, share in zip(
-                    part["late"], part["judged"], part["share_smoothed"], strict=True
-                )
-            ]
-        if emerging and "hot_steps" in part:
-            detail = [
-                f"{d}Hot in {int(h)}, cold in {int(c)} steps<br>"
-                for d, h, c in zip(detail, part["hot_steps"], part["cold_steps"], strict=True)
-            ]
-        label = part["category"] if emerging else part["label"]
         custom = [
-            list(row)
-            for row in zip(
-                label.map(_text),
-                part["count"].astype(int).tolist(),
-                part["open"].astype(int).tolist(),
-                part["z"].astype(float).round(3).tolist(),
-                [float(f"{q:.3g}") for q in part["q"].astype(float)],
-                part["address"].map(_text),
-                part["area"].map(_text),
-                detail,
-                strict=True,
-            )
+            [labels[i], counts[i], opens[i], zs[i], qs[i], places[i], areas[i], details[i]]
+            for i in rows
         ]
+        locations = [names[i] for i in rows]
         data.append(
             {
                 "type": "choroplethmap",
                 "geojson": {
                     "type": "FeatureCollection",
-                    "features": [features[c] for c in part["cell"] if c in features],
+                    "features": [features[c] for c in locations if c in features],
                 },
-                "locations": part["cell"].tolist(),
-                "z": [0] * n,
+                "locations": locations,
+                "z": [0] * len(rows),
                 "zmin": 0,
                 "zmax": 1,
                 "colorscale": [[0, colour], [1, colour]],
@@ -695,23 +698,28 @@ def bin_legend_rows(cells: pd.DataFrame, mode: str = "count") -> list[dict[str, 
     """One row per confidence bin: its cells (the "not significant" ones with a request) and
     the amount of the mode's measure in them: requests, late requests, or, for the share, the
     late requests over the requests due in those cells (the map's smoothed shares do not add)."""
+    bins = cells["bin"].to_numpy()
+    count = cells["count"].to_numpy(np.int64)
+    late = cells["late"].to_numpy(np.int64) if mode in ("late", "share") else None
+    judged = cells["judged"].to_numpy(np.int64) if mode == "share" else None
     rows = []
     for b in (3, 2, 1, 0, -1, -2, -3):
-        part = cells[cells["bin"] == b]
+        part = bins == b
         if b == 0:
-            part = part[part["count"] > 0]
+            part &= count > 0
         row = {
             "colour": BIN_COLOURS[b],
             "outline": BIN_OUTLINES[b],
             "label": BIN_LABELS[b] if b else "Not significant (has requests)",
-            "cells": int(len(part)),
-            "requests": int(part["count"].sum()),
+            "cells": int(part.sum()),
+            "requests": int(count[part].sum()),
         }
+        if late is not None:
+            row["late"] = int(late[part].sum())
         if mode == "late":
-            row["late"] = int(part["late"].sum())
             row["amount"] = f"{row['late']:,}"
-        elif mode == "share":
-            row["late"], row["judged"] = int(part["late"].sum()), int(part["judged"].sum())
+        elif judged is not None:
+            row["judged"] = int(judged[part].sum())
             row["amount"] = share_text(row["late"], row["judged"])
         rows.append(row)
     return rows
