@@ -474,14 +474,14 @@ def prepare_worker(settings: Settings) -> None:
     than gunicorn lets a worker start; run ``stat311 snapshot`` first (docs/OPERATIONS.md)."""
     from dashboard.cli import setup_logging
     from dashboard.sla import load_policy
-    from dashboard.snapshot import NO_SNAPSHOT_YET, _current_if_fresh
+    from dashboard.snapshot import NO_SNAPSHOT_YET, current_if_fresh
     from dashboard.store import Store
 
     if not logging.getLogger().handlers:  # an embedding program's logging is left alone
         setup_logging(settings.log_level).active = False
     store = Store(settings.database_url)
     store.migrate()
-    _, why = _current_if_fresh(
+    _, why = current_if_fresh(
         store=store,
         snapshot_dir=settings.snapshot_dir,
         timezone=settings.timezone,

@@ -1094,14 +1094,14 @@ def ensure_current(
     changed since it was written (e.g. a load committed but was stopped before its snapshot was
     swapped in)."""
     fresh = {"store": store, "snapshot_dir": snapshot_dir, "timezone": timezone, "policy": policy}
-    path, why = _current_if_fresh(**fresh)
+    path, why = current_if_fresh(**fresh)
     if path is not None:
         return path
     snapshot_dir = Path(snapshot_dir)
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     with _writer_lock(snapshot_dir):
         # Several workers may have found it stale at once: the first rebuilds, the others use it.
-        path, why = _current_if_fresh(**fresh)
+        path, why = current_if_fresh(**fresh)
         if path is None:
             # A rebuild reads every case (about 2.5 minutes at 10M cases): say why, and how to
             # do it ahead of a restart next time.
@@ -1125,7 +1125,7 @@ def ensure_current(
 NO_SNAPSHOT_YET = "there is none yet"
 
 
-def _current_if_fresh(
+def current_if_fresh(
     *, store: Store, snapshot_dir: Path, timezone: str, policy: SlaPolicy | None
 ) -> tuple[Path | None, str]:
     """``(the current snapshot, "")`` when it is fresh, else ``(None, why it is not)``."""
