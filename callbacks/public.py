@@ -240,7 +240,8 @@ def map_state(
     else:
         chosen = map_settings_from_search(search, types=types)
         address = no_update
-        controls = [chosen["type"], str(chosen["days"]), chosen["view"]]
+        # The type box's "All request types" is "" (a native select has no empty value).
+        controls = [chosen["type"] or "", str(chosen["days"]), chosen["view"]]
     try:
         shown = map_view(data, chosen["type"], chosen["days"], chosen["view"], viewport)
     except SnapshotMissingError:

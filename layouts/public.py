@@ -482,11 +482,16 @@ def map_page(types: Sequence[str], *, default_days: int, windows: Sequence[int] 
                 [
                     control(
                         "Request type",
-                        dcc.Dropdown(
+                        # A native select, as the period and the view are: Dash's dropdown
+                        # keeps a focusable box hidden from screen readers (axe-core:
+                        # aria-hidden-focus), which a public page should not have.
+                        dbc.Select(
                             id=Ids.MAP_TYPE,
-                            options=[{"label": t, "value": t} for t in types],
-                            value=None,
-                            placeholder="All request types",
+                            options=[
+                                {"label": ALL_TYPES_LABEL, "value": ""},
+                                *({"label": t, "value": t} for t in types),
+                            ],
+                            value="",
                         ),
                         md=6,
                     ),
@@ -533,6 +538,8 @@ def map_page(types: Sequence[str], *, default_days: int, windows: Sequence[int] 
 
 
 MAP_HEIGHT = 460
+#: The public map's type box, for every type (its value is "": no type chosen).
+ALL_TYPES_LABEL = "All request types"
 
 
 def plot_width(viewport: Any) -> int:

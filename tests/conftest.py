@@ -100,3 +100,19 @@ def reset_dash_registries() -> Iterator[None]:
     clear()
     yield
     clear()
+
+
+@pytest.fixture
+def served_demo(demo, reset_dash_registries, monkeypatch) -> Iterator[tuple[str, str]]:
+    """The app on the demo store, served on a free port, no rate limit in the way, with an
+    executive user :data:`A11Y_USER`: ``(base url, that user's password)``."""
+    from dashboard.app_factory import create_app
+    from tests.support.browser import serve_wsgi
+    from tests.support.signin import A11Y_USER, make_user
+
+    monkeypatch.setenv("STAT311_RATE_LIMIT", "1000000 per minute")
+    settings, _ = demo
+    password = make_user(settings, A11Y_USER, role="executive")
+    app = create_app(settings)
+    with serve_wsgi(app.server) as url:
+        yield url, password

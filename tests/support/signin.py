@@ -42,3 +42,7 @@ def client_sign_in(client: Any, email: str, password: str) -> Any:
         "/sign-in",
         data={"csrf_token": token, "email": email, "password": password, "next": "/"},
     )
+
+
+#: The executive user of the ``served_demo`` fixture (tests/conftest.py).
+A11Y_USER = "a11y@team.test"
