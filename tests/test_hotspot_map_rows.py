@@ -161,3 +161,23 @@ def test_legend_rows_add_up_each_bin_as_pandas_does(mode: str) -> None:
         if mode == "share":
             assert row["judged"] == int(part["judged"].sum())
             assert str(int(part["late"].sum())) in row["amount"].replace(",", "")
+
+
+def test_cells_without_a_shape_and_frames_without_the_optional_columns() -> None:
+    """A cell the geometry lacks is still located (plotly leaves it undrawn) but gets no
+    feature; a frame without the late/share/emerging columns draws without their hover line;
+    an empty frame draws no trace."""
+    frame = _frame("count", n=30).drop(columns=["late", "judged"])
+    geometry = _geometry(frame)
+    geometry["features"] = geometry["features"][::2]  # every other cell has no shape
+    for mode in ("count", "late", "share", "emerging"):  # the columns of those modes absent
+        fig = hotspot_map(frame, geometry, mode=mode, outline=None, bounds=BOUNDS, uirevision="t")
+        located = [c for trace in fig["data"] for c in trace["locations"]]
+        shaped = [f["id"] for trace in fig["data"] for f in trace["geojson"]["features"]]
+        assert sorted(located) == sorted(frame["cell"])
+        assert sorted(shaped) == sorted(frame["cell"].iloc[::2])
+        assert all(row[7] == "" for trace in fig["data"] for row in trace["customdata"])
+    empty = frame.iloc[:0]
+    fig = hotspot_map(empty, _geometry(empty), mode="count", outline=None, bounds=BOUNDS,
+                      uirevision="t")  # fmt: skip
+    assert fig["data"] == []

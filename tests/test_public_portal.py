@@ -338,6 +338,14 @@ def test_map_settings_go_to_the_address_and_come_back_from_it(data) -> None:
                     days="30", view="points")  # fmt: skip
     assert out[0] is no_update and out[1:4] == ["Street Light Outages", "90", "cell"]
     assert out[5] == map_view(data, "Street Light Outages", 90, "cell")[1]
+    # The type box's "All request types" is "": no type in the address, and back.
+    out = map_state(data, triggered={"public-map-type.value"}, search=search, type_="",
+                    days="90", view="cell")  # fmt: skip
+    assert out[0] == "?days=90&view=cell" and out[1:4] == [no_update] * 3
+    assert out[5] == map_view(data, None, 90, "cell")[1]
+    out = map_state(data, triggered={"public-map-url.search"}, search="?days=90&view=cell",
+                    type_="Street Light Outages", days="90", view="cell")  # fmt: skip
+    assert out[1:4] == ["", "90", "cell"]
 
 
 @pytest.mark.parametrize("pathname", [123, ["a"], {"a": 1}, 1.5, True])
