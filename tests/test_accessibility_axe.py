@@ -51,11 +51,6 @@ STAFF = [
 ]
 
 
-@pytest.fixture
-def served(served_demo):
-    return served_demo
-
-
 def _audit(page: Page, url: str, ready: str) -> list[dict[str, Any]]:
     """axe's violations on ``url`` once Dash has drawn it (``ready`` visible, nothing loading)."""
     from axe_playwright_python.sync_playwright import Axe
@@ -73,8 +68,8 @@ def _nodes(violations: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return [(v["id"], v["impact"], n["html"][:160]) for v in violations for n in v["nodes"]]
 
 
-def test_public_pages_have_no_wcag_violation(served) -> None:
-    url, _ = served
+def test_public_pages_have_no_wcag_violation(served_demo) -> None:
+    url, _ = served_demo
     with chromium_browser() as browser:
         for width, height in ((1366, 900), (390, 844)):
             page = browser.new_page(viewport={"width": width, "height": height})
@@ -84,8 +79,8 @@ def test_public_pages_have_no_wcag_violation(served) -> None:
             page.close()
 
 
-def test_staff_pages_have_only_the_dash_widgets_violations(served) -> None:
-    url, password = served
+def test_staff_pages_have_only_the_dash_widgets_violations(served_demo) -> None:
+    url, password = served_demo
     with chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1366, "height": 900})
         browser_sign_in(page, url, A11Y_USER, password)

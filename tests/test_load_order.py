@@ -9,11 +9,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pytest
-
-from dashboard.store import Store
 from etl.load import load_file
-from tests.conftest import make_settings
 
 BASE = {"service_code": "SC", "service_name": "Pothole", "lat": 42.33, "long": -71.08}
 
@@ -21,15 +17,6 @@ BASE = {"service_code": "SC", "service_name": "Pothole", "lat": 42.33, "long": -
 def _requests_json(path: Path, rows: list[dict]) -> Path:
     path.write_text(json.dumps([{**BASE, **r} for r in rows]), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def store_and_settings(tmp_path: Path):
-    settings = make_settings(tmp_path)
-    store = Store(settings.database_url)
-    store.migrate()
-    yield store, settings
-    store.dispose()
 
 
 def _cases(settings) -> dict[str, tuple]:
@@ -41,8 +28,7 @@ def _cases(settings) -> dict[str, tuple]:
         con.close()
 
 
-def test_an_older_export_does_not_reopen_cases(store_and_settings, tmp_path) -> None:
-    store, settings = store_and_settings
+def test_an_older_export_does_not_reopen_cases(store, settings, tmp_path) -> None:
     opened = "2018-01-01T09:00:00Z"
     old = [
         {"service_request_id": f"R{i}", "status": "open", "requested_datetime": opened,
