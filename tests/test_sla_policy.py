@@ -158,3 +158,26 @@ def test_holidays_country_null_means_weekends_only(spelling: str) -> None:
     assert not policy.holidays(range(2011, 2012))
     with pytest.raises(ConfigError, match="holidays"):
         parse_policy("holidays:\n  country: 'null'\n")  # quoted: the text, an unknown country
+
+
+@pytest.mark.parametrize(("country", "subdiv"), [("US", None), ("US", "MA"), ("BR", None)])
+def test_holidays_are_the_holidays_packages_and_computed_once(
+    country: str, subdiv: str | None
+) -> None:
+    """The calendar a policy gives is the ``holidays`` package's own (plus the extra days),
+    whatever was asked before; asking again for the same years does not build it again."""
+    import holidays as holidays_lib
+
+    from dashboard import sla
+
+    extra = (date(2011, 3, 17), date(2013, 8, 1))
+    policy = sla.SlaPolicy(country=country, subdivision=subdiv, extra_holidays=extra)
+    for years in (range(2011, 2014), range(2012, 2013), range(2020, 2024), range(2011, 2014)):
+        expected = set(holidays_lib.country_holidays(country, subdiv=subdiv, years=list(years)))
+        expected |= set(extra)
+        assert policy.holidays(years) == sorted(expected)
+    before = sla._public_holidays.cache_info()
+    policy.holidays(range(2011, 2014))
+    after = sla._public_holidays.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 3, before.misses)
+    assert policy.holidays(range(2011, 2011)) == sorted(extra)  # no years: the extra days
