@@ -82,6 +82,16 @@ def _listing(names: list[str]) -> str:
 
 
 # -- URL state ------------------------------------------------------------------------------------
+def select_text(value: Any) -> str | None:
+    """A native select's value (``dbc.Select``) as text: None for nothing chosen (its
+    placeholder's ""); a number as its digits. The value check lets a select send text or a
+    whole number (the public map's periods are numbers), where a Dash dropdown of this app could
+    send text only: the callbacks must not fail on a crafted ``5``."""
+    if value is None or isinstance(value, bool):
+        return None
+    return str(value).strip()[:200] or None
+
+
 def query_layer(query: str | None) -> str | None:
     for key, value in parse_qsl((query or "").lstrip("?")):
         if key == "layer" and value:
@@ -933,6 +943,7 @@ def register(app: Dash, services: Services) -> None:
         State(Ids.STATE, "data"),
     )
     def _map(kind, day, start, end, layer, code, initial) -> tuple[Any, ...]:
+        layer = select_text(layer)  # the Boundary layer box: a native select
         query = _current_query(kind, day, start, end, initial)
         view = map_view(services, code, query, layer)
         if kind is None:

@@ -127,6 +127,15 @@ def _date(value: Any) -> date | None:
         return None
 
 
+def _choice(value: Any) -> str | None:
+    """A select's value as the URL's text: None for nothing chosen or "auto" (the default);
+    a number (a resolution given as 9, not "9") as its digits."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    return text if text and text != "auto" else None
+
+
 def params_from_controls(
     *,
     type_: str | None,
@@ -138,15 +147,19 @@ def params_from_controls(
     step: str | None,
     view: str | None,
 ) -> hs.HotspotParams:
-    """Control values -> the same validated parameters a URL gives."""
+    """Control values -> the same validated parameters a URL gives.
+
+    The measure, hexagon size and time step are native selects, whose values are text: the
+    resolution arrives as "9" (converted to a number by :meth:`HotspotParams.from_query`, as the
+    URL's ``res=9`` is); "auto" or nothing is the automatic choice."""
     query = {
         "type": type_,
         "department": department,
         "from": _iso(_date(start)),
         "to": _iso(_date(end)),
-        "res": resolution if resolution and resolution != "auto" else None,
-        "mode": mode,
-        "step": step if step and step != "auto" else None,
+        "res": _choice(resolution),
+        "mode": _choice(mode),
+        "step": _choice(step),
         "view": view,
     }
     return hs.HotspotParams.from_query({k: v for k, v in query.items() if v})

@@ -13,7 +13,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dcc, html
 
-from callbacks.department import download_or_busy
+from callbacks.department import download_or_busy, select_text
 from dashboard.auth import audit_export
 from dashboard.department import viewer_scope
 from dashboard.departments import DepartmentNames
@@ -180,7 +180,9 @@ def state_from_controls(
         "channel": channel or [],
         "layer": layer or "",
         "area": area or [],
-        "period": period or "week",
+        # The Period box is a native select: its value is text ("month"), and a value no
+        # option has (a crafted number) is the default week, as in a link.
+        "period": select_text(period) or "week",
     }
     return from_query({k: v for k, v in query.items() if v})
 

@@ -329,6 +329,11 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
+def _option(value: Any) -> bool:
+    """A native select's value: its option's text (or number, as the page declared it)."""
+    return value is None or isinstance(value, str) or _count(value)
+
+
 def _scalars(value: Any) -> bool:
     return _scalar(value) or (isinstance(value, list) and all(_scalar(v) for v in value))
 
@@ -351,6 +356,7 @@ PROPERTY_VALUES: dict[tuple[str, str], Callable[[Any], bool]] = {
     ("Location", "href"): _text,
     ("Dropdown", "value"): _texts,  # every dropdown of this app offers text values
     ("RadioItems", "value"): _scalar,
+    ("Select", "value"): _option,  # a native select (dbc.Select): its option's value
     ("Checklist", "value"): _scalars,
     ("DatePickerSingle", "date"): _text,
     ("DatePickerRange", "start_date"): _text,

@@ -22,7 +22,12 @@ def labelled(
     ("Select Date", "from") and a set of radio buttons is a ``<div>``. So the control also sits
     in a group (``role``: "group", or "radiogroup" for radio buttons) named with the label's
     words: a screen reader says "Departments, group" before "All departments, button". (No new
-    component id: each page declares its ids once.)"""
+    component id: each page declares its ids once.)
+
+    A native ``<select>`` (``dbc.Select``) is named by its ``<label for>`` alone: a group named
+    the same around it would make a screen reader say the name twice."""
+    if isinstance(component, dbc.Select):
+        return [dbc.Label(label, className=className, html_for=component.id), component]
     for_ = {} if role == "radiogroup" else {"html_for": component.id}
     return [
         dbc.Label(label, className=className, **for_),

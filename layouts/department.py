@@ -66,6 +66,8 @@ TIER_MARK: dict[Tier, str] = {
     Tier.ON_TARGET: "✔",
     Tier.NOT_ENOUGH: "?",
 }
+#: What the Boundary layer box shows while no layer is chosen.
+LAYER_PLACEHOLDER = "Pick a boundary layer"
 OVERDUE_PAGE_SIZE = 15
 TYPES_PAGE_SIZE = 20
 
@@ -498,14 +500,19 @@ def body() -> html.Div:
                 "Where are we late",
                 dbc.Row(
                     dbc.Col(
+                        # A native select (Dash's dropdown keeps a focusable box hidden from
+                        # screen readers, axe-core: aria-hidden-focus), named by its ``<label
+                        # for>``. Its options and value come from the page's first callback:
+                        # the link's layer, or the first one. With no layer (the link's is not
+                        # in the data, or none is loaded) it shows the placeholder, not a layer
+                        # the map is not drawn for.
                         labelled(
                             "Boundary layer",
-                            dcc.Dropdown(
+                            dbc.Select(
                                 id=Ids.LAYER,
                                 options=[],
                                 value=None,
-                                clearable=False,
-                                placeholder="Pick a boundary layer",
+                                placeholder=LAYER_PLACEHOLDER,
                             ),
                             className="small mb-1",
                         ),

@@ -202,6 +202,7 @@ RESOLUTION_OPTIONS = [
 RESOLUTION_HINT = "Automatic: res. 9, or 8 when requests are thin."
 #: The Department box's placeholder for someone who may see every department.
 ALL_DEPARTMENTS = "All"
+MODE_OPTIONS = [{"label": v, "value": k} for k, v in MODE_LABELS.items()]
 STEP_OPTIONS = [
     {"label": "Automatic", "value": "auto"},
     {"label": "Weeks", "value": "week"},
@@ -279,27 +280,24 @@ def controls() -> dbc.Row:
                 ),
                 lg=3,
             ),
+            # Measure, hexagon size and time step: short fixed lists, one always chosen, so
+            # native selects (as on the public map): Dash's dropdown keeps a focusable box
+            # hidden from screen readers (axe-core: aria-hidden-focus). Their values are the
+            # URL's (mode, res, step), as text; "auto" is the automatic choice.
             _control(
                 "Measure",
-                dcc.Dropdown(
-                    id=Ids.MODE,
-                    options=[{"label": v, "value": k} for k, v in MODE_LABELS.items()],
-                    value="count",
-                    clearable=False,
-                ),
+                dbc.Select(id=Ids.MODE, options=MODE_OPTIONS, value="count"),
                 lg=3,
             ),
             _control(
                 "Hexagon size",
-                dcc.Dropdown(
-                    id=Ids.RESOLUTION, options=RESOLUTION_OPTIONS, value="auto", clearable=False
-                ),
+                dbc.Select(id=Ids.RESOLUTION, options=RESOLUTION_OPTIONS, value="auto"),
                 lg=3,
                 hint=html.Div(RESOLUTION_HINT, className="form-text mt-1"),
             ),
             _control(
                 "Time step",
-                dcc.Dropdown(id=Ids.STEP, options=STEP_OPTIONS, value="auto", clearable=False),
+                dbc.Select(id=Ids.STEP, options=STEP_OPTIONS, value="auto"),
                 lg=3,
                 box_id=Ids.STEP_BOX,
             ),

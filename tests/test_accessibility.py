@@ -15,20 +15,11 @@ from dash import dcc, html
 from dashboard.sla import TIER_STYLE, Tier
 from layouts import department, hotspots, overview, public, requests, shell
 from layouts.department_figures import STATE_COLOURS, STATE_TEXT_COLOURS, aging_histogram
+from tests.support.components import parents as _parents
 from tests.support.components import walk
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _parents(root: Any) -> dict[int, Any]:
-    """Each component's parent, by ``id()`` of the child."""
-    parents: dict[int, Any] = {}
-    for node in walk(root):
-        children = getattr(node, "children", None)
-        for child in children if isinstance(children, list | tuple) else [children]:
-            parents[id(child)] = node
-    return parents
-
-
 def luminance(colour: str) -> float:
     channels = [int(colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
     r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
@@ -68,6 +59,9 @@ def test_the_public_map_has_native_selects_named_by_their_labels() -> None:
     kind = selects[0]
     assert kind.value == "" and kind.options[0] == {"label": "All request types", "value": ""}
     assert [o["value"] for o in kind.options[1:]] == ["Street Light Outages", "Pothole"]
+    # No group named like the label around them: a screen reader would say the name twice.
+    parents = _parents(root)
+    assert not [s.id for s in selects if getattr(parents[id(s)], "role", None) == "group"]
 
 
 # -- component trees ---------------------------------------------------------------------------

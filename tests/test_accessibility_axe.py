@@ -4,7 +4,9 @@ in real headless Chromium, against WCAG 2.0/2.1 levels A and AA.
 The public portal and the sign-in page must have no violation at all. The staff pages may have
 only the ones Dash's own widgets bring, listed in :data:`DASH_WIDGETS` (Dash draws their markup;
 see README.md, "Accessibility"); any other violation, or one of those rules on another
-element, fails: what we write ourselves stays clean.
+element, fails: what we write ourselves stays clean. The hot-spot page's measure, hexagon size
+and time step are native selects (they were Dash dropdowns): none of them may be flagged, and
+axe must have checked each one's name (:func:`_assert_native_selects_clean`).
 """
 
 from __future__ import annotations
@@ -47,12 +49,23 @@ STAFF = [
     ("/requests?from=2011-08-01&to=2011-10-31&period=month", ".dash-graph"),
     ("/department/PWDx?period=month&date=2011-09-01", ".ag-root"),
     ("/hotspots", "#hotspots-table tbody tr"),
+    # Emerging hot spots: the time step's select is shown too.
+    ("/hotspots?mode=emerging", "#hotspots-table tbody tr"),
     ("/pack?period=month&date=2011-09-01", "table"),
 ]
 
 
-def _audit(page: Page, url: str, ready: str) -> list[dict[str, Any]]:
-    """axe's violations on ``url`` once Dash has drawn it (``ready`` visible, nothing loading)."""
+#: The hot-spot page's native selects (``dbc.Select``, which replaced Dash dropdowns there) and
+#: their labels: they must bring no violation of their own.
+HOTSPOT_SELECTS = {
+    "hotspots-mode": "Measure",
+    "hotspots-resolution": "Hexagon size",
+    "hotspots-step": "Time step",
+}
+
+
+def _run(page: Page, url: str, ready: str) -> dict[str, Any]:
+    """axe's results on ``url`` once Dash has drawn it (``ready`` visible, nothing loading)."""
     from axe_playwright_python.sync_playwright import Axe
 
     page.goto(url)
@@ -61,7 +74,40 @@ def _audit(page: Page, url: str, ready: str) -> list[dict[str, Any]]:
         "() => !document.querySelector('[data-dash-is-loading=\"true\"]')", timeout=30_000
     )
     page.wait_for_load_state("networkidle")
-    return Axe().run(page, options=WCAG_AA).response["violations"]
+    return Axe().run(page, options=WCAG_AA).response
+
+
+def _audit(page: Page, url: str, ready: str) -> list[dict[str, Any]]:
+    """axe's violations on ``url`` once Dash has drawn it."""
+    return _run(page, url, ready)["violations"]
+
+
+def _targets(results: list[dict[str, Any]], rule: str | None = None) -> list[str]:
+    """Every selector axe names (a node's target, and its HTML) in ``results``."""
+    return [
+        str(part)
+        for r in results
+        if rule is None or r["id"] == rule
+        for n in r["nodes"]
+        for part in (*n["target"], n["html"])
+    ]
+
+
+def _assert_native_selects_clean(page: Page, response: dict[str, Any], path: str) -> None:
+    """The hot-spot page's selects are native ``<select>``s named by their visible labels, axe
+    checked their names (``select-name`` passes on each one shown) and no violation is on them."""
+    flagged = _targets(response["violations"])
+    named = _targets(response["passes"], "select-name")
+    for id_, label in HOTSPOT_SELECTS.items():
+        expect(page.locator(f"select#{id_}")).to_have_count(1)
+        # axe names a node by its id, or through the group its label names (as it named the
+        # dropdowns' focus boxes: 'div[aria-label="Measure"] > .dash-dropdown-wrapper > ...').
+        assert not [t for t in flagged if id_ in t or f'"{label}"' in t], (path, id_, flagged)
+        if id_ == "hotspots-step" and "mode=emerging" not in path:
+            expect(page.locator(f"#{id_}")).to_be_hidden()  # shown for emerging hot spots only
+            continue
+        expect(page.get_by_role("combobox", name=label, exact=True)).to_be_visible()
+        assert any(f"#{id_}" in t for t in named), (path, id_, named)
 
 
 def _nodes(violations: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
@@ -86,9 +132,12 @@ def test_staff_pages_have_only_the_dash_widgets_violations(served_demo) -> None:
         browser_sign_in(page, url, A11Y_USER, password)
         seen: set[str] = set()
         for path, ready in STAFF:
-            for rule, impact, html in _nodes(_audit(page, url + path, ready)):
+            response = _run(page, url + path, ready)
+            for rule, impact, html in _nodes(response["violations"]):
                 widget = DASH_WIDGETS.get(rule)
                 assert widget is not None and widget in html, (path, rule, impact, html)
                 seen.add(rule)
+            if path.startswith("/hotspots"):
+                _assert_native_selects_clean(page, response, path)
         # The list is kept honest: a rule Dash no longer brings is taken off it.
         assert seen == set(DASH_WIDGETS), seen

@@ -21,7 +21,9 @@ LATE = "/hotspots?type=Request+for+Pothole+Repair&from=2011-09-01&to=2011-10-31&
 LONGEST = (
     "/hotspots?type=Request+for+Pothole+Repair&from=2011-07-01&to=2011-12-31&res=10&mode=emerging"
 )
-BOXES = ("hotspots-type", "hotspots-department", "hotspots-resolution", "hotspots-mode")
+#: Dash's dropdowns (the request type, the department) and the native selects.
+BOXES = ("hotspots-type", "hotspots-department")
+SELECTS = ("hotspots-resolution", "hotspots-mode")
 
 #: Boxes whose shown value (or placeholder) is cut: its text is wider than the room it has.
 CUT = """(ids) => ids.filter(id => {
@@ -29,6 +31,18 @@ CUT = """(ids) => ids.filter(id => {
   if (!box) return true;
   return [box, ...box.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1
     && getComputedStyle(e).overflow !== 'visible');
+})"""
+#: Native selects whose chosen option is cut: its text, in the select's font, is wider than the
+#: room between the select's padding (the right padding holds the arrow). A select draws its
+#: value itself, so its scrollWidth does not tell.
+SELECT_CUT = """(ids) => ids.filter(id => {
+  const box = document.getElementById(id);
+  if (!box || box.tagName !== 'SELECT' || !box.selectedOptions.length) return true;
+  const s = getComputedStyle(box);
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = `${s.fontStyle} ${s.fontWeight} ${s.fontSize} ${s.fontFamily}`;
+  const room = box.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+  return room <= 0 || ctx.measureText(box.selectedOptions[0].text).width > room;
 })"""
 
 
@@ -64,8 +78,12 @@ def test_department_box_and_values_are_read_whole(served) -> None:
             expect(page.locator("#hotspots-department-scope")).to_contain_text(
                 "Public Works Department (PWDx) only"
             )
-            expect(page.locator("#hotspots-resolution")).to_have_text("0.737 km² (res. 8)")
+            expect(page.locator("#hotspots-resolution")).to_have_value("8")
+            expect(page.locator("#hotspots-resolution option:checked")).to_have_text(
+                "0.737 km² (res. 8)"
+            )
             assert page.evaluate(CUT, list(BOXES)) == [], width
+            assert page.evaluate(SELECT_CUT, list(SELECTS)) == [], width
             # Nothing wider than the phone's screen (the table scrolls inside its own box).
             assert page.evaluate("() => document.documentElement.scrollWidth") <= width
             page.close()
@@ -75,8 +93,16 @@ def test_department_box_and_values_are_read_whole(served) -> None:
             )
             expect(page.locator("#hotspots-department")).to_have_text("All")
             expect(page.locator("#hotspots-department-scope")).to_have_text("")
-            expect(page.locator("#hotspots-mode")).to_have_text("Emerging hot spots (over time)")
-            assert page.evaluate(CUT, [*BOXES, "hotspots-step"]) == [], width
+            expect(page.locator("#hotspots-mode")).to_have_value("emerging")
+            expect(page.locator("#hotspots-mode option:checked")).to_have_text(
+                "Emerging hot spots (over time)"
+            )
+            expect(page.locator("#hotspots-resolution option:checked")).to_have_text(
+                "0.015 km² (res. 10)"
+            )
+            expect(page.locator("#hotspots-step")).to_be_visible()
+            assert page.evaluate(CUT, list(BOXES)) == [], width
+            assert page.evaluate(SELECT_CUT, [*SELECTS, "hotspots-step"]) == [], width
             assert page.evaluate("() => document.documentElement.scrollWidth") <= width
             page.close()
 

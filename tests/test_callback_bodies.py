@@ -155,9 +155,16 @@ def test_values_no_control_can_hold_are_refused(app, staff, caplog) -> None:
             for key, spec in _server_callbacks(dash_app):
                 for dep in spec["inputs"] + spec.get("state", []):
                     kind = types.get(str(dep["id"]))
-                    if kind not in {"Location", "TextStore", "DatePickerSingle", "Dropdown"}:
+                    if kind not in {
+                        "Location",
+                        "TextStore",
+                        "DatePickerSingle",
+                        "Dropdown",
+                        "Select",
+                    }:
                         continue
-                    for bad in ({"a": 1}, [[1, 2]], *((True, 5) if kind == "Dropdown" else ())):
+                    extra = {"Dropdown": (True, 5), "Select": (True, 2.5, [1])}.get(kind, ())
+                    for bad in ({"a": 1}, [[1, 2]], *extra):
                         name = f"{dep['id']}.{dep['property']}"
                         response = client.post(path, json=payload(key, spec, {name: bad}))
                         if (kind, dep["property"]) in {
@@ -166,6 +173,7 @@ def test_values_no_control_can_hold_are_refused(app, staff, caplog) -> None:
                             ("TextStore", "data"),
                             ("DatePickerSingle", "date"),
                             ("Dropdown", "value"),
+                            ("Select", "value"),
                         }:
                             assert response.status_code == 400, (path, key, name, bad)
                             assert "cannot hold that value" in json.loads(response.data)["error"]

@@ -304,8 +304,7 @@ def test_every_staff_page_works_without_a_violation(served, password) -> None:
         page.goto(url + STAFF_PAGES["hot spots"])
         expect(page.locator("#hotspots-table tbody tr").first).to_be_visible(timeout=30_000)
         page.wait_for_function(MAP_RENDERED, arg="#hotspots-map", timeout=30_000)
-        page.locator("#hotspots-mode").click()
-        page.get_by_role("option", name="Late requests (count)").click()
+        page.get_by_label("Measure").select_option(label="Late requests (count)")
         expect(page.locator("#hotspots-table thead")).to_contain_text("Late", timeout=30_000)
 
         page.goto(url + STAFF_PAGES["pack"])

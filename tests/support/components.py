@@ -44,3 +44,13 @@ def walk(component: Any) -> list[Any]:
         if children is not None:
             stack.append(children)
     return found
+
+
+def parents(root: Any) -> dict[int, Any]:
+    """Each component's parent in a layout tree, by ``id()`` of the child."""
+    found: dict[int, Any] = {}
+    for node in walk(root):
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, list | tuple) else [children]:
+            found[id(child)] = node
+    return found

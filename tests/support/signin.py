@@ -46,3 +46,15 @@ def client_sign_in(client: Any, email: str, password: str) -> Any:
 
 #: The executive user of the ``served_demo`` fixture (tests/conftest.py).
 A11Y_USER = "a11y@team.test"
+
+
+def signed_in_staff_app(settings: Settings, email: str) -> tuple[Any, Any]:
+    """The staff app built on ``settings`` and a test client signed in as an executive."""
+    from dashboard.app_factory import create_app
+
+    app = create_app(settings)
+    client = app.server.test_client()
+    client.get("/healthz")
+    password = make_user(settings, email, role="executive")
+    assert client_sign_in(client, email, password).status_code == 302
+    return app, client
