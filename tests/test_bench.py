@@ -55,6 +55,10 @@ def test_bench_runs_every_figure_with_positive_numbers_and_equal_results(
         assert figure["median_ms"] > 0 and figure["p95_ms"] >= figure["median_ms"]
         if name.startswith("concurrency: "):
             continue  # no baseline: checked below
+        if not name.startswith(("ingest", "Gi*", "PostGIS", "snapshot after")):
+            # every query and callback (a p95 bar at 1M and 10M): at least 20 timed runs of
+            # ours, though --repeat asks for 2
+            assert len(figure["runs_ms"]) >= bench.MIN_RUNS_FOR_P95, name
         assert figure["baseline"] and figure["baseline_median_ms"] > 0 and figure["ratio"] > 0
         single = name.startswith(("ingest", "Gi*", "PostGIS", "department map: ", "snapshot after"))
         expected = 1 if single else 2
@@ -223,6 +227,11 @@ def test_timed_runs_a_quick_figure_until_its_runs_add_up_to_min_seconds() -> Non
     assert len(slow.runs_ms) == 2  # two runs of 30 ms already add up to 0.05 s
     capped, _ = timed(lambda: None, repeat=1, min_seconds=60.0)
     assert len(capped.runs_ms) == MAX_TIMED_RUNS
+    # ``min_runs`` (stat311's own figures, for their p95): at least that many, slow or not
+    least, _ = timed(lambda: time.sleep(0.03), repeat=2, min_seconds=0.05, min_runs=5)
+    assert len(least.runs_ms) == 5
+    more, _ = timed(lambda: None, repeat=7, min_runs=5)
+    assert len(more.runs_ms) == 7  # --repeat above it still counts
 
 
 def test_the_concurrency_mix_asks_what_it_says(demo, reset_dash_registries, tmp_path) -> None:
