@@ -31,6 +31,7 @@ from layouts.hotspots import (
     bin_legend_rows,
     category_legend_rows,
     density_figure,
+    department_choices,
     department_placeholder,
     department_scope_note,
     hotspot_map,
@@ -136,6 +137,14 @@ def _choice(value: Any) -> str | None:
     return text if text and text != "auto" else None
 
 
+def _text(value: Any) -> str | None:
+    """A select's value as text: None for nothing chosen (the Department box's "" is every
+    department the user may see); a number (a crafted ``5``) as its digits."""
+    if value is None or isinstance(value, bool):
+        return None
+    return str(value).strip() or None
+
+
 def params_from_controls(
     *,
     type_: str | None,
@@ -149,12 +158,15 @@ def params_from_controls(
 ) -> hs.HotspotParams:
     """Control values -> the same validated parameters a URL gives.
 
-    The measure, hexagon size and time step are native selects, whose values are text: the
-    resolution arrives as "9" (converted to a number by :meth:`HotspotParams.from_query`, as the
-    URL's ``res=9`` is); "auto" or nothing is the automatic choice."""
+    Every box but the dates is a native select, whose value is text: the request type and the
+    department are the URL's values ("" for the department: none chosen, every department the
+    user may see, so the URL has no ``department``; the caller's scope is applied to every
+    query whatever is chosen). The resolution arrives as "9" (converted to a number by
+    :meth:`HotspotParams.from_query`, as the URL's ``res=9`` is); "auto" or nothing is the
+    automatic choice, for the measure and the time step too."""
     query = {
-        "type": type_,
-        "department": department,
+        "type": _text(type_),
+        "department": _text(department),
         "from": _iso(_date(start)),
         "to": _iso(_date(end)),
         "res": _choice(resolution),
@@ -600,8 +612,10 @@ def register(app: Dash, services: Services) -> None:
         return (
             o["type_options"],
             o["type"],
-            o["department_options"],
-            o["department"],
+            # The Department select: its first option "" (no department: all the user may
+            # see) in the placeholder's words, then the departments.
+            department_choices(o["department_placeholder"], o["department_options"]),
+            o["department"] or "",
             o["department_placeholder"],
             o["department_note"],
             o["min_date"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dcc, html
@@ -23,7 +24,7 @@ from dashboard.services import Services
 from dashboard.spreadsheet import safe_frame
 from dashboard.urlstate import FilterState, from_query
 from layouts.figures import empty_figure, plural, requests_over_time
-from layouts.requests import Ids
+from layouts.requests import Ids, layer_choices
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,9 @@ def state_from_controls(
         "type": type_ or [],
         "status": status or [],
         "channel": channel or [],
-        "layer": layer or "",
+        # The Boundary layer box is a native select: "" (Whole city) is no layer; a number
+        # (crafted) is the text a link's ``layer=5`` gives (no such layer: no areas).
+        "layer": select_text(layer) or "",
         "area": area or [],
         # The Period box is a native select: its value is text ("month"), and a value no
         # option has (a crafted number) is the default week, as in a link.
@@ -361,8 +364,8 @@ def register(app: Dash, services: Services) -> None:
             o["status"],
             o["channel_options"],
             o["channel"],
-            o["layer_options"],
-            o["layer"],
+            layer_choices(o["layer_options"]),
+            o["layer"] or "",
             o["min_date"],
             o["max_date"],
             o["start"] or o["max_date"],
@@ -382,9 +385,11 @@ def register(app: Dash, services: Services) -> None:
         State(Ids.AREA, "value"),
     )
     def _areas(layer: str | None, query: str | None, current: list[str] | None) -> tuple:
+        layer = select_text(layer)
         if not layer:
             return [], []
-        o = filter_options(read_model, (query or "?") + f"&layer={layer}")
+        # The chosen layer's areas (the page's link may name another layer: not that one's).
+        o = filter_options(read_model, "?" + urlencode({"layer": layer}))
         names = [x["value"] for x in o["area_options"]]
         wanted = (current or []) or list(from_query(query).area)
         return o["area_options"], [a for a in wanted if a in names]

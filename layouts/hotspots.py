@@ -200,8 +200,12 @@ RESOLUTION_OPTIONS = [
     ),
 ]
 RESOLUTION_HINT = "Automatic: res. 9, or 8 when requests are thin."
-#: The Department box's placeholder for someone who may see every department.
+#: The Department box's first option (value "": no department chosen) for someone who may see
+#: every department; a department user's says which departments that is
+#: (:func:`department_placeholder`).
 ALL_DEPARTMENTS = "All"
+#: The Request type box before the page's first callback chose a type (or with no data loaded).
+TYPE_PLACEHOLDER = "Choose a request type"
 MODE_OPTIONS = [{"label": v, "value": k} for k, v in MODE_LABELS.items()]
 STEP_OPTIONS = [
     {"label": "Automatic", "value": "auto"},
@@ -241,6 +245,17 @@ def department_placeholder(scope: Sequence[str] | None) -> str:
     return f"All my departments ({', '.join(scope)})"
 
 
+def department_choices(
+    placeholder: str, options: Sequence[Mapping[str, str]]
+) -> list[dict[str, str]]:
+    """The Department select's options: first "" (no department chosen: every department the
+    user may see), named ``placeholder`` (:func:`department_placeholder`), then ``options``
+    (the departments the user may see). The select's placeholder is given the same words:
+    dash-bootstrap-components draws it as a hidden option "" before these, and a browser shows
+    that one for the value "" (the first option of that value)."""
+    return [{"label": placeholder, "value": ""}, *({**o} for o in options)]
+
+
 def department_scope_note(scope: Sequence[str] | None, names: Any = None) -> str:
     """Under the Department box, for a department user: the departments' names ("Counts of
     Public Works Department (PWDx) only: ..."); nothing for someone who may see every one.
@@ -257,15 +272,23 @@ def controls() -> dbc.Row:
     # view) so that every box shows its value whole; one box a row on a phone.
     return dbc.Row(
         [
+            # Every box with one choice is a native select (as on the public map): Dash's
+            # dropdown keeps a focusable box hidden from screen readers (axe-core:
+            # aria-hidden-focus). Their values are the URL's, as text. The request type is
+            # always one of the data's (the page's first callback fills the list and chooses);
+            # the department's first option, value "", is every department the user may see.
             _control(
                 "Request type",
-                dcc.Dropdown(id=Ids.TYPE, options=[], value=None, clearable=False),
+                dbc.Select(id=Ids.TYPE, options=[], value=None, placeholder=TYPE_PLACEHOLDER),
                 lg=3,
             ),
             _control(
                 "Department",
-                dcc.Dropdown(
-                    id=Ids.DEPARTMENT, options=[], value=None, placeholder=ALL_DEPARTMENTS
+                dbc.Select(
+                    id=Ids.DEPARTMENT,
+                    options=department_choices(ALL_DEPARTMENTS, []),
+                    value="",
+                    placeholder=ALL_DEPARTMENTS,
                 ),
                 lg=3,
                 hint=html.Div(id=Ids.DEPARTMENT_SCOPE, className="form-text mt-1"),
@@ -280,10 +303,8 @@ def controls() -> dbc.Row:
                 ),
                 lg=3,
             ),
-            # Measure, hexagon size and time step: short fixed lists, one always chosen, so
-            # native selects (as on the public map): Dash's dropdown keeps a focusable box
-            # hidden from screen readers (axe-core: aria-hidden-focus). Their values are the
-            # URL's (mode, res, step), as text; "auto" is the automatic choice.
+            # Measure, hexagon size and time step: short fixed lists, one always chosen; their
+            # values are the URL's (mode, res, step), as text; "auto" is the automatic choice.
             _control(
                 "Measure",
                 dbc.Select(id=Ids.MODE, options=MODE_OPTIONS, value="count"),

@@ -492,6 +492,10 @@ def map_page(types: Sequence[str], *, default_days: int, windows: Sequence[int] 
                                 *({"label": t, "value": t} for t in types),
                             ],
                             value="",
+                            # dbc.Select draws a hidden first option of value "" with the
+                            # placeholder's text, which the browser shows for "": without it
+                            # the box was blank with every type chosen.
+                            placeholder=ALL_TYPES_LABEL,
                         ),
                         md=6,
                     ),

@@ -45,6 +45,17 @@ class Ids(StrEnum):
 #: The Period box's choices: the URL's ``period`` values (``day`` ... ``year``); "week", the
 #: default the URL leaves out, is chosen when the page opens.
 PERIOD_OPTIONS = [{"label": p.title(), "value": p} for p in PERIODS]
+#: The Boundary layer box's first option (value "": no layer, the whole city; the URL has no
+#: ``layer``), before the data's layers.
+WHOLE_CITY = "Whole city"
+
+
+def layer_choices(options: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The Boundary layer select's options: "Whole city" (value "") first, then ``options``
+    (the data's layers). The select's placeholder is given the same words:
+    dash-bootstrap-components draws it as a hidden option "" before these, and a browser shows
+    that one for the value "" (the first option of that value)."""
+    return [{"label": WHOLE_CITY, "value": ""}, *({**o} for o in options)]
 
 
 def _control(label: str, component: Any, width: int = 3) -> dbc.Col:
@@ -87,9 +98,13 @@ def filters() -> dbc.Row:
             ),
             _control("Status", _multi(Ids.STATUS, "Open and closed"), width=2),
             _control("Channel", _multi(Ids.CHANNEL, "All channels"), width=2),
+            # One layer or none: a native select too, its first option "Whole city" (value
+            # "", no layer in the URL) in place of the dropdown's clear button.
             _control(
                 "Boundary layer",
-                dcc.Dropdown(id=Ids.LAYER, options=[], value=None, placeholder="Whole city"),
+                dbc.Select(
+                    id=Ids.LAYER, options=layer_choices([]), value="", placeholder=WHOLE_CITY
+                ),
                 width=3,
             ),
             _control("Areas", _multi(Ids.AREA, "All areas"), width=5),

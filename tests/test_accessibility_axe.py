@@ -4,9 +4,11 @@ in real headless Chromium, against WCAG 2.0/2.1 levels A and AA.
 The public portal and the sign-in page must have no violation at all. The staff pages may have
 only the ones Dash's own widgets bring, listed in :data:`DASH_WIDGETS` (Dash draws their markup;
 see README.md, "Accessibility"); any other violation, or one of those rules on another
-element, fails: what we write ourselves stays clean. The hot-spot page's measure, hexagon size
-and time step are native selects (they were Dash dropdowns): none of them may be flagged, and
-axe must have checked each one's name (:func:`_assert_native_selects_clean`).
+element, fails: what we write ourselves stays clean. The hot-spot page's request type,
+department, measure, hexagon size and time step, and the Requests page's period and boundary
+layer, are native selects (they were Dash dropdowns): none of them may be flagged, and axe must
+have checked each one's name (:func:`_assert_native_selects_clean`). The hot-spot page has no
+Dash dropdown left: no ``aria-hidden-focus`` there at all.
 """
 
 from __future__ import annotations
@@ -55,12 +57,17 @@ STAFF = [
 ]
 
 
-#: The hot-spot page's native selects (``dbc.Select``, which replaced Dash dropdowns there) and
-#: their labels: they must bring no violation of their own.
-HOTSPOT_SELECTS = {
-    "hotspots-mode": "Measure",
-    "hotspots-resolution": "Hexagon size",
-    "hotspots-step": "Time step",
+#: The native selects (``dbc.Select``, which replaced Dash dropdowns there) of the pages whose
+#: path starts with the key, and their labels: they must bring no violation of their own.
+NATIVE_SELECTS = {
+    "/hotspots": {
+        "hotspots-type": "Request type",
+        "hotspots-department": "Department",
+        "hotspots-mode": "Measure",
+        "hotspots-resolution": "Hexagon size",
+        "hotspots-step": "Time step",
+    },
+    "/requests": {"requests-period": "Period", "requests-layer": "Boundary layer"},
 }
 
 
@@ -94,11 +101,12 @@ def _targets(results: list[dict[str, Any]], rule: str | None = None) -> list[str
 
 
 def _assert_native_selects_clean(page: Page, response: dict[str, Any], path: str) -> None:
-    """The hot-spot page's selects are native ``<select>``s named by their visible labels, axe
-    checked their names (``select-name`` passes on each one shown) and no violation is on them."""
+    """The page's selects are native ``<select>``s named by their visible labels, axe checked
+    their names (``select-name`` passes on each one shown) and no violation is on them."""
     flagged = _targets(response["violations"])
     named = _targets(response["passes"], "select-name")
-    for id_, label in HOTSPOT_SELECTS.items():
+    selects = next(v for k, v in NATIVE_SELECTS.items() if path.startswith(k))
+    for id_, label in selects.items():
         expect(page.locator(f"select#{id_}")).to_have_count(1)
         # axe names a node by its id, or through the group its label names (as it named the
         # dropdowns' focus boxes: 'div[aria-label="Measure"] > .dash-dropdown-wrapper > ...').
@@ -137,7 +145,9 @@ def test_staff_pages_have_only_the_dash_widgets_violations(served_demo) -> None:
                 widget = DASH_WIDGETS.get(rule)
                 assert widget is not None and widget in html, (path, rule, impact, html)
                 seen.add(rule)
-            if path.startswith("/hotspots"):
+            if path.startswith(tuple(NATIVE_SELECTS)):
                 _assert_native_selects_clean(page, response, path)
+            if path.startswith("/hotspots"):  # no Dash dropdown left there
+                assert not _targets(response["violations"], "aria-hidden-focus"), path
         # The list is kept honest: a rule Dash no longer brings is taken off it.
         assert seen == set(DASH_WIDGETS), seen

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard.app_factory import create_app
+from layouts.public import ALL_TYPES_LABEL
 from tests.support.browser import chromium_browser, serve_wsgi
 
 pytestmark = pytest.mark.browser
@@ -92,3 +93,9 @@ def test_the_map_keeps_its_settings_in_the_address(served) -> None:
         expect(summary).to_contain_text("All requests:", timeout=20_000)
         expect(page.locator("#public-map-view")).to_have_value("area")
         expect(page.locator("#public-map-days")).to_have_value("30")
+        # Every type chosen: the type box says so (it was blank: dbc.Select's hidden option of
+        # value "" had no text).
+        shown = page.locator("#public-map-type").evaluate(
+            "sel => [sel.value, sel.selectedOptions[0].textContent]"
+        )
+        assert shown == ["", ALL_TYPES_LABEL], shown

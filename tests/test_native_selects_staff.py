@@ -1,8 +1,10 @@
-"""The Requests page's "Period" and the Department page's "Boundary layer" are native selects
-(``dbc.Select``, not Dash's dropdown, whose hidden focus box axe-core reports:
-``aria-hidden-focus``), each named by a visible ``<label for>``. Their ids, the callbacks' inputs
-and outputs, and the URL's parameters and values are those of the dropdowns they replace, so
-earlier links open the same view. Multi-choice and clearable boxes stay Dash dropdowns."""
+"""The Requests page's "Period" and "Boundary layer" and the Department page's "Boundary layer"
+are native selects (``dbc.Select``, not Dash's dropdown, whose hidden focus box axe-core
+reports: ``aria-hidden-focus``), each named by a visible ``<label for>``. Their ids, the
+callbacks' inputs and outputs, and the URL's parameters and values are those of the dropdowns
+they replace, so earlier links open the same view. The Requests page's layer could be cleared:
+its first option "Whole city" (value "") writes no ``layer`` into the address. Multi-choice
+boxes stay Dash dropdowns."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ OLD_PERIOD_OPTIONS = [{"label": p.title(), "value": p} for p in PERIODS]
 #: id -> (page's layout, visible label).
 SELECTS = {
     "requests-period": (req_layout.layout, "Period"),
+    "requests-layer": (req_layout.layout, "Boundary layer"),
     "department-layer": (lambda: dept_layout.layout("PWDx"), "Boundary layer"),
 }
 #: Requests links as earlier versions wrote them (and a few odd ones a person may type).
@@ -48,6 +51,8 @@ REQUEST_LINKS = [
     "?period=MONTH",
     "?period=fortnight",
     "?period=month&layer=neighborhood",
+    "?layer=neighborhood",
+    "?layer=&period=month",
 ]
 DEPT_QUERY = "?period=month&date=2011-09-01"
 
@@ -93,8 +98,19 @@ def test_the_other_boxes_stay_dash_dropdowns() -> None:
     by_id = {str(n.id): n for n in walk(req_layout.layout()) if getattr(n, "id", None)}
     for id_ in ("requests-department", "requests-type", "requests-status", "requests-channel"):
         assert isinstance(by_id[id_], dcc.Dropdown) and by_id[id_].multi, id_
-    layer = by_id["requests-layer"]
-    assert isinstance(layer, dcc.Dropdown) and layer.placeholder == "Whole city"
+    assert not [n for n in by_id.values() if isinstance(n, dcc.Dropdown) and not n.multi]
+
+
+def test_the_requests_layer_select_starts_on_whole_city() -> None:
+    """The dropdown's placeholder "Whole city" is the select's first option, value "" (no
+    layer), chosen before the page's first callback; the select's placeholder (dbc.Select's
+    hidden option "", which a browser shows for "") says the same."""
+    (select,) = [n for n in walk(req_layout.layout()) if getattr(n, "id", None) == "requests-layer"]
+    assert select.options == req_layout.layer_choices([])
+    assert select.options == [{"label": "Whole city", "value": ""}]
+    assert select.value == "" and select.placeholder == req_layout.WHOLE_CITY == "Whole city"
+    layers = [{"label": "neighborhood", "value": "neighborhood"}]
+    assert req_layout.layer_choices(layers) == [select.options[0], *layers]
 
 
 def test_select_text() -> None:
@@ -119,7 +135,7 @@ def _request_state(o: dict[str, Any], period: Any) -> Any:
         type_=o["type"],
         status=o["status"],
         channel=o["channel"],
-        layer=o["layer"],
+        layer=o["layer"] or "",  # what the Boundary layer select holds: "" for Whole city
         area=o["area"],
         period=period,
     )
@@ -249,6 +265,124 @@ def test_the_period_select_reaches_the_callback_and_the_url(staff) -> None:
         assert response.status_code == 400, bad
 
 
+def _requests_opened(app, client, link: str) -> dict[str, Any]:
+    """What the Requests page's first callback, then its areas callback, put in the controls."""
+    key, spec = _callback(app, "requests-department.options")
+    response = _post(client, key, spec, {"requests-state.data": link})
+    assert response.status_code == 200
+    opened = json.loads(response.data)["response"]
+    key, spec = _callback(app, "requests-area.options")
+    values = {
+        "requests-layer.value": opened["requests-layer"]["value"],
+        "requests-state.data": link,
+        "requests-area.value": [],
+    }
+    response = _post(client, key, spec, values)
+    assert response.status_code == 200, values
+    opened.update(json.loads(response.data)["response"])
+    return opened
+
+
+def _requests_search(app, client, opened: dict[str, Any], **changes: Any) -> str:
+    """The address the Requests page writes for the controls as ``opened`` set them."""
+    key, spec = _callback(app, "requests-chart.figure")
+    values = {
+        "requests-dates.start_date": opened["requests-dates"]["start_date"],
+        "requests-dates.end_date": opened["requests-dates"]["end_date"],
+        **{
+            f"requests-{name}.value": opened[f"requests-{name}"]["value"]
+            for name in ("department", "type", "status", "channel", "layer", "area", "period")
+        },
+    }
+    values.update({f"requests-{k}.value": v for k, v in changes.items()})
+    response = _post(client, key, spec, values)
+    assert response.status_code == 200, values
+    return json.loads(response.data)["response"]["requests-url"]["search"]
+
+
+def test_a_requests_link_round_trips_through_the_layer_select(staff, read_model) -> None:
+    """The link -> the Boundary layer select's options ("Whole city", value "", then the data's
+    layers) and value (the link's layer, or "" for none or one the data has not) -> the address
+    the controls write: the link's own (its areas kept) when the layer is known, the link
+    without its layer and areas otherwise; never an empty ``layer=``."""
+    app, client = staff
+    layers = read_model.options()["layers"]
+    first = next(iter(layers))
+    areas = layers[first][:2]
+    assert areas
+    area_link = "&".join(f"area={a.replace(' ', '+')}" for a in areas)
+    links = [
+        "?from=2011-07-01&to=2011-12-31",
+        f"?from=2011-07-01&to=2011-12-31&layer={first}",
+        f"?from=2011-07-01&to=2011-12-31&layer={first}&{area_link}&period=month",
+        "?layer=atlantis&area=Nowhere&period=month",
+        "?layer=&period=month",
+    ]
+    choices = req_layout.layer_choices([{"label": n, "value": n} for n in layers])
+    for link in links:
+        opened = _requests_opened(app, client, link)
+        layer = opened["requests-layer"]
+        assert layer["options"] == choices, link
+        asked = from_query(link)
+        known = asked.layer in layers
+        assert layer["value"] == (asked.layer if known else ""), link
+        if known:
+            assert [o["value"] for o in opened["requests-area"]["options"]] == layers[first]
+            assert opened["requests-area"]["value"] == list(asked.area)
+        else:
+            assert opened["requests-area"] == {"options": [], "value": []}, link
+        expected = asked if known else from_query(link.replace(f"layer={asked.layer}", ""))
+        search = _requests_search(app, client, opened)
+        assert search == expected.to_query(), link
+        assert "layer=" not in search or known
+        # Whole city chosen: no layer (nor its areas) in the address.
+        whole = _requests_search(app, client, opened, layer="", area=[])
+        assert whole == from_query({**dict(parse_qsl(search.lstrip("?"))), "layer": ""}).to_query()
+        assert "layer" not in whole and "area" not in whole
+        if known:  # and the link's layer chosen again: the link's address
+            assert _requests_search(app, client, opened, layer=first) == search
+
+
+def test_the_requests_layer_select_reaches_the_callback_and_the_url(staff, read_model) -> None:
+    app, client = staff
+    first = next(iter(read_model.options()["layers"]))
+    key, spec = _callback(app, "requests-chart.figure")
+    base = {"requests-dates.start_date": "2011-07-01", "requests-dates.end_date": "2011-12-31"}
+    for value, search in (
+        (first, from_query({"from": "2011-07-01", "to": "2011-12-31", "layer": first})),
+        ("", from_query({"from": "2011-07-01", "to": "2011-12-31"})),
+        (None, from_query({"from": "2011-07-01", "to": "2011-12-31"})),
+        # A number a select may send (crafted): the text a link's ``layer=5`` gives.
+        (5, from_query({"from": "2011-07-01", "to": "2011-12-31", "layer": "5"})),
+    ):
+        response = _post(client, key, spec, {**base, "requests-layer.value": value})
+        assert response.status_code == 200, value
+        written = json.loads(response.data)["response"]["requests-url"]["search"]
+        assert written == search.to_query(), value
+    # The areas box follows: none for Whole city or an unknown layer.
+    key, spec = _callback(app, "requests-area.options")
+    # ... and the layer just chosen, not the one the page's link named (which came first in
+    # the question the areas were looked up with: a link's unknown layer gave no areas).
+    areas = [
+        a["value"] for a in req_cb.filter_options(read_model, f"?layer={first}")["area_options"]
+    ]
+    assert areas
+    for link in ("?layer=atlantis&area=Nowhere", f"?layer={first}", ""):
+        response = _post(
+            client, key, spec, {"requests-layer.value": first, "requests-state.data": link}
+        )
+        assert response.status_code == 200, link
+        got = json.loads(response.data)["response"]["requests-area"]["options"]
+        assert [a["value"] for a in got] == areas, link
+    for value in ("", 5, None):
+        response = _post(client, key, spec, {"requests-layer.value": value})
+        assert response.status_code == 200, value
+        assert json.loads(response.data)["response"]["requests-area"]["options"] == []
+    for bad in ({"a": 1}, [first], True, 2.5):
+        response = _post(client, key, spec, {"requests-layer.value": bad})
+        assert response.status_code == 400, bad
+
+
 def test_the_layer_select_reaches_the_callback_and_the_url(staff) -> None:
     app, client = staff
     key, spec = _callback(app, "department-map.figure")
@@ -331,6 +465,51 @@ def test_the_period_select_in_a_browser(served_demo) -> None:
 
 
 @pytest.mark.browser
+def test_the_requests_layer_select_in_a_browser(served_demo) -> None:
+    """Whole city (value "") is shown and chosen when the link has no layer; choosing a layer
+    writes ``layer`` in the address (its Areas: tests above, through the server); choosing Whole city again takes it
+    (and its areas) out; a link's layer opens on it."""
+    url, password = served_demo
+    with chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        browser_sign_in(page, url, A11Y_USER, password)
+        page.goto(url + "/requests?from=2011-07-01&to=2011-12-31")
+        summary = page.locator("#requests-summary")
+        expect(summary).to_contain_text("requests", timeout=20_000)
+        layer = page.get_by_role("combobox", name="Boundary layer", exact=True)
+        expect(page.locator("select#requests-layer")).to_have_count(1)
+        expect(layer).to_have_value("")
+        assert layer.evaluate(SELECTED_TEXT) == req_layout.WHOLE_CITY
+        shown = layer.locator("option:not([hidden])")
+        expect(shown.first).to_have_text(req_layout.WHOLE_CITY)
+        names = shown.all_inner_texts()[1:]
+        assert names, "the demo has a boundary layer"
+
+        layer.select_option(names[0])
+        expect(page).to_have_url(re.compile(f"layer={names[0]}"), timeout=20_000)
+        assert _search(page) == {"from": "2011-07-01", "to": "2011-12-31", "layer": names[0]}
+
+        # Whole city, as a person picks it: the visible option of those words (dbc.Select's
+        # hidden placeholder option is "" too, in the same words).
+        index = layer.evaluate(
+            "(sel, w) => [...sel.options].findIndex(o => !o.hidden && o.text === w)",
+            req_layout.WHOLE_CITY,
+        )
+        assert index > 0
+        layer.select_option(index=index)
+        expect(page).not_to_have_url(re.compile(r"layer="), timeout=20_000)
+        expect(layer).to_have_value("")
+        assert layer.evaluate(SELECTED_TEXT) == req_layout.WHOLE_CITY
+        assert _search(page) == {"from": "2011-07-01", "to": "2011-12-31"}
+
+        page.goto(url + f"/requests?from=2011-07-01&to=2011-12-31&layer={names[0]}")
+        expect(layer).to_have_value(names[0], timeout=20_000)
+        assert layer.evaluate(SELECTED_TEXT) == names[0]
+        _ready(page)
+        assert _search(page) == {"from": "2011-07-01", "to": "2011-12-31", "layer": names[0]}
+
+
+@pytest.mark.browser
 def test_the_layer_select_in_a_browser(served_demo) -> None:
     """The first layer is chosen and drawn; a link's unknown layer leaves the select on its
     placeholder (never showing a layer the map is not drawn for) with the map saying why;
@@ -371,6 +550,7 @@ def test_axe_finds_nothing_on_the_selects_and_checks_their_names(served_demo) ->
     wcag = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
     pages = {
         "requests-period": ("/requests?from=2011-08-01&to=2011-10-31&period=month", ".dash-graph"),
+        "requests-layer": ("/requests?from=2011-08-01&to=2011-10-31&period=month", ".dash-graph"),
         "department-layer": ("/department/PWDx" + DEPT_QUERY, ".ag-root"),
     }
     url, password = served_demo
