@@ -16,6 +16,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
+from callbacks.department import select_text
 from callbacks.requests import department_filter_notice
 from dashboard import hotspots as hs
 from dashboard.auth import StoreBusy, audit_export
@@ -137,14 +138,6 @@ def _choice(value: Any) -> str | None:
     return text if text and text != "auto" else None
 
 
-def _text(value: Any) -> str | None:
-    """A select's value as text: None for nothing chosen (the Department box's "" is every
-    department the user may see); a number (a crafted ``5``) as its digits."""
-    if value is None or isinstance(value, bool):
-        return None
-    return str(value).strip() or None
-
-
 def params_from_controls(
     *,
     type_: str | None,
@@ -165,8 +158,8 @@ def params_from_controls(
     :meth:`HotspotParams.from_query`, as the URL's ``res=9`` is); "auto" or nothing is the
     automatic choice, for the measure and the time step too."""
     query = {
-        "type": _text(type_),
-        "department": _text(department),
+        "type": select_text(type_),
+        "department": select_text(department),
         "from": _iso(_date(start)),
         "to": _iso(_date(end)),
         "res": _choice(resolution),
