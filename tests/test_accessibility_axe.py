@@ -68,6 +68,7 @@ NATIVE_SELECTS = {
         "hotspots-step": "Time step",
     },
     "/requests": {"requests-period": "Period", "requests-layer": "Boundary layer"},
+    "/department": {"department-layer": "Boundary layer"},
 }
 
 
