@@ -18,6 +18,7 @@ from dash import dcc
 from dashboard import hotspots as hs
 from dashboard.app_factory import create_app
 from dashboard.queries import ReadModel
+from tests.support.components import walk
 from tests.support.signin import client_sign_in, make_user, signed_in_staff_app
 from tests.test_auth import payload
 
@@ -40,28 +41,24 @@ LINKS = [
 ]
 
 
-def _walk(node: Any) -> list[Any]:
-    found, stack = [], [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list | tuple):
-            stack.extend(item)
-        elif hasattr(item, "to_plotly_json"):
-            found.append(item)
-            stack.append(getattr(item, "children", None))
-    return found
+def _page() -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+    """The page's components, those with an id by id, and each label's words by its ``for``."""
+    from layouts.hotspots import layout
 
-
-def test_the_short_lists_are_native_selects_with_visible_labels() -> None:
-    from layouts.hotspots import Ids, layout
-
-    nodes = _walk(layout())
+    nodes = walk(layout())
     by_id = {str(n.id): n for n in nodes if getattr(n, "id", None) is not None}
     labels = {
         str(n.html_for): n.children
         for n in nodes
         if isinstance(n, dbc.Label) and getattr(n, "html_for", None)
     }
+    return nodes, by_id, labels
+
+
+def test_the_short_lists_are_native_selects_with_visible_labels() -> None:
+    from layouts.hotspots import Ids
+
+    nodes, by_id, labels = _page()
     for id_, label in SELECTS.items():
         select = by_id[id_]
         assert isinstance(select, dbc.Select), id_
@@ -73,7 +70,7 @@ def test_the_short_lists_are_native_selects_with_visible_labels() -> None:
     # No ``role="group"`` named like the label around a native select: its label names it.
     groups = [n for n in nodes if getattr(n, "role", None) in ("group", "radiogroup")]
     for group in groups:
-        inside = {str(getattr(n, "id", "")) for n in _walk(group.children)}
+        inside = {str(getattr(n, "id", "")) for n in walk(group.children)}
         assert not inside & set(SELECTS), group
     assert isinstance(by_id[Ids.DATES], dcc.DatePickerRange)
     # No Dash dropdown is left on the page.
@@ -89,16 +86,9 @@ def test_the_type_and_department_are_native_selects_with_visible_labels() -> Non
         TYPE_PLACEHOLDER,
         Ids,
         department_choices,
-        layout,
     )
 
-    nodes = _walk(layout())
-    by_id = {str(n.id): n for n in nodes if getattr(n, "id", None) is not None}
-    labels = {
-        str(n.html_for): n.children
-        for n in nodes
-        if isinstance(n, dbc.Label) and getattr(n, "html_for", None)
-    }
+    _, by_id, labels = _page()
     for id_, label in OTHER_SELECTS.items():
         assert isinstance(by_id[id_], dbc.Select), id_
         assert labels[id_] == label, id_
