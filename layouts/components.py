@@ -24,15 +24,64 @@ def labelled(
     words: a screen reader says "Departments, group" before "All departments, button". (No new
     component id: each page declares its ids once.)
 
-    A native ``<select>`` (``dbc.Select``) is named by its ``<label for>`` alone: a group named
-    the same around it would make a screen reader say the name twice."""
-    if isinstance(component, dbc.Select):
+    A native ``<select>`` (``dbc.Select``) or ``<input>`` (``dbc.Input``, such as
+    :func:`date_box`) is named by its ``<label for>`` alone: a group named the same around it
+    would make a screen reader say the name twice."""
+    if isinstance(component, dbc.Select | dbc.Input):
         return [dbc.Label(label, className=className, html_for=component.id), component]
     for_ = {} if role == "radiogroup" else {"html_for": component.id}
     return [
         dbc.Label(label, className=className, **for_),
         html.Div(component, role=role, **{"aria-label": label}),
     ]
+
+
+#: Milliseconds a date box waits after the last key before its value is sent: a date typed
+#: digit by digit is sent once, not as each partial year ("0002", "0020", "0201").
+DATE_DEBOUNCE_MS = 600
+
+
+def date_box(id_: str, **props: Any) -> dbc.Input:
+    """A native date box (``<input type="date">``): the browser's own calendar and keyboard
+    entry, named by a ``<label for>`` (see :func:`labelled`, :func:`date_range`). Its
+    ``value`` is ``"YYYY-MM-DD"``, or ``""`` while empty or incomplete; ``min`` and ``max``
+    (the same form) bound the browser's calendar, not what a link or a request can send.
+
+    Dash's own date pickers (``dcc.DatePickerSingle``/``Range``) fail axe-core's
+    ``aria-allowed-attr`` check (critical) in Dash 4.4.1; a native box has nothing to fail."""
+    return dbc.Input(id=id_, type="date", debounce=DATE_DEBOUNCE_MS, size="sm", **props)
+
+
+def date_range(
+    label: str, *, start_id: str, end_id: str, className: str = "small fw-semibold mb-1"
+) -> html.Fieldset:
+    """Two date boxes, "From" and "To", in a fieldset whose legend is ``label``: a screen
+    reader says "Custom dates, group" then "From, date" (each box named by its own label)."""
+    return html.Fieldset(
+        [
+            html.Legend(label, className=f"{className} float-none"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            dbc.Label("From", html_for=start_id, className="small mb-0"),
+                            date_box(start_id),
+                        ],
+                        xs=6,
+                    ),
+                    dbc.Col(
+                        [
+                            dbc.Label("To", html_for=end_id, className="small mb-0"),
+                            date_box(end_id),
+                        ],
+                        xs=6,
+                    ),
+                ],
+                className="g-2",
+            ),
+        ],
+        className="mb-0",
+    )
 
 
 def period_columns(
