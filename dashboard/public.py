@@ -54,7 +54,15 @@ from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.redact import redact, redact_address, without_house_numbers
 from dashboard.settings import SETTINGS as _SETTINGS  # noqa: E402
 from dashboard.settings import Settings
-from dashboard.sla import SlaEngine, SlaPolicy, describe_rule, load_policy, policy_due, weekly
+from dashboard.sla import (
+    SlaEngine,
+    SlaPolicy,
+    describe_rule,
+    load_policy,
+    policy_due,
+    policy_due_one,
+    weekly,
+)
 from dashboard.store import Store
 from geodata.geojson import geojson_bbox
 
@@ -93,6 +101,11 @@ MAX_MAP_POINTS = 3000
 #: Hexagons on the map before the map switches to the coarser resolution 8.
 MAX_MAP_CELLS = 4000
 MAP_WINDOWS = (30, 90, 365)
+#: Up to this many cases without a due time of their source, the policy's are computed one by
+#: one (:func:`~dashboard.sla.policy_due_one`), beyond it at once with pandas.
+#: Measured: 0.14 ms for one case one by one, 4.06 ms with pandas; 1.93 against 4.65 ms for 50;
+#: 8.62 against 5.59 ms for 200.
+FEW_DUE = 50
 #: The map by area's name for the requests outside every area or without a location.
 OUTSIDE_AREAS = "(outside the areas or no location)"
 TREND_WEEKS = 26
@@ -526,6 +539,17 @@ class PublicData:
         out: list[datetime | None] = [_aware(r["due_at"]) for r in rows]
         missing = [i for i, value in enumerate(out) if value is None]
         if not missing:
+            return out
+        if len(missing) <= FEW_DUE:  # a request's page: no pandas for one case
+            for i in missing:
+                requested = _aware(rows[i]["requested_at"])
+                out[i] = requested and policy_due_one(
+                    requested,
+                    service_name=rows[i]["service_name"],
+                    department=rows[i]["department"],
+                    policy=self.policy,
+                    timezone=self.timezone,
+                )
             return out
         requested = pd.to_datetime([rows[i]["requested_at"] for i in missing], utc=True)
         local = pd.Series(requested.tz_convert(self.timezone).tz_localize(None))

@@ -21,10 +21,11 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -332,6 +333,53 @@ def policy_due(
     ).dt.tz_convert("UTC")
     out[has_rule] = due
     return out
+
+
+def policy_due_one(
+    requested_at: datetime,
+    *,
+    service_name: str | None,
+    department: str | None,
+    policy: SlaPolicy,
+    timezone: str,
+) -> datetime | None:
+    """:func:`policy_due` for one case requested at ``requested_at`` (aware): the same due time
+    (aware, UTC), or None without a rule, in plain Python. ``policy_due``'s pandas steps cost
+    about 5 ms a call whatever the number of cases, which made the public page of a case
+    without a due time of its source three to four times slower than the others'.
+
+    A due time that falls in the hour the clocks skip (spring forward) is left to
+    :func:`policy_due` (pandas moves it to the end of the gap); one in the hour they repeat is
+    the first of the two, as there."""
+    rule = policy.type_due.get(service_name) if service_name is not None else None
+    if rule is None and department is not None:
+        rule = policy.department_due.get(department)
+    if rule is None:
+        return None
+    zone = ZoneInfo(timezone)
+    local = requested_at.astimezone(zone).replace(tzinfo=None)
+    if rule.business:
+        whole = int(np.floor(rule.days))
+        holidays = np.array(
+            policy.holidays(range(local.year, local.year + 3)), dtype="datetime64[D]"
+        )
+        moved = np.busday_offset(
+            np.datetime64(local.date(), "D"), whole, roll="forward", holidays=holidays
+        ).astype(date)
+        due_local = datetime.combine(moved, local.time()) + timedelta(days=rule.days - whole)
+    else:
+        due_local = local + timedelta(days=rule.days)
+    due = due_local.replace(tzinfo=zone)  # fold 0: the first of a repeated hour
+    if due.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != due_local:  # a skipped hour
+        found = policy_due(
+            pd.Series([local]),
+            types=pd.Series([service_name], dtype=object),
+            departments=pd.Series([department], dtype=object),
+            policy=policy,
+            timezone=timezone,
+        ).iloc[0]
+        return found.to_pydatetime()
+    return due.astimezone(UTC)
 
 
 def describe_rule(rule: DueRule | None) -> str:

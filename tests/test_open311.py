@@ -19,6 +19,7 @@ from dashboard.app_factory import create_app
 from dashboard.open311 import REQUEST_FIELDS
 from dashboard.public import (
     DEFAULT_LIMIT,
+    FEW_DUE,
     PublicConfig,
     cell_centre,
     generalise_address,
@@ -178,6 +179,34 @@ def test_responses_match_the_stored_cases_field_by_field(client, demo) -> None:
         if case["resolution"] and len(case["resolution"]) > 12:
             assert case["resolution"] not in json.dumps(item)
     assert listed[ids["policy_due"]]["expected_datetime"] is not None  # from the SLA policy
+
+
+def test_policy_due_times_one_by_one_and_at_once_agree_with_the_snapshot(client, demo) -> None:
+    """A few cases without a due time of their source get the policy's one by one
+    (``policy_due_one``), more than ``FEW_DUE`` at once with pandas (``policy_due``): both give
+    the snapshot's ``sla_due_at``, which the load computed with pandas."""
+    settings, _ = demo
+    frame = ReadModel(settings.snapshot_dir).select(
+        "SELECT request_id, sla_due_at FROM {cases} WHERE {where} "
+        "AND sla_due_source = 'policy' AND NOT is_private ORDER BY request_id LIMIT ?",
+        after=[FEW_DUE * 2],
+    )
+    assert len(frame) == FEW_DUE * 2
+    expected = {
+        r.request_id: r.sla_due_at.to_pydatetime().replace(microsecond=0)
+        for r in frame.itertuples()
+    }
+    ids = list(expected)
+
+    def due(chosen: list[str]) -> dict[str, datetime]:
+        query = ",".join(chosen)
+        got = get_json(client, f"{API}/requests.json?service_request_id={query}")
+        return {r["service_request_id"]: parse_time(r["expected_datetime"]) for r in got}
+
+    at_once = due(ids)
+    one_by_one = {k: v for i in range(0, len(ids), 5) for k, v in due(ids[i : i + 5]).items()}
+    assert at_once == expected
+    assert one_by_one == expected
 
 
 def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
