@@ -98,15 +98,30 @@ def period_of(kind: str, anchor: date) -> Period:
     raise ValueError(f"unknown period kind {kind!r}")
 
 
-def _date(value: object) -> date | None:
+#: The first and last days a link or a date box may name. Python's dates hold years 1 to 9999,
+#: and a period's arithmetic (its week's Monday, the period before it) near either end raised
+#: ``OverflowError`` (a 500 for ``?period=month&date=9999-12-31``); a browser's date box lets
+#: years up to 275760 be typed.
+FIRST_DAY = date(1000, 1, 1)
+LAST_DAY = date(8999, 12, 31)
+
+
+def parse_day(value: object) -> date | None:
+    """A day from a link's or a date box's text (``YYYY-MM-DD``, anything after the tenth
+    character ignored; the first of a list), None when empty, malformed or outside
+    :data:`FIRST_DAY`–:data:`LAST_DAY`."""
     if isinstance(value, list):
         value = value[0] if value else None
     if not value:
         return None
     try:
-        return date.fromisoformat(str(value).strip()[:10])
+        day = date.fromisoformat(str(value).strip()[:10])
     except ValueError:
         return None
+    return day if FIRST_DAY <= day <= LAST_DAY else None
+
+
+_date = parse_day
 
 
 #: The longest custom period a link may ask for (about ten years), in days.
