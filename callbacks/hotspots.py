@@ -10,19 +10,20 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from callbacks.department import select_text
-from callbacks.requests import department_filter_notice
+from callbacks.requests import box_date, date_text, department_filter_notice
 from dashboard import hotspots as hs
 from dashboard.auth import StoreBusy, audit_export
 from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
 from dashboard.hotspots_emerging import COLD_CATEGORIES, HOT_CATEGORIES
+from dashboard.periods import parse_day
 from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.services import Services
 from layouts.components import busy_notice
@@ -120,13 +121,7 @@ def page_options(
     }
 
 
-def _date(value: Any) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
+_date = parse_day
 
 
 def _choice(value: Any) -> str | None:
@@ -156,12 +151,15 @@ def params_from_controls(
     user may see, so the URL has no ``department``; the caller's scope is applied to every
     query whatever is chosen). The resolution arrives as "9" (converted to a number by
     :meth:`HotspotParams.from_query`, as the URL's ``res=9`` is); "auto" or nothing is the
-    automatic choice, for the measure and the time step too."""
+    automatic choice, for the measure and the time step too. The dates are native date boxes:
+    "YYYY-MM-DD", or "" while a box is empty or half typed, which is no date (as the date
+    picker's None was); a date that is not one (a crafted "2011-13-45") is none either, as in
+    a link."""
     query = {
         "type": select_text(type_),
         "department": select_text(department),
-        "from": _iso(_date(start)),
-        "to": _iso(_date(end)),
+        "from": _iso(_date(box_date(start))),
+        "to": _iso(_date(box_date(end))),
         "res": _choice(resolution),
         "mode": _choice(mode),
         "step": _choice(step),
@@ -526,8 +524,8 @@ def download_answer(services: Services, params: hs.HotspotParams, fmt: str) -> t
 CONTROLS = (
     Input(Ids.TYPE, "value"),
     Input(Ids.DEPARTMENT, "value"),
-    Input(Ids.DATES, "start_date"),
-    Input(Ids.DATES, "end_date"),
+    Input(Ids.DATES_START, "value"),
+    Input(Ids.DATES_END, "value"),
     Input(Ids.RESOLUTION, "value"),
     Input(Ids.MODE, "value"),
     Input(Ids.STEP, "value"),
@@ -588,11 +586,12 @@ def register(app: Dash, services: Services) -> None:
         Output(Ids.DEPARTMENT, "value"),
         Output(Ids.DEPARTMENT, "placeholder"),
         Output(Ids.DEPARTMENT_SCOPE, "children"),
-        Output(Ids.DATES, "min_date_allowed"),
-        Output(Ids.DATES, "max_date_allowed"),
-        Output(Ids.DATES, "initial_visible_month"),
-        Output(Ids.DATES, "start_date"),
-        Output(Ids.DATES, "end_date"),
+        Output(Ids.DATES_START, "min"),
+        Output(Ids.DATES_START, "max"),
+        Output(Ids.DATES_END, "min"),
+        Output(Ids.DATES_END, "max"),
+        Output(Ids.DATES_START, "value"),
+        Output(Ids.DATES_END, "value"),
         Output(Ids.RESOLUTION, "value"),
         Output(Ids.MODE, "value"),
         Output(Ids.STEP, "value"),
@@ -611,11 +610,14 @@ def register(app: Dash, services: Services) -> None:
             o["department"] or "",
             o["department_placeholder"],
             o["department_note"],
+            # The boxes' calendars span the data ("YYYY-MM-DD"; None without data); the
+            # dates the page uses fill them, an empty box ("") for no bound.
             o["min_date"],
             o["max_date"],
-            o["start"] or o["max_date"],
-            o["start"],
-            o["end"],
+            o["min_date"],
+            o["max_date"],
+            date_text(o["start"]),
+            date_text(o["end"]),
             o["resolution"],
             o["mode"],
             o["step"],

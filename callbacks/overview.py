@@ -11,10 +11,11 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Dash, Input, Output, State, ctx, html, no_update
 
+from callbacks.department import box_text, box_value
 from callbacks.requests import department_filter_notice
 from dashboard import periods
 from dashboard.errors import SnapshotMissingError
-from dashboard.periods import Period
+from dashboard.periods import Period, parse_day
 from dashboard.queries import CaseFilter
 from dashboard.services import Services
 from dashboard.sla import TIER_STYLE, Tier, no_service_level, weekly
@@ -469,11 +470,7 @@ def replaced_custom_notice(query: str | None, period: Period) -> dbc.Alert | Non
     )
 
 
-def _day(value: Any) -> date | None:
-    try:
-        return date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
+_day = parse_day
 
 
 def kind_anchor(shown: Period, day: str | None) -> date:
@@ -521,7 +518,7 @@ def next_query(
             period = periods.period_of(kind, kind_anchor(shown, day))
         else:
             return None
-    elif trigger == f"{Ids.DATE}.date":
+    elif trigger == f"{Ids.DATE}.value":
         anchor = _day(day)
         if anchor is None:
             return None
@@ -532,7 +529,7 @@ def next_query(
             period = Period("custom", anchor, anchor + length)
         else:
             period = periods.period_of(chosen, anchor)
-    elif trigger in (f"{Ids.RANGE}.start_date", f"{Ids.RANGE}.end_date"):
+    elif trigger in (f"{Ids.RANGE_START}.value", f"{Ids.RANGE_END}.value"):
         first, last = _day(start), _day(end)
         if first is None or last is None:
             return None
@@ -547,9 +544,9 @@ def next_query(
 URL_SEARCH = f"{Ids.URL}.search"
 CONTROLS = (
     f"{Ids.KIND}.value",
-    f"{Ids.DATE}.date",
-    f"{Ids.RANGE}.start_date",
-    f"{Ids.RANGE}.end_date",
+    f"{Ids.DATE}.value",
+    f"{Ids.RANGE_START}.value",
+    f"{Ids.RANGE_END}.value",
     f"{Ids.DEPARTMENT}.value",
 )
 # The page callback's outputs, in order (the headline first: tests and the load benchmark find
@@ -565,13 +562,15 @@ OUTPUTS: tuple[tuple[str, str], ...] = (
     (Ids.URL, "search"),
     (Ids.CANONICAL, "data"),
     (Ids.KIND, "value"),
-    (Ids.DATE, "date"),
-    (Ids.DATE, "min_date_allowed"),
-    (Ids.DATE, "max_date_allowed"),
-    (Ids.RANGE, "start_date"),
-    (Ids.RANGE, "end_date"),
-    (Ids.RANGE, "min_date_allowed"),
-    (Ids.RANGE, "max_date_allowed"),
+    (Ids.DATE, "value"),
+    (Ids.DATE, "min"),
+    (Ids.DATE, "max"),
+    (Ids.RANGE_START, "value"),
+    (Ids.RANGE_START, "min"),
+    (Ids.RANGE_START, "max"),
+    (Ids.RANGE_END, "value"),
+    (Ids.RANGE_END, "min"),
+    (Ids.RANGE_END, "max"),
     (Ids.DEPARTMENT, "options"),
     (Ids.DEPARTMENT, "value"),
     (Ids.DEPARTMENT, "placeholder"),
@@ -645,13 +644,16 @@ def sync_outputs(
         # the address as typed, made canonical in place (no new history entry)
         f"{Ids.CANONICAL}.data": canonical if not push and canonical != shown else no_update,
         f"{Ids.KIND}.value": c["kind"],
-        f"{Ids.DATE}.date": no_update if keep_day else c["date"],
-        f"{Ids.DATE}.min_date_allowed": c["min_date"],
-        f"{Ids.DATE}.max_date_allowed": c["max_date"],
-        f"{Ids.RANGE}.start_date": c["start"],
-        f"{Ids.RANGE}.end_date": c["end"],
-        f"{Ids.RANGE}.min_date_allowed": c["min_date"],
-        f"{Ids.RANGE}.max_date_allowed": c["max_date"],
+        # The date boxes hold "YYYY-MM-DD" text (their min and max too), not dates.
+        f"{Ids.DATE}.value": no_update if keep_day else box_text(c["date"]),
+        f"{Ids.DATE}.min": box_text(c["min_date"]),
+        f"{Ids.DATE}.max": box_text(c["max_date"]),
+        f"{Ids.RANGE_START}.value": box_text(c["start"]),
+        f"{Ids.RANGE_START}.min": box_text(c["min_date"]),
+        f"{Ids.RANGE_START}.max": box_text(c["max_date"]),
+        f"{Ids.RANGE_END}.value": box_text(c["end"]),
+        f"{Ids.RANGE_END}.min": box_text(c["min_date"]),
+        f"{Ids.RANGE_END}.max": box_text(c["max_date"]),
         f"{Ids.DEPARTMENT}.options": c["department_options"],
         f"{Ids.DEPARTMENT}.value": c["departments"],
         f"{Ids.DEPARTMENT}.placeholder": c["department_placeholder"],
@@ -703,9 +705,9 @@ def register(app: Dash, services: Services) -> None:
         Input(Ids.DEPARTMENT, "value"),
         Input(Ids.URL, "search"),
         Input(Ids.KIND, "value"),
-        Input(Ids.DATE, "date"),
-        Input(Ids.RANGE, "start_date"),
-        Input(Ids.RANGE, "end_date"),
+        Input(Ids.DATE, "value"),
+        Input(Ids.RANGE_START, "value"),
+        Input(Ids.RANGE_END, "value"),
         State(Ids.STATE, "data"),
     )
     def _sync(departments, search, kind, day, start, end, initial) -> list[Any]:
@@ -716,9 +718,10 @@ def register(app: Dash, services: Services) -> None:
             set(ctx.triggered_prop_ids),
             search,
             kind=kind,
-            day=day,
-            start=start,
-            end=end,
+            # A cleared or half-typed box sends "": no date, as a picker's None was.
+            day=box_value(day),
+            start=box_value(start),
+            end=box_value(end),
             departments=departments,
             initial=initial,
         )

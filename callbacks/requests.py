@@ -19,6 +19,7 @@ from dashboard.auth import audit_export
 from dashboard.department import viewer_scope
 from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
+from dashboard.periods import parse_day
 from dashboard.queries import PERIODS, QueryError, ReadModel
 from dashboard.services import Services
 from dashboard.spreadsheet import safe_frame
@@ -150,13 +151,24 @@ def department_filter_notice(
     )
 
 
-def _parse_date(value: str | None) -> date | None:
-    if not value:
+def box_date(value: Any) -> str | None:
+    """A date box's value (``dbc.Input(type="date")``) as the URL's ``from``/``to`` text:
+    ``"YYYY-MM-DD"`` (checked by the URL's own parser, as a link's is), or None for an empty
+    box: ``""``, which the box sends when cleared or while a date is half typed, means no bound,
+    as the cleared date picker's None did. A crafted number or true is no date either."""
+    if value is None or isinstance(value, bool):
         return None
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
+    return str(value)[:10].strip() or None
+
+
+def date_text(value: Any) -> str:
+    """A date as a date box holds it: ``"YYYY-MM-DD"``, or ``""`` (an empty box) for none."""
+    if value is None or value == "":
+        return ""
+    return value.isoformat()[:10] if hasattr(value, "isoformat") else str(value)[:10]
+
+
+_parse_date = parse_day
 
 
 def state_from_controls(
@@ -173,8 +185,8 @@ def state_from_controls(
 ) -> FilterState:
     """Control values -> the same validated state a URL gives."""
     query: dict[str, Any] = {
-        "from": start and str(start)[:10],
-        "to": end and str(end)[:10],
+        "from": box_date(start),
+        "to": box_date(end),
         "department": department or [],
         "type": type_ or [],
         "status": status or [],
@@ -263,7 +275,7 @@ def table_csv(
 
 
 def data_range(read_model: ReadModel) -> tuple[date | None, date | None]:
-    """The first and last local dates a request was made (the date picker's bounds)."""
+    """The first and last local dates a request was made (the date boxes' bounds)."""
     opts = read_model.options()
     return opts["min_date"], opts["max_date"]
 
@@ -344,17 +356,20 @@ def register(app: Dash, services: Services) -> None:
         Output(Ids.CHANNEL, "value"),
         Output(Ids.LAYER, "options"),
         Output(Ids.LAYER, "value"),
-        Output(Ids.DATES, "min_date_allowed"),
-        Output(Ids.DATES, "max_date_allowed"),
-        Output(Ids.DATES, "initial_visible_month"),
-        Output(Ids.DATES, "start_date"),
-        Output(Ids.DATES, "end_date"),
+        Output(Ids.DATES_START, "min"),
+        Output(Ids.DATES_START, "max"),
+        Output(Ids.DATES_END, "min"),
+        Output(Ids.DATES_END, "max"),
+        Output(Ids.DATES_START, "value"),
+        Output(Ids.DATES_END, "value"),
         Output(Ids.PERIOD, "value"),
         Output(Ids.LINK_NOTICE, "children"),
         Input(Ids.STATE, "data"),
     )
     def _init(query: str | None) -> tuple[Any, ...]:
         o = filter_options(read_model, query, names=services.departments)
+        # The boxes' calendars span the data ("YYYY-MM-DD"; None without data).
+        bounds = (date_text(o["min_date"]) or None, date_text(o["max_date"]) or None)
         return (
             o["department_options"],
             o["department"],
@@ -366,11 +381,11 @@ def register(app: Dash, services: Services) -> None:
             o["channel"],
             layer_choices(o["layer_options"]),
             o["layer"] or "",
-            o["min_date"],
-            o["max_date"],
-            o["start"] or o["max_date"],
-            o["start"],
-            o["end"],
+            *bounds,
+            *bounds,
+            # The link's dates, an empty box ("": no bound) where it has none.
+            date_text(o["start"]),
+            date_text(o["end"]),
             o["period"],
             department_filter_notice(
                 read_model, o["department_dropped"], names=services.departments
@@ -410,8 +425,8 @@ def register(app: Dash, services: Services) -> None:
         Output(Ids.NOTICE, "children"),
         Output(Ids.TABLE, "children"),
         Output(Ids.URL, "search"),
-        Input(Ids.DATES, "start_date"),
-        Input(Ids.DATES, "end_date"),
+        Input(Ids.DATES_START, "value"),
+        Input(Ids.DATES_END, "value"),
         Input(Ids.DEPARTMENT, "value"),
         Input(Ids.TYPE, "value"),
         Input(Ids.STATUS, "value"),

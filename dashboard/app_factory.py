@@ -358,10 +358,7 @@ PROPERTY_VALUES: dict[tuple[str, str], Callable[[Any], bool]] = {
     ("RadioItems", "value"): _scalar,
     ("Select", "value"): _option,  # a native select (dbc.Select): its option's value
     ("Checklist", "value"): _scalars,
-    ("DatePickerSingle", "date"): _text,
-    ("DatePickerRange", "start_date"): _text,
-    ("DatePickerRange", "end_date"): _text,
-    ("Input", "value"): _scalar,
+    ("Input", "value"): _scalar,  # a text or date box (dbc.Input): its text
     ("Button", "n_clicks"): _count,
     ("TextStore", "data"): _text,
 }

@@ -213,6 +213,10 @@ def payload(dependency: dict[str, Any], values: dict[str, Any]) -> dict[str, Any
         }
 
     inputs = dependency["inputs"]
+    known = {f"{d['id']}.{d['property']}" for d in [*inputs, *dependency.get("state", [])]}
+    unknown = sorted(set(values) - known)
+    if unknown:  # a renamed component or property would otherwise be sent as None, unseen
+        raise RuntimeError(f"no input or state of the callback is {', '.join(unknown)}")
     return {
         "output": dependency["output"],
         "outputs": outputs if len(outputs) > 1 else outputs[0],
@@ -309,7 +313,7 @@ def build_mix(session: Any, base: str, s: Subjects) -> list[Action]:
                     overview,
                     {
                         f"{O.KIND}.value": period["kind"],
-                        f"{O.DATE}.date": period["date"],
+                        f"{O.DATE}.value": period["date"],
                         f"{O.DEPARTMENT}.value": [],
                         f"{O.STATE}.data": query,
                     },
@@ -318,8 +322,7 @@ def build_mix(session: Any, base: str, s: Subjects) -> list[Action]:
         ]
         dept_values = {
             f"{D.KIND}.value": period["kind"],
-            f"{D.DATE}.date": period["date"],
-            f"{D.LAYER}.value": s.layer,
+            f"{D.DATE}.value": period["date"],
             f"{D.CODE}.data": s.code,
             f"{D.STATE}.data": query,
         }
@@ -334,7 +337,7 @@ def build_mix(session: Any, base: str, s: Subjects) -> list[Action]:
                 "callback department map",
                 "POST",
                 "/_dash-update-component",
-                payload(department_map, dept_values),
+                payload(department_map, {**dept_values, f"{D.LAYER}.value": s.layer}),
             ),
             Action(
                 "callback hotspots",
@@ -344,8 +347,8 @@ def build_mix(session: Any, base: str, s: Subjects) -> list[Action]:
                     hotspots,
                     {
                         f"{H.TYPE}.value": s.types[n % len(s.types)],
-                        f"{H.DATES}.start_date": s.hot_start,
-                        f"{H.DATES}.end_date": s.hot_end,
+                        f"{H.DATES_START}.value": s.hot_start,
+                        f"{H.DATES_END}.value": s.hot_end,
                         f"{H.RESOLUTION}.value": "auto",
                         f"{H.MODE}.value": "count",
                         f"{H.STEP}.value": "auto",

@@ -44,6 +44,7 @@ from scipy import sparse, special
 
 from dashboard.argtypes import iso_date
 from dashboard.errors import Stat311Error
+from dashboard.periods import parse_day
 from dashboard.queries import CaseFilter, ReadModel
 from dashboard.spreadsheet import safe_frame
 
@@ -133,15 +134,7 @@ class HotspotError(Stat311Error):
 
 
 # -- parameters (the page's URL and the CLI's flags) ----------------------------------------------
-def _date(value: Any) -> date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip()[:10])
-    except ValueError:
-        return None
+_date = parse_day  # one reading of a link's day for every page
 
 
 def _one(value: Any) -> str | None:
@@ -999,6 +992,21 @@ def _addresses(
     )
 
 
+def within_data(
+    read_model: ReadModel, start: date | None, end: date | None
+) -> tuple[date | None, date | None]:
+    """``start``–``end`` cut to the days the data covers (:meth:`ReadModel.data_days`): the
+    weeks before its first request or after its last are not weeks without requests, and a
+    trend over them would rise or fall from nothing (a link asking from 1000-01-01 also made
+    52,000 weeks of Mann–Kendall work). Unchanged when either is None or there are no cases."""
+    if start is None or end is None:
+        return start, end
+    days = read_model.data_days()
+    if days is None:
+        return start, end
+    return max(start, days[0]), min(end, days[1])
+
+
 def count_trends(
     read_model: ReadModel,
     flt: CaseFilter,
@@ -1190,8 +1198,7 @@ def _analyse(
         flt,
         resolution,
         np.sort(hot_cells),
-        params.start,
-        params.end,
+        *within_data(read_model, params.start, params.end),
         late_as_of=as_of if mode in ("late", "share") else None,
     )
     cells["trend"] = _by_cell(grid, trends["h3"], trends["trend"])

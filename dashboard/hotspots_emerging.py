@@ -30,6 +30,7 @@ from dashboard.hotspots import (
     bh_qvalues,
     mann_kendall,
     p_two_sided,
+    within_data,
 )
 from dashboard.queries import CaseFilter, ReadModel
 
@@ -318,7 +319,7 @@ def emerging_for(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Per-cell columns (category, trend_z, trend_p, hot_steps, cold_steps, final_z) and a
     description of the steps, for :func:`dashboard.hotspots.analyse`."""
-    start, end = _date_span(read_model, params)
+    start, end = within_data(read_model, *_date_span(read_model, params))
     try:
         plan = step_plan(start, end, params.step)
     except HotspotError:

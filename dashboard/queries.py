@@ -117,6 +117,7 @@ class ReadModel:
         self._local = threading.local()
         self._pool: tuple[int, ThreadPoolExecutor] | None = None
         self._manifest_cache: tuple[Path, dict[str, Any]] | None = None
+        self._days_cache: tuple[Path, tuple[date, date] | None] | None = None
 
     # -- plumbing -----------------------------------------------------------------------------
     def _connection(self) -> duckdb.DuckDBPyConnection:
@@ -154,6 +155,26 @@ class ReadModel:
         if self._manifest_cache is None or self._manifest_cache[0] != path:
             self._manifest_cache = (path, read_manifest(path))
         return self._manifest_cache[1]
+
+    def data_days(self) -> tuple[date, date] | None:
+        """The first and last local days on which any case of the current snapshot was
+        requested, whatever the caller's scope or filter: the days the data covers (None
+        without cases). A series of weeks is cut to them, as weeks outside hold no data, not
+        zero requests. Read once per snapshot."""
+        path = self.snapshot()
+        if self._days_cache is None or self._days_cache[0] != path:
+            row = (
+                self._cursor()
+                .execute(
+                    "SELECT min(requested_local)::DATE, max(requested_local)::DATE "
+                    "FROM read_parquet(?)",
+                    [str(path / CASES_FILE)],
+                )
+                .fetchone()
+            )
+            days = (row[0], row[1]) if row and row[0] is not None else None
+            self._days_cache = (path, days)
+        return self._days_cache[1]
 
     def version(self) -> str:
         """Changes with every new snapshot (use it in cache keys)."""
@@ -534,6 +555,9 @@ class _Focused(ReadModel):
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         return self._focus_cursor
+
+    def data_days(self) -> tuple[date, date] | None:
+        return self._parent.data_days()
 
     def _source(self) -> str:
         return self._path

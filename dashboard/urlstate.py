@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import parse_qsl, urlencode
 
+from dashboard.periods import parse_day
 from dashboard.queries import PERIODS, CaseFilter
 
 MAX_VALUE_LENGTH = 200
@@ -61,13 +62,7 @@ class FilterState:
         return ("?" + urlencode(pairs)) if pairs else ""
 
 
-def _date(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value.strip()[:10])
-    except ValueError:
-        return None
+_date = parse_day  # one reading of a link's day for every page
 
 
 def _list(value: str | list[str] | None) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import html
 
 from dashboard.auth import BUSY_MESSAGE
 from dashboard.periods import KINDS
@@ -88,14 +88,16 @@ def period_columns(
     *,
     kind_id: str,
     date_id: str,
-    range_id: str,
+    range_start_id: str,
+    range_end_id: str,
     range_box_id: str,
     kind: str | None = None,
     widths: tuple[int, int, int] = (4, 3, 5),
     range_hidden: bool = False,
 ) -> list[dbc.Col]:
     """The stat-meeting period picker (week, month, quarter, custom), as three grid columns:
-    the kind, a day inside the period, and the custom dates (shown for "custom" by a callback)."""
+    the kind, a day inside the period (a native date box), and the custom dates ("From" and
+    "To" date boxes, shown for "custom" by a callback)."""
     box: dict[str, Any] = {"style": {"display": "none"}} if range_hidden else {}
     return [
         dbc.Col(
@@ -113,23 +115,16 @@ def period_columns(
             md=widths[0],
         ),
         dbc.Col(
-            labelled(
-                "Containing the day",
-                # The placeholder is also the box's name for screen readers (Dash's own is
-                # "Select Date"): the label's words.
-                dcc.DatePickerSingle(
-                    id=date_id, display_format="YYYY-MM-DD", placeholder="Containing the day"
-                ),
-                className="small mb-1",
-            ),
+            labelled("Containing the day", date_box(date_id), className="small mb-1"),
             xs=12,
             md=widths[1],
         ),
         dbc.Col(
             html.Div(
-                labelled(
+                date_range(
                     "Custom dates",
-                    dcc.DatePickerRange(id=range_id, display_format="YYYY-MM-DD"),
+                    start_id=range_start_id,
+                    end_id=range_end_id,
                     className="small mb-1",
                 ),
                 id=range_box_id,

@@ -80,7 +80,8 @@ class Ids(StrEnum):
     CODE = "department-code"
     KIND = "department-kind"
     DATE = "department-date"
-    RANGE = "department-range"
+    RANGE_START = "department-range-start"
+    RANGE_END = "department-range-end"
     RANGE_BOX = "department-range-box"
     NOTICE = "department-notice"
     BODY = "department-body"
@@ -276,7 +277,8 @@ def controls() -> dbc.Row:
             *period_columns(
                 kind_id=Ids.KIND,
                 date_id=Ids.DATE,
-                range_id=Ids.RANGE,
+                range_start_id=Ids.RANGE_START,
+                range_end_id=Ids.RANGE_END,
                 range_box_id=Ids.RANGE_BOX,
                 widths=(4, 3, 5),
                 range_hidden=True,

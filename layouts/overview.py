@@ -74,7 +74,8 @@ class Ids(StrEnum):
     CANONICAL = "overview-canonical"  # the address made canonical, written in place
     KIND = "overview-kind"
     DATE = "overview-date"
-    RANGE = "overview-range"
+    RANGE_START = "overview-range-start"
+    RANGE_END = "overview-range-end"
     RANGE_BOX = "overview-range-box"
     DEPARTMENT = "overview-department"
     HEADLINE = "overview-headline"
@@ -93,7 +94,8 @@ def controls(kind: str = "month") -> dbc.Row:
             *period_columns(
                 kind_id=Ids.KIND,
                 date_id=Ids.DATE,
-                range_id=Ids.RANGE,
+                range_start_id=Ids.RANGE_START,
+                range_end_id=Ids.RANGE_END,
                 range_box_id=Ids.RANGE_BOX,
                 kind=kind,
                 widths=(4, 2, 3),

@@ -14,7 +14,7 @@ from dash import dcc, html
 
 from dashboard.queries import PERIODS
 from dashboard.urlstate import from_query
-from layouts.components import download_button, download_status, labelled
+from layouts.components import date_range, download_button, download_status, labelled
 
 PAGE = {"path": "/requests", "name": "Requests", "title": "Requests · stat311"}
 
@@ -24,7 +24,8 @@ class Ids(StrEnum):
 
     URL = "requests-url"
     STATE = "requests-state"
-    DATES = "requests-dates"
+    DATES_START = "requests-dates-start"
+    DATES_END = "requests-dates-end"
     DEPARTMENT = "requests-department"
     TYPE = "requests-type"
     STATUS = "requests-status"
@@ -75,15 +76,15 @@ def _multi(id_: str, placeholder: str) -> dcc.Dropdown:
 def filters() -> dbc.Row:
     return dbc.Row(
         [
-            _control(
-                "Requested between",
-                dcc.DatePickerRange(
-                    id=Ids.DATES,
-                    display_format="YYYY-MM-DD",
-                    start_date_placeholder_text="from",
-                    end_date_placeholder_text="to",
-                    clearable=True,
-                ),
+            # Native date boxes ("From", "To": the URL's ``from`` and ``to``), in a fieldset
+            # named by its legend (Dash's date picker fails axe-core: aria-allowed-attr). An
+            # empty box is no bound, as the cleared picker was.
+            dbc.Col(
+                date_range("Requested between", start_id=Ids.DATES_START, end_id=Ids.DATES_END),
+                xs=12,
+                md=6,
+                lg=3,
+                className="mb-2",
             ),
             _control("Department", _multi(Ids.DEPARTMENT, "All departments")),
             _control("Request type", _multi(Ids.TYPE, "All request types")),

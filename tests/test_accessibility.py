@@ -89,13 +89,6 @@ def test_every_drawn_control_is_in_a_group_named_by_its_visible_label(name: str)
         assert getattr(group, "aria-label") == label.children, control.id
 
 
-def test_the_day_picker_is_named_by_its_label_not_select_date() -> None:
-    """The date box's accessible name is its placeholder (Dash's is "Select Date")."""
-    for root in (overview.layout(), department.layout("PWDx")):
-        (picker,) = [n for n in walk(root) if isinstance(n, dcc.DatePickerSingle)]
-        assert picker.placeholder == "Containing the day"
-
-
 def test_staff_frame_has_banner_navigation_and_a_focusable_main(reset_dash_registries) -> None:
     dash.Dash(__name__, use_pages=True, pages_folder="")
     frame = shell.layout()

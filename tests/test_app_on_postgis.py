@@ -787,15 +787,15 @@ def test_staff_sign_in_lockout_and_sign_out_on_postgis(sides, apps, command) -> 
 SEPTEMBER = {"kind": "month", "date": "2011-09-01", "query": "?period=month&date=2011-09-01"}
 DEPARTMENT = {
     "department-kind.value": "month",
-    "department-date.date": "2011-09-01",
+    "department-date.value": "2011-09-01",
     "department-code.data": "PWDx",
     "department-state.data": SEPTEMBER["query"],
 }
 OVERDUE_REQUEST = {"startRow": 0, "endRow": 100, "sortModel": []}
 HOTSPOTS = {
     "hotspots-type.value": "Street Light Outages",
-    "hotspots-dates.start_date": "2011-07-01",
-    "hotspots-dates.end_date": "2011-12-31",
+    "hotspots-dates-start.value": "2011-07-01",
+    "hotspots-dates-end.value": "2011-12-31",
     "hotspots-mode.value": "count",
     "hotspots-view.value": "map",
 }
@@ -804,7 +804,7 @@ STAFF_VIEWS: dict[str, tuple[str, dict[str, Any]]] = {
         "overview-headline.children",
         {
             "overview-kind.value": "month",
-            "overview-date.date": "2011-09-01",
+            "overview-date.value": "2011-09-01",
             "overview-url.search": SEPTEMBER["query"],
         },
     ),
@@ -835,8 +835,8 @@ STAFF_VIEWS: dict[str, tuple[str, dict[str, Any]]] = {
     "requests": (
         "requests-chart.figure",
         {
-            "requests-dates.start_date": "2011-09-01",
-            "requests-dates.end_date": "2011-09-30",
+            "requests-dates-start.value": "2011-09-01",
+            "requests-dates-end.value": "2011-09-30",
             "requests-period.value": "week",
             "requests-layer.value": "neighborhood",
             "requests-area.value": ["Roxbury", "Dorchester"],
@@ -854,7 +854,7 @@ STAFF_CONTENT = {
     "department map": "September 2011, by neighborhood",
     "department overdue": '"rowCount": ',
     "department overdue by address": '"rowCount": ',
-    "department init": '"date": "2011-09-01"',
+    "department init": '"department-date": {"value": "2011-09-01"',
     "hot spots": "hot-spot cells",
     "hot spots init": '"value": "Graffiti Removal"',
     "requests": "requests between 2011-09-01 and 2011-09-30",
@@ -929,8 +929,8 @@ def test_staff_totals_are_the_exports(apps, staff, raw) -> None:
     """The requests page's total for September 2011 against pandas over the raw file (staff
     see every case, the private one included)."""
     values = {
-        "requests-dates.start_date": "2011-09-01",
-        "requests-dates.end_date": "2011-09-30",
+        "requests-dates-start.value": "2011-09-01",
+        "requests-dates-end.value": "2011-09-30",
         "requests-period.value": "month",
     }
     answer = assert_same(post_callbacks(apps, staff, "requests-chart.figure", values), "total")

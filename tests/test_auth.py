@@ -280,7 +280,7 @@ def test_department_user_overview_cards(app, pwd_user, asked) -> None:
     body = payload(
         key,
         spec,
-        {"overview-kind.value": "month", "overview-date.date": "2011-09-01",
+        {"overview-kind.value": "month", "overview-date.value": "2011-09-01",
          "overview-department.value": asked},
     )  # fmt: skip
     response = client.post("/_dash-update-component", json=body)

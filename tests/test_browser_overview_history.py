@@ -94,8 +94,8 @@ def test_custom_starts_from_the_period_shown(demo, reset_dash_registries):
         numbers = re.compile(r": (.*) \(compared")  # the comparison is the 30 days before
         assert numbers.search(headline.inner_text())[1] == numbers.search(before)[1]
         expect(_kind(page, "Custom")).to_be_checked()
-        expect(page.locator(f"#{Ids.RANGE}")).to_have_value("2011-09-01")  # the start input
-        expect(page.get_by_role("textbox", name="End Date")).to_have_value("2011-09-30")
+        expect(page.locator(f"#{Ids.RANGE_START}")).to_have_value("2011-09-01")  # "From"
+        expect(page.get_by_label("To", exact=True)).to_have_value("2011-09-30")
         expect(page.locator(f"#{Ids.DATE}")).to_have_value("2011-09-01")
 
         # A copied link reopens what the page shows.
@@ -104,6 +104,42 @@ def test_custom_starts_from_the_period_shown(demo, reset_dash_registries):
         fresh.context.add_cookies(page.context.cookies())
         fresh.goto(copied)
         expect(fresh.locator(f"#{Ids.HEADLINE}")).to_have_text(headline.inner_text(), timeout=WAIT)
+
+
+def test_typing_in_the_date_boxes_writes_the_address(demo, reset_dash_registries):
+    """The native date boxes ("From", "To", "Containing the day") write the address as the
+    date pickers did; a cleared box changes nothing (no error, the view stays)."""
+    with _overview(demo, MONTH) as (_, page):
+        headline = page.locator(f"#{Ids.HEADLINE}")
+        _kind(page, "Custom").check()
+        expect(page).to_have_url(
+            re.compile(r"/\?period=custom&from=2011-09-01&to=2011-09-30$"), timeout=WAIT
+        )
+        page.fill(f"#{Ids.RANGE_START}", "2011-09-05")
+        expect(page).to_have_url(
+            re.compile(r"/\?period=custom&from=2011-09-05&to=2011-09-30$"), timeout=WAIT
+        )
+        page.get_by_label("To", exact=True).fill("2011-09-18")
+        expect(page).to_have_url(
+            re.compile(r"/\?period=custom&from=2011-09-05&to=2011-09-18$"), timeout=WAIT
+        )
+        expect(headline).to_contain_text("05 Sep 2011 – 18 Sep 2011:", timeout=WAIT)
+        shown = headline.inner_text()
+
+        # A cleared box is no date: nothing changes, nothing fails.
+        page.fill(f"#{Ids.RANGE_START}", "")
+        page.wait_for_timeout(1_500)  # longer than the boxes' debounce
+        expect(page).to_have_url(re.compile(r"from=2011-09-05&to=2011-09-18$"))
+        expect(headline).to_have_text(shown)
+        expect(page.locator(f"#{Ids.RANGE_END}")).to_have_value("2011-09-18")
+
+        # "Containing the day": a custom period keeps its length and starts on the day.
+        page.get_by_label("Containing the day", exact=True).fill("2011-10-03")
+        expect(page).to_have_url(
+            re.compile(r"/\?period=custom&from=2011-10-03&to=2011-10-16$"), timeout=WAIT
+        )
+        expect(page.locator(f"#{Ids.RANGE_START}")).to_have_value("2011-10-03")
+        expect(headline).to_contain_text("03 Oct 2011 – 16 Oct 2011:", timeout=WAIT)
 
 
 @pytest.mark.parametrize(

@@ -142,7 +142,7 @@ def test_the_check_as_a_plain_function() -> None:
 
 def test_values_no_control_can_hold_are_refused(app, staff, caplog) -> None:
     """A body of the right shape whose values no control can hold (an object for an address's
-    ``search`` or a page's state, a list for a date, a nested list for a dropdown) is refused
+    ``search`` or a page's state, a list for a date box, a nested list for a dropdown) is refused
     before the callback, which failed on them with a 500."""
     from dashboard.app_factory import _types_of
 
@@ -158,7 +158,7 @@ def test_values_no_control_can_hold_are_refused(app, staff, caplog) -> None:
                     if kind not in {
                         "Location",
                         "TextStore",
-                        "DatePickerSingle",
+                        "Input",
                         "Dropdown",
                         "Select",
                     }:
@@ -171,7 +171,7 @@ def test_values_no_control_can_hold_are_refused(app, staff, caplog) -> None:
                             ("Location", "search"),
                             ("Location", "pathname"),
                             ("TextStore", "data"),
-                            ("DatePickerSingle", "date"),
+                            ("Input", "value"),
                             ("Dropdown", "value"),
                             ("Select", "value"),
                         }:

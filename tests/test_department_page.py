@@ -227,7 +227,12 @@ def test_callbacks_use_the_grids_props(reset_dash_registries, tmp_path) -> None:
     assert {"id": str(Ids.OVERDUE), "property": "getRowsRequest"} in download["state"]
     # A new period sends the overdue list back to its first page (a clientside callback).
     (reload,) = [s for k, s in specs.items() if k == f"{Ids.OVERDUE}.paginationGoTo"]
-    assert {i["id"] for i in reload["inputs"]} == {str(Ids.KIND), str(Ids.DATE), str(Ids.RANGE)}
+    assert {i["id"] for i in reload["inputs"]} == {
+        str(Ids.KIND),
+        str(Ids.DATE),
+        str(Ids.RANGE_START),
+        str(Ids.RANGE_END),
+    }
 
 
 # -- the types table ------------------------------------------------------------------------------

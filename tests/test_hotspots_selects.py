@@ -72,7 +72,9 @@ def test_the_short_lists_are_native_selects_with_visible_labels() -> None:
     for group in groups:
         inside = {str(getattr(n, "id", "")) for n in walk(group.children)}
         assert not inside & set(SELECTS), group
-    assert isinstance(by_id[Ids.DATES], dcc.DatePickerRange)
+    # The dates are native date boxes (tests/test_native_dates_hotspots_requests.py).
+    for id_ in (Ids.DATES_START, Ids.DATES_END):
+        assert isinstance(by_id[id_], dbc.Input) and by_id[id_].type == "date", id_
     # No Dash dropdown is left on the page.
     assert not [n for n in nodes if isinstance(n, dcc.Dropdown)]
 
@@ -188,8 +190,8 @@ def test_the_selects_values_reach_the_callback_and_the_url(staff) -> None:
     key, spec = next((k, v) for k, v in app.callback_map.items() if "hotspots-map.figure" in k)
     values = {
         "hotspots-type.value": "Street Light Outages",
-        "hotspots-dates.start_date": "2011-07-01",
-        "hotspots-dates.end_date": "2011-12-31",
+        "hotspots-dates-start.value": "2011-07-01",
+        "hotspots-dates-end.value": "2011-12-31",
         "hotspots-resolution.value": "8",
         "hotspots-mode.value": "late",
         "hotspots-step.value": "auto",
@@ -244,8 +246,8 @@ def _controls(opened: dict[str, Any], **changes: Any) -> dict[str, Any]:
     values = {
         "hotspots-type.value": opened["hotspots-type"]["value"],
         "hotspots-department.value": opened["hotspots-department"]["value"],
-        "hotspots-dates.start_date": opened["hotspots-dates"]["start_date"],
-        "hotspots-dates.end_date": opened["hotspots-dates"]["end_date"],
+        "hotspots-dates-start.value": opened["hotspots-dates-start"]["value"],
+        "hotspots-dates-end.value": opened["hotspots-dates-end"]["value"],
         "hotspots-resolution.value": opened["hotspots-resolution"]["value"],
         "hotspots-mode.value": opened["hotspots-mode"]["value"],
         "hotspots-step.value": opened["hotspots-step"]["value"],

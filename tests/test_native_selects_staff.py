@@ -246,7 +246,7 @@ def _post(client, key, spec, values) -> Any:
 def test_the_period_select_reaches_the_callback_and_the_url(staff) -> None:
     app, client = staff
     key, spec = _callback(app, "requests-chart.figure")
-    base = {"requests-dates.start_date": "2011-07-01", "requests-dates.end_date": "2011-12-31"}
+    base = {"requests-dates-start.value": "2011-07-01", "requests-dates-end.value": "2011-12-31"}
     for option in OLD_PERIOD_OPTIONS:
         response = _post(client, key, spec, {**base, "requests-period.value": option["value"]})
         assert response.status_code == 200
@@ -287,8 +287,8 @@ def _requests_search(app, client, opened: dict[str, Any], **changes: Any) -> str
     """The address the Requests page writes for the controls as ``opened`` set them."""
     key, spec = _callback(app, "requests-chart.figure")
     values = {
-        "requests-dates.start_date": opened["requests-dates"]["start_date"],
-        "requests-dates.end_date": opened["requests-dates"]["end_date"],
+        "requests-dates-start.value": opened["requests-dates-start"]["value"],
+        "requests-dates-end.value": opened["requests-dates-end"]["value"],
         **{
             f"requests-{name}.value": opened[f"requests-{name}"]["value"]
             for name in ("department", "type", "status", "channel", "layer", "area", "period")
@@ -347,7 +347,7 @@ def test_the_requests_layer_select_reaches_the_callback_and_the_url(staff, read_
     app, client = staff
     first = next(iter(read_model.options()["layers"]))
     key, spec = _callback(app, "requests-chart.figure")
-    base = {"requests-dates.start_date": "2011-07-01", "requests-dates.end_date": "2011-12-31"}
+    base = {"requests-dates-start.value": "2011-07-01", "requests-dates-end.value": "2011-12-31"}
     for value, search in (
         (first, from_query({"from": "2011-07-01", "to": "2011-12-31", "layer": first})),
         ("", from_query({"from": "2011-07-01", "to": "2011-12-31"})),
@@ -388,7 +388,7 @@ def test_the_layer_select_reaches_the_callback_and_the_url(staff) -> None:
     key, spec = _callback(app, "department-map.figure")
     base = {
         "department-kind.value": "month",
-        "department-date.date": "2011-09-01",
+        "department-date.value": "2011-09-01",
         "department-code.data": "PWDx",
         "department-state.data": DEPT_QUERY,
     }

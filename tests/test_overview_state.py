@@ -29,9 +29,9 @@ AS_OF = pd.Timestamp("2026-01-01", tz="UTC")
 MONTH = "?period=month&date=2011-09-01"
 URL = f"{Ids.URL}.search"
 KIND = f"{Ids.KIND}.value"
-DATE = f"{Ids.DATE}.date"
-START = f"{Ids.RANGE}.start_date"
-END = f"{Ids.RANGE}.end_date"
+DATE = f"{Ids.DATE}.value"
+START = f"{Ids.RANGE_START}.value"
+END = f"{Ids.RANGE_END}.value"
 DEPARTMENT = f"{Ids.DEPARTMENT}.value"
 NAMES = {
     "headline": f"{Ids.HEADLINE}.children",
@@ -95,7 +95,7 @@ def test_back_to_the_month_link_shows_the_month_whatever_the_controls_said(servi
         services, {URL}, MONTH, kind="quarter", day="2011-07-01", departments=[]
     )  # the controls still show the quarter the user left
     assert out["url"] is no_update and out["canonical"] is no_update  # no new history entry
-    assert (out["kind"], out["date"]) == ("month", date(2011, 9, 1))
+    assert (out["kind"], out["date"]) == ("month", "2011-09-01")  # a date box's text
     assert out["headline"].startswith("September 2011:")
     assert out["headline"] == overview_view(services, MONTH, as_of=AS_OF)["headline"]
 
@@ -166,7 +166,7 @@ def test_custom_starts_as_the_period_shown(services) -> None:
     out = outputs(services, {KIND}, MONTH, kind="custom", day="2011-09-01", departments=[])
     assert out["url"] == "?period=custom&from=2011-09-01&to=2011-09-30"
     assert out["kind"] == "custom"
-    assert (out["start"], out["end"]) == (date(2011, 9, 1), date(2011, 9, 30))
+    assert (out["start"], out["end"]) == ("2011-09-01", "2011-09-30")
     assert out["date"] is no_update  # the day picked, 2011-09-01, stays
     numbers = [c.to_plotly_json() for c in out["cards"]]
     # The same cases: the same numbers (only the comparison period differs).
@@ -176,7 +176,7 @@ def test_custom_starts_as_the_period_shown(services) -> None:
     )
     assert len(numbers) == len(month["cards"])
     # Month links fill the custom dates with the month, too.
-    assert (month["start"], month["end"]) == (date(2011, 9, 1), date(2011, 9, 30))
+    assert (month["start"], month["end"]) == ("2011-09-01", "2011-09-30")
 
 
 def test_custom_dates_change_the_period_once_both_are_picked(services) -> None:

@@ -176,7 +176,7 @@ def test_staff_responses_may_not_be_framed_or_stored(app, demo) -> None:
         {
             "department-overdue.getRowsRequest": {"startRow": 0, "endRow": 20, "sortModel": []},
             "department-kind.value": "month",
-            "department-date.date": "2011-09-01",
+            "department-date.value": "2011-09-01",
             "department-code.data": "PWDx",
             "department-state.data": "?period=month&date=2011-09-01",
         },
@@ -260,8 +260,8 @@ def _hotspot_summary(app, client: Any) -> tuple[int, int]:
     key, spec = _callback(app, "..hotspots-map.figure")
     values = {
         "hotspots-type.value": HOTSPOT_TYPE,
-        "hotspots-dates.start_date": "2011-07-01",
-        "hotspots-dates.end_date": "2011-12-31",
+        "hotspots-dates-start.value": "2011-07-01",
+        "hotspots-dates-end.value": "2011-12-31",
         "hotspots-mode.value": "count",
         "hotspots-view.value": "map",
     }
