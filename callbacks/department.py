@@ -14,7 +14,7 @@ import logging
 import math
 import re
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -92,25 +92,6 @@ def select_text(value: Any) -> str | None:
     return str(value).strip()[:200] or None
 
 
-def box_value(value: Any) -> str | None:
-    """What a native date box (:func:`layouts.components.date_box`) sent, as the callbacks read
-    it: its day as ``"YYYY-MM-DD"``, or None for no date. A box sends ``""`` while it is empty
-    or half typed (Dash's date pickers sent None), and a crafted request can send any scalar or
-    text: all are "no date given", as is a day a link may not name either
-    (:func:`dashboard.periods.parse_day`). A day outside the data is a day: its period says it
-    has no data, as a link to it does."""
-    day = periods.parse_day(value) if isinstance(value, str) else None
-    return day.isoformat() if day else None
-
-
-def box_text(value: date | None) -> str | None:
-    """A day as a native date box holds it (``"YYYY-MM-DD"``; None: empty). Also its ``min``
-    and ``max``."""
-    if isinstance(value, datetime):  # a pd.Timestamp too
-        value = value.date()
-    return None if value is None else value.isoformat()
-
-
 def query_layer(query: str | None) -> str | None:
     for key, value in parse_qsl((query or "").lstrip("?")):
         if key == "layer" and value:
@@ -133,7 +114,7 @@ def query_from_controls(
 ) -> str:
     """The query string of the controls' values (``layer`` only when not the default). A date
     box sends "" while it is empty or half typed: no date, as a picker's None was."""
-    day, start, end = box_value(day), box_value(start), box_value(end)
+    day, start, end = periods.box_day(day), periods.box_day(start), periods.box_day(end)
     pairs = [("period", kind or "month")]
     if kind == "custom" and start and end:
         pairs += [("from", str(start)[:10]), ("to", str(end)[:10])]
@@ -876,16 +857,19 @@ def register(app: Dash, services: Services) -> None:
     def _init(query: str | None) -> tuple[Any, ...]:
         o = init_controls(read_model, query)
         # The date boxes hold "YYYY-MM-DD" text (their min and max too), not dates.
-        first, last = box_text(o["min_date"]), box_text(o["max_date"])
+        first, last = (
+            periods.box_text(o["min_date"]) or None,
+            periods.box_text(o["max_date"]) or None,
+        )
         return (
             o["kind"],
-            box_text(o["date"]),
+            periods.box_text(o["date"]),
             first,
             last,
-            box_text(o["start"]),
+            periods.box_text(o["start"]),
             first,
             last,
-            box_text(o["end"]),
+            periods.box_text(o["end"]),
             first,
             last,
             o["layer_options"],

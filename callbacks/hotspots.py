@@ -17,13 +17,13 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from callbacks.department import select_text
-from callbacks.requests import box_date, date_text, department_filter_notice
+from callbacks.requests import department_filter_notice
 from dashboard import hotspots as hs
 from dashboard.auth import StoreBusy, audit_export
 from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
 from dashboard.hotspots_emerging import COLD_CATEGORIES, HOT_CATEGORIES
-from dashboard.periods import parse_day
+from dashboard.periods import box_day, box_text, parse_day
 from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.services import Services
 from layouts.components import busy_notice
@@ -158,8 +158,8 @@ def params_from_controls(
     query = {
         "type": select_text(type_),
         "department": select_text(department),
-        "from": _iso(_date(box_date(start))),
-        "to": _iso(_date(box_date(end))),
+        "from": box_day(start),
+        "to": box_day(end),
         "res": _choice(resolution),
         "mode": _choice(mode),
         "step": _choice(step),
@@ -616,8 +616,8 @@ def register(app: Dash, services: Services) -> None:
             o["max_date"],
             o["min_date"],
             o["max_date"],
-            date_text(o["start"]),
-            date_text(o["end"]),
+            box_text(o["start"]),
+            box_text(o["end"]),
             o["resolution"],
             o["mode"],
             o["step"],

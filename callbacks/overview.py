@@ -11,11 +11,10 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Dash, Input, Output, State, ctx, html, no_update
 
-from callbacks.department import box_text, box_value
 from callbacks.requests import department_filter_notice
 from dashboard import periods
 from dashboard.errors import SnapshotMissingError
-from dashboard.periods import Period, parse_day
+from dashboard.periods import Period, box_day, box_text, parse_day
 from dashboard.queries import CaseFilter
 from dashboard.services import Services
 from dashboard.sla import TIER_STYLE, Tier, no_service_level, weekly
@@ -646,14 +645,14 @@ def sync_outputs(
         f"{Ids.KIND}.value": c["kind"],
         # The date boxes hold "YYYY-MM-DD" text (their min and max too), not dates.
         f"{Ids.DATE}.value": no_update if keep_day else box_text(c["date"]),
-        f"{Ids.DATE}.min": box_text(c["min_date"]),
-        f"{Ids.DATE}.max": box_text(c["max_date"]),
+        f"{Ids.DATE}.min": box_text(c["min_date"]) or None,
+        f"{Ids.DATE}.max": box_text(c["max_date"]) or None,
         f"{Ids.RANGE_START}.value": box_text(c["start"]),
-        f"{Ids.RANGE_START}.min": box_text(c["min_date"]),
-        f"{Ids.RANGE_START}.max": box_text(c["max_date"]),
+        f"{Ids.RANGE_START}.min": box_text(c["min_date"]) or None,
+        f"{Ids.RANGE_START}.max": box_text(c["max_date"]) or None,
         f"{Ids.RANGE_END}.value": box_text(c["end"]),
-        f"{Ids.RANGE_END}.min": box_text(c["min_date"]),
-        f"{Ids.RANGE_END}.max": box_text(c["max_date"]),
+        f"{Ids.RANGE_END}.min": box_text(c["min_date"]) or None,
+        f"{Ids.RANGE_END}.max": box_text(c["max_date"]) or None,
         f"{Ids.DEPARTMENT}.options": c["department_options"],
         f"{Ids.DEPARTMENT}.value": c["departments"],
         f"{Ids.DEPARTMENT}.placeholder": c["department_placeholder"],
@@ -719,9 +718,9 @@ def register(app: Dash, services: Services) -> None:
             search,
             kind=kind,
             # A cleared or half-typed box sends "": no date, as a picker's None was.
-            day=box_value(day),
-            start=box_value(start),
-            end=box_value(end),
+            day=box_day(day),
+            start=box_day(start),
+            end=box_day(end),
             departments=departments,
             initial=initial,
         )

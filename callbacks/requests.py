@@ -19,7 +19,7 @@ from dashboard.auth import audit_export
 from dashboard.department import viewer_scope
 from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
-from dashboard.periods import parse_day
+from dashboard.periods import box_day, box_text, parse_day
 from dashboard.queries import PERIODS, QueryError, ReadModel
 from dashboard.services import Services
 from dashboard.spreadsheet import safe_frame
@@ -151,23 +151,6 @@ def department_filter_notice(
     )
 
 
-def box_date(value: Any) -> str | None:
-    """A date box's value (``dbc.Input(type="date")``) as the URL's ``from``/``to`` text:
-    ``"YYYY-MM-DD"`` (checked by the URL's own parser, as a link's is), or None for an empty
-    box: ``""``, which the box sends when cleared or while a date is half typed, means no bound,
-    as the cleared date picker's None did. A crafted number or true is no date either."""
-    if value is None or isinstance(value, bool):
-        return None
-    return str(value)[:10].strip() or None
-
-
-def date_text(value: Any) -> str:
-    """A date as a date box holds it: ``"YYYY-MM-DD"``, or ``""`` (an empty box) for none."""
-    if value is None or value == "":
-        return ""
-    return value.isoformat()[:10] if hasattr(value, "isoformat") else str(value)[:10]
-
-
 _parse_date = parse_day
 
 
@@ -185,8 +168,8 @@ def state_from_controls(
 ) -> FilterState:
     """Control values -> the same validated state a URL gives."""
     query: dict[str, Any] = {
-        "from": box_date(start),
-        "to": box_date(end),
+        "from": box_day(start),
+        "to": box_day(end),
         "department": department or [],
         "type": type_ or [],
         "status": status or [],
@@ -369,7 +352,7 @@ def register(app: Dash, services: Services) -> None:
     def _init(query: str | None) -> tuple[Any, ...]:
         o = filter_options(read_model, query, names=services.departments)
         # The boxes' calendars span the data ("YYYY-MM-DD"; None without data).
-        bounds = (date_text(o["min_date"]) or None, date_text(o["max_date"]) or None)
+        bounds = (box_text(o["min_date"]) or None, box_text(o["max_date"]) or None)
         return (
             o["department_options"],
             o["department"],
@@ -384,8 +367,8 @@ def register(app: Dash, services: Services) -> None:
             *bounds,
             *bounds,
             # The link's dates, an empty box ("": no bound) where it has none.
-            date_text(o["start"]),
-            date_text(o["end"]),
+            box_text(o["start"]),
+            box_text(o["end"]),
             o["period"],
             department_filter_notice(
                 read_model, o["department_dropped"], names=services.departments

@@ -124,6 +124,28 @@ def parse_day(value: object) -> date | None:
 _date = parse_day
 
 
+def box_day(value: object) -> str | None:
+    """What a native date box (:func:`layouts.components.date_box`) sent, read as a link's day
+    is (:func:`parse_day`): ``"YYYY-MM-DD"``, or None for no date. A box sends ``""`` while it
+    is empty or half typed, and a crafted request can send any scalar: all are "no date". A day
+    outside the data is a day (its period says it has no data, as a link to it does)."""
+    day = parse_day(value) if isinstance(value, str) else None
+    return day.isoformat() if day else None
+
+
+def box_text(value: object) -> str:
+    """A day as a native date box holds it (its ``value``, ``min`` or ``max``): ``"YYYY-MM-DD"``
+    from a date, a datetime (a ``pd.Timestamp`` too) or text already in that form, and ``""``
+    (an empty box) for none."""
+    if value is None or value == "" or value != value:  # None, "", NaN/NaT
+        return ""
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()[:10]
+
+
 #: The longest custom period a link may ask for (about ten years), in days.
 MAX_CUSTOM_DAYS = 3660
 

@@ -86,12 +86,13 @@ def test_the_dates_are_native_date_boxes_with_labels(page: str) -> None:
 # -- plain functions ---------------------------------------------------------------------------
 def test_an_empty_box_is_no_date_as_none_was() -> None:
     from callbacks.hotspots import params_from_controls
-    from callbacks.requests import box_date, date_text, state_from_controls
+    from callbacks.requests import state_from_controls
+    from dashboard.periods import box_day, box_text
 
-    assert box_date("") is None and box_date(None) is None and box_date(True) is None
-    assert box_date("2011-09-05") == "2011-09-05"
-    assert date_text(None) == "" and date_text("") == ""
-    assert date_text(date(2011, 9, 5)) == "2011-09-05"
+    assert box_day("") is None and box_day(None) is None and box_day(True) is None
+    assert box_day("2011-09-05") == "2011-09-05"
+    assert box_text(None) == "" and box_text("") == ""
+    assert box_text(date(2011, 9, 5)) == "2011-09-05"
 
     def requests(start: Any, end: Any):
         return state_from_controls(

@@ -15,7 +15,8 @@ import dash_bootstrap_components as dbc
 import pytest
 from dash import dcc, html
 
-from callbacks.department import box_text, box_value, query_from_controls
+from callbacks.department import query_from_controls
+from dashboard.periods import box_day, box_text
 from layouts import department as dept_layout
 from layouts import overview as ov_layout
 from tests.support.components import walk
@@ -63,14 +64,16 @@ def test_box_values_are_read_as_dates_or_none() -> None:
 
     import pandas as pd
 
-    assert box_value("2011-09-05") == "2011-09-05"
+    assert box_day("2011-09-05") == "2011-09-05"
     for empty in ("", "  ", None, 5, 2.5, True, "soon", "2011-02-30", "0001-01-01", "275760-09-13"):
-        assert box_value(empty) is None, empty
-    assert box_value("1500-03-15") == "1500-03-15"  # before the data, yet a day
+        assert box_day(empty) is None, empty
+    assert box_day("1500-03-15") == "1500-03-15"  # before the data, yet a day
     assert box_text(date(2011, 9, 5)) == "2011-09-05"
     assert box_text(pd.Timestamp("2011-09-05 13:00")) == "2011-09-05"
     assert box_text(date(1, 1, 1)) == "0001-01-01"  # no Timestamp bounds
-    assert box_text(None) is None
+    assert box_text("2011-07-01") == "2011-07-01"  # the Hot spots page's dates, already text
+    for none in (None, "", pd.NaT, float("nan")):
+        assert box_text(none) == "", none  # an empty box
 
 
 # -- through the real server ----------------------------------------------------------------------
@@ -220,7 +223,7 @@ def test_the_department_page_fills_its_boxes_with_text(staff, demo) -> None:
     first, last = options["min_date"].isoformat(), options["max_date"].isoformat()
     key, spec = _callback(app, f"{D.DATE}.value")
     for link, day, start, end in (
-        (SEPTEMBER, "2011-09-01", None, None),
+        (SEPTEMBER, "2011-09-01", "", ""),  # the custom boxes empty: ""
         ("?period=custom&from=2011-09-05&to=2011-09-18", "2011-09-05", "2011-09-05", "2011-09-18"),
     ):
         response = _post(client, key, spec, {f"{D.STATE}.data": link})
