@@ -200,14 +200,65 @@ COMPRESSED_TYPES: tuple[str, ...] = (
 )
 
 
+#: The paths whose answers are the same files for everyone: Dash's component suites (its
+#: scripts, plotly.js among them), under either app's prefix. (The assets folder's files are
+#: sent as streams, which flask-compress compresses as they are sent, never from its cache.)
+STATIC_PATHS: tuple[str, ...] = ("/_dash-component-suites/",)
+
+
+class StaticGzipCache:
+    """flask-compress's cache, for the compressed bytes of static files only (see
+    :data:`STATIC_PATHS`): plotly.js alone is 4.7 MB and took about 150 ms to gzip on every
+    browser that asked for it (each new visitor's first page). A callback's or an API's answer
+    is never kept (its key is empty: :func:`static_cache_key`). One per web worker, at most
+    ``max_bytes`` of compressed bytes (the files of one install: about 2 MB)."""
+
+    def __init__(self, max_bytes: int = 64 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._items: dict[str, bytes] = {}
+        self._size = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _kept(key: str) -> bool:
+        return not key.endswith(";")  # "gzip;" + an empty key: not a static file
+
+    def get(self, key: str) -> bytes | None:
+        return self._items.get(key) if self._kept(key) else None
+
+    def set(self, key: str, value: bytes) -> None:
+        if not self._kept(key):
+            return
+        with self._lock:
+            if key in self._items or self._size + len(value) > self.max_bytes:
+                return
+            self._items[key] = value
+            self._size += len(value)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def static_cache_key(request: flask.Request) -> str:
+    """The key of a static file's compressed bytes (its path and query: the fingerprint or the
+    asset's modification time), or "" (not kept) for anything else."""
+    if request.method == "GET" and any(part in request.path for part in STATIC_PATHS):
+        return request.full_path
+    return ""
+
+
 def _compression(server: flask.Flask) -> None:
-    """gzip the :data:`COMPRESSED_TYPES` of 1 KB or more (flask-compress)."""
+    """gzip the :data:`COMPRESSED_TYPES` of 1 KB or more (flask-compress); static files are
+    compressed once per worker (:class:`StaticGzipCache`)."""
     import flask_compress
 
     server.config.setdefault("COMPRESS_ALGORITHM", ["gzip"])
     server.config.setdefault("COMPRESS_MIMETYPES", list(COMPRESSED_TYPES))
     server.config.setdefault("COMPRESS_MIN_SIZE", 1024)
-    flask_compress.Compress(server)
+    server.config.setdefault("COMPRESS_CACHE_BACKEND", StaticGzipCache)
+    server.config.setdefault("COMPRESS_CACHE_KEY", static_cache_key)
+    compress = flask_compress.Compress(server)
+    server.extensions["stat311_static_gzip"] = compress.cache
 
 
 def _security_headers(server: flask.Flask) -> None:
