@@ -20,6 +20,13 @@ NYC_BOROUGHS = DATA / "nybb_16a.zip"
 NYC_DISTRICTS = DATA / "community_districts.geojson"
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Close the test process's shared Chromium (``tests.support.browser``), if it started."""
+    from tests.support.browser import close_shared_browser
+
+    close_shared_browser()
+
+
 def make_settings(tmp: Path, **overrides) -> Settings:
     """Settings for a store and snapshot directory under ``tmp`` (nothing else changed)."""
     values = {

@@ -29,24 +29,57 @@ CHROMIUM_ARGS = [
 INSTALL_HINT = "run `sudo .ci/install-system-deps.sh` (installs chromium and fonts-dejavu-core)"
 
 
-@contextlib.contextmanager
-def chromium_browser() -> Iterator[Browser]:
-    """Launch headless system Chromium with Playwright; yield the ``Browser``, close on exit.
+#: One Chromium per test process, launched by the first test that needs it (a launch took
+#: about 0.6 s, and the suite asked for one about a hundred times).
+_SHARED: dict[str, Any] = {}
 
-    Raises ``RuntimeError`` if /usr/bin/chromium is missing (never skips).
-    """
+
+def _shared_browser() -> Browser:
+    browser = _SHARED.get("browser")
+    if browser is not None and browser.is_connected():
+        return browser
     if not CHROMIUM_PATH.exists():
         raise RuntimeError(f"{CHROMIUM_PATH} not found: {INSTALL_HINT}")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM_PATH), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
+    close_shared_browser()
+    playwright = sync_playwright().start()
+    _SHARED["playwright"] = playwright
+    _SHARED["browser"] = playwright.chromium.launch(
+        executable_path=str(CHROMIUM_PATH), args=CHROMIUM_ARGS, headless=True
+    )
+    return _SHARED["browser"]
+
+
+def close_shared_browser() -> None:
+    """Close the process's Chromium and Playwright (the session's end; after a crash)."""
+    browser, playwright = _SHARED.pop("browser", None), _SHARED.pop("playwright", None)
+    with contextlib.suppress(Exception):
+        if browser is not None:
             browser.close()
+    with contextlib.suppress(Exception):
+        if playwright is not None:
+            playwright.stop()
+
+
+@contextlib.contextmanager
+def chromium_browser() -> Iterator[Browser]:
+    """Headless system Chromium driven by Playwright: yield the ``Browser``.
+
+    The process's one Chromium is shared: every test gets its own contexts (``new_page`` and
+    ``new_context`` each make one: cookies, storage and cache of their own), and the contexts
+    made inside the ``with`` block are closed when it ends. Raises ``RuntimeError`` if
+    /usr/bin/chromium is missing (never skips).
+    """
+    browser = _shared_browser()
+    before = list(browser.contexts)
+    try:
+        yield browser
+    finally:
+        for context in browser.contexts:
+            if not any(context is kept for kept in before):
+                with contextlib.suppress(Exception):
+                    context.close()
 
 
 @contextlib.contextmanager

@@ -31,7 +31,11 @@ def browser_sign_in(
     page.fill("#email", email)
     page.fill("#password", password)
     page.click("button[type=submit]")
-    page.wait_for_url(re.compile(re.escape(base_url) + r"/(?!sign-in)"), timeout=15_000)
+    # Back once the page it was sent to has started to arrive (the cookie is set by then): the
+    # caller goes on to its own page, or waits on what it expects of this one.
+    page.wait_for_url(
+        re.compile(re.escape(base_url) + r"/(?!sign-in)"), timeout=15_000, wait_until="commit"
+    )
 
 
 def client_sign_in(client: Any, email: str, password: str) -> Any:
