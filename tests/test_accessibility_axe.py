@@ -201,6 +201,12 @@ def test_tab_lands_on_the_dropdowns_button_not_its_hidden_box(served_demo) -> No
         browser_sign_in(page, url, A11Y_USER, password)
         page.goto(url + "/requests?from=2011-08-01&to=2011-10-31&period=month")
         expect(page.locator(".dash-graph").first).to_be_visible(timeout=30_000)
+        # The dropdowns are drawn once the page's first callback has filled them.
+        page.wait_for_function(
+            "() => document.querySelectorAll('.dash-dropdown-focus-target + button').length >= 4"
+            " && !document.querySelector('[data-dash-is-loading=\"true\"]')",
+            timeout=30_000,
+        )
         buttons = page.locator(".dash-dropdown-focus-target + button").evaluate_all(
             "els => els.map(e => e.id)"
         )
