@@ -121,9 +121,6 @@ def page_options(
     }
 
 
-_date = parse_day
-
-
 def _choice(value: Any) -> str | None:
     """A select's value as the URL's text: None for nothing chosen or "auto" (the default);
     a number (a resolution given as 9, not "9") as its digits."""
@@ -197,7 +194,7 @@ def _covers_the_data(read_model: ReadModel, params: hs.HotspotParams) -> bool:
         opts = read_model.options()
     except SnapshotMissingError:
         return False
-    lo, hi = _date(opts.get("min_date")), _date(opts.get("max_date"))
+    lo, hi = parse_day(opts.get("min_date")), parse_day(opts.get("max_date"))
     if lo is None or hi is None:
         return False
     return (params.start is None or params.start <= lo) and (params.end is None or params.end >= hi)

@@ -469,15 +469,12 @@ def replaced_custom_notice(query: str | None, period: Period) -> dbc.Alert | Non
     )
 
 
-_day = parse_day
-
-
 def kind_anchor(shown: Period, day: str | None) -> date:
     """The day a change of period kind keeps in view: the "containing the day" picked, when it
     is in the period shown, else the period's first day. (Anchoring on the first day alone made
     Month -> Week -> Month drift a month back each time: September's first week starts in
     August.)"""
-    picked = _day(day)
+    picked = parse_day(day)
     if picked is not None and shown.start <= picked <= shown.end:
         return picked
     return shown.start
@@ -518,7 +515,7 @@ def next_query(
         else:
             return None
     elif trigger == f"{Ids.DATE}.value":
-        anchor = _day(day)
+        anchor = parse_day(day)
         if anchor is None:
             return None
         # The kind on screen: a kind picked a moment ago may not be in the address yet.
@@ -529,7 +526,7 @@ def next_query(
         else:
             period = periods.period_of(chosen, anchor)
     elif trigger in (f"{Ids.RANGE_START}.value", f"{Ids.RANGE_END}.value"):
-        first, last = _day(start), _day(end)
+        first, last = parse_day(start), parse_day(end)
         if first is None or last is None:
             return None
         period = periods.from_query(
@@ -623,7 +620,7 @@ def sync_outputs(
     c = view["controls"]
     # A change of kind keeps the day picked in "Containing the day" when the new period holds
     # it, so that the next change of kind is anchored on it too (see kind_anchor).
-    picked = _day(day)
+    picked = parse_day(day)
     keep_day = (
         from_control[:1] == [f"{Ids.KIND}.value"]
         and picked is not None

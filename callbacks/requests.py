@@ -19,7 +19,7 @@ from dashboard.auth import audit_export
 from dashboard.department import viewer_scope
 from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
-from dashboard.periods import box_day, box_text, parse_day
+from dashboard.periods import box_day, box_text
 from dashboard.queries import PERIODS, QueryError, ReadModel
 from dashboard.services import Services
 from dashboard.spreadsheet import safe_frame
@@ -149,9 +149,6 @@ def department_filter_notice(
         color="warning",
         className="requests-link-notice small py-2",
     )
-
-
-_parse_date = parse_day
 
 
 def state_from_controls(

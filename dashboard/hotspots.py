@@ -134,7 +134,6 @@ class HotspotError(Stat311Error):
 
 
 # -- parameters (the page's URL and the CLI's flags) ----------------------------------------------
-_date = parse_day  # one reading of a link's day for every page
 
 
 def _one(value: Any) -> str | None:
@@ -201,7 +200,7 @@ class HotspotParams:
             for key, value in parse_qsl(query.lstrip("?"), keep_blank_values=False):
                 parsed.setdefault(key, []).append(value)
             query = parsed
-        start, end = _date(_one(query.get("from"))), _date(_one(query.get("to")))
+        start, end = parse_day(_one(query.get("from"))), parse_day(_one(query.get("to")))
         if start and end and start > end:
             start, end = end, start
         res_raw = _one(query.get("res"))

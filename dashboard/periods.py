@@ -121,9 +121,6 @@ def parse_day(value: object) -> date | None:
     return day if FIRST_DAY <= day <= LAST_DAY else None
 
 
-_date = parse_day
-
-
 def box_day(value: object) -> str | None:
     """What a native date box (:func:`layouts.components.date_box`) sent, read as a link's day
     is (:func:`parse_day`): ``"YYYY-MM-DD"``, or None for no date. A box sends ``""`` while it
@@ -163,12 +160,12 @@ def from_query(query: Mapping[str, object] | str | None, *, default_anchor: date
     if kind not in KINDS:
         kind = "month"
     if kind == "custom":
-        start, end = _date(query.get("from")), _date(query.get("to"))
+        start, end = parse_day(query.get("from")), parse_day(query.get("to"))
         if start and end:
             if start > end:
                 start, end = end, start
             if (end - start).days <= MAX_CUSTOM_DAYS:
                 return Period("custom", start, end)
         kind = "month"
-    anchor = _date(query.get("date")) or default_anchor
+    anchor = parse_day(query.get("date")) or default_anchor
     return period_of(kind, anchor)

@@ -62,9 +62,6 @@ class FilterState:
         return ("?" + urlencode(pairs)) if pairs else ""
 
 
-_date = parse_day  # one reading of a link's day for every page
-
-
 def _list(value: str | list[str] | None) -> tuple[str, ...]:
     if not value:
         return ()
@@ -91,7 +88,7 @@ def from_query(query: Mapping[str, str | list[str]] | str | None) -> FilterState
             parsed.setdefault(key, []).append(value)
         query = parsed
     period = (_one(query.get("period")) or "week").strip().lower()
-    start, end = _date(_one(query.get("from"))), _date(_one(query.get("to")))
+    start, end = parse_day(_one(query.get("from"))), parse_day(_one(query.get("to")))
     if start and end and start > end:
         start, end = end, start
     layer = (_one(query.get("layer")) or "").strip()[:MAX_VALUE_LENGTH] or None
