@@ -23,10 +23,10 @@ from dashboard.auth import StoreBusy, audit_export
 from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
 from dashboard.hotspots_emerging import COLD_CATEGORIES, HOT_CATEGORIES
-from dashboard.periods import box_day, box_text, parse_day
+from dashboard.periods import box_day, parse_day
 from dashboard.queries import CaseFilter, QueryError, ReadModel
 from dashboard.services import Services
-from layouts.components import busy_notice
+from layouts.components import busy_notice, date_range_outputs, date_range_values
 from layouts.figures import empty_figure
 from layouts.hotspots import (
     Ids,
@@ -583,12 +583,7 @@ def register(app: Dash, services: Services) -> None:
         Output(Ids.DEPARTMENT, "value"),
         Output(Ids.DEPARTMENT, "placeholder"),
         Output(Ids.DEPARTMENT_SCOPE, "children"),
-        Output(Ids.DATES_START, "min"),
-        Output(Ids.DATES_START, "max"),
-        Output(Ids.DATES_END, "min"),
-        Output(Ids.DATES_END, "max"),
-        Output(Ids.DATES_START, "value"),
-        Output(Ids.DATES_END, "value"),
+        *date_range_outputs(Ids.DATES_START, Ids.DATES_END),
         Output(Ids.RESOLUTION, "value"),
         Output(Ids.MODE, "value"),
         Output(Ids.STEP, "value"),
@@ -607,14 +602,7 @@ def register(app: Dash, services: Services) -> None:
             o["department"] or "",
             o["department_placeholder"],
             o["department_note"],
-            # The boxes' calendars span the data ("YYYY-MM-DD"; None without data); the
-            # dates the page uses fill them, an empty box ("") for no bound.
-            o["min_date"],
-            o["max_date"],
-            o["min_date"],
-            o["max_date"],
-            box_text(o["start"]),
-            box_text(o["end"]),
+            *date_range_values(o["min_date"], o["max_date"], o["start"], o["end"]),
             o["resolution"],
             o["mode"],
             o["step"],

@@ -19,11 +19,12 @@ from dashboard.auth import audit_export
 from dashboard.department import viewer_scope
 from dashboard.departments import DepartmentNames
 from dashboard.errors import SnapshotMissingError
-from dashboard.periods import box_day, box_text
+from dashboard.periods import box_day
 from dashboard.queries import PERIODS, QueryError, ReadModel
 from dashboard.services import Services
 from dashboard.spreadsheet import safe_frame
 from dashboard.urlstate import FilterState, from_query
+from layouts.components import date_range_outputs, date_range_values
 from layouts.figures import empty_figure, plural, requests_over_time
 from layouts.requests import Ids, layer_choices
 
@@ -336,20 +337,13 @@ def register(app: Dash, services: Services) -> None:
         Output(Ids.CHANNEL, "value"),
         Output(Ids.LAYER, "options"),
         Output(Ids.LAYER, "value"),
-        Output(Ids.DATES_START, "min"),
-        Output(Ids.DATES_START, "max"),
-        Output(Ids.DATES_END, "min"),
-        Output(Ids.DATES_END, "max"),
-        Output(Ids.DATES_START, "value"),
-        Output(Ids.DATES_END, "value"),
+        *date_range_outputs(Ids.DATES_START, Ids.DATES_END),
         Output(Ids.PERIOD, "value"),
         Output(Ids.LINK_NOTICE, "children"),
         Input(Ids.STATE, "data"),
     )
     def _init(query: str | None) -> tuple[Any, ...]:
         o = filter_options(read_model, query, names=services.departments)
-        # The boxes' calendars span the data ("YYYY-MM-DD"; None without data).
-        bounds = (box_text(o["min_date"]) or None, box_text(o["max_date"]) or None)
         return (
             o["department_options"],
             o["department"],
@@ -361,11 +355,7 @@ def register(app: Dash, services: Services) -> None:
             o["channel"],
             layer_choices(o["layer_options"]),
             o["layer"] or "",
-            *bounds,
-            *bounds,
-            # The link's dates, an empty box ("": no bound) where it has none.
-            box_text(o["start"]),
-            box_text(o["end"]),
+            *date_range_values(o["min_date"], o["max_date"], o["start"], o["end"]),
             o["period"],
             department_filter_notice(
                 read_model, o["department_dropped"], names=services.departments

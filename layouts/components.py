@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import Output, html
 
 from dashboard.auth import BUSY_MESSAGE
-from dashboard.periods import KINDS
+from dashboard.periods import KINDS, box_text
 
 
 def labelled(
@@ -82,6 +82,39 @@ def date_range(
         ],
         className="mb-0",
     )
+
+
+def requested_between(*, start_id: str, end_id: str) -> dbc.Col:
+    """The Requests and Hot spots pages' "Requested between" dates (the URL's ``from`` and
+    ``to``) as a grid column: :func:`date_range`. An empty box is no bound."""
+    return dbc.Col(
+        date_range("Requested between", start_id=start_id, end_id=end_id),
+        xs=12,
+        md=6,
+        lg=3,
+        className="mb-2",
+    )
+
+
+def date_range_outputs(start_id: str, end_id: str) -> list[Output]:
+    """The outputs a page's first callback fills a :func:`date_range` through, in the order of
+    :func:`date_range_values`: each box's ``min`` and ``max``, then each box's ``value``."""
+    return [
+        Output(start_id, "min"),
+        Output(start_id, "max"),
+        Output(end_id, "min"),
+        Output(end_id, "max"),
+        Output(start_id, "value"),
+        Output(end_id, "value"),
+    ]
+
+
+def date_range_values(first: object, last: object, start: object, end: object) -> tuple:
+    """The values for :func:`date_range_outputs`: both calendars span ``first``–``last`` (the
+    data's days; None without data), and the boxes hold ``start`` and ``end`` (``""``, an
+    empty box, for no bound); all as ``"YYYY-MM-DD"`` text (:func:`dashboard.periods.box_text`)."""
+    bounds = (box_text(first) or None, box_text(last) or None)
+    return (*bounds, *bounds, box_text(start), box_text(end))
 
 
 def period_columns(

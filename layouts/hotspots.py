@@ -28,7 +28,7 @@ from dashboard.hotspots import (
     HotspotParams,
 )
 from dashboard.hotspots_emerging import CATEGORIES, CATEGORY_DESCRIPTIONS, NO_PATTERN
-from layouts.components import date_range, download_status, labelled
+from layouts.components import download_status, labelled, requested_between
 
 PAGE = {"path": "/hotspots", "name": "Hot spots", "title": "Hot spots · stat311"}
 
@@ -294,15 +294,7 @@ def controls() -> dbc.Row:
                 lg=3,
                 hint=html.Div(id=Ids.DEPARTMENT_SCOPE, className="form-text mt-1"),
             ),
-            # Native date boxes ("From", "To": the URL's ``from`` and ``to``), in a fieldset
-            # named by its legend: Dash's date picker fails axe-core (aria-allowed-attr).
-            dbc.Col(
-                date_range("Requested between", start_id=Ids.DATES_START, end_id=Ids.DATES_END),
-                xs=12,
-                md=6,
-                lg=3,
-                className="mb-2",
-            ),
+            requested_between(start_id=Ids.DATES_START, end_id=Ids.DATES_END),
             # Measure, hexagon size and time step: short fixed lists, one always chosen; their
             # values are the URL's (mode, res, step), as text; "auto" is the automatic choice.
             _control(

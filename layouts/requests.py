@@ -14,7 +14,7 @@ from dash import dcc, html
 
 from dashboard.queries import PERIODS
 from dashboard.urlstate import from_query
-from layouts.components import date_range, download_button, download_status, labelled
+from layouts.components import download_button, download_status, labelled, requested_between
 
 PAGE = {"path": "/requests", "name": "Requests", "title": "Requests · stat311"}
 
@@ -76,16 +76,7 @@ def _multi(id_: str, placeholder: str) -> dcc.Dropdown:
 def filters() -> dbc.Row:
     return dbc.Row(
         [
-            # Native date boxes ("From", "To": the URL's ``from`` and ``to``), in a fieldset
-            # named by its legend (Dash's date picker fails axe-core: aria-allowed-attr). An
-            # empty box is no bound, as the cleared picker was.
-            dbc.Col(
-                date_range("Requested between", start_id=Ids.DATES_START, end_id=Ids.DATES_END),
-                xs=12,
-                md=6,
-                lg=3,
-                className="mb-2",
-            ),
+            requested_between(start_id=Ids.DATES_START, end_id=Ids.DATES_END),
             _control("Department", _multi(Ids.DEPARTMENT, "All departments")),
             _control("Request type", _multi(Ids.TYPE, "All request types")),
             # A short fixed list, one always chosen: a native select (as on the hot-spot page

@@ -361,3 +361,24 @@ def test_typing_dates_in_the_boxes_writes_the_address(served_demo) -> None:
         expect(hot).to_have_value("2011-07-01", timeout=20_000)
         page.fill("#hotspots-dates-start", "2011-09-01")
         expect(page).to_have_url(re.compile(r"from=2011-09-01&to=2011-12-31$"), timeout=20_000)
+
+
+def test_a_date_range_is_filled_in_one_order_on_both_pages() -> None:
+    """The Requests and Hot spots pages fill their "Requested between" boxes through one pair
+    of helpers: both calendars' bounds, then the two dates, all as text."""
+    from layouts.components import date_range_outputs, date_range_values
+
+    outputs = date_range_outputs("a-start", "a-end")
+    assert [(o.component_id, o.component_property) for o in outputs] == [
+        ("a-start", "min"),
+        ("a-start", "max"),
+        ("a-end", "min"),
+        ("a-end", "max"),
+        ("a-start", "value"),
+        ("a-end", "value"),
+    ]
+    first, last = date(2011, 7, 1), date(2011, 12, 31)
+    assert date_range_values(first, last, "2011-08-01", None) == (
+        "2011-07-01", "2011-12-31", "2011-07-01", "2011-12-31", "2011-08-01", ""
+    )  # fmt: skip
+    assert date_range_values(None, None, None, None) == (None, None, None, None, "", "")
