@@ -971,29 +971,13 @@ class PublicData:
     def _area_counts(self, flt: CaseFilter, layer: str) -> pd.DataFrame:
         """Requests and open requests per area of ``layer`` (name, requests, open), the
         busiest first; the cases outside every area or without a location under one name.
-        One count by area and status (from the snapshot's daily counts)."""
-        counts = self.read_model.counts(
-            flt, by=(f"area:{layer}", "status"), period=None, public=True
-        )
-        requests: dict[Any, int] = {}
-        still_open: dict[Any, int] = {}
-        # Plain lists: a few dozen rows, where pandas' per-row access costs more than the sums.
-        for area, status, n in zip(
-            counts[f"area:{layer}"].tolist(),
-            counts["status"].tolist(),
-            counts["count"].tolist(),
-            strict=True,
-        ):
-            key = None if area is None or area != area else area  # None or NaN: no area
-            requests[key] = requests.get(key, 0) + n
-            if status == "open":
-                still_open[key] = still_open.get(key, 0) + n
-        order = sorted(requests, key=lambda a: (-requests[a], a is None, a or ""))
+        One grouped query (from the snapshot's daily counts): :meth:`ReadModel.area_totals`."""
+        rows = self.read_model.area_totals(flt, layer, public=True)
         return pd.DataFrame(
             {
-                "name": [OUTSIDE_AREAS if a is None else a for a in order],
-                "requests": np.array([requests[a] for a in order], dtype=np.int64),
-                "open": np.array([still_open.get(a, 0) for a in order], dtype=np.int64),
+                "name": [OUTSIDE_AREAS if a is None else a for a, _, _ in rows],
+                "requests": np.array([r for _, r, _ in rows], dtype=np.int64),
+                "open": np.array([o for _, _, o in rows], dtype=np.int64),
             }
         )
 

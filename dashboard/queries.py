@@ -241,17 +241,34 @@ class ReadModel:
         return f"area_{layer}"
 
     def _query(self, sql: str, params: Sequence[Any]) -> pd.DataFrame:
+        return self._answer("q", sql, params, lambda result: result.df())
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """:meth:`_query` for a small answer wanted as plain rows: no DataFrame is built (for
+        a few dozen rows, building one cost more than the query's own grouping)."""
+        return self._answer("r", sql, params, lambda result: result.fetchall())
+
+    def _answer(
+        self,
+        kind: str,
+        sql: str,
+        params: Sequence[Any],
+        fetch: Callable[[duckdb.DuckDBPyConnection], Any],
+    ) -> Any:
+        """``fetch`` of the query's result, kept in the results cache (when there is one) per
+        ``kind`` of answer, snapshot, scope, SQL and values."""
         if self.cache is None:
-            return self._cursor().execute(sql, list(params)).df()
+            return fetch(self._cursor().execute(sql, list(params)))
         key = (
-            "q:" + hashlib.sha256(repr((self._key_salt(), sql, list(params))).encode()).hexdigest()
+            f"{kind}:"
+            + hashlib.sha256(repr((self._key_salt(), sql, list(params))).encode()).hexdigest()
         )
         found = self.cache.get(key)
         if found is not None:
             return found
-        frame = self._cursor().execute(sql, list(params)).df()
-        self.cache.set(key, frame)
-        return frame
+        answer = fetch(self._cursor().execute(sql, list(params)))
+        self.cache.set(key, answer)
+        return answer
 
     def select(
         self,
@@ -421,14 +438,8 @@ class ReadModel:
             selects.append(f'"{column}" AS "{dim}"')
             keys.append(f'"{dim}"')
             columns_of.append(column)
-        columns = list(columns_of)
-        if public or self.public_only:
-            columns.append("is_private")
-        daily = self._daily_file(flt, columns)
-        where, params = self._where(flt, daily=daily is not None)
-        if public and not self.public_only:  # (public_only puts it in every WHERE)
-            where = f"{where} AND NOT is_private" if where else " WHERE NOT is_private"
-        if daily is not None:
+        source, where, params, daily = self._count_source(flt, columns_of, public=public)
+        if daily:
             # whole local days: the day a case was requested is its requested_local's date
             selects = [s.replace("requested_local", "day") for s in selects]
             select_list = ", ".join([*selects, "CAST(sum(requests) AS BIGINT) AS count"])
@@ -436,11 +447,41 @@ class ReadModel:
             select_list = ", ".join([*selects, "count(*) AS count"])
         group = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
         sql = f"SELECT {select_list} FROM read_parquet(?){where}{group}"  # noqa: S608
-        frame = self._query(sql, [daily or self._source(), *params])
+        frame = self._query(sql, [source, *params])
         frame["count"] = frame["count"].fillna(0).astype("int64")
         if "period" in frame.columns:
             frame["period"] = pd.to_datetime(frame["period"])
         return frame
+
+    def _count_source(
+        self, flt: CaseFilter, columns: Sequence[str], *, public: bool
+    ) -> tuple[str, str, list[Any], bool]:
+        """Where a count of ``flt``'s cases by ``columns`` reads: (Parquet file, WHERE clause,
+        its values, whether the file is the daily counts, whose rows are summed with
+        ``sum(requests)`` rather than counted). ``public``: the private cases left out."""
+        wanted = [*columns, "is_private"] if public or self.public_only else list(columns)
+        daily = self._daily_file(flt, wanted)
+        where, params = self._where(flt, daily=daily is not None)
+        if public and not self.public_only:  # (public_only puts it in every WHERE)
+            where = f"{where} AND NOT is_private" if where else " WHERE NOT is_private"
+        return daily or self._source(), where, params, daily is not None
+
+    def area_totals(
+        self, flt: CaseFilter, layer: str, *, public: bool = False
+    ) -> list[tuple[str | None, int, int]]:
+        """(area, requests, open requests) for each area of ``layer`` with ``flt``'s cases, the
+        busiest first; among equals by name, and the cases outside every area (or without a
+        location, area None) after the named ones. One grouped query, over the daily counts
+        when they keep the layer. ``public``: only the cases the public may see."""
+        column = self.area_column(layer)
+        source, where, params, daily = self._count_source(flt, [column, "status"], public=public)
+        n = "sum(requests)" if daily else "count(*)"
+        sql = (
+            f'SELECT "{column}", CAST({n} AS BIGINT), '  # noqa: S608 - a known layer's column
+            f"CAST(coalesce({n} FILTER (WHERE status = 'open'), 0) AS BIGINT) "
+            f"FROM read_parquet(?){where} GROUP BY 1 ORDER BY 2 DESC, 1 IS NULL, 1"
+        )
+        return [(a, int(r), int(o)) for a, r, o in self._rows(sql, [source, *params])]
 
     def first_day(self) -> date | None:
         """The data's first local day (the earliest request the caller may see), None without

@@ -644,7 +644,7 @@ def _outline_traces(outline: Mapping[str, Any] | None) -> list[dict[str, Any]]:
 COLOUR_CAP_QUANTILE = 0.95
 
 
-def colour_cap(counts: pd.Series) -> dict[str, Any]:
+def colour_cap(counts: pd.Series | Sequence[float]) -> dict[str, Any]:
     """The colour scale's range for a map of ``counts``: from 0 to the largest count; or, when
     one or a few places are far busier than the rest (the largest more than 1.5 times the 95th
     percentile), to that percentile, its colour bar's last label "N+" (the hover and the table
@@ -679,21 +679,32 @@ def count_map(
     """Choropleth of request counts per area or per cell (``key``: the frame's column that
     matches the features' ids), as a plain figure dict (see :func:`plain_figure`); the cells
     over the ``outline`` of the boundary layer's areas, when given."""
-    if not frame.empty and geojson and geojson.get("features"):
-        # Requests outside every area (or without a location) are in the table, not the map.
-        known = {str(f.get("id")) for f in geojson["features"]}
-        keep = [str(v) in known for v in frame[key].tolist()]
-        if not all(keep):
-            frame = frame[keep]
     if frame.empty or not geojson or not geojson.get("features"):
         return empty_figure("No requests with a location in this period.")
-    colour_range = colour_cap(frame["requests"])
+    # Plain lists from here (a few dozen areas or a few thousand cells): pandas' per-call costs
+    # were most of this function's time for a map by area.
+    locations = [str(v) for v in frame[key].tolist()]
+    requests = frame["requests"].tolist()
+    hover = [
+        [name, n] for name, n in zip(frame["name"].tolist(), frame["open"].tolist(), strict=True)
+    ]
+    # Requests outside every area (or without a location) are in the table, not the map.
+    known = {str(f.get("id")) for f in geojson["features"]}
+    keep = [location in known for location in locations]
+    if not all(keep):
+        locations, requests, hover = (
+            [v for v, k in zip(values, keep, strict=True) if k]
+            for values in (locations, requests, hover)
+        )
+    if not locations:
+        return empty_figure("No requests with a location in this period.")
+    colour_range = colour_cap(requests)
     trace = {
         "type": "choroplethmap",
         "geojson": geojson,
         "featureidkey": "id",
-        "locations": frame[key].astype(str).tolist(),
-        "z": frame["requests"].tolist(),
+        "locations": locations,
+        "z": requests,
         # The scale itself, as plotly's validation would send it: plotly.js reads the name
         # "Blues" the other way round (the busiest areas came out palest).
         "colorscale": [list(stop) for stop in _blues()],
@@ -709,7 +720,7 @@ def count_map(
             **colour_range.get("colorbar", {}),
         },
         **{k: v for k, v in colour_range.items() if k != "colorbar"},
-        "customdata": frame[["name", "open"]].to_numpy().tolist(),
+        "customdata": hover,
         "hovertemplate": "<b>%{customdata[0]}</b><br>%{z:,} requests, %{customdata[1]:,} open"
         "<extra></extra>",
     }
@@ -756,21 +767,24 @@ def points_map(
     return plain_figure(traces, _map_layout(frame["lat"].tolist(), frame["lon"].tolist(), width))
 
 
+def _cell_text(value: Any) -> str:
+    """A table cell's text: whole numbers with thousands separators, anything else as text."""
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 def table(frame: pd.DataFrame, columns: Sequence[tuple[str, str]], *, limit: int = 200) -> Any:
     """A plain HTML table of ``frame`` (``columns``: (column, heading)); the first column is the
     row header."""
     if frame.empty:
         return html.P("No rows.")
     head = html.Thead(html.Tr([html.Th(h, scope="col") for _, h in columns]))
-    body = []
-    for row in frame.head(limit).itertuples(index=False):
-        values = row._asdict()
-        cells = []
-        for i, (column, _) in enumerate(columns):
-            value = values[column]
-            text = f"{value:,}" if isinstance(value, int) else str(value)
-            cells.append(html.Th(text, scope="row") if i == 0 else html.Td(text))
-        body.append(html.Tr(cells))
+    shown = frame.head(limit)
+    # Column by column as plain lists (Python scalars): a tenth of itertuples' time here.
+    texts = [[_cell_text(v) for v in shown[column].tolist()] for column, _ in columns]
+    body = [
+        html.Tr([html.Th(row[0], scope="row"), *(html.Td(text) for text in row[1:])])
+        for row in zip(*texts, strict=True)
+    ]
     note = (
         html.P(f"The first {limit:,} of {len(frame):,} rows.", className="text-muted")
         if len(frame) > limit

@@ -32,6 +32,28 @@ def test_a_repeated_query_is_served_from_the_cache(demo, monkeypatch) -> None:
     assert model.options() == opts and calls[0] == calls_after
 
 
+def test_area_totals_are_cached_apart_from_the_frames(demo, monkeypatch) -> None:
+    """The plain rows of ``area_totals`` are cached too, under their own kind of key: the same
+    question twice runs one query, a count of the same cases as a frame runs its own."""
+    settings, _ = demo
+    model = ReadModel(settings.snapshot_dir)
+    model.cache = DictCache()
+    calls = count_duckdb(monkeypatch)
+    flt = CaseFilter(departments=("PWDx",))
+    first = model.area_totals(flt, "neighborhood", public=True)
+    assert calls[0] == 1 and first
+    assert model.area_totals(flt, "neighborhood", public=True) == first
+    assert calls[0] == 1 and model.cache.hits == 1
+    assert model.area_totals(flt, "neighborhood") != [] and calls[0] == 2  # staff: another
+    frame = model.counts(flt, by=("area:neighborhood",), period=None, public=True)
+    assert calls[0] == 3
+    per_area = {
+        (a if isinstance(a, str) else None): n
+        for a, n in zip(frame["area:neighborhood"], frame["count"], strict=True)
+    }
+    assert per_area == {a: n for a, n, _ in first}
+
+
 def test_a_new_snapshot_is_never_served_from_the_cache(tmp_path) -> None:
     settings = make_settings(tmp_path)
     store = Store(settings.database_url)

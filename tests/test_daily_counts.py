@@ -207,3 +207,63 @@ def test_filter_options_from_the_daily_file_equal_those_from_every_case(
         frame = frame[frame["department"].isin(scope)]
     assert got["channels"] == sorted(frame["channel"].dropna().unique())
     assert got["rows"] == len(frame)
+
+
+def _pandas_filter(cases: pd.DataFrame, flt: CaseFilter) -> pd.DataFrame:
+    """``flt``'s cases, picked with pandas (the local day a case was requested, and the lists)."""
+    day = cases["requested_local"].dt.date
+    keep = pd.Series(True, index=cases.index)
+    if flt.start is not None:
+        keep &= day >= flt.start
+    if flt.end is not None:
+        keep &= day <= flt.end
+    for column, values in (
+        ("department", flt.departments),
+        ("service_name", flt.types),
+        ("status", flt.statuses),
+    ):
+        if values:
+            keep &= cases[column].isin(values)
+    if flt.area_layer and flt.areas:
+        keep &= cases[f"area_{flt.area_layer}"].isin(flt.areas)
+    return cases[keep]
+
+
+@pytest.mark.parametrize("flt", FILTERS, ids=range(len(FILTERS)))
+@pytest.mark.parametrize("scope", [None, ("PWDx", "PROP")], ids=["all", "scoped"])
+@pytest.mark.parametrize("public", [False, True], ids=["staff", "public"])
+def test_area_totals_equal_pandas_from_the_daily_file_and_from_every_case(
+    demo, cases, flt: CaseFilter, scope, public: bool, monkeypatch
+) -> None:
+    """``ReadModel.area_totals``: (area, requests, open) per neighbourhood, the busiest first,
+    among equals by name with the cases outside every area (None) last; from the daily counts
+    and from every case alike, each equal to pandas over the snapshot's cases."""
+    settings, _ = demo
+    scoped = (lambda: scope) if scope else None
+    shown = _pandas_filter(cases, flt)
+    if scope:
+        shown = shown[shown["department"].isin(scope)]
+    if public:
+        shown = shown[~shown["is_private"]]
+    per_area = shown.assign(
+        area=shown["area_neighborhood"], open=(shown["status"] == "open").astype(int)
+    ).groupby("area", dropna=False)
+    want = [
+        (None if pd.isna(area) else area, int(n), int(o))
+        for area, n, o in zip(
+            per_area.size().index, per_area.size(), per_area["open"].sum(), strict=True
+        )
+    ]
+    want.sort(key=lambda t: (-t[1], t[0] is None, t[0] or ""))
+    assert sum(n for _, n, _ in want) == len(shown)  # (some scoped filters have no case)
+    for daily, file in ((True, DAILY_FILE), (False, CASES_FILE)):
+        model = ReadModel(settings.snapshot_dir, scope=scoped, daily=daily)
+        reads: list[str] = []
+
+        def recording(sql, params, rows=model._rows, reads=reads):
+            reads.append(Path(params[0]).name)
+            return rows(sql, params)
+
+        monkeypatch.setattr(model, "_rows", recording)
+        assert model.area_totals(flt, "neighborhood", public=public) == want
+        assert reads == [file]

@@ -61,3 +61,31 @@ def test_an_even_spread_keeps_the_whole_range() -> None:
     trace = _trace(counts)
     assert (trace["zmin"], trace["zmax"]) == (0, 40)
     assert "ticktext" not in trace["colorbar"]
+
+
+def test_places_without_a_feature_stay_in_the_table_not_on_the_map() -> None:
+    """Rows whose key has no feature (the cases outside every area, or an area the layer does
+    not draw) are left off the map; the others keep their counts and hover in the frame's order.
+    A frame of such rows only draws the empty map's message."""
+    from dashboard.public import OUTSIDE_AREAS
+
+    frame = pd.DataFrame(
+        {
+            "cell": ["3", OUTSIDE_AREAS, "12", "not drawn", "0"],
+            "name": ["three", OUTSIDE_AREAS, "twelve", "nowhere", "zero"],
+            "requests": pd.array([40, 30, 20, 10, 5], dtype="int64[pyarrow]"),
+            "open": np.array([4, 3, 2, 1, 0], dtype=np.int64),
+        }
+    )
+    figure = count_map(frame, FEATURES, key="cell")
+    (trace,) = [t for t in figure["data"] if t.get("hovertemplate")]
+    drawn = frame[frame["cell"].isin([f["id"] for f in FEATURES["features"]])]
+    assert trace["locations"] == drawn["cell"].tolist() == ["3", "12", "0"]
+    assert trace["z"] == drawn["requests"].astype(int).tolist()
+    assert trace["customdata"] == [
+        [n, int(o)] for n, o in zip(drawn["name"], drawn["open"], strict=True)
+    ]
+    assert all(type(v) is int for v in trace["z"] + [o for _, o in trace["customdata"]])
+    nowhere = count_map(frame.iloc[[1, 3]], FEATURES, key="cell")
+    assert [t for t in nowhere.data if t.type == "choroplethmap"] == []
+    assert "No requests with a location" in nowhere.layout.annotations[0].text
