@@ -1223,6 +1223,11 @@ def _serving_lines(result: dict[str, Any]) -> list[str]:
                 f"{e['errors']:,} errors), {e['requests_per_s']:,} requests/s, "
                 f"p50 {_ms(e['p50_ms'])} ms, p95 {_ms(f['p95_ms'])} ms",
             ]
+            if e.get("warmup_requests"):  # their errors count too; their times do not
+                lines.append(
+                    f"  after {e['warmup_requests']:,} untimed warm-up requests (the mix sent "
+                    "twice; their errors are counted)"
+                )
             lines += [f"  error: {d}" for d in e["error_samples"]]
             rss = ", ".join(f"{v:,.0f} MB" for v in e["worker_peak_rss_mb"] if v is not None)
             lines.append(f"  web worker peak RSS (VmHWM) after the run: {rss or 'unknown'}")

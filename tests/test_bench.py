@@ -130,6 +130,11 @@ def test_bench_runs_every_figure_with_positive_numbers_and_equal_results(
     table = capsys.readouterr().out
     assert "SQL GROUP BY on the SQLite store" in table and "pandas over a DataFrame" in table
     assert "map views: bytes sent" in table and "web worker peak RSS (VmHWM)" in table
+    # the warm-up's requests are named beside the timed ones: the "0 errors" bar counts both
+    warm = extra["warmup_requests"]
+    assert warm == 2 * sum(n for _, n in extra["mix"])  # the mix, sent twice
+    assert f"after {warm:,} untimed warm-up requests" in table
+    assert serve["bars"][0]["value"] == f"0 errors of {extra['requests'] + warm:,}"
     assert list(work.iterdir()) == []  # the temporary directory was removed
 
 
