@@ -20,10 +20,13 @@ Settings (dashboard/settings.py): ``STAT311_SOCRATA_APP_TOKEN`` (sent as ``X-App
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import logging
+import os
 import re
+import shutil
 import tempfile
 import time
 import urllib.error
@@ -327,6 +330,69 @@ def _error_list(data: Any) -> str:
     return "; ".join(f"{r.get('code')} {r.get('description') or ''}".strip() for r in data)[:300]
 
 
+#: A page is loaded from a file in a temporary directory named after the pulling process
+#: (``stat311-pull-<pid>-<random>``): a pull killed with SIGKILL cannot remove its own, and the
+#: next pull on the machine removes those of processes that are gone, once they are an hour old
+#: (a page loads in seconds; the age also spares a directory of a process in another PID
+#: namespace sharing the temporary directory, whose id means nothing here).
+PAGE_DIR_PREFIX = "stat311-pull-"
+STALE_PAGE_DIR_S = 3600.0
+
+
+def _page_dir_pid(name: str) -> int | None:
+    """The process id in a page directory's name; None for any other name."""
+    pid, sep, _ = name.removeprefix(PAGE_DIR_PREFIX).partition("-")
+    return int(pid) if name.startswith(PAGE_DIR_PREFIX) and sep and pid.isdigit() else None
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_page_dirs(parent: Path | None = None) -> list[Path]:
+    """Remove the page directories that pulls no longer running left in ``parent`` (the
+    system's temporary directory by default): this user's, named with a process id that is not
+    running, last changed more than :data:`STALE_PAGE_DIR_S` ago. Returns those removed."""
+    parent = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    removed = []
+    for path in sorted(parent.glob(PAGE_DIR_PREFIX + "*")):
+        pid = _page_dir_pid(path.name)
+        if pid is None or pid == os.getpid() or _running(pid):
+            continue
+        try:
+            info = path.lstat()
+            if (
+                not path.is_dir()
+                or path.is_symlink()
+                or info.st_uid != os.getuid()
+                or time.time() - info.st_mtime < STALE_PAGE_DIR_S
+            ):
+                continue
+        except OSError:  # gone meanwhile
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    if removed:
+        log.info(
+            "removed %d page director%s left by pulls that were killed: %s",
+            len(removed),
+            "y" if len(removed) == 1 else "ies",
+            ", ".join(str(p) for p in removed),
+        )
+    return removed
+
+
+@functools.cache
+def _remove_stale_page_dirs_once() -> None:
+    remove_stale_page_dirs()
+
+
 def _load_page(
     records: list[dict[str, Any]],
     *,
@@ -339,7 +405,8 @@ def _load_page(
     """Load one fully parsed page (one transaction) and label its run with ``label``."""
     from etl.load import load_file
 
-    with tempfile.TemporaryDirectory(prefix="stat311-pull-") as tmp:
+    _remove_stale_page_dirs_once()
+    with tempfile.TemporaryDirectory(prefix=f"{PAGE_DIR_PREFIX}{os.getpid()}-") as tmp:
         path = Path(tmp) / "page.json"
         path.write_text(json.dumps(records), encoding="utf-8")
         try:
