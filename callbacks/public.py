@@ -150,8 +150,11 @@ def map_view(
         figure = ui.count_map(
             frame, result["geojson"], key="cell", width=width, outline=result.get("outline")
         )
+        # The area last: on a phone the counts stay in view, the area is a sideways scroll away.
+        where = [("area", f"Area ({result['layer']})")] if "area" in frame.columns else []
         table = ui.table(
-            frame, [("name", "H3 cell"), ("requests", "Requests"), ("open", "Still open")]
+            frame,
+            [("name", "H3 cell"), ("requests", "Requests"), ("open", "Still open"), *where],
         )
     else:
         figure = ui.count_map(frame, result["geojson"], key="name", width=width)

@@ -108,6 +108,8 @@ MAP_WINDOWS = (30, 90, 365)
 FEW_DUE = 50
 #: The map by area's name for the requests outside every area or without a location.
 OUTSIDE_AREAS = "(outside the areas or no location)"
+#: The area of a cell whose centre is in none of the layer's areas (cells always have a place).
+CELL_OUTSIDE_AREAS = "(outside the areas)"
 TREND_WEEKS = 26
 #: The public request page counts an open request to today while the newest data ended less
 #: than this long ago, else to the end of the newest data (see ``PublicData.counted_to``).
@@ -954,10 +956,11 @@ class PublicData:
             return {"total": total, "frame": frame, "geojson": geojson, "layer": layer}
         total = int(self.read_model.counts(flt, by=(), period=None, public=True)["count"].sum())
         if view in {"area", "cell"}:  # by area without a boundary layer: by cell
+            first_layer = catalogue["layers"][0] if catalogue["layers"] else None
             found = {
                 "total": total,
                 "view": "cell",
-                **self._cells(flt),
+                **self._cells(flt, first_layer),
                 "outline": self._outline(catalogue),
             }
         else:
@@ -992,7 +995,10 @@ class PublicData:
         except QueryError:
             return None
 
-    def _cells(self, flt: CaseFilter) -> dict[str, Any]:
+    def _cells(self, flt: CaseFilter, layer: str | None = None) -> dict[str, Any]:
+        """Requests per H3 cell; with ``layer``, also the area each cell's centre is in
+        (``area``: its name, :data:`CELL_OUTSIDE_AREAS` for none; ``layer``: the layer's name), so
+        that the table under the map says where a cell is."""
         resolution = CELL_RESOLUTION
         note = None
         frame = self._cell_counts(flt, resolution)
@@ -1006,16 +1012,51 @@ class PublicData:
         cells = [int(cell) for cell in frame["cell"]]
         features = [_cell_feature(cell) for cell in cells]
         frame = frame.assign(
-            name=frame["cell"].map(lambda c: h3i.int_to_str(int(c))),
+            name=[h3i.int_to_str(cell) for cell in cells],
             cell=frame["cell"].astype(str),
         )
+        if layer is not None:
+            frame["area"] = [
+                CELL_OUTSIDE_AREAS if area is None else area
+                for area in self._cell_areas(cells, layer)
+            ]
         return {
             "frame": frame,
             "geojson": {"type": "FeatureCollection", "features": features, "bbox": _bbox(cells)},
             "resolution": resolution,
             "note": note,
             "view": "cell",
+            "layer": layer,
         }
+
+    def _cell_areas(self, cells: Sequence[int], layer: str) -> list[str | None]:
+        """The area of ``layer`` each H3 cell's centre is in (None: in none), from the store's
+        boundaries as loads assign them (:func:`geodata.boundaries.assign_areas`). Remembered
+        per snapshot and layer: a map asks again for mostly the same cells."""
+        known: dict[int, str | None] = self._cache.get(("cell-areas", self._version(), layer), dict)
+        missing = [cell for cell in dict.fromkeys(cells) if cell not in known]
+        if missing:
+            from geodata.boundaries import assign_areas
+
+            areas = self._cache.get(
+                ("layer-areas", self._version(), layer), lambda: self._layer_frame(layer)
+            )
+            centres = np.array([_centre(cell) for cell in missing], dtype=np.float64)
+            names = assign_areas(lat=centres[:, 0], lon=centres[:, 1], layer=areas)
+            known.update(zip(missing, names.tolist(), strict=True))
+        return [known[cell] for cell in cells]
+
+    def _layer_frame(self, layer: str) -> Any:
+        """The areas of ``layer`` as stored (not simplified), as a GeoDataFrame in EPSG:4326."""
+        import geopandas as gpd
+        from shapely.geometry import shape
+
+        areas = self.store.boundary_areas(layer)
+        return gpd.GeoDataFrame(
+            {"name": [a["name"] for a in areas]},
+            geometry=[shape(a["geometry"]) for a in areas],
+            crs="EPSG:4326",
+        )
 
     def _cell_counts(self, flt: CaseFilter, resolution: int) -> pd.DataFrame:
         column = {8: "h3_8", 9: "h3_9"}[resolution]

@@ -1,0 +1,72 @@
+"""The public map by cell names the area each cell is in: the table under the map has an
+"Area (<layer>)" column beside the H3 cell, so that a row says where it is. Expected areas are
+found here with shapely over the store's boundaries, one polygon at a time (the app uses
+geopandas' spatial index, as loads do)."""
+
+from __future__ import annotations
+
+import json
+
+import h3
+import pytest
+from plotly.utils import PlotlyJSONEncoder
+from shapely.geometry import Point, shape
+
+from callbacks.public import map_view
+from dashboard.public import CELL_OUTSIDE_AREAS
+from geodata import boundaries
+from tests.support.public import public_data
+
+
+@pytest.fixture
+def data(demo):
+    with public_data(demo[0]) as found:
+        yield found
+
+
+def _expected_area(cell: str, areas: list[dict]) -> str:
+    lat, lon = h3.cell_to_latlng(cell)
+    point = Point(round(lon, 6), round(lat, 6))  # the published centre (6 decimals)
+    inside = [a["name"] for a in areas if shape(a["geometry"]).covers(point)]
+    return inside[0] if inside else CELL_OUTSIDE_AREAS
+
+
+def test_each_cell_is_named_by_the_area_its_centre_is_in(data) -> None:
+    result = data.map_data(service_name=None, days=90, view="cell")
+    frame = result["frame"]
+    assert result["layer"] == "neighborhood" and len(frame) > 100
+    areas = data.store.boundary_areas("neighborhood")
+    want = [_expected_area(cell, areas) for cell in frame["name"]]
+    assert frame["area"].tolist() == want
+    assert len(set(want) - {CELL_OUTSIDE_AREAS}) >= 10  # cells across the city, not one name
+
+
+def test_the_table_under_the_map_has_the_area_beside_the_cell(data) -> None:
+    _, _, table = map_view(data, None, "90", "cell")
+    tree = json.loads(json.dumps(table, cls=PlotlyJSONEncoder))
+    rows = tree["props"]["children"][0]["props"]["children"]
+    head = [th["props"]["children"] for th in rows[0]["props"]["children"]["props"]["children"]]
+    assert head == ["H3 cell", "Requests", "Still open", "Area (neighborhood)"]
+    body = rows[1]["props"]["children"]
+    frame = data.map_data(service_name=None, days=90, view="cell")["frame"]
+    shown = [[c["props"]["children"] for c in tr["props"]["children"]] for tr in body]
+    assert [[r[0], r[3]] for r in shown] == frame[["name", "area"]].head(200).values.tolist()
+
+
+def test_cell_areas_are_looked_up_once_per_snapshot(data, monkeypatch) -> None:
+    calls: list[int] = []
+    real = boundaries.assign_areas
+
+    def counting(*, lat, lon, layer):
+        calls.append(len(lat))
+        return real(lat=lat, lon=lon, layer=layer)
+
+    monkeypatch.setattr(boundaries, "assign_areas", counting)
+    first = data.map_data(service_name=None, days=30, view="cell")["frame"]
+    assert calls == [len(first)]
+    data._cache._items = {k: v for k, v in data._cache._items.items() if k[0] != "map"}
+    wider = data.map_data(service_name=None, days=90, view="cell")["frame"]
+    # only the cells the 30 days did not have were looked up
+    assert calls == [len(first), len(set(wider["name"]) - set(first["name"]))]
+    again = data._cell_areas([int(c) for c in first["cell"]], "neighborhood")
+    assert len(calls) == 2 and [a or CELL_OUTSIDE_AREAS for a in again] == first["area"].tolist()
