@@ -678,16 +678,18 @@ def count_map(
 ) -> dict[str, Any] | go.Figure:
     """Choropleth of request counts per area or per cell (``key``: the frame's column that
     matches the features' ids), as a plain figure dict (see :func:`plain_figure`); the cells
-    over the ``outline`` of the boundary layer's areas, when given."""
+    over the ``outline`` of the boundary layer's areas, when given. The hover names each place
+    by the frame's ``name``, after its ``area`` when the frame has one (cells)."""
     if frame.empty or not geojson or not geojson.get("features"):
         return empty_figure("No requests with a location in this period.")
     # Plain lists from here (a few dozen areas or a few thousand cells): pandas' per-call costs
     # were most of this function's time for a map by area.
     locations = [str(v) for v in frame[key].tolist()]
     requests = frame["requests"].tolist()
-    hover = [
-        [name, n] for name, n in zip(frame["name"].tolist(), frame["open"].tolist(), strict=True)
-    ]
+    names = frame["name"].tolist()
+    if "area" in frame.columns:  # cells with their areas: where the cell is, then its id
+        names = [f"{a}, cell {n}" for a, n in zip(frame["area"].tolist(), names, strict=True)]
+    hover = [[name, n] for name, n in zip(names, frame["open"].tolist(), strict=True)]
     # Requests outside every area (or without a location) are in the table, not the map.
     known = {str(f.get("id")) for f in geojson["features"]}
     keep = [location in known for location in locations]

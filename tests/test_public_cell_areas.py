@@ -41,8 +41,8 @@ def test_each_cell_is_named_by_the_area_its_centre_is_in(data) -> None:
     assert len(set(want) - {CELL_OUTSIDE_AREAS}) >= 10  # cells across the city, not one name
 
 
-def test_the_table_under_the_map_has_the_area_beside_the_cell(data) -> None:
-    _, _, table = map_view(data, None, "90", "cell")
+def test_the_table_and_the_hover_say_where_each_cell_is(data) -> None:
+    figure, _, table = map_view(data, None, "90", "cell")
     tree = json.loads(json.dumps(table, cls=PlotlyJSONEncoder))
     rows = tree["props"]["children"][0]["props"]["children"]
     head = [th["props"]["children"] for th in rows[0]["props"]["children"]["props"]["children"]]
@@ -51,6 +51,12 @@ def test_the_table_under_the_map_has_the_area_beside_the_cell(data) -> None:
     frame = data.map_data(service_name=None, days=90, view="cell")["frame"]
     shown = [[c["props"]["children"] for c in tr["props"]["children"]] for tr in body]
     assert [[r[0], r[3]] for r in shown] == frame[["name", "area"]].head(200).values.tolist()
+    (trace,) = [t for t in figure["data"] if t.get("hovertemplate")]
+    by_cell = dict(zip(frame["cell"], zip(frame["area"], frame["name"], strict=True), strict=True))
+    assert len(trace["locations"]) > 100
+    for cell, (label, _) in zip(trace["locations"], trace["customdata"], strict=True):
+        area, name = by_cell[cell]
+        assert label == f"{area}, cell {name}"
 
 
 def test_cell_areas_are_looked_up_once_per_snapshot(data, monkeypatch) -> None:
