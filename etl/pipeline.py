@@ -14,6 +14,7 @@ child dies with its parent (``PR_SET_PDEATHSIG``), so a killed load leaves no re
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -74,7 +75,7 @@ def prepared_batches(
         name="stat311-reader",
         daemon=True,
     )
-    child.start()
+    _start_frozen(child)
     log.debug("reader process %s started", child.pid)
     try:
         yield _receive(results, child)
@@ -84,6 +85,23 @@ def prepared_batches(
         child.join()
         results.close()
         results.join_thread()
+
+
+def _start_frozen(child: Any) -> None:
+    """Fork ``child`` with everything alive moved to the collector's permanent generation
+    (``gc.freeze``, as Python's documentation advises before a fork without exec): the child's
+    collector then never walks nor frees what it inherits. Freeing an inherited object that
+    holds another thread's state (a greenlet, a database connection's threads) crashed a child
+    with SIGSEGV while collecting garbage. It also keeps the parent's memory pages shared. The
+    parent's own objects go back to its collector after the fork, unless something had frozen
+    objects before (the bench's timed runs), which then unfreezes them itself."""
+    frozen_before = gc.get_freeze_count()
+    gc.freeze()
+    try:
+        child.start()
+    finally:
+        if not frozen_before:
+            gc.unfreeze()
 
 
 def _inline(batches: Iterable[B], prepare: Callable[[B], T]) -> Iterator[Prepared[T]]:

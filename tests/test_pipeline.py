@@ -248,3 +248,36 @@ def test_the_reader_works_when_the_loader_is_pid_1(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[0, 1, 2, 3]"
+
+
+class _Cycle:
+    """A reference cycle, as garbage for a collector to free."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def _freeze_and_collect(batch: int) -> tuple[int, int, int]:
+    """In the reader process: (the batch, objects frozen there, objects the collector freed)."""
+    import gc
+
+    return batch, gc.get_freeze_count(), gc.collect()
+
+
+def test_the_reader_process_never_collects_what_it_inherits() -> None:
+    """Everything alive at the fork is frozen in the child (``gc.freeze``): its collector
+    frees only the child's own garbage, never an inherited object (one holding another
+    thread's state crashed a child with SIGSEGV). The parent's collector is as before."""
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    inherited = [_Cycle() for _ in range(1000)]
+    del inherited  # garbage the parent has not collected yet, inherited by the child
+    with pipeline.prepared_batches([1, 2], _freeze_and_collect, parallel=True) as batches:
+        got = [p.value for p in batches]
+    assert [b for b, _, _ in got] == [1, 2]
+    frozen, freed = got[0][1], got[0][2]
+    assert frozen > 1000  # the cycles among them
+    assert freed < 1000  # the child left the inherited cycles alone
+    assert gc.get_freeze_count() == 0  # the parent's objects went back to its collector
+    assert gc.collect() >= 1000  # and the parent frees its cycles as before
