@@ -1030,9 +1030,9 @@ class PublicData:
         }
 
     def _cell_areas(self, cells: Sequence[int], layer: str) -> list[str | None]:
-        """The area of ``layer`` each H3 cell's centre is in (None: in none), from the store's
-        boundaries as loads assign them (:func:`geodata.boundaries.assign_areas`). Remembered
-        per snapshot and layer: a map asks again for mostly the same cells."""
+        """The area of ``layer`` each H3 cell's centre is in (None: in none), as a load would
+        place a case at that centre (:class:`geodata.areas.StoredLayers`). Remembered per
+        snapshot and layer: a map asks again for mostly the same cells."""
         known: dict[int, str | None] = self._cache.get(("cell-areas", self._version(), layer), dict)
         missing = [cell for cell in dict.fromkeys(cells) if cell not in known]
         if missing:
@@ -1041,22 +1041,21 @@ class PublicData:
             areas = self._cache.get(
                 ("layer-areas", self._version(), layer), lambda: self._layer_frame(layer)
             )
+            if areas is None:  # the layer left the store after this snapshot was written
+                return [None] * len(cells)
             centres = np.array([_centre(cell) for cell in missing], dtype=np.float64)
             names = assign_areas(lat=centres[:, 0], lon=centres[:, 1], layer=areas)
             known.update(zip(missing, names.tolist(), strict=True))
         return [known[cell] for cell in cells]
 
     def _layer_frame(self, layer: str) -> Any:
-        """The areas of ``layer`` as stored (not simplified), as a GeoDataFrame in EPSG:4326."""
-        import geopandas as gpd
-        from shapely.geometry import shape
+        """The areas of ``layer`` as loads read them (in the layer file's order, unsimplified;
+        a GeoDataFrame in EPSG:4326), None for a layer the store no longer has."""
+        from geodata.areas import StoredLayers
 
-        areas = self.store.boundary_areas(layer)
-        return gpd.GeoDataFrame(
-            {"name": [a["name"] for a in areas]},
-            geometry=[shape(a["geometry"]) for a in areas],
-            crs="EPSG:4326",
-        )
+        with self.store.connect() as conn:
+            stored = StoredLayers.from_store(conn)
+        return next((found.frame for found in stored.layers if found.name == layer), None)
 
     def _cell_counts(self, flt: CaseFilter, resolution: int) -> pd.DataFrame:
         column = {8: "h3_8", 9: "h3_9"}[resolution]

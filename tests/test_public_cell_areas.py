@@ -14,6 +14,7 @@ from shapely.geometry import Point, shape
 
 from callbacks.public import map_view
 from dashboard.public import CELL_OUTSIDE_AREAS
+from dashboard.store import Store
 from geodata import boundaries
 from tests.support.public import public_data
 
@@ -35,7 +36,8 @@ def test_each_cell_is_named_by_the_area_its_centre_is_in(data) -> None:
     result = data.map_data(service_name=None, days=90, view="cell")
     frame = result["frame"]
     assert result["layer"] == "neighborhood" and len(frame) > 100
-    areas = data.store.boundary_areas("neighborhood")
+    with data.store.connect() as conn:  # in the layer file's order, as loads read them
+        areas = [r for r in Store.read_layer_rows(conn) if r["layer"] == "neighborhood"]
     want = [_expected_area(cell, areas) for cell in frame["name"]]
     assert frame["area"].tolist() == want
     assert len(set(want) - {CELL_OUTSIDE_AREAS}) >= 10  # cells across the city, not one name
@@ -76,3 +78,12 @@ def test_cell_areas_are_looked_up_once_per_snapshot(data, monkeypatch) -> None:
     assert calls == [len(first), len(set(wider["name"]) - set(first["name"]))]
     again = data._cell_areas([int(c) for c in first["cell"]], "neighborhood")
     assert len(calls) == 2 and [a or CELL_OUTSIDE_AREAS for a in again] == first["area"].tolist()
+
+
+def test_a_layer_the_store_no_longer_has_names_no_area(data) -> None:
+    """A snapshot may name a layer removed from the store since: its cells get no area."""
+    frame = data.map_data(service_name=None, days=30, view="cell")["frame"]
+    cells = [int(c) for c in frame["cell"]]
+    assert data._layer_frame("no-such-layer") is None
+    assert data._cell_areas(cells, "no-such-layer") == [None] * len(cells)
+    assert data._cell_areas(cells, "neighborhood") != [None] * len(cells)
