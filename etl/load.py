@@ -477,13 +477,17 @@ class Loader:
         # is: a backfill or a delayed retry does not reopen cases closed since.
         older_keys = self._older(cases, existing)
         # Rows are applied in file order: the first row of a key compares with the store, a later
-        # row of the same key with the row before it (so a file that repeats a key with other
-        # values reports updates each time it is loaded, though the store ends the same). Every
-        # row of a key the store holds a newer version of is unchanged.
-        previous = cases.groupby("request_id", sort=False)["row_hash"].shift(1)
+        # row of the same key with the row before it. Every row of a key the store holds a newer
+        # version of is unchanged, and so is every row of a key whose last row here is what the
+        # store already holds (a file that repeats a key with other values, loaded again,
+        # changes nothing and reports nothing changed).
+        by_key = cases.groupby("request_id", sort=False)["row_hash"]
+        previous = by_key.shift(1)
         first = previous.isna()
-        previous[first] = cases.loc[first, "request_id"].map(stored_hash)
-        settled = cases["request_id"].isin(older_keys)
+        stored_now = cases["request_id"].map(stored_hash)
+        previous[first] = stored_now[first]
+        as_stored = stored_now.notna() & (by_key.transform("last") == stored_now)
+        settled = cases["request_id"].isin(older_keys) | as_stored
         inserted = previous.isna() & ~settled
         unchanged = settled | (~inserted & (previous == cases["row_hash"]))
         report.inserted += int(inserted.sum())

@@ -6,6 +6,7 @@ geopandas' spatial index, as loads do)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import h3
 import pytest
@@ -25,10 +26,10 @@ def data(demo):
         yield found
 
 
-def _expected_area(cell: str, areas: list[dict]) -> str:
+def _expected_area(cell: str, polygons: list[tuple[str, Any]]) -> str:
     lat, lon = h3.cell_to_latlng(cell)
     point = Point(round(lon, 6), round(lat, 6))  # the published centre (6 decimals)
-    inside = [a["name"] for a in areas if shape(a["geometry"]).covers(point)]
+    inside = [name for name, polygon in polygons if polygon.covers(point)]
     return inside[0] if inside else CELL_OUTSIDE_AREAS
 
 
@@ -38,7 +39,8 @@ def test_each_cell_is_named_by_the_area_its_centre_is_in(data) -> None:
     assert result["layer"] == "neighborhood" and len(frame) > 100
     with data.store.connect() as conn:  # in the layer file's order, as loads read them
         areas = [r for r in Store.read_layer_rows(conn) if r["layer"] == "neighborhood"]
-    want = [_expected_area(cell, areas) for cell in frame["name"]]
+    polygons = [(a["name"], shape(a["geometry"])) for a in areas]  # each parsed once
+    want = [_expected_area(cell, polygons) for cell in frame["name"]]
     assert frame["area"].tolist() == want
     assert len(set(want) - {CELL_OUTSIDE_AREAS}) >= 10  # cells across the city, not one name
 
