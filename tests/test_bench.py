@@ -36,7 +36,7 @@ def test_bench_runs_every_figure_with_positive_numbers_and_equal_results(
     work = tmp_path / "work"
     args = parser.parse_args(
         ["bench", "--cases", "2000", "--repeat", "2", "--json", str(out), "--workdir", str(work),
-         "--concurrency-seconds", "2", "--concurrency-users", "24", "--min-seconds", "0.002"]
+         "--concurrency-seconds", "2", "--concurrency-users", "12", "--min-seconds", "0.002"]
     )  # fmt: skip
     assert args.func(args, Settings.from_env({})) == 0
 
@@ -106,7 +106,7 @@ def test_bench_runs_every_figure_with_positive_numbers_and_equal_results(
     serve = next(f for f in result["figures"] if f["name"].startswith("concurrency: "))
     extra = serve["extra"]
     assert extra["requests"] > 0 and extra["served"] == extra["requests"]
-    # (24 users sign in from one address at once: more than STAT311_SIGN_IN_RATE_LIMIT's default)
+    # (12 users sign in from one address at once: more than STAT311_SIGN_IN_RATE_LIMIT's default)
     assert extra["errors"] == 0 and extra["error_samples"] == []
     assert {"callback hotspots", "callback public lookup", "page /", "open311 request"} <= set(
         extra["by_kind"]
