@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from typing import Any
 
@@ -10,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.sla import TIER_STYLE, Tier
-from layouts.figures import FOOT_LEGEND, STACK_SEPARATOR, count_axis, empty_figure
+from layouts.figures import FOOT_LEGEND, STACK_SEPARATOR, count_axis, empty_figure, plain_figure
 
 #: The bars' colours, each 3:1 or more on white (6.6:1, 6.7:1, 5.0:1); "No due time" was a light
 #: grey #98a2b3 (2.6:1).
@@ -77,72 +79,106 @@ def week_labels(frame: pd.DataFrame, *, short: bool = False) -> list[str]:
     ]
 
 
-def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
-    """Two panels sharing the week axis: requests opened per week (top) and compliance of the
-    cases due that week (bottom, with the target), one line per request type."""
-    if frame.empty:
-        return empty_figure("No requests of this department were opened or due in this period.")
-    fig = make_subplots(
+@functools.cache
+def _weekly_panels() -> dict[str, Any]:
+    """The trend's two panels (axes, domains, titles) as ``make_subplots`` lays them out, without
+    a template: worked out once per process."""
+    layout = make_subplots(
         rows=2,
         cols=1,
         shared_xaxes=True,
         vertical_spacing=0.08,
         subplot_titles=("Requests opened per week", "Compliance of cases due that week"),
-    )
+    ).to_plotly_json()["layout"]
+    layout.pop("template", None)
+    return layout
+
+
+def _days(values: Any) -> list[str]:
+    """Dates as ``YYYY-MM-DD`` texts (plotly.js reads them as dates)."""
+    return pd.to_datetime(pd.Series(values)).dt.strftime("%Y-%m-%d").tolist()
+
+
+def _numbers(values: Any) -> list[Any]:
+    """Plain numbers, a gap (``None``) where there is none."""
+    return [None if pd.isna(v) else v for v in pd.Series(values).tolist()]
+
+
+def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure | dict[str, Any]:
+    """Two panels sharing the week axis: requests opened per week (top) and compliance of the
+    cases due that week (bottom, with the target), one line per request type.
+
+    A plain figure dict (:func:`~layouts.figures.plain_figure`): built with ``go.Figure`` and
+    ``make_subplots`` it took 41 ms at 1M cases, most of it plotly's validation."""
+    if frame.empty:
+        return empty_figure("No requests of this department were opened or due in this period.")
+    data: list[dict[str, Any]] = []
     for i, (name, part) in enumerate(frame.groupby("type", sort=False)):
         colour = TREND_COLOURS[i % len(TREND_COLOURS)]
         marker = {"symbol": TREND_SYMBOLS[i % len(TREND_SYMBOLS)], "size": 7}
         part = part.sort_values("week")
+        weeks = _days(part["week"])
         weeks_text = week_labels(part)
-        fig.add_scatter(
-            x=part["week"],
-            y=part["volume"],
-            name=str(name),
-            legendgroup=str(name),
-            mode="lines+markers",
-            line={"color": colour, "width": 2},
-            marker=marker,
-            text=weeks_text,
-            hovertemplate=f"{name}<br>%{{text}}: %{{y:,}} opened<extra></extra>",
-            row=1,
-            col=1,
+        line = {"color": colour, "width": 2}
+        data.append(
+            {
+                "type": "scatter",
+                "x": weeks,
+                "y": _numbers(part["volume"]),
+                "name": str(name),
+                "legendgroup": str(name),
+                "mode": "lines+markers",
+                "line": line,
+                "marker": marker,
+                "text": weeks_text,
+                "hovertemplate": f"{name}<br>%{{text}}: %{{y:,}} opened<extra></extra>",
+                "xaxis": "x",
+                "yaxis": "y",
+            }
         )
-        fig.add_scatter(
-            x=part["week"],
-            y=100 * part["compliance"],
-            name=str(name),
-            legendgroup=str(name),
-            showlegend=False,
-            mode="lines+markers",
-            line={"color": colour, "width": 2},
-            marker=marker,
-            connectgaps=False,
-            customdata=part[["on_time", "due"]].to_numpy(),
-            text=weeks_text,
-            hovertemplate=f"{name}<br>%{{text}}: %{{y:.1f}}% "
-            "(%{customdata[0]:,} of %{customdata[1]:,} on time)<extra></extra>",
-            row=2,
-            col=1,
+        data.append(
+            {
+                "type": "scatter",
+                "x": weeks,
+                "y": _numbers(100 * part["compliance"]),
+                "name": str(name),
+                "legendgroup": str(name),
+                "showlegend": False,
+                "mode": "lines+markers",
+                "line": dict(line),
+                "marker": dict(marker),
+                "connectgaps": False,
+                "customdata": part[["on_time", "due"]].to_numpy().tolist(),
+                "text": weeks_text,
+                "hovertemplate": f"{name}<br>%{{text}}: %{{y:.1f}}% "
+                "(%{customdata[0]:,} of %{customdata[1]:,} on time)<extra></extra>",
+                "xaxis": "x2",
+                "yaxis": "y2",
+            }
         )
-    weeks = frame["week"]
-    fig.add_scatter(
-        x=[weeks.min(), weeks.max()],
-        y=[100 * target, 100 * target],
-        name=f"Target {100 * target:.0f}%",
-        mode="lines",
-        line={"color": TIER_STYLE[Tier.ON_TARGET]["color"], "dash": "dash"},
-        hoverinfo="skip",
-        row=2,
-        col=1,
+    first, last = _days([frame["week"].min(), frame["week"].max()])
+    data.append(
+        {
+            "type": "scatter",
+            "x": [first, last],
+            "y": [100 * target, 100 * target],
+            "name": f"Target {100 * target:.0f}%",
+            "mode": "lines",
+            "line": {"color": TIER_STYLE[Tier.ON_TARGET]["color"], "dash": "dash"},
+            "hoverinfo": "skip",
+            "xaxis": "x2",
+            "yaxis": "y2",
+        }
     )
-    fig.update_yaxes(title_text="Requests", **count_axis(frame["volume"].max()), row=1, col=1)
-    fig.update_yaxes(title_text="On time (%)", range=[0, 105], row=2, col=1)
-    fig.update_xaxes(title_text="Week starting (Monday)", row=2, col=1)
-    ticks = sorted(weeks.unique())
+    layout = copy.deepcopy(_weekly_panels())
+    layout["yaxis"].update(title={"text": "Requests"}, **count_axis(frame["volume"].max()))
+    layout["yaxis2"].update(title={"text": "On time (%)"}, range=[0, 105])
+    layout["xaxis2"]["title"] = {"text": "Week starting (Monday)"}
+    ticks = sorted(set(_days(frame["week"])))
     if len(ticks) <= 16:
-        fig.update_xaxes(tickvals=ticks, tickformat="%d %b %Y")
-    fig.update_layout(
-        template="plotly_white",
+        for axis in ("xaxis", "xaxis2"):
+            layout[axis].update(tickvals=ticks, tickformat="%d %b %Y")
+    layout.update(
         # No fixed height: the graph's box sets it (taller on a phone, where the legend takes
         # one line per type; see dashboard/assets/department-grid.css).
         autosize=True,
@@ -150,56 +186,60 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure:
         margin={"l": 60, "r": 20, "t": MODEBAR_ROOM + 28, "b": 10},
         hovermode="closest",
     )
-    return fig
+    return plain_figure(data, layout, template="plotly_white")
 
 
-def aging_histogram(frame: pd.DataFrame, *, as_of_label: str) -> go.Figure:
-    """Stacked bars: open cases per age bucket, split overdue / not yet due (/ no due time)."""
+def aging_histogram(frame: pd.DataFrame, *, as_of_label: str) -> go.Figure | dict[str, Any]:
+    """Stacked bars: open cases per age bucket, split overdue / not yet due (/ no due time).
+    A plain figure dict (:func:`~layouts.figures.plain_figure`; with ``go.Figure``, 18 ms)."""
     total = int(frame["count"].sum()) if not frame.empty else 0
     if total == 0:
         return empty_figure(f"No open cases {as_of_label}.")
-    fig = go.Figure()
     buckets = list(dict.fromkeys(frame["bucket"]))
+    data: list[dict[str, Any]] = []
     for state, part in frame.groupby("state", sort=False):
         if state == "No due time" and part["count"].sum() == 0:
             continue
-        fig.add_bar(
-            x=part["bucket"],
-            y=part["count"],
-            name=str(state),
-            marker={
-                "color": STATE_COLOURS.get(str(state), STATE_COLOURS["No due time"]),
-                "pattern": OVERDUE_PATTERN if state == "Overdue" else {"shape": ""},
-                "line": STACK_SEPARATOR,
-            },
-            text=[f"{v:,}" if v else "" for v in part["count"]],
-            textposition="inside",
-            textangle=0,
-            insidetextfont={"color": STATE_TEXT_COLOURS.get(str(state), "#ffffff")},
-            hovertemplate=f"{state}<br>%{{x}} old: %{{y:,}} cases<extra></extra>",
+        counts = _numbers(part["count"])
+        data.append(
+            {
+                "type": "bar",
+                "x": part["bucket"].tolist(),
+                "y": counts,
+                "name": str(state),
+                "marker": {
+                    "color": STATE_COLOURS.get(str(state), STATE_COLOURS["No due time"]),
+                    "pattern": dict(OVERDUE_PATTERN) if state == "Overdue" else {"shape": ""},
+                    "line": dict(STACK_SEPARATOR),
+                },
+                "text": [f"{v:,}" if v else "" for v in counts],
+                "textposition": "inside",
+                "textangle": 0,
+                "insidetextfont": {"color": STATE_TEXT_COLOURS.get(str(state), "#ffffff")},
+                "hovertemplate": f"{state}<br>%{{x}} old: %{{y:,}} cases<extra></extra>",
+            }
         )
-    fig.update_layout(
-        barmode="stack",
-        template="plotly_white",
+    layout = {
+        "barmode": "stack",
         # A count too long for its bar is left out (it is in the hover and the table), not
         # shrunk to an unreadable size or turned on its side.
-        uniformtext={"minsize": 11, "mode": "hide"},
-        xaxis={
+        "uniformtext": {"minsize": 11, "mode": "hide"},
+        "xaxis": {
             "title": {"text": "Age (days since the request)"},
             "categoryorder": "array",
             "categoryarray": buckets,
         },
-        yaxis={
+        "yaxis": {
             "title": {"text": "Open cases"},
             **count_axis(frame.groupby("bucket")["count"].sum().max()),
         },
         # Above the bars, under the tool bar (plotly makes room above the plot for the legend's
         # lines: on a phone the legend reached up into the tool bar's icons).
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "xanchor": "left"},
-        margin={"l": 60, "r": 20, "t": MODEBAR_ROOM + 30, "b": 50},
-        height=380,
-    )
-    return fig
+        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "xanchor": "left"},
+        "margin": {"l": 60, "r": 20, "t": MODEBAR_ROOM + 30, "b": 50},
+        "height": 380,
+    }
+    return plain_figure(data, layout, template="plotly_white")
 
 
 def _view(geojson: dict[str, Any]) -> tuple[dict[str, float], float]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import dash
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from dash import dcc, html
 
@@ -131,7 +132,7 @@ def test_aging_counts_are_readable_on_their_bars() -> None:
             "count": [3, 250, 99, 400, 12],
         }
     )
-    fig = aging_histogram(ages, as_of_label="now").to_plotly_json()
+    fig = go.Figure(aging_histogram(ages, as_of_label="now")).to_plotly_json()  # validates it
     for trace in fig["data"]:
         state = trace["name"]
         text = trace["insidetextfont"]["color"]

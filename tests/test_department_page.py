@@ -17,6 +17,7 @@ import dash
 import dash_ag_grid as dag
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 from callbacks import department as cb
@@ -371,7 +372,7 @@ def test_weekly_series_match_pandas(view, services, pwd) -> None:
         weekly.groupby("type")["volume"].sum().to_dict()
         == opened[opened["service_name"].isin(top)]["service_name"].value_counts().to_dict()
     )
-    names = [t.name for t in view["series"].data if t.showlegend is not False]
+    names = [t.name for t in go.Figure(view["series"]).data if t.showlegend is not False]
     assert names[:5] == top
     # September 2011 runs Thursday 1 to Friday 30: its first week (from Monday 29 August) has 4
     # of its days in the period, its last (from Monday 26 September) 5; the others all 7.
@@ -383,7 +384,7 @@ def test_weekly_series_match_pandas(view, services, pwd) -> None:
     assert days.to_dict() == want
     assert (want[pd.Timestamp("2011-08-29")], want[pd.Timestamp("2011-09-26")]) == (4, 5)
     # ... and the page says so: in the hover of both panels and in the table of the numbers.
-    hovers = {t.text[0] for t in view["series"].data if getattr(t, "text", None)}
+    hovers = {t.text[0] for t in go.Figure(view["series"]).data if getattr(t, "text", None)}
     assert hovers == {"Week of 2011-08-29 (partial: 4 of 7 days in the period)"}
     table = str(view["series_table"])
     assert "2011-08-29 (partial: 4 days)" in table and "2011-09-26 (partial: 5 days)" in table
@@ -412,7 +413,7 @@ def test_aging_buckets_sum_to_the_backlog_and_match_pandas(view, services, pwd) 
     heading = cb.heading_values(services, scope)
     assert ages["count"].sum() == heading["open_backlog"]
     assert ages.loc[ages["state"] == "Overdue", "count"].sum() == heading["overdue_open"]
-    bars = sum(sum(t.y) for t in view["aging"].data)
+    bars = sum(sum(t.y) for t in go.Figure(view["aging"]).data)
     assert bars == len(backlog)
     print(
         f"\n{CODE} open at the end of September 2011: {len(backlog)}; by age: "

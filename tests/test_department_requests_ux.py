@@ -16,6 +16,7 @@ import math
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 import yaml
 from dash import html
@@ -346,7 +347,7 @@ def test_the_five_trend_lines_are_far_apart_in_colour() -> None:
     """The page shows the five busiest types: every two of their lines, and each line and the
     target's green, are 20 or more apart (CIEDE2000; 2.3 is a just-noticeable difference).
     Before, the first and fifth lines were 11 apart: two blues."""
-    fig = figures.weekly_by_type(_types(5), target=0.9)
+    fig = go.Figure(figures.weekly_by_type(_types(5), target=0.9))  # validates the dict
     lines = [t for t in fig.data if t.name.startswith("Type") and t.showlegend is not False]
     colours = [t.line.color for t in lines]
     target = next(t.line.color for t in fig.data if t.name.startswith("Target"))
@@ -370,14 +371,14 @@ def test_the_trend_colours_are_the_shared_ones_in_another_order() -> None:
 def test_the_figures_leave_room_for_the_tool_bar_and_the_legend() -> None:
     """Room above the figures for plotly's tool bar (about 26 px high), and the trend's legend
     at the foot of the figure, so plotly keeps the axis title above it."""
-    trend = figures.weekly_by_type(_types(5), target=0.9).layout
+    trend = go.Figure(figures.weekly_by_type(_types(5), target=0.9)).layout
     assert trend.margin.t >= 60  # tool bar, then the first panel's title
     assert (trend.legend.yref, trend.legend.y, trend.legend.yanchor) == ("container", 0, "bottom")
     assert trend.height is None  # the graph's box sets it (taller on a phone)
     ages = pd.DataFrame(
         {"bucket": ["0–2 days"] * 2, "state": ["Overdue", "Not yet due"], "count": [3, 4]}
     )
-    aging = figures.aging_histogram(ages, as_of_label="now").layout
+    aging = go.Figure(figures.aging_histogram(ages, as_of_label="now")).layout
     assert aging.margin.t >= 60 and aging.legend.yanchor == "bottom" and aging.legend.y >= 1
     assert "select2d" in page.GRAPH_CONFIG["modeBarButtonsToRemove"]
 

@@ -246,3 +246,44 @@ def test_plural() -> None:
     assert plural(1, "case") == "1 case"
     assert plural(0, "request") == "0 requests"
     assert plural(1234, "area") == "1,234 areas"
+
+
+def _plain(value):
+    """``value`` with typed arrays decoded, for comparing two JSON trees."""
+    if isinstance(value, dict):
+        if "bdata" in value:
+            return _plain(_values(value))
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def test_department_figures_are_dicts_plotly_takes_unchanged() -> None:
+    """The trend and the ageing chart are plain figure dicts (``go.Figure`` took 59 ms for the
+    two at 1M cases). Read through ``go.Figure`` — which raises on a property plotly does not
+    have and rewrites a value it reads differently — they come out as they went in, the
+    white template included."""
+    import plotly.graph_objects as go
+
+    weekly = pd.concat(
+        _weekly(
+            ["2011-09-05", "2011-09-12", "2011-09-19"], [4, 0, 30], [3, 0, 29], [2, 1, 40]
+        ).assign(type=f"Type {n}", days=[3, 7, 7])
+        for n in range(10)
+    )
+    ages = pd.DataFrame(
+        {
+            "bucket": ["0-1 days", "2-7 days"] * 3,
+            "state": ["Overdue"] * 2 + ["Not yet due"] * 2 + ["No due time"] * 2,
+            "count": [1, 2, 300, 4000, 0, 5],
+        }
+    )
+    for figure in (weekly_by_type(weekly, target=0.9), aging_histogram(ages, as_of_label="now")):
+        assert isinstance(figure, dict)
+        sent = json.loads(json.dumps(figure))  # plain JSON already: no encoder needed
+        read = _plain(_json(go.Figure(figure)))
+        assert read == _plain(sent)
+        assert sent["layout"]["template"] == pio.templates["plotly_white"].to_plotly_json()
+    gaps = [t for t in weekly_by_type(weekly, target=0.9)["data"] if t.get("yaxis") == "y2"]
+    assert [t["y"] for t in gaps[:10]] == [[75.0, None, 100 * 29 / 30]] * 10  # a week due none
