@@ -12,7 +12,15 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.sla import TIER_STYLE, Tier
-from layouts.figures import FOOT_LEGEND, STACK_SEPARATOR, count_axis, empty_figure, plain_figure
+from layouts.figures import (
+    FOOT_LEGEND,
+    STACK_SEPARATOR,
+    count_axis,
+    empty_figure,
+    plain_dates,
+    plain_figure,
+    plain_numbers,
+)
 
 #: The bars' colours, each 3:1 or more on white (6.6:1, 6.7:1, 5.0:1); "No due time" was a light
 #: grey #98a2b3 (2.6:1).
@@ -94,16 +102,6 @@ def _weekly_panels() -> dict[str, Any]:
     return layout
 
 
-def _days(values: Any) -> list[str]:
-    """Dates as ``YYYY-MM-DD`` texts (plotly.js reads them as dates)."""
-    return pd.to_datetime(pd.Series(values)).dt.strftime("%Y-%m-%d").tolist()
-
-
-def _numbers(values: Any) -> list[Any]:
-    """Plain numbers, a gap (``None``) where there is none."""
-    return [None if pd.isna(v) else v for v in pd.Series(values).tolist()]
-
-
 def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure | dict[str, Any]:
     """Two panels sharing the week axis: requests opened per week (top) and compliance of the
     cases due that week (bottom, with the target), one line per request type.
@@ -117,14 +115,14 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure | dict[st
         colour = TREND_COLOURS[i % len(TREND_COLOURS)]
         marker = {"symbol": TREND_SYMBOLS[i % len(TREND_SYMBOLS)], "size": 7}
         part = part.sort_values("week")
-        weeks = _days(part["week"])
+        weeks = plain_dates(part["week"])
         weeks_text = week_labels(part)
         line = {"color": colour, "width": 2}
         data.append(
             {
                 "type": "scatter",
                 "x": weeks,
-                "y": _numbers(part["volume"]),
+                "y": plain_numbers(part["volume"]),
                 "name": str(name),
                 "legendgroup": str(name),
                 "mode": "lines+markers",
@@ -140,7 +138,7 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure | dict[st
             {
                 "type": "scatter",
                 "x": weeks,
-                "y": _numbers(100 * part["compliance"]),
+                "y": plain_numbers(100 * part["compliance"]),
                 "name": str(name),
                 "legendgroup": str(name),
                 "showlegend": False,
@@ -156,7 +154,7 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure | dict[st
                 "yaxis": "y2",
             }
         )
-    first, last = _days([frame["week"].min(), frame["week"].max()])
+    first, last = plain_dates([frame["week"].min(), frame["week"].max()])
     data.append(
         {
             "type": "scatter",
@@ -174,7 +172,7 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure | dict[st
     layout["yaxis"].update(title={"text": "Requests"}, **count_axis(frame["volume"].max()))
     layout["yaxis2"].update(title={"text": "On time (%)"}, range=[0, 105])
     layout["xaxis2"]["title"] = {"text": "Week starting (Monday)"}
-    ticks = sorted(set(_days(frame["week"])))
+    ticks = sorted(set(plain_dates(frame["week"])))
     if len(ticks) <= 16:
         for axis in ("xaxis", "xaxis2"):
             layout[axis].update(tickvals=ticks, tickformat="%d %b %Y")
@@ -200,7 +198,7 @@ def aging_histogram(frame: pd.DataFrame, *, as_of_label: str) -> go.Figure | dic
     for state, part in frame.groupby("state", sort=False):
         if state == "No due time" and part["count"].sum() == 0:
             continue
-        counts = _numbers(part["count"])
+        counts = plain_numbers(part["count"])
         data.append(
             {
                 "type": "bar",

@@ -136,6 +136,19 @@ def plain_figure(
     return {"data": data, "layout": {"template": chosen, **layout}}
 
 
+def plain_dates(values: Any) -> list[str]:
+    """Dates (or times) as texts plotly.js reads as dates: ``YYYY-MM-DD``, with the time of day
+    when any has one."""
+    stamps = pd.to_datetime(pd.Series(list(values)))
+    whole_days = bool((stamps.dt.normalize() == stamps).all())
+    return stamps.dt.strftime("%Y-%m-%d" if whole_days else "%Y-%m-%d %H:%M:%S").tolist()
+
+
+def plain_numbers(values: Any) -> list[Any]:
+    """Plain Python numbers, ``None`` (a gap) where there is none."""
+    return [None if pd.isna(v) else v for v in pd.Series(list(values)).tolist()]
+
+
 def empty_figure(message: str) -> go.Figure:
     fig = go.Figure()
     fig.update_layout(
@@ -184,9 +197,12 @@ def top_series(frame: pd.DataFrame, *, column: str, limit: int = MAX_SERIES) -> 
     return folded.groupby(["period", column], as_index=False, dropna=False)["count"].sum()
 
 
-def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "department") -> go.Figure:
+def requests_over_time(
+    frame: pd.DataFrame, *, period: str, by: str = "department"
+) -> go.Figure | dict[str, Any]:
     """Stacked bars: requests per period, one colour per department (largest first). The x axis
-    ticks on the periods' starts, named for the period; the counts axis on whole numbers."""
+    ticks on the periods' starts, named for the period; the counts axis on whole numbers.
+    A plain figure dict (:func:`plain_figure`; with ``go.Figure``, 37 ms for 11 series)."""
     if frame.empty:
         return empty_figure("No requests match these filters.")
     data = top_series(frame, column=by)
@@ -197,7 +213,7 @@ def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "departmen
     if OTHER in order:
         order.remove(OTHER)
         order.append(OTHER)
-    fig = go.Figure()
+    traces: list[dict[str, Any]] = []
     for i, name in enumerate(order):
         part = data[data[by] == name].sort_values("period")
         # The folded series says how many it holds (each is in the table under the chart), or
@@ -205,21 +221,25 @@ def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "departmen
         label = str(name)
         if name == OTHER:
             label = folded[0] if len(folded) == 1 else f"{OTHER} ({len(folded):,})"
-        fig.add_bar(
-            x=part["period"],
-            y=part["count"],
-            name=label,
-            marker={
-                "color": OTHER_COLOUR if name == OTHER else SERIES_COLOURS[i % len(SERIES_COLOURS)],
-                "line": STACK_SEPARATOR,
-            },
-            customdata=[period_label(p, period) for p in part["period"]],
-            hovertemplate=f"{label}<br>%{{customdata}}: %{{y:,}} requests<extra></extra>",
+        traces.append(
+            {
+                "type": "bar",
+                "x": plain_dates(part["period"]),
+                "y": plain_numbers(part["count"]),
+                "name": label,
+                "marker": {
+                    "color": OTHER_COLOUR
+                    if name == OTHER
+                    else SERIES_COLOURS[i % len(SERIES_COLOURS)],
+                    "line": dict(STACK_SEPARATOR),
+                },
+                "customdata": [period_label(p, period) for p in part["period"]],
+                "hovertemplate": f"{label}<br>%{{customdata}}: %{{y:,}} requests<extra></extra>",
+            }
         )
     largest = data.groupby("period")["count"].sum().max()
-    fig.update_layout(
+    layout = dict(
         barmode="stack",
-        template="plotly_white",
         # No fixed height: the graph's box sets it (taller on a phone; stat311.css). The legend
         # at the foot of the figure, across its width: at the side, eleven long department
         # names left a 390 px phone's plot 64 px wide.
@@ -237,7 +257,7 @@ def requests_over_time(frame: pd.DataFrame, *, period: str, by: str = "departmen
         margin={"l": 60, "r": 20, "t": 20, "b": 60},
         hovermode="closest",
     )
-    return fig
+    return plain_figure(traces, layout, template="plotly_white")
 
 
 def _weeks(weekly: pd.DataFrame) -> pd.DataFrame:
@@ -287,7 +307,7 @@ def _week_ticks(mondays: pd.Series) -> dict[str, Any]:
     return {**ticks, "ticktext": text}
 
 
-def compliance_and_volume(weekly: pd.DataFrame, *, target: float) -> go.Figure:
+def compliance_and_volume(weekly: pd.DataFrame, *, target: float) -> go.Figure | dict[str, Any]:
     """Weekly compliance (line, left axis, %) with the target line, and volume (bars, right).
 
     The bars are on the base axis (``y``, drawn on the right) and the lines on the axis that
@@ -309,41 +329,46 @@ def compliance_and_volume(weekly: pd.DataFrame, *, target: float) -> go.Figure:
         for c, d in zip(weeks["compliance"], due, strict=True)
     ]
     notes = _week_notes(weeks)
-    fig = go.Figure()
-    fig.add_bar(
-        x=weeks["week"],
-        y=weeks["volume"],
-        name="Requests opened",
-        marker={"color": VOLUME_FILL, "line": VOLUME_OUTLINE},
-        yaxis="y",
-        customdata=notes,
-        hovertemplate="Week of %{x|%Y-%m-%d}%{customdata}: %{y:,} requests opened<extra></extra>",
-    )
-    fig.add_scatter(
-        x=weeks["week"],
-        y=compliance,
-        name="Compliance",
-        mode="lines+markers",
-        line={"color": "#1d4ed8", "width": 3},
-        connectgaps=False,
-        yaxis="y2",
-        customdata=[
-            [int(o), int(d), n] for o, d, n in zip(weeks["on_time"], due, notes, strict=True)
-        ],
-        hovertemplate="Week of %{x|%Y-%m-%d}%{customdata[2]}: %{y:.1f}% "
-        "(%{customdata[0]:,} of %{customdata[1]:,} due on time)<extra></extra>",
-    )
-    fig.add_scatter(
-        x=[weeks["week"].min(), weeks["week"].max()],
-        y=[100 * target, 100 * target],
-        name=f"Target {100 * target:.0f}%",
-        mode="lines",
-        line={"color": TARGET_COLOUR, "dash": "dash"},
-        yaxis="y2",
-        hoverinfo="skip",
-    )
-    fig.update_layout(
-        template="plotly_white",
+    days = plain_dates(weeks["week"])
+    traces: list[dict[str, Any]] = [
+        {
+            "type": "bar",
+            "x": days,
+            "y": plain_numbers(weeks["volume"]),
+            "name": "Requests opened",
+            "marker": {"color": VOLUME_FILL, "line": dict(VOLUME_OUTLINE)},
+            "yaxis": "y",
+            "customdata": notes,
+            "hovertemplate": "Week of %{x|%Y-%m-%d}%{customdata}: %{y:,} requests opened"
+            "<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "x": days,
+            "y": compliance,
+            "name": "Compliance",
+            "mode": "lines+markers",
+            "line": {"color": "#1d4ed8", "width": 3},
+            "connectgaps": False,
+            "yaxis": "y2",
+            "customdata": [
+                [int(o), int(d), n] for o, d, n in zip(weeks["on_time"], due, notes, strict=True)
+            ],
+            "hovertemplate": "Week of %{x|%Y-%m-%d}%{customdata[2]}: %{y:.1f}% "
+            "(%{customdata[0]:,} of %{customdata[1]:,} due on time)<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "x": plain_dates([weeks["week"].min(), weeks["week"].max()]),
+            "y": [100 * target, 100 * target],
+            "name": f"Target {100 * target:.0f}%",
+            "mode": "lines",
+            "line": {"color": TARGET_COLOUR, "dash": "dash"},
+            "yaxis": "y2",
+            "hoverinfo": "skip",
+        },
+    ]
+    layout = dict(
         yaxis={
             "title": {"text": "Requests opened that week"},
             "side": "right",
@@ -374,4 +399,4 @@ def compliance_and_volume(weekly: pd.DataFrame, *, target: float) -> go.Figure:
         },
         margin={"l": 60, "r": 60, "t": 20, "b": 60},
     )
-    return fig
+    return plain_figure(traces, layout, template="plotly_white")

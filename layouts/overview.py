@@ -282,7 +282,7 @@ def week_compliance(row: Any, min_count: int) -> str:
     return f"{100 * row.compliance:.1f}%"
 
 
-def overview_figure(weekly: pd.DataFrame, *, target: float) -> go.Figure:
+def overview_figure(weekly: pd.DataFrame, *, target: float) -> go.Figure | dict[str, Any]:
     """The weekly compliance line above the volume bars (:func:`compliance_and_volume`: weeks
     without due cases are gaps, the volume axis counts from 0 in whole requests)."""
     return compliance_and_volume(weekly, target=target)

@@ -386,22 +386,22 @@ def test_the_figures_leave_room_for_the_tool_bar_and_the_legend() -> None:
 # -- 5. the Requests chart names departments ---------------------------------------------------------
 def test_the_requests_legend_and_table_name_departments(executive, cases) -> None:
     view = rq.requests_view(executive.read_model, FilterState(), names=executive.departments)
-    names = [t.name for t in view["figure"].data]
+    names = [t.name for t in go.Figure(view["figure"]).data]
     # each bar series is one department by name, with its count (pandas); the ten largest
     # (ties either way), then the rest folded
     counts = cases["department"].value_counts()
     by_label = {label(c): int(n) for c, n in counts.items()}
-    shown = {t.name: sum(t.y) for t in view["figure"].data[:-1]}
+    shown = {t.name: sum(t.y) for t in go.Figure(view["figure"]).data[:-1]}
     assert len(shown) == 10 and all(by_label[n] == v for n, v in shown.items())
     # the rest in one grey series: the demo has 11 departments, so it holds one, named
     rest = [label(c) for c in counts.index if label(c) not in shown]
     assert len(counts) == 11 and names[-1] == rest[0]
-    assert view["figure"].data[-1].marker.color == OTHER_COLOUR
-    assert sum(view["figure"].data[-1].y) == by_label[rest[0]]
+    assert go.Figure(view["figure"]).data[-1].marker.color == OTHER_COLOUR
+    assert sum(go.Figure(view["figure"]).data[-1].y) == by_label[rest[0]]
     assert min(shown.values()) >= counts.iloc[9]
     assert "Public Works Department (PWDx)" in names and "PWDx" not in names
     assert not set(names) & set(counts.index)  # no bare code
-    total = sum(sum(t.y) for t in view["figure"].data)
+    total = sum(sum(t.y) for t in go.Figure(view["figure"]).data)
     assert total == len(cases)
     headings = [text_of(th) for th in view["table"].children[0].children.children]
     assert "Public Works Department (PWDx)" in headings and "PWDx" not in headings
@@ -410,9 +410,11 @@ def test_the_requests_legend_and_table_name_departments(executive, cases) -> Non
         executive.read_model, FilterState(department=("PWDx",)), names=executive.departments
     )
     assert filtered["search"] == "?department=PWDx"
-    assert [t.name for t in filtered["figure"].data] == ["Public Works Department (PWDx)"]
+    assert [t.name for t in go.Figure(filtered["figure"]).data] == [
+        "Public Works Department (PWDx)"
+    ]
     assert executive.read_model.total(CaseFilter(departments=("PWDx",))) == sum(
-        sum(t.y) for t in filtered["figure"].data
+        sum(t.y) for t in go.Figure(filtered["figure"]).data
     )
 
 
@@ -422,7 +424,7 @@ def test_a_code_without_a_name_stays_a_code(executive) -> None:
         FilterState(department=("PWDx", "ISD")),
         names=DepartmentNames({"PWDx": "Public Works"}),
     )
-    assert sorted(t.name for t in view["figure"].data) == ["ISD", "Public Works (PWDx)"]
+    assert sorted(t.name for t in go.Figure(view["figure"]).data) == ["ISD", "Public Works (PWDx)"]
 
 
 def test_the_requests_charts_first_five_departments_have_distinct_colours() -> None:

@@ -10,6 +10,7 @@ import math
 from datetime import date
 
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from dash import no_update
 
@@ -207,7 +208,7 @@ def test_a_period_after_the_data_explains_itself(services) -> None:
     assert "January 2015" in text
     assert str(options["min_date"]) in text and str(options["max_date"]) in text
     assert view["cards"] == []
-    assert list(view["figure"].data) == []  # no chart of someone else's weeks
+    assert list(go.Figure(view["figure"]).data) == []  # no chart of someone else's weeks
     assert "no requests opened" in view["headline"]
 
 
@@ -250,7 +251,7 @@ def test_every_week_inserts_missing_weeks_as_gaps() -> None:
     assert list(out["week"].dt.strftime("%m-%d")) == ["08-04", "08-11", "08-18", "08-25", "09-01"]
     assert list(out["due"]) == [1, 0, 0, 1, 0]
     assert [None if math.isnan(c) else c for c in out["compliance"]] == [1.0, None, None, 0.0, None]
-    fig = overview_figure(out, target=0.9)
+    fig = go.Figure(overview_figure(out, target=0.9))  # validates a dict
     line = next(t for t in fig.data if t.name == "Compliance")
     assert [None if y is None or math.isnan(y) else y for y in line.y] == [
         100.0,
@@ -269,14 +270,14 @@ def test_every_week_inserts_missing_weeks_as_gaps() -> None:
 def test_volume_axis_of_a_small_department_steps_by_whole_requests(services) -> None:
     view = overview_view(services, MONTH + "&department=BPS_", as_of=AS_OF)
     axis = _count_axis(view["figure"])
-    bars = next(t for t in view["figure"].data if t.type == "bar")
+    bars = next(t for t in go.Figure(view["figure"]).data if t.type == "bar")
     assert max(bars.y) < 10
     assert axis.rangemode == "tozero" and axis.dtick == 1 and axis.tickformat == ",d"
     big = _count_axis(overview_view(services, MONTH, as_of=AS_OF)["figure"])
     assert big.rangemode == "tozero" and big.dtick is None  # plotly's own whole steps
     # The compliance axis keeps its percentages.
-    line = next(t for t in view["figure"].data if t.name == "Compliance")
-    percent = view["figure"].layout["yaxis" + (line.yaxis or "y")[1:]]
+    line = next(t for t in go.Figure(view["figure"]).data if t.name == "Compliance")
+    percent = go.Figure(view["figure"]).layout["yaxis" + (line.yaxis or "y")[1:]]
     assert list(percent.range) == [0, 105] and percent.tickformat != ",d"
 
 
@@ -311,6 +312,7 @@ def test_one_request_is_singular_in_the_headline(services) -> None:
 
 def _count_axis(fig):
     """The layout of the axis the volume bars are drawn on."""
+    fig = go.Figure(fig)  # a plain figure dict, read (and checked) by plotly
     bars = next(t for t in fig.data if t.type == "bar")
     return fig.layout["yaxis" + (bars.yaxis or "y")[1:]]
 

@@ -24,6 +24,7 @@ from dataclasses import replace
 from datetime import date
 
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 from callbacks.overview import (
@@ -303,7 +304,7 @@ def test_a_week_with_too_few_due_cases_is_not_judged(services) -> None:
     assert all(c["tier"] == str(Tier.NOT_ENOUGH) for c in model["cards"])
     assert f"{model['totals']['due']} due, too few due cases to judge" in view["headline"]
     assert "% closed on time" not in view["headline"]
-    line = next(t for t in view["figure"].data if t.name == "Compliance")
+    line = next(t for t in go.Figure(view["figure"]).data if t.name == "Compliance")
     assert list(line.y) == [None]
     assert "too few due to judge" in _text(view["table"])
 
@@ -318,7 +319,7 @@ def test_the_line_leaves_out_thin_weeks_and_keeps_the_rest(services) -> None:
         query = DECEMBER + "".join(f"&department={d}" for d in departments)
         view = overview_view(services, query, as_of=AS_OF)
         weeks = overview_model(services, period, departments, as_of=AS_OF)["weekly"]
-        line = next(t for t in view["figure"].data if t.name == "Compliance")
+        line = next(t for t in go.Figure(view["figure"]).data if t.name == "Compliance")
         want = [
             None if due < min_count else pytest.approx(100 * on_time / due)
             for due, on_time in zip(weeks["due"], weeks["on_time"], strict=True)
@@ -427,7 +428,7 @@ def test_the_mayors_hotline_lists_its_busiest_thin_types(services) -> None:
 
 
 def test_the_chart_fits_a_phone(services) -> None:
-    figure = overview_view(services, DECEMBER, as_of=AS_OF)["figure"]
+    figure = go.Figure(overview_view(services, DECEMBER, as_of=AS_OF)["figure"])
     assert figure.layout.xaxis.title.text == "Week starting"
     # Weeks labelled on their Mondays, level: a handful of short labels.
     ticks = list(figure.layout.xaxis.ticktext)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from dash import html
 
@@ -58,7 +59,7 @@ def test_requests_view_matches_pandas(demo) -> None:
     state = FilterState(start=date(2011, 9, 1), end=date(2011, 9, 30), department=("PWDx",))
     view = requests_view(model, state)
     expected = model.total(CaseFilter(start=state.start, end=state.end, departments=("PWDx",)))
-    bars = sum(sum(trace.y) for trace in view["figure"].data)
+    bars = sum(sum(trace.y) for trace in go.Figure(view["figure"]).data)
     assert bars == expected
     assert view["summary"].startswith(f"{expected:,} requests")
     assert view["search"] == "?from=2011-09-01&to=2011-09-30&department=PWDx"
@@ -69,9 +70,9 @@ def test_many_departments_fold_into_other(demo) -> None:
     settings, _ = demo
     model = ReadModel(settings.snapshot_dir)
     view = requests_view(model, FilterState())
-    names = [trace.name for trace in view["figure"].data]
+    names = [trace.name for trace in go.Figure(view["figure"]).data]
     assert len(names) <= 11
-    total = sum(sum(trace.y) for trace in view["figure"].data)
+    total = sum(sum(trace.y) for trace in go.Figure(view["figure"]).data)
     assert total == model.total(CaseFilter())
 
 
@@ -155,7 +156,7 @@ def test_month_bars_are_labelled_with_their_month(demo) -> None:
         "&area=Roxbury&period=month"
     )
     view = requests_view(ReadModel(settings.snapshot_dir), from_query(query))
-    xaxis = view["figure"].layout.xaxis
+    xaxis = go.Figure(view["figure"]).layout.xaxis
     assert list(xaxis.tickvals) == ["2011-08-01", "2011-09-01", "2011-10-01"]
     assert list(xaxis.ticktext) == ["Aug 2011", "Sep 2011", "Oct 2011"]
     rows = view["table"].children[1].children
@@ -174,8 +175,8 @@ def test_few_requests_have_whole_number_ticks(demo) -> None:
     ]
     query = "?department=PARK&channel=app&layer=neighborhood&area=Dorchester&period=month"
     view = requests_view(ReadModel(settings.snapshot_dir), from_query(query))
-    assert sum(sum(t.y) for t in view["figure"].data) == len(picked) <= 10
-    yaxis = view["figure"].layout.yaxis
+    assert sum(sum(t.y) for t in go.Figure(view["figure"]).data) == len(picked) <= 10
+    yaxis = go.Figure(view["figure"]).layout.yaxis
     assert (yaxis.rangemode, yaxis.tick0, yaxis.dtick) == ("tozero", 0, 1)
 
 
