@@ -5,19 +5,18 @@ holds now counts every one of its rows as unchanged. The store is read back with
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 
 from etl.load import load_file
+from tests.support.exports import write_open311_requests
 
 BASE = {"service_code": "SC", "service_name": "Pothole", "lat": 42.33, "long": -71.08,
         "requested_datetime": "2018-01-01T09:00:00Z"}  # fmt: skip
 
 
 def _requests_json(path: Path, rows: list[dict]) -> Path:
-    path.write_text(json.dumps([{**BASE, **r} for r in rows]), encoding="utf-8")
-    return path
+    return write_open311_requests(path, rows, base=BASE)
 
 
 def _stored(settings) -> dict[str, tuple]:

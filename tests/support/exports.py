@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 #: The legacy Boston 311 header (data.boston.gov, as in etl/samples/boston_311_2011.zip).
@@ -44,4 +45,10 @@ def write_boston_export(path: Path, rows: list[dict[str, str]]) -> Path:
                 }
             )
             writer.writerow([row[h] for h in BOSTON_LEGACY_HEADER])
+    return path
+
+
+def write_open311_requests(path: Path, rows: list[dict], *, base: dict) -> Path:
+    """An Open311 GeoReport v2 ``requests.json`` at ``path``: each of ``rows`` over ``base``."""
+    path.write_text(json.dumps([{**base, **r} for r in rows]), encoding="utf-8")
     return path
