@@ -45,7 +45,7 @@ from scipy import sparse, special
 from dashboard.argtypes import iso_date
 from dashboard.errors import Stat311Error
 from dashboard.periods import parse_day
-from dashboard.queries import CaseFilter, ReadModel
+from dashboard.queries import CaseFilter, Question, ReadModel
 from dashboard.spreadsheet import safe_frame
 
 log = logging.getLogger(__name__)
@@ -921,11 +921,10 @@ def _h3(resolution: int) -> str:
     return f"h3_{resolution}"
 
 
-def _cell_counts(
+def _count_questions(
     read_model: ReadModel, flt: CaseFilter, resolution: int, layer: str | None, as_of
-) -> tuple[pd.DataFrame, int, int, int]:
-    """Per-cell counts (requests, open, late, judged, and ``due``: with a due time at all), and
-    the numbers of located, unlocated and duplicate cases."""
+) -> list[Question]:
+    """:func:`_cell_counts`'s two questions: the counts per cell, and the totals."""
     late, judged = _late_sql()
     h3col = _h3(resolution)
     column = f"area_{layer}" if layer else None
@@ -949,16 +948,31 @@ def _cell_counts(
         )
     else:
         sql = f"SELECT {h3col} AS h3, {counts} {rows} GROUP BY 1"  # noqa: S608
-    frame = read_model.select(sql, flt=flt, before=[as_of.to_pydatetime(), as_of.to_pydatetime()])
-    totals = read_model.select(
-        "SELECT count(*) AS n, "  # noqa: S608
+    totals = (
+        "SELECT count(*) AS n, "
         "count(*) FILTER (WHERE coalesce(is_duplicate, FALSE)) AS duplicates "
-        "FROM {cases} WHERE {where}",
-        flt=flt,
-    ).iloc[0]
+        "FROM {cases} WHERE {where}"
+    )
+    moment = as_of.to_pydatetime()
+    return [Question(sql, flt=flt, before=[moment, moment]), Question(totals, flt=flt)]
+
+
+def _counted(frame: pd.DataFrame, totals: pd.DataFrame) -> tuple[pd.DataFrame, int, int, int]:
+    """:func:`_cell_counts`'s answer from its two questions' frames."""
+    row = totals.iloc[0]
     located = int(frame["count"].sum()) if not frame.empty else 0
-    duplicates = int(totals["duplicates"])
-    return frame, located, int(totals["n"]) - duplicates - located, duplicates
+    duplicates = int(row["duplicates"])
+    return frame, located, int(row["n"]) - duplicates - located, duplicates
+
+
+def _cell_counts(
+    read_model: ReadModel, flt: CaseFilter, resolution: int, layer: str | None, as_of
+) -> tuple[pd.DataFrame, int, int, int]:
+    """Per-cell counts (requests, open, late, judged, and ``due``: with a due time at all), and
+    the numbers of located, unlocated and duplicate cases."""
+    return _counted(
+        *read_model.select_all(_count_questions(read_model, flt, resolution, layer, as_of))
+    )
 
 
 #: An address as shown: its white space collapsed (applied to the few addresses listed, after
@@ -966,29 +980,34 @@ def _cell_counts(
 ADDRESS_SQL = r"trim(regexp_replace(address, '\s+', ' ', 'g'))"
 
 
-def _addresses(
-    read_model: ReadModel, flt: CaseFilter, resolution: int, cells: np.ndarray, top: int = 3
-) -> pd.DataFrame:
-    """The most requested addresses (up to ``top``) of each of ``cells``, joined by ``" | "``.
+def _address_question(flt: CaseFilter, resolution: int, top: int = 3) -> Question:
+    """The most requested addresses (up to ``top``) of every cell with located cases, joined
+    by ``" | "``: columns ``h3`` and ``addresses``.
 
+    Every cell, not a list of them: the question can then be asked before the analysis says
+    which cells are drawn, beside the counts (:func:`_of_cells` keeps those wanted; looking
+    each case's cell up in a list of 1,400 also cost more than counting the others).
     Addresses are counted as stored and shown with their white space collapsed
     (:data:`ADDRESS_SQL`): Boston's export separates the parts of its ``location`` with two
     spaces where other sources write commas ("587 Beacon St  Boston  MA  02215"), which the
     page's table showed with one space (HTML collapses white space) and the CSV with two."""
-    if cells.size == 0:
-        return pd.DataFrame({"h3": pd.Series(dtype="int64"), "addresses": pd.Series(dtype=str)})
     h3col = _h3(resolution)
-    return read_model.select(
+    return Question(
         f"WITH a AS (SELECT {h3col} AS h3, address, count(*) AS n "  # noqa: S608
         f"FROM {{cases}} WHERE {{where}} AND {LOCATED} AND address IS NOT NULL "
-        f"AND list_contains(?, {h3col}) "
+        f"AND {h3col} IS NOT NULL "
         "GROUP BY 1, 2), r AS (SELECT *, row_number() OVER (PARTITION BY h3 "
         "ORDER BY n DESC, address) AS rk FROM a) "
         f"SELECT h3, string_agg({ADDRESS_SQL}, ' | ' ORDER BY rk) AS addresses FROM r "
         "WHERE rk <= ? GROUP BY h3",
         flt=flt,
-        after=[[int(c) for c in cells], top],
+        after=[top],
     )
+
+
+def _of_cells(addresses: pd.DataFrame, cells: np.ndarray) -> pd.DataFrame:
+    """The rows of ``addresses`` (:func:`_address_question`'s answer) for ``cells``."""
+    return addresses[addresses["h3"].isin(cells)].reset_index(drop=True)
 
 
 def within_data(
@@ -1137,7 +1156,15 @@ def _analyse(
     grid = area.grid
     if grid.resolution != resolution:
         raise HotspotError("the study area's resolution does not match")
-    counts, located, unlocated, duplicates = _cell_counts(cases, flt, resolution, area.layer, as_of)
+    # The counts and every cell's most requested addresses at once (each on its own cursor:
+    # two cores), the addresses first in this thread: they take longest.
+    every_address, *count_frames = cases.select_all(
+        [
+            _address_question(flt, resolution),
+            *_count_questions(cases, flt, resolution, area.layer, as_of),
+        ]
+    )
+    counts, located, unlocated, duplicates = _counted(*count_frames)
     pos = grid.index_of(counts["h3"].to_numpy(np.int64)) if not counts.empty else np.zeros(0, int)
     inside = pos >= 0
     outside = int(counts.loc[~inside, "count"].sum()) if not counts.empty else 0
@@ -1179,7 +1206,7 @@ def _analyse(
         for name, values in columns.items():
             cells[name] = values
     drawn = cells[(cells["count"] > 0) | (cells["bin"] != 0)]["h3"].to_numpy(np.int64)
-    addresses = _addresses(cases, flt, resolution, drawn[np.isin(drawn, counts["h3"])])
+    addresses = _of_cells(every_address, drawn[np.isin(drawn, counts["h3"])])
     # Columns by position in the grid (the cells are the grid's, in its order), not by merging.
     cells["addresses"] = _by_cell(grid, addresses["h3"], addresses["addresses"])
     cells["address"] = _by_cell(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import date
 
+import duckdb
 import geopandas as gpd
 import pandas as pd
 import pytest
@@ -153,6 +154,80 @@ def test_focus_answers_as_the_snapshot_does(model, raw) -> None:
             got = focused.select(sql, flt=flt).set_index("status")["n"]
             assert len(want) and got.to_dict() == want.to_dict()
             assert got.to_dict() == model.select(sql, flt=flt).set_index("status")["n"].to_dict()
+
+
+def test_focus_asks_its_questions_at_once_and_answers_as_one_by_one(model, raw) -> None:
+    """``select_all`` through a focus runs the questions after the first on other threads,
+    each on a cursor of its own over the same cases in memory: the answers are those of the
+    raw export (and of the questions asked one by one), the other cursors were used, and they
+    are closed with the focus."""
+    from dashboard.queries import Question
+
+    outer = CaseFilter(start=date(2011, 7, 1), end=date(2011, 9, 30), departments=("PWDx",))
+    inner = outer.with_(start=date(2011, 8, 1), end=date(2011, 8, 31))
+    by_status = "SELECT status, count(*) AS n FROM {cases} WHERE {where} GROUP BY 1 ORDER BY 1"
+    total = "SELECT count(*) AS n FROM {cases} WHERE {where} AND status = ?"
+    questions = [
+        Question(by_status, flt=outer),
+        Question(by_status, flt=inner),
+        Question(total, flt=outer, after=["open"]),
+        Question(total, flt=inner, after=["closed"]),
+    ]
+    pwd = raw[raw["department"] == "PWDx"]
+    pwd_outer = pwd[(pwd["opened"] >= "2011-07-01") & (pwd["opened"] < "2011-10-01")]
+    pwd_inner = pwd[(pwd["opened"] >= "2011-08-01") & (pwd["opened"] < "2011-09-01")]
+    with model.focus(outer, ["status"]) as focused:
+        got = focused.select_all(questions)
+        assert len(focused._others) >= 1  # not all on the focus's own cursor
+        one_by_one = [focused.select(q.template, flt=q.flt, after=q.after) for q in questions]
+    assert focused._others == {}  # closed with the focus
+    wanted = (pwd_outer.groupby("status").size(), pwd_inner.groupby("status").size())
+    for frame, want in zip(got[:2], wanted, strict=True):
+        assert len(want) > 1 and frame.set_index("status")["n"].to_dict() == want.to_dict()
+    assert int(got[2]["n"].iloc[0]) == int((pwd_outer["status"] == "open").sum()) > 0
+    assert int(got[3]["n"].iloc[0]) == int((pwd_inner["status"] == "closed").sum()) > 0
+    for frame, alone in zip(got, one_by_one, strict=True):
+        pd.testing.assert_frame_equal(frame, alone)
+
+
+def test_focus_questions_on_other_threads_keep_the_scope_it_was_read_with(demo) -> None:
+    """A focus reads its cases with the caller's scope; the questions its ``select_all`` runs
+    on other threads (where a web request's scope is not known) see those cases only. The
+    scope here answers in the thread that asks only, as a request's does."""
+    from dashboard.queries import Question
+
+    settings, _ = demo
+    asking = threading.get_ident()
+    scoped = ReadModel(
+        settings.snapshot_dir,
+        scope=lambda: ("ISD",) if threading.get_ident() == asking else None,
+    )
+    sql = "SELECT department, count(*) AS n FROM {cases} WHERE {where} GROUP BY 1"
+    every = ReadModel(settings.snapshot_dir).select(sql).set_index("department")["n"]
+    assert len(every) > 1
+    with scoped.focus(CaseFilter(), ["department"]) as focused:
+        answers = focused.select_all([Question(sql)] * 3)
+        assert len(focused._others) >= 1
+    for frame in answers:
+        assert frame.set_index("department")["n"].to_dict() == {"ISD": every["ISD"]}
+
+
+def test_a_failing_question_of_a_focus_is_raised_after_the_others_end(model) -> None:
+    """One question failing fails ``select_all``; the others' threads have ended by then, so
+    the focus closes their cursors as it ends, and the read model still answers."""
+    from dashboard.queries import Question
+
+    ok = "SELECT count(*) AS n FROM {cases} WHERE {where}"
+    pwd = CaseFilter(departments=("PWDx",))
+    bad = Question(ok.replace("count(*)", "no_such_column"), flt=pwd)
+    with model.focus(pwd, []) as focused:
+        with pytest.raises(duckdb.Error, match="no_such_column"):
+            focused.select_all([Question(ok, flt=pwd), bad, Question(ok, flt=pwd)])
+        with pytest.raises(duckdb.Error, match="no_such_column"):
+            focused.select_all([bad, Question(ok, flt=pwd)])
+        assert len(focused._others) >= 1
+        assert int(focused.select(ok, flt=pwd)["n"].iloc[0]) == model.total(pwd) > 0
+    assert focused._others == {}
 
 
 @pytest.mark.parametrize(
