@@ -199,9 +199,9 @@ def timed(
     worker's requests do (the collector on). Collecting before every run, as the bench did until
     2026-11-26, also empties CPython's free lists and hands memory back, which the next run
     then pays for: the public map by area at 10M cases took 8.2 ms that way against 4.3 ms, its
-    SQL baseline 46.2 against 42.7 ms (docs/BENCHMARKS.md). What is alive then is frozen
-    (``gc.freeze``) for the timed runs, so a collection during a run walks what the runs
-    created, not the bench's own data (its baselines' frames), which a web worker does not
+    SQL baseline 46.2 against 42.7 ms (docs/BENCHMARKS-HISTORY.md, fourth session). What is
+    alive then is frozen (``gc.freeze``) for the timed runs, so a collection during a run walks
+    what the runs created, not the bench's own data (its baselines' frames), which a web worker does not
     hold. Without the freeze, one of ten runs of the public map by point at 1M cases took
     115.1 ms against a median of 42.4 ms."""
     result = None
@@ -1292,7 +1292,7 @@ def run_bench(
         for make in FIGURES:
             # Write back what the previous figure left in the page cache (a 10M-row baseline
             # table, a deleted snapshot's files) before timing the next, so that the kernel
-            # does not do it during the next figure's runs (a guard: see BENCHMARKS.md).
+            # does not do it during the next figure's runs (a guard).
             _settle(ctx)
             figures.extend(make(ctx))
     finally:
