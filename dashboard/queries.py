@@ -647,8 +647,9 @@ class _Focused(ReadModel):
     def select_all(self, questions: Sequence[Question]) -> list[pd.DataFrame]:
         """At the same time, as :meth:`ReadModel.select_all` does: the first question in this
         thread, the others on the read model's threads, each on a cursor of its own over the
-        same focused cases. (DuckDB answers a question about a few thousand cases in memory
-        with one thread of its own: two at once use both cores.)"""
+        same focused cases. (Questions about a few thousand cases in memory left the second
+        core partly idle: the hot-spot page's took 37 ms at once against 43-50 ms one after
+        another on a 1M store; docs/BENCHMARKS-HISTORY.md.)"""
         prepared = [self._prepare(q) for q in questions]
         if len(prepared) < 2 or self._table is None:
             return [self._query(sql, params) for sql, params in prepared]
