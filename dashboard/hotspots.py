@@ -985,8 +985,9 @@ def _address_question(flt: CaseFilter, resolution: int, top: int = 3) -> Questio
     by ``" | "``: columns ``h3`` and ``addresses``.
 
     Every cell, not a list of them: the question can then be asked before the analysis says
-    which cells are drawn, beside the counts (:func:`_of_cells` keeps those wanted; looking
-    each case's cell up in a list of 1,400 also cost more than counting the others).
+    which cells are drawn, beside the counts (every cell with an address has cases, so is
+    drawn; looking each case's cell up in a list of 1,400 also cost more than counting the
+    others).
     Addresses are counted as stored and shown with their white space collapsed
     (:data:`ADDRESS_SQL`): Boston's export separates the parts of its ``location`` with two
     spaces where other sources write commas ("587 Beacon St  Boston  MA  02215"), which the
@@ -1003,11 +1004,6 @@ def _address_question(flt: CaseFilter, resolution: int, top: int = 3) -> Questio
         flt=flt,
         after=[top],
     )
-
-
-def _of_cells(addresses: pd.DataFrame, cells: np.ndarray) -> pd.DataFrame:
-    """The rows of ``addresses`` (:func:`_address_question`'s answer) for ``cells``."""
-    return addresses[addresses["h3"].isin(cells)].reset_index(drop=True)
 
 
 def within_data(
@@ -1205,9 +1201,9 @@ def _analyse(
         columns, emerging_meta = emerging_for(read_model, params, grid, k, resolution)
         for name, values in columns.items():
             cells[name] = values
-    drawn = cells[(cells["count"] > 0) | (cells["bin"] != 0)]["h3"].to_numpy(np.int64)
-    addresses = _of_cells(every_address, drawn[np.isin(drawn, counts["h3"])])
-    # Columns by position in the grid (the cells are the grid's, in its order), not by merging.
+    # Columns by position in the grid (the cells are the grid's, in its order), not by merging;
+    # the addresses of cells outside the grid are left out there.
+    addresses = every_address
     cells["addresses"] = _by_cell(grid, addresses["h3"], addresses["addresses"])
     cells["address"] = _by_cell(
         grid, addresses["h3"], [a.split(" | ")[0] for a in addresses["addresses"]]

@@ -583,7 +583,7 @@ class _Focused(ReadModel):
         flt: CaseFilter,
         cursor: duckdb.DuckDBPyConnection,
         columns: tuple[str, ...],
-        table: Any = None,
+        table: Any,
     ) -> None:
         super().__init__(parent.snapshot_dir, scope=parent.scope, public_only=parent.public_only)
         self.cache = parent.cache
@@ -606,7 +606,7 @@ class _Focused(ReadModel):
         :meth:`select_all`), that thread's own cursor over the same cases in memory (registering
         them again copies nothing), made on first use and closed with the focus."""
         ident = threading.get_ident()
-        if ident == self._owner or self._table is None:
+        if ident == self._owner:
             return self._focus_cursor
         with self._lock:
             cursor = self._others.get(ident)
@@ -651,7 +651,7 @@ class _Focused(ReadModel):
         core partly idle: the hot-spot page's took 37 ms at once against 43-50 ms one after
         another on a 1M store; docs/BENCHMARKS-HISTORY.md.)"""
         prepared = [self._prepare(q) for q in questions]
-        if len(prepared) < 2 or self._table is None:
+        if len(prepared) < 2:
             return [self._query(sql, params) for sql, params in prepared]
         pool = self._parent._executor()
         futures = [pool.submit(self._query, sql, params) for sql, params in prepared[1:]]
