@@ -1082,16 +1082,24 @@ class PublicData:
         if len(raw) > MAX_MAP_POINTS:
             raw = raw.iloc[:MAX_MAP_POINTS]
             note = f"Showing the {MAX_MAP_POINTS:,} most recent requests."
+        # Column by column as plain lists (itertuples over Arrow-backed columns took about
+        # half of this map's time for 3,000 points).
         points = [
             public_point(
-                service_name=r.service_name,
-                lat=r.lat,
-                lon=r.lon,
-                cell=r.h3_9,
-                location_quality=r.location_quality,
+                service_name=service_name,
+                lat=lat,
+                lon=lon,
+                cell=cell,
+                location_quality=quality,
                 config=self.config,
             )
-            for r in raw.itertuples(index=False)
+            for service_name, lat, lon, cell, quality in zip(
+                *(
+                    raw[c].tolist()
+                    for c in ("service_name", "lat", "lon", "h3_9", "location_quality")
+                ),
+                strict=True,
+            )
         ]
         # The raw coordinates are dropped here: only published ones leave this module.
         frame = pd.DataFrame(

@@ -473,13 +473,13 @@ def hotspot_map(
     # frame per class, and mapping each part's columns, cost more than the rest of the figure.
     n_all = len(cells)
     keys = cells[key].to_numpy()
-    labels = [_text(v) for v in (cells["category"] if emerging else cells["label"])]
+    labels = [_text(v) for v in (cells["category"] if emerging else cells["label"]).tolist()]
     counts = cells["count"].to_numpy(np.int64).tolist()
     opens = cells["open"].to_numpy(np.int64).tolist()
     zs = np.round(cells["z"].to_numpy(np.float64), 3).tolist()
     qs = [float(f"{q:.3g}") for q in cells["q"].to_numpy(np.float64).tolist()]
-    places = [_text(v) for v in cells["address"]]
-    areas = [_text(v) for v in cells["area"]]
+    places = [_text(v) for v in cells["address"].tolist()]
+    areas = [_text(v) for v in cells["area"].tolist()]
     names = cells["cell"].tolist()
     details = [""] * n_all
     if mode == "late" and "late" in cells:

@@ -17,7 +17,7 @@ from dashboard.public import SENSITIVE_BY_AREA, PublicConfig, cell_centre, span_
 from dashboard.queries import CaseFilter, ReadModel
 from dashboard.sla import SlaEngine
 from dashboard.store import Store
-from layouts.public import Ids
+from layouts.public import Ids, points_map
 from tests.conftest import make_settings
 from tests.support.components import walk
 from tests.test_privacy_crawl import PRIVATE_ID, build_pii_store
@@ -226,6 +226,39 @@ def test_map_views_count_public_cases_and_snap_locations(data, demo) -> None:
     # Anything a crafted request sends falls back to the defaults.
     for args in ((["x"], "abc", "nope"), (None, None, None), ("<img>", "-5", 3)):
         map_view(data, *args)
+
+
+def test_the_points_hover_gives_each_requests_day_as_pandas_formats_it() -> None:
+    """The hover's "Requested 31 Dec 2011" is formatted once per day (not once per point):
+    it must still be each point's own day, as ``Series.dt.strftime`` gives it, a missing time
+    included."""
+    times = pd.to_datetime(
+        ["2011-12-31 23:59:59", "2011-12-31 00:00:00", None, "2012-01-01 00:00:01",
+         "2011-02-03 12:00:00", "2012-01-01 23:00:00"]
+    )  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in range(len(times))],
+            "service_name": "Graffiti Removal",
+            "status": ["open", "closed", "open", "closed", "closed", "open"],
+            "requested_local": times,
+            "lat": 42.35,
+            "lon": -71.06,
+            "precision": "cell",
+        }
+    )
+    figure = points_map(frame, None)
+    got = {
+        row[0]: row[2]
+        for trace in figure["data"]
+        if trace["type"] == "scattermap"
+        for row in trace["customdata"]
+    }
+    want = frame["requested_local"].dt.strftime("Requested %d %b %Y").tolist()
+    assert len(got) == len(frame)
+    for request_id, text in zip(frame["request_id"], want, strict=True):
+        assert (got[request_id] == text) or (pd.isna(text) and pd.isna(got[request_id]))
+    assert got["r0"] == got["r1"] == "Requested 31 Dec 2011" != got["r3"]
 
 
 @pytest.mark.parametrize("view", ["area", "cell", "points"])
