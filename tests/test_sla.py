@@ -393,3 +393,50 @@ def test_the_cli_text_rounds_compliance_once_as_the_pages_do(demo, expected_case
         assert f" {once} " in line, (line, c)
         twice += f"{100 * round(c, 4):.1f}%" != once
     assert twice >= 1
+
+
+def _pandas_tier_order(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The order of :func:`dashboard.sla.tier_order` as pandas' stable sort of its keys, missing
+    values last (the function's earlier implementation, kept here as the reference)."""
+    from dashboard.sla import TIER_STYLE, Tier
+
+    frame = frame.reset_index(drop=True)
+    judged = frame["tier"] != str(Tier.NOT_ENOUGH)
+    keys = frame.assign(
+        _rank=frame["tier"].map(lambda t: TIER_STYLE[Tier(t)]["order"]),
+        _score=frame["compliance"].where(judged),
+        _due=-frame["due"],
+        _volume=-frame["volume"],
+    )
+    ordered = keys.sort_values(
+        ["_rank", "_score", "_due", "_volume", *names], na_position="last", kind="stable"
+    )
+    return frame.loc[ordered.index].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_tier_order_is_pandas_stable_sort_of_its_keys(seed: int) -> None:
+    """Random reports (ties in every key, missing compliance and names, repeated names) come
+    out of ``tier_order`` in the order pandas' stable sort of its keys gives."""
+    from dashboard.sla import Tier, tier_order
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 40))
+    compliance = rng.choice([0.5, 0.8, 0.85, 0.9, 1.0, np.nan], n)
+    names = [None if rng.random() < 0.1 else f"g{int(v)}" for v in rng.integers(0, 8, n)]
+    frame = pd.DataFrame(
+        {
+            "department": pd.Series(rng.choice(["PWDx", "BTDT", "ISD"], n), dtype="str"),
+            "group": pd.Series(names, dtype="str"),
+            "tier": pd.Series([str(t) for t in rng.choice(list(Tier), n)], dtype="str"),
+            "compliance": compliance,
+            "due": rng.integers(0, 4, n),
+            "volume": rng.integers(0, 4, n),
+            "marker": np.arange(n),  # which row is which
+        }
+    )
+    frame.index = rng.permutation(n) + 100  # an index that is not positions
+    for keys in (["group"], ["department", "group"]):
+        got = tier_order(frame, names=keys)
+        want = _pandas_tier_order(frame, keys)
+        pd.testing.assert_frame_equal(got, want)
