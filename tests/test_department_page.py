@@ -620,12 +620,13 @@ def test_map_respects_the_minimum_count(services, pwd) -> None:
             assert row["compliance"] == pytest.approx(n_on / n_due), area
             assert row["tier"] == expected_tier(n_on / n_due, n_due), area
     assert thin, "the September data has areas under the minimum"
-    traces = {t.legendgroup: t for t in view["figure"].data}
+    figure = go.Figure(view["figure"])  # a plain dict: plotly reads it (and checks it)
+    traces = {t.legendgroup: t for t in figure.data}
     assert set(traces["Not enough data"].locations) == thin
     coloured = {a for g, t in traces.items() if g != "Not enough data" for a in t.locations}
     assert not thin & coloured  # never coloured as 0% or 100%
     assert coloured == names - thin
-    assert view["figure"].layout.map.style == "white-bg"  # renders offline
+    assert figure.layout.map.style == "white-bg"  # renders offline
     outside = int(is_due[due["area_neighborhood"].isna()].sum())
     assert f"{outside:,} due cases are outside every area" in "".join(view["note"])
     print(
@@ -669,7 +670,8 @@ def test_map_colours_each_area_in_its_tier_colour(services, pwd) -> None:
     }
     assert colours == {str(t): style["color"] for t, style in TIER_STYLE.items()}
     drawn, hover = {}, {}
-    for trace in view["figure"].data:
+    figure = go.Figure(view["figure"])  # a plain dict: plotly reads it (and checks it)
+    for trace in figure.data:
         (colour,) = {c for _, c in trace.colorscale}  # one flat colour: no continuous scale
         for area, data in zip(trace.locations, trace.customdata, strict=True):
             drawn[area] = colour
@@ -684,7 +686,7 @@ def test_map_colours_each_area_in_its_tier_colour(services, pwd) -> None:
         assert data[0] == f"{100 * per.loc[area, 'on'] / per.loc[area, 'due']:.1f}%"
     assert per.loc["Jamaica Plain", "tier"] == "Close But Not There"
     assert drawn["Jamaica Plain"] == TIER_STYLE[Tier.CLOSE]["color"]
-    legend = {t.legendgroup: t.name for t in view["figure"].data}
+    legend = {t.legendgroup: t.name for t in figure.data}
     for tier, name in legend.items():
         count = int((per["tier"] == tier).sum())
         assert name.startswith(tier) and name.endswith(f"{count} area{'' if count == 1 else 's'}")
