@@ -638,7 +638,7 @@ def overdue_rows(
 
 def _blank_map(figure: Any, *, note: Any = None) -> dict[str, Any]:
     """The map's view when there is no map to draw: ``figure`` says why. (Built only then: an
-    empty figure made on every call took about a quarter of the map's time.)"""
+    empty figure made on every call took about a third of the map's time.)"""
     return {"figure": figure, "note": note, "table": html.P("No rows."), "frame": None}
 
 
