@@ -737,20 +737,25 @@ def bin_legend_rows(cells: pd.DataFrame, mode: str = "count") -> list[dict[str, 
 
 
 def category_legend_rows(cells: pd.DataFrame) -> list[dict[str, Any]]:
+    """One row per emerging-hot-spot category shown (and "No pattern" for the cells with
+    requests): its cells and requests. Counted over two arrays (filtering the cells frame
+    once per category copied all its columns 17 times: about 8 ms at 1M cases)."""
+    categories = cells["category"].to_numpy(dtype=object)
+    count = cells["count"].to_numpy(np.int64)
     rows = []
     for cat in CATEGORIES:
-        part = cells[cells["category"] == cat]
+        part = categories == cat
         if cat == NO_PATTERN:
-            part = part[part["count"] > 0]
-        elif part.empty:
+            part &= count > 0
+        elif not part.any():
             continue
         rows.append(
             {
                 "colour": CATEGORY_COLOURS[cat],
                 "outline": CATEGORY_OUTLINES[cat],
                 "label": cat if cat != NO_PATTERN else "No pattern (has requests)",
-                "cells": int(len(part)),
-                "requests": int(part["count"].sum()),
+                "cells": int(part.sum()),
+                "requests": int(count[part].sum()),
                 "description": CATEGORY_DESCRIPTIONS[cat],
             }
         )

@@ -1,6 +1,7 @@
 """The hot-spot map's traces and legend, row by row, against plain pandas.
 
-``layouts.hotspots.hotspot_map`` and ``bin_legend_rows`` convert each column once and split the
+``layouts.hotspots.hotspot_map``, ``bin_legend_rows`` and ``category_legend_rows`` convert each
+column once and split the
 cells by class with numpy (filtering the frame per class cost most of the figure's time). These
 tests rebuild, from the frame itself, what each trace and each legend row must hold: every cell
 of its class in the frame's order, its hover values, the sums of its class; with untested cells
@@ -18,7 +19,7 @@ import pytest
 
 from dashboard.hotspots import BIN_LABELS, UNTESTED_LABEL
 from dashboard.hotspots_emerging import CATEGORIES, NO_PATTERN
-from layouts.hotspots import bin_legend_rows, hotspot_map
+from layouts.hotspots import bin_legend_rows, category_legend_rows, hotspot_map
 
 BOUNDS = (-71.2, 42.2, -70.9, 42.4)
 BINS = (3, 2, 1, 0, -1, -2, -3)
@@ -161,6 +162,29 @@ def test_legend_rows_add_up_each_bin_as_pandas_does(mode: str) -> None:
         if mode == "share":
             assert row["judged"] == int(part["judged"].sum())
             assert str(int(part["late"].sum())) in row["amount"].replace(",", "")
+
+
+def test_category_legend_rows_add_up_each_category_as_pandas_does() -> None:
+    """The emerging legend: a row per category present (in the legend's order), "No pattern"
+    always, counting only its cells with requests; cells and requests as pandas sums them."""
+    frame = _frame("emerging", seed=5, n=300)
+    frame.loc[::9, "category"] = np.nan  # cells without a category are in no row
+    gone = next(c for c in CATEGORIES if c != NO_PATTERN)
+    frame.loc[frame["category"] == gone, "category"] = NO_PATTERN  # a category no cell has
+    rows = category_legend_rows(frame)
+    present = [c for c in CATEGORIES if c == NO_PATTERN or (frame["category"] == c).any()]
+    assert gone not in present and len(present) == len(CATEGORIES) - 1  # no row for it
+    labels = [c if c != NO_PATTERN else "No pattern (has requests)" for c in present]
+    assert [r["label"] for r in rows] == labels
+    sums = frame.groupby("category")["count"].agg(["size", "sum"])
+    quiet = frame[(frame["category"] == NO_PATTERN) & (frame["count"] > 0)]
+    for category, row in zip(present, rows, strict=True):
+        if category == NO_PATTERN:
+            assert (row["cells"], row["requests"]) == (len(quiet), int(quiet["count"].sum()))
+            assert ((frame["category"] == NO_PATTERN) & (frame["count"] == 0)).any()
+        else:
+            want = sums.loc[category]
+            assert (row["cells"], row["requests"]) == (int(want["size"]), int(want["sum"]))
 
 
 def test_cells_without_a_shape_and_frames_without_the_optional_columns() -> None:
