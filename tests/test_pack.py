@@ -165,6 +165,13 @@ def test_chromium_prints_one_department_per_page(demo, model, reset_dash_registr
         page = browser.new_page()
         browser_sign_in(page, url, "pack-mayor@city.test", password)
         page.goto(url + "/" + SEPTEMBER)
+        # As a user does: the link is followed once the overview has drawn its cards. (Clicked
+        # while the page's first callbacks were still running, the address once went back to
+        # the overview in CI, 1 run in many; see the nineteenth session's note.)
+        expect(page.locator("#overview-cards a").first).to_be_visible(timeout=30_000)
+        page.wait_for_function(
+            "() => !document.querySelector('[data-dash-is-loading=\"true\"]')", timeout=30_000
+        )
         page.get_by_role("link", name="Printable pack for this period").click()
         expect(page).to_have_url(re.compile(r"/pack\?period=month&date=2011-09-01$"))
         sections = page.locator("section.pack-department")
