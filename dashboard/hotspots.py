@@ -1203,10 +1203,11 @@ def _analyse(
             cells[name] = values
     # Columns by position in the grid (the cells are the grid's, in its order), not by merging;
     # the addresses of cells outside the grid are left out there.
-    addresses = every_address
-    cells["addresses"] = _by_cell(grid, addresses["h3"], addresses["addresses"])
+    cells["addresses"] = _by_cell(grid, every_address["h3"], every_address["addresses"])
     cells["address"] = _by_cell(
-        grid, addresses["h3"], [a.split(" | ")[0] for a in _listed(addresses["addresses"])]
+        grid,
+        every_address["h3"],
+        [a.split(" | ")[0] for a in _listed(every_address["addresses"])],
     )
     hot_cells = cells.loc[cells["bin"] > 0, "h3"].to_numpy(np.int64)
     if mode == "emerging":
@@ -1251,11 +1252,11 @@ def _analyse(
     return result
 
 
-def _by_cell(grid: HexGrid, cells: Iterable[int], values: Iterable[Any]) -> np.ndarray:
+def _by_cell(grid: HexGrid, cells: Sequence[int] | pd.Series, values: Iterable[Any]) -> np.ndarray:
     """A column of the grid's cells (in its order): ``values`` at ``cells``, None elsewhere
     (and for cells outside the grid)."""
     out = np.full(grid.n, None, dtype=object)
-    pos = grid.index_of(np.asarray(_listed(cells), dtype=np.int64))
+    pos = grid.index_of(np.asarray(cells, dtype=np.int64))
     items = np.empty(pos.size, dtype=object)
     items[:] = _listed(values)
     out[pos[pos >= 0]] = items[pos >= 0]

@@ -296,8 +296,9 @@ def compliance_map(
     tables), in the tier colours: one trace per tier, named in the legend, with the tier in words
     and the compliance in the hover. Areas under the minimum count are "Not enough data" (grey),
     never coloured as 0% or 100%. No map tiles are needed (blank background). A plain figure
-    dict (see :func:`~layouts.figures.plain_figure`: ``go.Figure`` took about half the
-    department map's time at 1M cases); the empty figure when there are no areas."""
+    dict (see :func:`~layouts.figures.plain_figure`: with ``go.Figure`` the department map's
+    callback took about 31 ms at 1M cases, 19 ms without); the empty figure when there are no
+    areas."""
     if not geojson.get("features"):
         return empty_figure(f"The boundary layer {layer!r} has no areas to draw.")
     centre, zoom = _view(geojson)
