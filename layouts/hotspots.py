@@ -536,7 +536,7 @@ def hotspot_map(
                 "showlegend": False,  # the legend in words is the table beside the map
                 "customdata": custom,
                 "hovertemplate": "<b>%{customdata[0]}</b><br>"
-                "Requests: %{customdata[1]:,} (%{customdata[2]:,} open)<br>"
+                "Requests: %{customdata[1]:,} (%{customdata[2]:,} still open)<br>"
                 "%{customdata[7]}"
                 "Gi* z = %{customdata[3]:.2f}, q = %{customdata[4]:.2g}<br>"
                 "Most requested at: %{customdata[5]}<br>"
@@ -762,6 +762,14 @@ def category_legend_rows(cells: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
+STILL_OPEN = "Still open"
+# What a heading counts, where two pages could read as counting the same thing.
+HEADING_TITLES: dict[str, str] = {
+    STILL_OPEN: "Of the cell's requests in this window, those open now (at the store's last "
+    "load). The Overview's backlog counts every request open at the end of its period.",
+}
+
+
 def ranked_table(rows: pd.DataFrame, *, mode: str, limit: int = TABLE_ROWS) -> Any:
     """The planner's work list, in the order given (``HotspotResult.work_list``: surest first,
     then the most of the measure the map analyses). The measure's column comes first after the
@@ -772,11 +780,11 @@ def ranked_table(rows: pd.DataFrame, *, mode: str, limit: int = TABLE_ROWS) -> A
     emerging = mode == "emerging"
     head = ["#", "Category" if emerging else "Confidence"]
     if mode == "late":
-        head += ["Late requests", "Requests", "Open"]
+        head += ["Late requests", "Requests", STILL_OPEN]
     elif mode == "share":
-        head += ["Share late (smoothed)", "Late of due", "Requests", "Open"]
+        head += ["Share late (smoothed)", "Late of due", "Requests", STILL_OPEN]
     else:
-        head += ["Requests", "Open"]
+        head += ["Requests", STILL_OPEN]
     trend = (
         "Trend (weekly late requests)" if mode in ("late", "share") else "Trend (weekly requests)"
     )
@@ -821,7 +829,17 @@ def ranked_table(rows: pd.DataFrame, *, mode: str, limit: int = TABLE_ROWS) -> A
         ]
         body.append(html.Tr(cells))
     return dbc.Table(
-        [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
+        [
+            html.Thead(
+                html.Tr(
+                    [
+                        html.Th(h, title=HEADING_TITLES[h]) if h in HEADING_TITLES else html.Th(h)
+                        for h in head
+                    ]
+                )
+            ),
+            html.Tbody(body),
+        ],
         striped=True,
         size="sm",
         hover=True,

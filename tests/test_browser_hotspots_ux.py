@@ -116,7 +116,7 @@ def test_late_mode_legend_and_work_list_are_headed_by_late_requests(served) -> N
         legend = page.locator("#hotspots-legend thead")
         expect(legend).to_contain_text("Late requests")
         heads = page.locator("#hotspots-table thead th").all_inner_texts()
-        assert heads[:5] == ["#", "Confidence", "Late requests", "Requests", "Open"]
+        assert heads[:5] == ["#", "Confidence", "Late requests", "Requests", "Still open"]
         late = [
             int(t.replace(",", ""))
             for t in page.locator("#hotspots-table tbody tr td:nth-child(3)").all_inner_texts()

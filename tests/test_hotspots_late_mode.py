@@ -85,8 +85,15 @@ def _asked(frame: pd.DataFrame, params: hs.HotspotParams) -> pd.DataFrame:
 
 
 def _per_cell(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.groupby("cell").agg(
-        count=("late", "size"), late=("late", "sum"), judged=("judged", "sum")
+    return (
+        frame.assign(open=frame["status"] == "open")
+        .groupby("cell")
+        .agg(
+            count=("late", "size"),
+            late=("late", "sum"),
+            judged=("judged", "sum"),
+            open=("open", "sum"),
+        )
     )
 
 
@@ -170,10 +177,16 @@ def test_late_mode_legend_and_work_list_are_about_late_requests(boston, rows) ->
     hot = joined[(joined["bin"] > 0) & (joined["late"] > 0)]
     expected = sorted(hot.itertuples(), key=lambda r: (-r.bin, -r.late, -r.z))[:50]
     headings, table = _table(view)
-    assert headings[:5] == ["#", "Confidence", "Late requests", "Requests", "Open"]
+    assert headings[:5] == ["#", "Confidence", "Late requests", "Requests", "Still open"]
     assert [r[-1] for r in table] == [r.cell for r in expected]
     assert [_number(r[2]) for r in table] == [int(r.late) for r in expected]
     assert [_number(r[3]) for r in table] == [int(r.count) for r in expected]
+    # "Still open": of each cell's requests in the window, those open now (pandas, above).
+    assert [_number(r[4]) for r in table] == [int(r.open) for r in expected]
+    assert any(int(r.open) for r in expected) and any(not int(r.open) for r in expected)
+    head = view["table"].children[0].children.children
+    assert "open now" in head[4].title and "Overview's backlog" in head[4].title
+    assert not any(getattr(th, "title", None) for th in head[:4])
     # The review's complaint: a cell with fewer late requests above one with more, same bin.
     ranked = [(int(r.bin), int(r.late)) for r in expected]
     assert ranked == sorted(ranked, reverse=True)
@@ -228,7 +241,7 @@ def test_share_mode_ranks_by_the_smoothed_share(boston, rows) -> None:
         "Share late (smoothed)",
         "Late of due",
         "Requests",
-        "Open",
+        "Still open",
     ]
     assert [r[-1] for r in table] == [r.cell for r in expected]
     assert [r[2] for r in table] == [f"{r.smoothed:.0%}" for r in expected]
@@ -263,7 +276,7 @@ def test_count_mode_keeps_requests(boston, rows) -> None:
     hot = joined[(joined["bin"] > 0) & (joined["count"] > 0)]
     expected = sorted(hot.itertuples(), key=lambda r: (-r.bin, -r.count, -r.z))[:50]
     headings, table = _table(view)
-    assert headings[:4] == ["#", "Confidence", "Requests", "Open"] and "Late" not in headings
+    assert headings[:4] == ["#", "Confidence", "Requests", "Still open"] and "Late" not in headings
     assert [r[-1] for r in table] == [r.cell for r in expected]
     csv = _csv(services, params)
     assert csv["h3"].tolist() == [
@@ -288,7 +301,7 @@ def test_emerging_mode_ranks_by_pattern_then_requests(boston, rows) -> None:
     assert csv["h3"].tolist() == [r.cell for r in expected]
     view = hotspot_view(services, params)
     headings, table = _table(view)
-    assert headings[:4] == ["#", "Category", "Requests", "Open"]
+    assert headings[:4] == ["#", "Category", "Requests", "Still open"]
     assert [r[-1] for r in table] == [r.cell for r in expected if r.count > 0][:50]
     assert _legend(view)[0] == ["Pattern over time", "Cells", "Requests"]
 
