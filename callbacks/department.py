@@ -244,9 +244,13 @@ def as_of_label(scope: dept.Scope, timezone: str) -> str:
     return f"now, {now:%d %b %Y %H:%M}"
 
 
-def heading_values(services: Services, scope: dept.Scope) -> dict[str, Any]:
-    """Plain values for the heading (tier, compliance vs target, change, backlog...)."""
-    lines = dept.summary(services, scope)
+def heading_values(
+    services: Services, scope: dept.Scope, *, lines: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Plain values for the heading (tier, compliance vs target, change, backlog...), from
+    ``lines`` (:func:`dashboard.department.summary`; asked here when not given)."""
+    if lines is None:
+        lines = dept.summary(services, scope)
     current, previous = lines["current"], lines["previous"]
     target = services.policy.target_for(department=scope.department)
     values: dict[str, Any] = {
@@ -463,13 +467,12 @@ def department_view(
     scope, problem = resolve(services, code, query, as_of=as_of)
     if scope is None:
         return _empty_outputs(problem, problem_heading(code))
-    values = heading_values(services, scope)
-    report = dept.types_report(services, scope)
+    # Everything but the weekly series (which needs the busiest types) asked at once.
+    lines, report, ages, late = dept.page_answers(services, scope)
+    values = heading_values(services, scope, lines=lines)
     types = types_frame(report)
     top = dept.top_types(report)
     weekly = dept.weekly_by_type(services, scope, top)
-    ages = dept.aging(services, scope)
-    late = dept.overdue_count(services, scope)
     label = values["as_of_label"]
     notice = None
     if values["due"] == 0 and values["volume"] == 0:

@@ -17,7 +17,7 @@ from dashboard.errors import SnapshotMissingError
 from dashboard.periods import Period, box_day, box_text, parse_day
 from dashboard.queries import CaseFilter
 from dashboard.services import Services
-from dashboard.sla import TIER_STYLE, Tier, no_service_level, weekly
+from dashboard.sla import TIER_STYLE, Tier, no_service_level, run_plans, weekly_plan
 from layouts.figures import empty_figure, plural
 from layouts.overview import (
     Ids,
@@ -197,21 +197,22 @@ def overview_model(
     if first_day is None:
         first_day = services.read_model.first_day()
     compared = not before_the_data(previous, first_day)
-    now = sla.report(start=period.start, end=period.end, by="department", flt=flt, as_of=as_of)
-    before = sla.report(
-        start=previous.start, end=previous.end, by="department", flt=flt, as_of=as_of
+    # The four reports and the weekly series in one round of 8 small questions: each
+    # period's reports by department and by (department, type) answered together as two
+    # grouping sets. Each (department, type) line is the type as its department's page judges
+    # it, so the list for all departments is the union of the departments' lists.
+    (now, types_now), (before, types_before), weekly_rows = run_plans(
+        services.read_model,
+        [
+            sla.department_reports_plan(start=period.start, end=period.end, flt=flt, as_of=as_of),
+            sla.department_reports_plan(
+                start=previous.start, end=previous.end, flt=flt, as_of=as_of
+            ),
+            weekly_plan(sla, start=chart_start(period), end=period.end, flt=flt, as_of=as_of),
+        ],
     )
-    # Each request type as its department's page judges it: one line per (department, type),
-    # so the list for all departments is the union of the departments' lists.
-    types_now = sla.report(
-        start=period.start, end=period.end, by="department_type", flt=flt, as_of=as_of
-    )
-    types_before = sla.report(
-        start=previous.start, end=previous.end, by="department_type", flt=flt, as_of=as_of
-    )
-    first = chart_start(period)
     weeks = every_week(
-        weekly(sla, start=first, end=period.end, flt=flt, as_of=as_of),
+        weekly_rows,
         end=period.end,
         min_count=services.policy.min_count,
         first_day=first_day,

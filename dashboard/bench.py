@@ -36,6 +36,7 @@ Everything happens in a temporary directory that is removed at the end (``--keep
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import hashlib
 import importlib.metadata
@@ -392,6 +393,8 @@ def _size(path: Path) -> int:
 
 
 # -- dashboard queries ---------------------------------------------------------------------------
+SQL_BASELINE = "SQL GROUP BY on the SQLite store"
+PANDAS_BASELINE = "pandas over a DataFrame in memory"
 Row = tuple[Any, ...]
 
 
@@ -629,12 +632,8 @@ def figure_queries(ctx: BenchContext) -> list[Figure]:
                 description=case.description,
                 ours=ours,
                 baselines=[
-                    Baseline(
-                        "SQL GROUP BY on the SQLite store", sql, case.canon(sql_result) == want
-                    ),
-                    Baseline(
-                        "pandas over a DataFrame in memory", pds, case.canon(pandas_result) == want
-                    ),
+                    Baseline(SQL_BASELINE, sql, case.canon(sql_result) == want),
+                    Baseline(PANDAS_BASELINE, pds, case.canon(pandas_result) == want),
                 ],
                 extra={"result_rows": _result_size(ours_result)},
             )
@@ -787,33 +786,131 @@ def figure_sla(ctx: BenchContext) -> list[Figure]:
                 min_seconds=ctx.min_seconds,
                 min_runs=MIN_RUNS_FOR_P95,
             )
-            sql_m, sql_result = timed(
-                lambda g=group, d=department: sql(g, d),
-                repeat=ctx.repeat,
-                min_seconds=ctx.min_seconds,
-            )
-            pd_m, pd_result = timed(
-                lambda g=group, d=department: pandas(g, d),
-                repeat=ctx.repeat,
-                min_seconds=ctx.min_seconds,
-            )
-            want = canon(ours_result)
-            figure = Figure(
+            figure = _beside_sla_baselines(
+                ctx,
                 name=name,
                 description=description,
                 ours=ours,
-                baselines=[
-                    Baseline("SQL GROUP BY on the SQLite store", sql_m, canon(sql_result) == want),
-                    Baseline("pandas over a DataFrame in memory", pd_m, pd_result == want),
-                ],
-                extra={"result_rows": len(want)},
-            )
+                want=canon(ours_result),
+                baselines=[(label, functools.partial(fn, group, department)) for label, fn in
+                           ((SQL_BASELINE, sql), (PANDAS_BASELINE, pandas))],
+                canon=canon,
+            )  # fmt: skip
             figure.bars = _sla_bars(ctx.cases, figure)
             figures.append(figure)
+        figures += _page_callbacks(
+            ctx, start=start, as_of=as_of, top=top, sql=sql, pandas=pandas, canon=canon
+        )
     finally:
         con.execute("DROP TABLE IF EXISTS bench_sla_due")
         con.commit()
         con.close()
+    return figures
+
+
+def _beside_sla_baselines(
+    ctx: BenchContext,
+    *,
+    name: str,
+    description: str,
+    ours: Measure,
+    want: list[Row],
+    baselines: Sequence[tuple[str, Callable[[], Any]]],
+    canon: Callable[[Any], list[Row]],
+) -> Figure:
+    """A figure of ``ours`` beside each (label, baseline), timed now; a baseline is equal when
+    its result made ``canon`` is ``want``."""
+    measured = []
+    for label, fn in baselines:
+        measure, result = timed(fn, repeat=ctx.repeat, min_seconds=ctx.min_seconds)
+        measured.append(Baseline(label, measure, canon(result) == want))
+    return Figure(
+        name=name,
+        description=description,
+        ours=ours,
+        baselines=measured,
+        extra={"result_rows": len(want)},
+    )
+
+
+def _page_callbacks(
+    ctx: BenchContext,
+    *,
+    start: date,
+    as_of: pd.Timestamp,
+    top: str,
+    sql: Callable[[str, str | None], list[Row]],
+    pandas: Callable[[str, str | None], list[Row]],
+    canon: Callable[[Any], list[Row]],
+) -> list[Figure]:
+    """The Overview's and a department page's whole callbacks for the last full month, called
+    as plain functions (``callbacks.overview.overview_view``, ``callbacks.department.
+    department_view``): every report, series, figure and table the page shows, not only the
+    SLA report the figures above time. The baselines are those figures' own (the due and on
+    time counts per department, and per type of the department, as SQL ``GROUP BY`` and in
+    pandas), compared with what the page's cards and types table show."""
+    from callbacks import department as department_cb
+    from callbacks import overview as overview_cb
+    from dashboard import department as dept
+    from dashboard.periods import from_query
+    from dashboard.services import Services
+
+    assert ctx.store_settings is not None
+    services = Services.from_settings(ctx.store_settings)
+    query = f"?period=month&date={start.isoformat()}"
+    period = from_query(query, default_anchor=start)
+    scope, _ = department_cb.resolve(services, top, query, as_of=as_of)
+    assert scope is not None
+
+    def cards() -> list[Row]:
+        model = overview_cb.overview_model(services, period, [], as_of=as_of)
+        return _canon([(c["department"], c["due"], c["on_time"]) for c in model["cards"]])
+
+    def types() -> list[Row]:
+        frame = dept.types_report(services, scope)
+        part = frame[frame["due"] > 0][["group", "due", "on_time"]]
+        return _canon(list(part.itertuples(index=False, name=None)))
+
+    pages = [
+        (
+            "overview page callback: all departments, one month",
+            f"callbacks.overview.overview_view({query!r}): four SLA reports (this and the "
+            "previous month, by department and by department and type), 26 weeks of "
+            "compliance and volume, the cards, chart, table and changes",
+            lambda: overview_cb.overview_view(services, query, as_of=as_of),
+            cards,
+            "department",
+            None,
+        ),
+        (
+            f"department page callback: {top}, one month",
+            f"callbacks.department.department_view({top!r}, {query!r}): the heading's "
+            "report and previous month, the types report, weekly series of the busiest "
+            "types, open-case ageing and overdue count, the charts and tables",
+            lambda: department_cb.department_view(services, top, query, as_of=as_of),
+            types,
+            "service_name",
+            top,
+        ),
+    ]
+    figures = []
+    for name, description, run, shown, group, department in pages:
+        ctx.say("callback %r", name)
+        ours, _ = timed(
+            run, repeat=ctx.repeat, min_seconds=ctx.min_seconds, min_runs=MIN_RUNS_FOR_P95
+        )
+        figure = _beside_sla_baselines(
+            ctx,
+            name=name,
+            description=description,
+            ours=ours,
+            want=canon(shown()),
+            baselines=[(label, functools.partial(fn, group, department)) for label, fn in
+                       ((SQL_BASELINE, sql), (PANDAS_BASELINE, pandas))],
+            canon=canon,
+        )  # fmt: skip
+        figure.bars = _query_bars(ctx.cases, figure)
+        figures.append(figure)
     return figures
 
 

@@ -31,6 +31,8 @@ from dashboard.bench import (
     LAYERS,
     MIN_RUNS_FOR_P95,
     ONE_MILLION,
+    PANDAS_BASELINE,
+    SQL_BASELINE,
     TEN_MILLION,
     Bar,
     Baseline,
@@ -46,8 +48,6 @@ from dashboard.periods import local_end
 
 #: Issue 8: a map view is at most 1.5 MB gzipped, whatever the number of cases.
 MAX_MAP_GZIP_BYTES = 1_500_000
-SQL_BASELINE = "SQL GROUP BY on the SQLite store"
-PANDAS_BASELINE = "pandas over a DataFrame in memory"
 
 
 def sent_bytes(outputs: Sequence[Any]) -> tuple[int, int]:

@@ -48,8 +48,12 @@ def test_bench_runs_every_figure_with_positive_numbers_and_equal_results(
     assert names[0] == "ingest"
     assert set(names) >= QUERY_FIGURES
     assert any(n.startswith("overview: week x department, ") and "90 days" in n for n in names)
-    for prefix in (*MAP_FIGURES, "public lookup: ", "concurrency: ", "PostGIS ingest"):
+    pages = ("overview page callback: ", "department page callback: ")
+    for prefix in (*MAP_FIGURES, *pages, "public lookup: ", "concurrency: ", "PostGIS ingest"):
         assert sum(n.startswith(prefix) for n in names) == 1, prefix
+    for figure in result["figures"]:
+        if figure["name"].startswith(pages):  # compared with the baselines over real rows
+            assert figure["extra"]["result_rows"] > 0, figure["name"]
     for figure in result["figures"]:
         name = figure["name"]
         assert figure["median_ms"] > 0 and figure["p95_ms"] >= figure["median_ms"]

@@ -838,3 +838,25 @@ def test_no_data_yet_explains_how_to_load(tmp_path) -> None:
     assert cb.overdue_page(empty, CODE, QUERY)["data"] == []
     assert cb.overdue_rows(empty, CODE, QUERY, _block(0)) == {"rowData": [], "rowCount": 0}
     assert cb.init_controls(empty.read_model, QUERY)["layer_options"] == []
+
+
+def test_the_page_asks_its_reports_ageing_and_overdue_in_one_round(services) -> None:
+    """``page_answers``: six questions at once (the reports by department and by type as
+    grouping sets), the same as the four functions asked one after another."""
+    import dataclasses
+
+    from dashboard import department as dept
+    from tests.support.rounds import CountedRounds
+
+    counted = CountedRounds(services.read_model)
+    scope, _ = cb.resolve(services, CODE, QUERY, as_of=AS_OF)
+    assert scope is not None
+    lines, report, ages, late = dept.page_answers(
+        dataclasses.replace(services, read_model=counted), scope
+    )
+    assert counted.rounds == [6]
+    assert lines == dept.summary(services, scope) and lines["current"] is not None
+    pd.testing.assert_frame_equal(report, dept.types_report(services, scope))
+    pd.testing.assert_frame_equal(ages, dept.aging(services, scope))
+    assert late == dept.overdue_count(services, scope) and late > 0
+    assert len(report) > 1 and ages["count"].sum() > 0

@@ -4,6 +4,7 @@ settings, colours per area, gaps), checked against values worked out here, not b
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,13 @@ import pytest
 
 from dashboard.sla import TIER_STYLE, SlaPolicy, Tier
 from layouts.department_figures import aging_histogram, compliance_map, weekly_by_type
-from layouts.figures import compliance_and_volume, count_axis, plural, requests_over_time
+from layouts.figures import (
+    compliance_and_volume,
+    count_axis,
+    plain_dates,
+    plural,
+    requests_over_time,
+)
 
 POLICY = SlaPolicy()  # target 90%, margin 10 points, at least 20 due
 
@@ -321,3 +328,33 @@ def test_charts_are_dicts_plotly_takes_unchanged() -> None:
         assert sent["layout"]["template"] == template
     gaps = [t for t in weekly_by_type(weekly, target=0.9)["data"] if t.get("yaxis") == "y2"]
     assert [t["y"] for t in gaps[:10]] == [[75.0, None, 100 * 29 / 30]] * 10  # a week due none
+
+
+def _strftime_dates(values) -> list:
+    """plain_dates as pandas' strftime writes it (its earlier body)."""
+    stamps = pd.to_datetime(pd.Series(list(values)))
+    whole_days = bool((stamps.dt.normalize() == stamps).all())
+    return stamps.dt.strftime("%Y-%m-%d" if whole_days else "%Y-%m-%d %H:%M:%S").tolist()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.date_range("2011-01-03", periods=30, freq="7D"),
+        pd.Series(pd.date_range("2011-01-03", periods=30, freq="7D")),
+        [date(2011, 1, 3), date(2012, 2, 29)],
+        pd.date_range("2011-03-10", periods=40, freq="17h", tz="America/New_York"),
+        pd.date_range("2011-03-10", periods=40, freq="1D", tz="America/New_York"),
+        [pd.Timestamp("2011-01-01 10:00:01.7"), pd.Timestamp("2011-01-02")],
+        ["2011-01-01 00:00", "2011-02-03 06:30"],
+        [],
+        [pd.Timestamp("2011-01-01"), pd.NaT],
+        [np.datetime64("2011-01-01"), np.datetime64("2011-01-05")],
+        pd.Series(pd.date_range("1965-01-01 00:00:00.5", periods=3, freq="D")),
+    ],
+)
+def test_plain_dates_are_pandas_strftime(values) -> None:
+    got, want = plain_dates(values), _strftime_dates(values)
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g == w or (pd.isna(g) and pd.isna(w)), (g, w)

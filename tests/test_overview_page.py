@@ -146,3 +146,54 @@ def test_no_change_against_a_previous_period_with_too_few_due() -> None:
     period = periods.period_of("month", date(2011, 9, 1))
     assert card_values(row, thin, period=period)["compliance_change"] is None
     assert round(card_values(row, judged, period=period)["compliance_change"], 6) == 14.0
+
+
+def test_the_overview_asks_its_questions_in_one_round(demo) -> None:
+    """The four reports and the weekly series: 8 questions at once (each period's two reports
+    as grouping sets), and the same cards, changes and weeks as the reports asked alone."""
+    import dataclasses
+
+    from dashboard.sla import weekly
+    from tests.support.rounds import CountedRounds
+
+    settings, _ = demo
+    plain = Services.from_settings(settings)
+    counted = CountedRounds(plain.read_model)
+    services = dataclasses.replace(plain, read_model=counted)
+    period = periods.period_of("month", date(2011, 9, 1))
+    model = overview_model(services, period, [], as_of=AS_OF, first_day=date(2011, 1, 1))
+    assert counted.rounds == [8]
+    sla = plain.sla
+
+    def report(p, by):
+        return sla.report(start=p.start, end=p.end, by=by, as_of=AS_OF)
+
+    previous = period.previous()
+    now, before = report(period, "department"), report(previous, "department")
+    assert [c["department"] for c in model["cards"]] == [
+        g
+        for g, d, v, b in zip(
+            now["group"], now["due"], now["volume"], now["open_backlog"], strict=True
+        )
+        if d or v or b
+    ]
+    by_group = now.set_index("group")
+    assert [(c["due"], c["on_time"]) for c in model["cards"]] == [
+        (by_group.loc[c["department"], "due"], by_group.loc[c["department"], "on_time"])
+        for c in model["cards"]
+    ]
+    changes = tier_changes(report(period, "department_type"), report(previous, "department_type"))
+    assert len(changes) > 0
+    assert [(c["department"], c["group"], c["from"], c["to"]) for c in model["type_changes"]] == [
+        (c["department"], c["group"], c["from"], c["to"]) for c in changes
+    ]
+    assert [(c["group"], c["from"], c["to"]) for c in model["department_changes"]] == [
+        (c["group"], c["from"], c["to"]) for c in tier_changes(now, before)
+    ]
+    weeks = weekly(sla, start=date(2011, 4, 4), end=period.end, as_of=AS_OF)
+    shown = model["weekly"].set_index("week")
+    for row in weeks.itertuples():
+        if row.week in shown.index:
+            assert shown.loc[row.week, "due"] == row.due and shown.loc[row.week, "volume"] == (
+                row.volume
+            )

@@ -20,6 +20,7 @@ from dashboard.sla import SlaEngine, load_policy, weekly
 from dashboard.snapshot import CASES_FILE, require_snapshot
 from tests.conftest import BOSTON_ZIP, ROOT
 from tests.support.exports import BOSTON_LEGACY_HEADER
+from tests.support.rounds import CountedRounds
 
 TZ = "America/New_York"
 AS_OF = pd.Timestamp("2026-01-01", tz=TZ).tz_convert("UTC")
@@ -440,3 +441,46 @@ def test_tier_order_is_pandas_stable_sort_of_its_keys(seed: int) -> None:
         got = tier_order(frame, names=keys)
         want = _pandas_tier_order(frame, keys)
         pd.testing.assert_frame_equal(got, want)
+
+
+@pytest.mark.parametrize("types", ["department_type", "type"])
+@pytest.mark.parametrize("department", [None, "PWDx"])
+def test_both_reports_in_one_round_are_the_two_reports(demo, expected_cases, types, department):
+    """``department_reports_plan``: the reports by department and by ``types`` asked as two
+    grouping sets, three questions in one round: each equal to :meth:`SlaEngine.report`'s,
+    and their counts to pandas'."""
+    from dashboard.queries import CaseFilter
+
+    settings, _ = demo
+    model = ReadModel(settings.snapshot_dir)
+    counted = CountedRounds(model)
+    engine = SlaEngine(counted, load_policy(None), TZ)
+    flt = CaseFilter(departments=(department,)) if department else None
+    start, end = date(2011, 9, 1), date(2011, 9, 30)
+    by_department, by_types = engine.department_reports_plan(
+        start=start, end=end, flt=flt, as_of=AS_OF, types=types
+    ).run(counted)
+    assert counted.rounds == [3]
+    alone = SlaEngine(model, load_policy(None), TZ)
+    pd.testing.assert_frame_equal(
+        by_department, alone.report(start=start, end=end, by="department", flt=flt, as_of=AS_OF)
+    )
+    pd.testing.assert_frame_equal(
+        by_types, alone.report(start=start, end=end, by=types, flt=flt, as_of=AS_OF)
+    )
+    cases = expected_cases[expected_cases["department"] != ""]
+    if department:
+        cases = cases[cases["department"] == department]
+    if types == "department_type":
+        cases = cases.assign(key=list(zip(cases["department"], cases["type"], strict=True)))
+        got = by_types.set_index(["department", "group"])
+    else:
+        cases = cases.assign(key=cases["type"])
+        got = by_types.set_index("group")
+    for frame, key in ((by_department.set_index("group"), "department"), (got, "key")):
+        want = _expected_report(cases, start, end, key)
+        want = want[(want["due"] > 0) | (want["volume"] > 0) | (want["open_backlog"] > 0)]
+        assert len(want) > (1 if key == "key" or not department else 0)
+        assert sorted(frame.index) == sorted(want.index)
+        for name in ("due", "on_time", "volume", "open_backlog", "overdue_open"):
+            assert frame[name].to_dict() == want[name].to_dict(), (key, name)
