@@ -396,16 +396,29 @@ def _series_table(frame: pd.DataFrame) -> Any:
 
 
 def _aging_table(frame: pd.DataFrame) -> Any:
-    pivot = frame.pivot_table(
-        index="bucket", columns="state", values="count", aggfunc="sum", sort=False
-    ).reset_index()
-    if dept.NO_DUE_TIME in pivot.columns and pivot[dept.NO_DUE_TIME].sum() == 0:
-        pivot = pivot.drop(columns=dept.NO_DUE_TIME)
-    states = [s for s in dept.AGE_STATES if s in pivot.columns]
-    pivot["Total"] = pivot[states].sum(axis=1)
-    totals = {"bucket": "All ages", **{s: int(pivot[s].sum()) for s in [*states, "Total"]}}
-    pivot = pd.concat([pivot, pd.DataFrame([totals])], ignore_index=True)
-    return _plain_table(pivot, {"bucket": "Age", **{s: s for s in [*states, "Total"]}})
+    """Open cases per age (rows, then "All ages") and state (columns, then "Total"); the "no
+    due time" column only when it has any. ``frame`` is :func:`dashboard.department.aging`'s
+    (every bucket x state), summed here in Python (a pandas pivot cost 4 ms of the page)."""
+    counts: dict[str, dict[str, int]] = {}
+    for bucket, state, n in zip(frame["bucket"], frame["state"], frame["count"], strict=True):
+        by_state = counts.setdefault(bucket, {})
+        by_state[state] = by_state.get(state, 0) + int(n)
+    present = {state for by_state in counts.values() for state in by_state}
+    states = [
+        s
+        for s in dept.AGE_STATES
+        if s in present
+        and not (s == dept.NO_DUE_TIME and sum(c.get(s, 0) for c in counts.values()) == 0)
+    ]
+    rows = []
+    for bucket, by_state in counts.items():
+        row: dict[str, Any] = {"bucket": bucket, **{s: by_state.get(s, 0) for s in states}}
+        row["Total"] = sum(row[s] for s in states)
+        rows.append(row)
+    totals = {"bucket": "All ages", **{s: sum(r[s] for r in rows) for s in [*states, "Total"]}}
+    return _plain_table(
+        pd.DataFrame([*rows, totals]), {"bucket": "Age", **{s: s for s in [*states, "Total"]}}
+    )
 
 
 def _empty_outputs(notice: Any, heading_children: Any = None) -> dict[str, Any]:
@@ -467,12 +480,10 @@ def department_view(
     scope, problem = resolve(services, code, query, as_of=as_of)
     if scope is None:
         return _empty_outputs(problem, problem_heading(code))
-    # Everything but the weekly series (which needs the busiest types) asked at once.
-    lines, report, ages, late = dept.page_answers(services, scope)
-    values = heading_values(services, scope, lines=lines)
-    types = types_frame(report)
-    top = dept.top_types(report)
-    weekly = dept.weekly_by_type(services, scope, top)
+    answers = dept.page_answers(services, scope)  # every question at once
+    values = heading_values(services, scope, lines=answers.summary)
+    types = types_frame(answers.types)
+    top, weekly, ages, late = answers.top, answers.weekly, answers.aging, answers.overdue
     label = values["as_of_label"]
     notice = None
     if values["due"] == 0 and values["volume"] == 0:

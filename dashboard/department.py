@@ -24,7 +24,7 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 import numpy as np
@@ -133,7 +133,8 @@ def _catalogue(
     # ``scope`` is in the key only: the read model applies it to the query itself.
     row = read_model.select(_CATALOGUE_SQL).iloc[0]
     values = row["departments"]
-    names = tuple(str(v) for v in values) if values is not None else ()
+    # No case in the caller's scope: the list aggregate is NULL (NA once pandas has it).
+    names = tuple(str(v) for v in values) if isinstance(values, list | np.ndarray) else ()
     first = None if pd.isna(row["first"]) else pd.Timestamp(row["first"]).date()
     last = None if pd.isna(row["last"]) else pd.Timestamp(row["last"]).date()
     return names, first, last
@@ -288,7 +289,7 @@ SELECT service_name AS type,
        CAST(date_trunc('week', sla_due_local) AS DATE) AS week,
        {counts}
 FROM {{cases}}
-WHERE {{where}} AND list_contains(?, service_name)
+WHERE {{where}} {types}
   AND sla_due_local >= ? AND sla_due_local < ? {duplicates}
 GROUP BY 1, 2
 """
@@ -297,8 +298,8 @@ _WEEKLY_VOLUME_SQL = """
 SELECT service_name AS type,
        CAST(date_trunc('week', requested_local) AS DATE) AS week,
        count(*) AS volume
-FROM {cases}
-WHERE {where} AND list_contains(?, service_name)
+FROM {{cases}}
+WHERE {{where}} {types}
   AND requested_local >= ? AND requested_local < ?
 GROUP BY 1, 2
 """
@@ -322,24 +323,41 @@ def weekly_by_type(services: Any, scope: Scope, types: list[str]) -> pd.DataFram
     which the page marks so that its smaller counts do not read as a change). Weeks wholly
     before the data's first day are left out: nothing was loaded for them, so they are not
     weeks of zero requests (a month the data starts in starts at the data's first week)."""
-    columns = ["type", "week", "due", "on_time", "compliance", "volume", "days"]
     if not types:
-        return pd.DataFrame(columns=columns)
-    due, volume = services.read_model.select_all(
-        [
-            Question(
-                _WEEKLY_DUE_SQL.format(duplicates=scope.duplicates, counts=SLA_COUNTS),
-                flt=scope.flt,
-                before=judged_values(scope.as_of),
-                after=[types, scope.start_local, scope.end_local],
-            ),
-            Question(
-                _WEEKLY_VOLUME_SQL,
-                flt=scope.flt,
-                after=[types, scope.start_local, scope.end_local],
-            ),
-        ]
-    )
+        return pd.DataFrame(columns=WEEKLY_COLUMNS)
+    due, volume = services.read_model.select_all(_weekly_questions(scope, types))
+    return _weekly_frame(services, scope, types, due, volume)
+
+
+WEEKLY_COLUMNS = ["type", "week", "due", "on_time", "compliance", "volume", "days"]
+
+
+def _weekly_questions(scope: Scope, types: list[str] | None) -> list[Question]:
+    """The weekly series' two questions (due and on time; opened) for ``types``, or for every
+    type of the scope when None (the caller keeps the ones it wants)."""
+    chosen = "AND list_contains(?, service_name)" if types is not None else ""
+    lead: list[Any] = [types] if types is not None else []
+    return [
+        Question(
+            _WEEKLY_DUE_SQL.format(duplicates=scope.duplicates, counts=SLA_COUNTS, types=chosen),
+            flt=scope.flt,
+            before=judged_values(scope.as_of),
+            after=[*lead, scope.start_local, scope.end_local],
+        ),
+        Question(
+            _WEEKLY_VOLUME_SQL.format(types=chosen),
+            flt=scope.flt,
+            after=[*lead, scope.start_local, scope.end_local],
+        ),
+    ]
+
+
+def _weekly_frame(
+    services: Any, scope: Scope, types: list[str], due: pd.DataFrame, volume: pd.DataFrame
+) -> pd.DataFrame:
+    """:func:`weekly_by_type`'s frame from its questions' answers (any other type in them is
+    left out)."""
+    columns = WEEKLY_COLUMNS
     first = week_start(scope.period.start)
     # The first day the caller may see, kept per snapshot (``first_day`` asks the filter
     # options, which a worker without a results cache asks again every time: 12 ms at 1M).
@@ -468,14 +486,25 @@ def overdue_count_plan(scope: Scope) -> Plan:
     return Plan([question], lambda answers: int(answers[0]["n"].iloc[0]))
 
 
-def page_answers(
-    services: Any, scope: Scope
-) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, int]:
-    """:func:`summary`, :func:`types_report`, :func:`aging` and :func:`overdue_count` in one
-    round of six questions: the period's reports by department and by type answered together
-    as two grouping sets (``SlaEngine.department_reports_plan``), the previous period's
-    counts, the ageing and the overdue count. (One function after another, they were nine
-    questions in seven rounds.)"""
+class PageAnswers(NamedTuple):
+    """What :func:`page_answers` gives the department page."""
+
+    summary: dict[str, Any]
+    types: pd.DataFrame  # types_report
+    top: list[str]  # top_types of it
+    weekly: pd.DataFrame  # weekly_by_type of the top types
+    aging: pd.DataFrame
+    overdue: int
+
+
+def page_answers(services: Any, scope: Scope) -> PageAnswers:
+    """:func:`summary`, :func:`types_report`, the :func:`weekly_by_type` of its busiest types,
+    :func:`aging` and :func:`overdue_count`, in one round of eight questions: the period's
+    reports by department and by type answered together as two grouping sets
+    (``SlaEngine.department_reports_plan``), the previous period's counts, the weekly series
+    of every type of the department (the busiest are kept: which they are is only known from
+    the types report), the ageing and the overdue count. (One function after another, they
+    were eleven questions in nine rounds.)"""
     reports = services.sla.department_reports_plan(
         start=scope.period.start,
         end=scope.period.end,
@@ -483,18 +512,31 @@ def page_answers(
         as_of=scope.as_of,
         types="type",
     )
-    (by_department, by_type), counts, ages, late = run_plans(
+    (by_department, by_type), counts, (due, volume), ages, late = run_plans(
         services.read_model,
         [
             reports,
             Plan([_previous_counts(scope)], lambda answers: answers[0]),
+            Plan(_weekly_questions(scope, None), tuple),
             aging_plan(scope),
             overdue_count_plan(scope),
         ],
     )
-    lines = _summary_from(services, scope, by_department, counts)
     report = _retier(by_type, services.policy, department=scope.department, by="type")
-    return lines, report, ages, late
+    top = top_types(report)
+    weekly = (
+        _weekly_frame(services, scope, top, due, volume)
+        if top
+        else pd.DataFrame(columns=WEEKLY_COLUMNS)
+    )
+    return PageAnswers(
+        summary=_summary_from(services, scope, by_department, counts),
+        types=report,
+        top=top,
+        weekly=weekly,
+        aging=ages,
+        overdue=late,
+    )
 
 
 def overdue_cases(

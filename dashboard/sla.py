@@ -494,26 +494,30 @@ WHERE {{where}} AND requested_local >= ? AND requested_local < ?
 
 def _split_sets(
     frame: pd.DataFrame, *, types: str, compliance: bool
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
     """An answer of the grouping-set questions as the answers of two :meth:`SlaEngine.report`
-    questions: by department (``grp``; and ``dept`` in the ``compliance`` answer), and by
-    ``types``: ``department_type`` (``grp`` the type, ``dept``) or ``type`` (``grp``; and in
-    the ``compliance`` answer ``dept``, the department most of the type's cases belong to)."""
-    whole = frame["whole"].to_numpy() == 1
+    questions (as columns of values, which :func:`_rows_by_group` reads): by department
+    (``grp``; and ``dept`` in the ``compliance`` answer), and by ``types``:
+    ``department_type`` (``grp`` the type, ``dept``) or ``type`` (``grp``; and in the
+    ``compliance`` answer ``dept``, the department most of the type's cases belong to)."""
+    columns = {name: frame[name].tolist() for name in frame.columns}
+    whole = [w == 1 for w in columns["whole"]]
     values = [c for c in frame.columns if c not in ("dept", "svc", "whole", "dept_mode")]
-    departments = frame.loc[whole, ["dept", *values]].rename(columns={"dept": "grp"})
+
+    def part(source: str, keep: bool) -> list[Any]:
+        return [v for v, w in zip(columns[source], whole, strict=True) if w == keep]
+
+    departments = {"grp": part("dept", True)}
     if compliance:
-        departments.insert(1, "dept", departments["grp"])
+        departments["dept"] = departments["grp"]
+    departments.update({name: part(name, True) for name in values})
+    types_part = {"grp": part("svc", False)}
     if types == "department_type":
-        part = frame.loc[~whole, ["svc", "dept", *values]]
+        types_part["dept"] = part("dept", False)
     elif compliance:
-        part = frame.loc[~whole, ["svc", "dept_mode", *values]].rename(
-            columns={"dept_mode": "dept"}
-        )
-    else:
-        part = frame.loc[~whole, ["svc", *values]]
-    part = part.rename(columns={"svc": "grp"})
-    return departments.reset_index(drop=True), part.reset_index(drop=True)
+        types_part["dept"] = part("dept_mode", False)
+    types_part.update({name: part(name, False) for name in values})
+    return departments, types_part
 
 
 #: The columns of :meth:`SlaEngine.report`. ``timed``: the requests opened in the period that
@@ -738,9 +742,10 @@ class SlaEngine:
         return Plan(questions, finish)
 
     def _report_from(
-        self, answers: Sequence[pd.DataFrame], *, by: str, merge_on: Sequence[str]
+        self, answers: Sequence[Any], *, by: str, merge_on: Sequence[str]
     ) -> pd.DataFrame:
-        """The report from its questions' answers (compliance, backlog, volume)."""
+        """The report from its questions' answers (compliance, backlog, volume), as frames
+        or as columns of values (see :func:`_rows_by_group`)."""
         rows = _rows_by_group(*answers, merge_on=merge_on)
         for row in rows.values():
             # The median and p90 days to close, asked in one sort (two separate aggregates
@@ -754,7 +759,7 @@ class SlaEngine:
                 row[name] = _count(row.get(name))
             row["compliance"] = row["on_time"] / row["due"] if row["due"] > 0 else np.nan
             dept = row.get("dept")
-            dept = None if dept is None or pd.isna(dept) else dept
+            dept = None if _missing(dept) else dept
             if by == "department":
                 row["target"] = self.policy.target_for(department=row["group"])
             else:
@@ -764,12 +769,21 @@ class SlaEngine:
             row["tier"] = str(
                 self.policy.tier(compliance=row["compliance"], due=row["due"], target=row["target"])
             )
+        names = ["group"]
         if by == "department_type":
             for row in rows.values():
                 row["department"] = str(row["dept"])
-            frame = _report_frame(rows.values(), ["department", *COLUMNS])
-            return tier_order(frame, names=["department", "group"])
-        return tier_order(_report_frame(rows.values(), list(COLUMNS)))
+            names = ["department", "group"]
+        # In tier_order's order, sorted here over the rows (the same key) rather than as a
+        # frame: a frame's take and index cost more than the sort.
+        ordered = sorted(
+            rows.values(),
+            key=lambda r: _tier_key(
+                r["tier"], r["compliance"], r["due"], r["volume"], [r[n] for n in names]
+            ),
+        )
+        columns = ["department", *COLUMNS] if by == "department_type" else list(COLUMNS)
+        return _report_frame(ordered, columns)
 
 
 #: The dtypes of :meth:`SlaEngine.report`'s columns.
@@ -783,19 +797,24 @@ _REPORT_DTYPES = {
 
 
 def _rows_by_group(
-    *frames: pd.DataFrame, merge_on: Sequence[str]
+    *frames: pd.DataFrame | Mapping[str, list[Any]], merge_on: Sequence[str]
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """The rows of the report's three answers joined on ``merge_on`` (an outer join), as one
+    """The rows of the report's three answers (frames, or columns of values) joined on
+    ``merge_on`` (an outer join), as one
     dict per group, with ``group`` (and ``dept``) set; groups with a missing key are left out
     (cases without a department or type). A few dozen rows: plain dicts (two pandas
     merges, the columns' fills and the sort took about 9 ms of the report's 22 at 1M cases,
     measured by a script)."""
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for frame in frames:
-        columns = {name: frame[name].tolist() for name in frame.columns}
+        columns = (
+            frame
+            if isinstance(frame, Mapping)
+            else {name: frame[name].tolist() for name in frame.columns}
+        )
         keys = list(zip(*(columns[k] for k in merge_on), strict=True))
         for i, key in enumerate(keys):
-            if any(k is None or pd.isna(k) for k in key):
+            if any(_missing(k) for k in key):
                 continue
             row = rows.setdefault(key, {"group": key[0]})
             for name, values in columns.items():
@@ -806,18 +825,19 @@ def _rows_by_group(
 
 def _count(value: Any) -> int:
     """A count from an answer; 0 where the group had no row (or a missing value) there."""
-    return 0 if value is None or pd.isna(value) else int(value)
+    return 0 if _missing(value) else int(value)
 
 
 def _report_frame(rows: Any, columns: list[str]) -> pd.DataFrame:
-    """The report's rows as a frame of ``columns``, typed as :data:`_REPORT_DTYPES` says."""
+    """The report's rows as a frame of ``columns``, typed as :data:`_REPORT_DTYPES` says (each
+    column built as one array: a Series per column with its dtype cost three times as much)."""
     rows = list(rows)
-    return pd.DataFrame(
-        {
-            name: pd.Series([row[name] for row in rows], dtype=_REPORT_DTYPES[name])
-            for name in columns
-        }
-    )
+    data = {}
+    for name in columns:
+        values = [row[name] for row in rows]
+        dtype = _REPORT_DTYPES[name]
+        data[name] = pd.array(values, dtype=dtype) if dtype == "str" else np.array(values, dtype)
+    return pd.DataFrame(data, copy=False)
 
 
 def tier_order(frame: pd.DataFrame, *, names: Sequence[str] = ("group",)) -> pd.DataFrame:
@@ -832,33 +852,54 @@ def tier_order(frame: pd.DataFrame, *, names: Sequence[str] = ("group",)) -> pd.
     ``sort_values`` on four helper columns cost more than the sort): the same order as a stable
     sort of those keys with missing values last (``tests/test_sla.py`` compares the two)."""
     frame = frame.reset_index(drop=True)  # labels are positions (a repeated label would repeat)
-    not_enough = str(Tier.NOT_ENOUGH)
-    ranks = {str(t): style["order"] for t, style in TIER_STYLE.items()}
     tiers = frame["tier"].tolist()
     scores = frame["compliance"].tolist()
     dues = frame["due"].tolist()
     volumes = frame["volume"].tolist()
     named = [frame[n].tolist() for n in names]
-
-    def key(i: int) -> tuple[Any, ...]:
-        score = scores[i] if tiers[i] != not_enough else None
-        return (
-            ranks[tiers[i]],
-            *_last_if_missing(score),
-            *_last_if_missing(-dues[i]),
-            *_last_if_missing(-volumes[i]),
-            *(part for values in named for part in _last_if_missing(values[i])),
-        )
-
-    order = sorted(range(len(frame)), key=key)
+    order = sorted(
+        range(len(frame)),
+        key=lambda i: _tier_key(
+            tiers[i], scores[i], dues[i], volumes[i], [values[i] for values in named]
+        ),
+    )
     return frame.take(order).reset_index(drop=True)
+
+
+_TIER_RANKS = {str(t): style["order"] for t, style in TIER_STYLE.items()}
+
+
+def _tier_key(
+    tier: str, compliance: Any, due: Any, volume: Any, names: Sequence[Any]
+) -> tuple[Any, ...]:
+    """:func:`tier_order`'s sort key of one row (its tier, compliance, due, volume and names)."""
+    score = compliance if tier != Tier.NOT_ENOUGH else None
+    return (
+        _TIER_RANKS[tier],
+        *_last_if_missing(score),
+        *_last_if_missing(-due),
+        *_last_if_missing(-volume),
+        *(part for value in names for part in _last_if_missing(value)),
+    )
 
 
 def _last_if_missing(value: Any) -> tuple[bool, Any]:
     """A sort key's part for ``value`` that puts missing values (None, NaN, NA) after all others."""
-    if value is None or pd.isna(value):
+    if _missing(value):
         return True, 0
     return False, value
+
+
+def _missing(value: Any) -> bool:
+    """``pd.isna`` of one value, without its cost for the common cases (a report's few dozen
+    rows ask it thousands of times)."""
+    if value is None:
+        return True
+    if isinstance(value, str | int):
+        return False
+    if isinstance(value, float):
+        return value != value
+    return bool(pd.isna(value))
 
 
 def _none(value: Any) -> bool:

@@ -111,18 +111,27 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure | dict[st
     if frame.empty:
         return empty_figure("No requests of this department were opened or due in this period.")
     data: list[dict[str, Any]] = []
-    for i, (name, part) in enumerate(frame.groupby("type", sort=False)):
+    # Each column read once, the rows of each type (in order of first appearance) sorted by
+    # week in Python: a pandas groupby, sort and column reads per type cost 7 ms of the page.
+    columns = {name: frame[name].tolist() for name in ("type", "week", "volume", "on_time", "due")}
+    columns["compliance"] = (100 * frame["compliance"]).tolist()
+    labels = week_labels(frame)
+    stamps = pd.to_datetime(frame["week"]).tolist()
+    rows_of: dict[Any, list[int]] = {}
+    for row, name in enumerate(columns["type"]):
+        rows_of.setdefault(name, []).append(row)
+    for i, (name, rows) in enumerate(rows_of.items()):
+        rows = sorted(rows, key=stamps.__getitem__)  # stable, as sort_values("week")
         colour = TREND_COLOURS[i % len(TREND_COLOURS)]
         marker = {"symbol": TREND_SYMBOLS[i % len(TREND_SYMBOLS)], "size": 7}
-        part = part.sort_values("week")
-        weeks = plain_dates(part["week"])
-        weeks_text = week_labels(part)
+        weeks = plain_dates([columns["week"][r] for r in rows])
+        weeks_text = [labels[r] for r in rows]
         line = {"color": colour, "width": 2}
         data.append(
             {
                 "type": "scatter",
                 "x": weeks,
-                "y": plain_numbers(part["volume"]),
+                "y": plain_numbers([columns["volume"][r] for r in rows]),
                 "name": str(name),
                 "legendgroup": str(name),
                 "mode": "lines+markers",
@@ -138,7 +147,7 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure | dict[st
             {
                 "type": "scatter",
                 "x": weeks,
-                "y": plain_numbers(100 * part["compliance"]),
+                "y": plain_numbers([columns["compliance"][r] for r in rows]),
                 "name": str(name),
                 "legendgroup": str(name),
                 "showlegend": False,
@@ -146,7 +155,7 @@ def weekly_by_type(frame: pd.DataFrame, *, target: float) -> go.Figure | dict[st
                 "line": dict(line),
                 "marker": dict(marker),
                 "connectgaps": False,
-                "customdata": part[["on_time", "due"]].to_numpy().tolist(),
+                "customdata": [[columns["on_time"][r], columns["due"][r]] for r in rows],
                 "text": weeks_text,
                 "hovertemplate": f"{name}<br>%{{text}}: %{{y:.1f}}% "
                 "(%{customdata[0]:,} of %{customdata[1]:,} on time)<extra></extra>",

@@ -840,23 +840,28 @@ def test_no_data_yet_explains_how_to_load(tmp_path) -> None:
     assert cb.init_controls(empty.read_model, QUERY)["layer_options"] == []
 
 
-def test_the_page_asks_its_reports_ageing_and_overdue_in_one_round(services) -> None:
-    """``page_answers``: six questions at once (the reports by department and by type as
-    grouping sets), the same as the four functions asked one after another."""
+def test_the_page_asks_its_questions_in_one_round(services) -> None:
+    """``page_answers``: eight questions at once (the reports by department and by type as
+    grouping sets, the weekly series of every type), the same as the functions asked one
+    after another."""
     import dataclasses
 
     from dashboard import department as dept
     from tests.support.rounds import CountedRounds
 
     counted = CountedRounds(services.read_model)
+    dept.catalogue(counted)  # kept per snapshot: asked once, not by each view
+    counted.rounds.clear()
     scope, _ = cb.resolve(services, CODE, QUERY, as_of=AS_OF)
     assert scope is not None
-    lines, report, ages, late = dept.page_answers(
-        dataclasses.replace(services, read_model=counted), scope
-    )
-    assert counted.rounds == [6]
-    assert lines == dept.summary(services, scope) and lines["current"] is not None
-    pd.testing.assert_frame_equal(report, dept.types_report(services, scope))
-    pd.testing.assert_frame_equal(ages, dept.aging(services, scope))
-    assert late == dept.overdue_count(services, scope) and late > 0
-    assert len(report) > 1 and ages["count"].sum() > 0
+    answers = dept.page_answers(dataclasses.replace(services, read_model=counted), scope)
+    assert counted.rounds == [8]
+    assert answers.summary == dept.summary(services, scope)
+    assert answers.summary["current"] is not None
+    pd.testing.assert_frame_equal(answers.types, dept.types_report(services, scope))
+    assert answers.top == dept.top_types(answers.types) and len(answers.top) > 1
+    pd.testing.assert_frame_equal(answers.weekly, dept.weekly_by_type(services, scope, answers.top))
+    assert set(answers.weekly["type"]) == set(answers.top) and answers.weekly["due"].sum() > 0
+    pd.testing.assert_frame_equal(answers.aging, dept.aging(services, scope))
+    assert answers.overdue == dept.overdue_count(services, scope) and answers.overdue > 0
+    assert len(answers.types) > len(answers.top) and answers.aging["count"].sum() > 0
