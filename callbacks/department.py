@@ -126,6 +126,23 @@ def query_from_controls(
     return "?" + urlencode([p for p in pairs if p])
 
 
+def custom_dates(
+    kind: str | None,
+    start: str | None,
+    end: str | None,
+    search: str | None,
+    *,
+    default_anchor: date,
+) -> tuple[str, str] | None:
+    """The From and To boxes' texts when "Custom" is picked with both boxes empty: the
+    period shown (the address's, before the change), from its first to its last day, as the
+    Overview starts it. None: nothing to fill (another kind, or dates already there)."""
+    if kind != "custom" or (periods.box_day(start) and periods.box_day(end)):
+        return None
+    shown = parse_period(search, default_anchor=default_anchor)
+    return periods.box_text(shown.start), periods.box_text(shown.end)
+
+
 def _current_query(
     kind: str | None, day: str | None, start: str | None, end: str | None, initial: str | None
 ) -> str:
@@ -894,6 +911,23 @@ def register(app: Dash, services: Services) -> None:
     @app.callback(Output(Ids.RANGE_BOX, "style"), Input(Ids.KIND, "value"))
     def _range_visible(kind: str | None) -> dict[str, str]:
         return SHOWN if kind == "custom" else HIDDEN
+
+    @app.callback(
+        Output(Ids.RANGE_START, "value", allow_duplicate=True),
+        Output(Ids.RANGE_END, "value", allow_duplicate=True),
+        Input(Ids.KIND, "value"),
+        State(Ids.RANGE_START, "value"),
+        State(Ids.RANGE_END, "value"),
+        State(Ids.URL, "search"),
+        prevent_initial_call=True,
+    )
+    def _custom_starts_as_shown(kind, start, end, search) -> tuple[Any, Any]:
+        try:
+            anchor = dept.catalogue(read_model)["max_date"] or date.today()
+        except SnapshotMissingError:
+            anchor = date.today()
+        dates = custom_dates(kind, start, end, search, default_anchor=anchor)
+        return dates if dates is not None else (no_update, no_update)
 
     @app.callback(
         Output(Ids.HEADING, "children"),

@@ -253,8 +253,16 @@ def _emerging_summary(result: hs.HotspotResult) -> list[Any]:
         html.Strong(f"{sum(hot.values()):,} cells with a hot-spot pattern"),
         f" ({listed})" if listed else "",
         f" and {cold:,} with a cold-spot pattern, over {e['steps']} {e['step']}s from "
-        f"{e['first']} to {e['last']}, from {result.in_area:,} requests with a location.",
+        f"{e['first']} to {e['last']}, from {e['requests']:,} requests with a location in "
+        f"those {e['step']}s.",
     ]
+    before = result.in_area - e["requests"]
+    if before > 0:
+        # The window's first days, before the first whole step, are in no step.
+        parts.append(
+            f" {before:,} more in the days before {e['first']} are in no {e['step']} and not "
+            "analysed."
+        )
     left = [
         f"{n:,} {what}"
         for n, what in (

@@ -39,6 +39,15 @@ def normalise_number(raw: str | None) -> tuple[str | None, str | None]:
     return text, None
 
 
+def track_action(clicks: Any, submits: Any, raw: str | None) -> tuple[Any, Any]:
+    """The Track form's callback: :func:`track_target` once the button was pressed or Enter
+    typed; nothing while neither happened (the form drawn with the page fires the callback
+    too, and said "Enter a tracking number." before anyone had typed)."""
+    if not clicks and not submits:
+        return no_update, no_update
+    return track_target(raw)
+
+
 def track_target(raw: str | None) -> tuple[Any, str]:
     """The URL path a lookup goes to (or no change) and the message under the form."""
     number, problem = normalise_number(raw)
@@ -283,8 +292,8 @@ def register(app: Dash, data: PublicData) -> None:
         State(Ids.NUMBER, "value"),
         prevent_initial_call=True,
     )
-    def _track(_clicks: Any, _submits: Any, value: str | None) -> tuple[Any, str]:
-        return track_target(value)
+    def _track(clicks: Any, submits: Any, value: str | None) -> tuple[Any, Any]:
+        return track_action(clicks, submits, value)
 
     @app.callback(
         [Output(i, p) for i, p in MAP_STATE_OUTPUTS],

@@ -549,19 +549,27 @@ _PAGE = """<!doctype html>
 <a href="/public/">track a request</a>.</p></main></body></html>"""
 
 
-def _sign_in_page(message: str = "", next_url: str = "/", status: int = 200) -> flask.Response:
+def _sign_in_page(
+    message: str = "", next_url: str = "/", status: int = 200, email: str = ""
+) -> flask.Response:
+    """The sign-in form; ``email``: what was typed before a refused attempt, kept (and the
+    password box focused) so that only the password is typed again."""
     alert = (
         f'<div class="alert alert-danger" role="alert">{escape(message)}</div>' if message else ""
     )
+    email = email[:320]
+    typed = f' value="{escape(email)}"' if email else " autofocus"
+    again = " autofocus" if email else ""
     body = f"""{alert}
 <form method="post" action="/sign-in">
 <input type="hidden" name="csrf_token" value="{escape(csrf_token())}">
 <input type="hidden" name="next" value="{escape(next_url)}">
 <div class="mb-3"><label class="form-label" for="email">E-mail</label>
-<input class="form-control" id="email" name="email" type="email" autocomplete="username" required></div>
+<input class="form-control" id="email" name="email" type="email" autocomplete="username"
+ required{typed}></div>
 <div class="mb-3"><label class="form-label" for="password">Password</label>
 <input class="form-control" id="password" name="password" type="password"
- autocomplete="current-password" required></div>
+ autocomplete="current-password" required{again}></div>
 <button class="btn btn-primary" type="submit">Sign in</button></form>"""
     html = _PAGE.format(title="Sign in", body=body)
     return flask.Response(html, status=status, mimetype="text/html")
@@ -573,8 +581,10 @@ def _sign_out_page(message: str = "", status: int = 200) -> flask.Response:
     )
     body = f"""{alert}<form method="post" action="/sign-out">
 <input type="hidden" name="csrf_token" value="{escape(csrf_token())}">
-<p>Signed in as {escape(current_user().email if current_user() else "nobody")}.</p>
-<button class="btn btn-secondary" type="submit">Sign out</button></form>"""
+<p>Signed in as {escape(current_user().email if current_user() else "nobody")}. Sign out of
+stat311 on this device?</p>
+<button class="btn btn-primary" type="submit">Sign out</button>
+<a class="btn btn-link" href="/">Cancel</a></form>"""
     return flask.Response(
         _PAGE.format(title="Sign out", body=body), status=status, mimetype="text/html"
     )
@@ -713,6 +723,7 @@ def install(server: flask.Flask, *, store: Store, settings: Settings) -> Users:
                 "Wrong e-mail or password, or the account is locked after too many attempts.",
                 next_url,
                 status=401,
+                email=flask.request.form.get("email", ""),
             )
         flask.session.clear()
         flask.session.permanent = True

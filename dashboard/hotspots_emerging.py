@@ -348,6 +348,9 @@ def emerging_for(
         "steps": count,
         "first": first.isoformat(),
         "last": last.isoformat(),
+        # The requests in the steps (those of the window's days before the first whole step
+        # are not in them).
+        "requests": int(cube.sum()),
         "step_starts": [d.isoformat() for d in step_starts(step, first, count)],
         "categories": {c: int(found.get(c, 0)) for c in CATEGORIES},
     }

@@ -687,7 +687,10 @@ class PublicData:
         )
         if word:
             note += f" ({word})"
-        if expected is not None and expected < datetime.now(UTC):
+        # Past the expected time as of the instant the request page counts to: now, or the
+        # end of the newest data when that is older (counted_to). Against today, a request
+        # still open in a 2011 export would read as late though its data says it is not.
+        if expected is not None and expected < self.counted_to(datetime.now(UTC))[0]:
             note += "; past the expected time"
         return note + "."
 

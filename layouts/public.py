@@ -277,7 +277,13 @@ def _timeline(
                         **{"aria-hidden": "true"},
                     ),
                     html.Strong(label),
-                    html.Span(" — " + local_time(when, tz), className="text-muted"),
+                    # "Still open in the newest data, 31 Dec 2011" is dated by its label (its
+                    # instant, the end of that day, would read as another day).
+                    *(
+                        []
+                        if label.startswith("Still open in ")
+                        else [html.Span(" — " + local_time(when, tz), className="text-muted")]
+                    ),
                 ],
                 className="mb-1",
             )

@@ -131,7 +131,13 @@ def test_wrong_password_and_lockout(app, executive, demo) -> None:
     email, password = executive
     client = app.server.test_client()
     for _ in range(settings.lockout_attempts):
-        assert client_sign_in(client, email, "wrong password!").status_code == 401
+        refused = client_sign_in(client, email, "wrong password!")
+        assert refused.status_code == 401
+        # The e-mail typed is kept (escaped), the password is not, and the password box has
+        # the focus: only the password is typed again.
+        page = refused.get_data(as_text=True)
+        assert f'value="{email}"' in page and "wrong password!" not in page
+        assert re.search(r'id="password"[^>]*autofocus', page)
     # Locked: even the right password is refused now.
     assert client_sign_in(client, email, password).status_code == 401
     assert client.get("/requests").status_code == 302
@@ -178,6 +184,7 @@ def test_sign_out(app, executive) -> None:
     client = app.server.test_client()
     client_sign_in(client, *executive)
     form = client.get("/sign-out").get_data(as_text=True)
+    assert "Sign out of\nstat311 on this device?" in form and 'href="/">Cancel</a>' in form
     token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
     assert client.post("/sign-out", data={"csrf_token": token}).status_code == 302
     assert client.get("/requests").status_code == 302

@@ -202,6 +202,17 @@ def test_department_page_reads_pages_sorts_and_keeps_the_period_in_the_url(
         other.goto(page.url)
         expect(other.locator("#department-heading")).to_contain_text("Q3 2011", timeout=20_000)
         expect(other.locator("#department-overdue .ag-row").first).to_be_visible(timeout=20_000)
+
+        # "Custom" starts as the period shown, from its first to its last day (as on the
+        # Overview): the boxes filled, the address a custom period a shared link reopens.
+        other.get_by_label("Custom").check()
+        expect(other.locator("#department-range-start")).to_have_value("2011-07-01")
+        expect(other.locator("#department-range-end")).to_have_value("2011-09-30")
+        expect(other).to_have_url(
+            re.compile(r"/department/PWDx\?period=custom&from=2011-07-01&to=2011-09-30$"),
+            timeout=20_000,
+        )
+        expect(other.locator("#department-heading")).to_contain_text("Q3 2011")
         assert errors == []
         assert grid_warnings == []  # no option AG Grid does not know, nothing deprecated
         assert elsewhere == []  # every script and style from the app itself

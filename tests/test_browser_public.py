@@ -33,6 +33,17 @@ def test_look_up_a_request_by_its_number(served) -> None:
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.textContent") == "Skip to content"
 
+        # No complaint before anyone has typed (the form's callback fires as it is drawn):
+        # pressing Track on the empty box asks for a number.
+        feedback = page.locator("#public-track-feedback")
+        page.wait_for_function(
+            "() => !document.querySelector('[data-dash-is-loading=\"true\"]')", timeout=20_000
+        )
+        page.wait_for_load_state("networkidle")
+        assert feedback.text_content() == ""
+        page.get_by_role("button", name="Track").click()
+        expect(feedback).to_have_text("Enter a tracking number.", timeout=20_000)
+
         box = page.get_by_label("Tracking number")
         box.fill(" 101000295613 ")
         box.press("Enter")

@@ -731,6 +731,23 @@ def test_controls_follow_the_url_and_back() -> None:
     ) == ("?period=week&date=2011-09-05")
 
 
+def test_custom_starts_as_the_period_shown() -> None:
+    anchor = date(2011, 12, 31)
+    shown = "?period=quarter&date=2011-08-15"
+    assert cb.custom_dates("custom", "", "", shown, default_anchor=anchor) == (
+        "2011-07-01",
+        "2011-09-30",
+    )
+    assert cb.custom_dates("custom", None, None, "", default_anchor=anchor) == (
+        "2011-12-01",
+        "2011-12-31",
+    )  # no address yet: the default month
+    assert cb.custom_dates("custom", "2011-01-01", "2011-01-09", shown, default_anchor=anchor) is (
+        None
+    )  # dates already picked are kept
+    assert cb.custom_dates("month", "", "", shown, default_anchor=anchor) is None
+
+
 def test_custom_without_dates_keeps_the_day_shown() -> None:
     query = cb.query_from_controls("custom", "2011-09-01", None, None)
     assert query == "?period=custom&date=2011-09-01"

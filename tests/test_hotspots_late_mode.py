@@ -306,6 +306,27 @@ def test_emerging_mode_ranks_by_pattern_then_requests(boston, rows) -> None:
     assert _legend(view)[0] == ["Pattern over time", "Cells", "Requests"]
 
 
+def test_emerging_summary_counts_the_requests_in_its_weeks(boston, rows) -> None:
+    """The review's case: "over 26 weeks from 2011-07-03 to 2011-12-31, from 4,659 requests"
+    counted the window's 1 and 2 July too, which are in no week. The summary counts the
+    requests in the weeks (pandas, below) and says how many of the first days are left out."""
+    from callbacks.hotspots import _emerging_summary
+
+    settings, services = boston
+    params = hs.HotspotParams(type=POTHOLES, start=H2[0], end=H2[1], mode="emerging")
+    result = hs.analyse(services.read_model, params, database_url=settings.database_url)
+    e = result.emerging
+    first, last = date.fromisoformat(e["first"]), date.fromisoformat(e["last"])
+    assert first > H2[0] and last == H2[1]
+    in_weeks = len(_asked(rows, params.with_(start=first)))
+    whole = len(_asked(rows, params))
+    assert e["requests"] == in_weeks == result.in_area - (whole - in_weeks)
+    assert whole > in_weeks  # potholes were requested on 1 and 2 July
+    text = "".join(p if isinstance(p, str) else p.children for p in _emerging_summary(result))
+    assert f"from {in_weeks:,} requests with a location in those weeks." in text
+    assert f" {whole - in_weeks:,} more in the days before {e['first']} are in no week" in text
+
+
 # -- 2. what "all departments" means --------------------------------------------------------------
 def test_a_department_user_is_told_which_departments_all_is(boston) -> None:
     from callbacks.hotspots import page_options

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from dash import no_update
 
-from callbacks.public import map_view, normalise_number, route, track_target
+from callbacks.public import map_view, normalise_number, route, track_action, track_target
 from dashboard.app_factory import create_app
 from dashboard.public import SENSITIVE_BY_AREA, PublicConfig, cell_centre, span_words
 from dashboard.queries import CaseFilter, ReadModel
@@ -152,6 +152,36 @@ def test_policy_time_frame_and_an_open_request(data, demo) -> None:
     assert f"Open for {open_for} so far" in words and "Still open today" in words
 
 
+def test_an_open_request_due_after_the_newest_data_is_not_called_late(data, demo, app) -> None:
+    """The review's request 101000335209: open in the newest data (31 Dec 2011), expected 25
+    Jan 2012. Its page and the API said "past the expected time" (counted against today)
+    while "Time taken" counted to the newest data; both now count to the newest data, and the
+    timeline dates "still open" once."""
+    settings, _ = demo
+    model = ReadModel(settings.snapshot_dir)
+    end = datetime(2012, 1, 1, tzinfo=data.tz).astimezone(UTC)
+    cases = model.select(
+        "SELECT request_id, sla_due_at > ? AS later FROM {cases} WHERE {where} "
+        "AND status = 'open' AND NOT is_private AND sla_due_at IS NOT NULL "
+        "ORDER BY request_id",
+        before=[end],
+    )
+    later = cases[cases["later"]]["request_id"].iloc[0]
+    earlier = cases[~cases["later"]]["request_id"].iloc[0]
+    client = app.server.test_client()
+    for number, late in ((later, False), (earlier, True)):
+        record = data.lookup(number)
+        assert (record["expected_at"] < end) == late
+        assert ("past the expected time" in record["status_notes"]) == late, number
+        words = text_of(route(data, f"/public/requests/{number}", now=NOW)[0])
+        assert ("past the expected time" in words) == late, number
+        assert ("; expected within " in words) == (not late), number
+        assert "Still open in the newest data, 31 Dec 2011" in words
+        assert "Sun 1 Jan 2012" not in words  # the end of that day, not another date
+        api = client.get(f"/open311/v2/requests/{number}.json").get_json()[0]
+        assert api["status_notes"] == record["status_notes"]
+
+
 def test_unknown_numbers_say_so_and_what_to_check(data) -> None:
     for path in (
         "/public/requests/123",
@@ -171,6 +201,11 @@ def test_unknown_numbers_say_so_and_what_to_check(data) -> None:
 def test_tracking_numbers_are_normalised(data) -> None:
     assert track_target(" #1010 0029 5613 ") == ("/public/requests/101000295613", "")
     assert track_target("") == (no_update, "Enter a tracking number.")
+    # The form drawn with the page fires its callback: no message before a click or Enter.
+    assert track_action(0, None, "") == (no_update, no_update)
+    assert track_action(0, None, None) == (no_update, no_update)
+    assert track_action(1, None, "") == (no_update, "Enter a tracking number.")
+    assert track_action(0, 1, " 101000295613") == ("/public/requests/101000295613", "")
     target, message = track_target("<b>1</b>")
     assert target is no_update and "letters and digits" in message
     assert normalise_number("ABC-12.3") == ("ABC-12.3", None)
