@@ -858,7 +858,7 @@ def test_no_data_yet_explains_how_to_load(tmp_path) -> None:
 
 
 def test_the_page_asks_its_questions_in_one_round(services) -> None:
-    """``page_answers``: eight questions at once (the reports by department and by type as
+    """``page_answers``: seven questions at once (the reports by department and by type as
     grouping sets, the weekly series of every type), the same as the functions asked one
     after another."""
     import dataclasses
@@ -872,7 +872,7 @@ def test_the_page_asks_its_questions_in_one_round(services) -> None:
     scope, _ = cb.resolve(services, CODE, QUERY, as_of=AS_OF)
     assert scope is not None
     answers = dept.page_answers(dataclasses.replace(services, read_model=counted), scope)
-    assert counted.rounds == [8]
+    assert counted.rounds == [7]
     assert answers.summary == dept.summary(services, scope)
     assert answers.summary["current"] is not None
     pd.testing.assert_frame_equal(answers.types, dept.types_report(services, scope))
