@@ -557,6 +557,14 @@ def _sign_in_page(
     alert = (
         f'<div class="alert alert-danger" role="alert">{escape(message)}</div>' if message else ""
     )
+    user = current_user()
+    if user is not None and not message:
+        # Already signed in (a bookmark, Back): say so, and offer the way on.
+        alert = (
+            f'<div class="alert alert-info" role="status">You are signed in as '
+            f'{escape(user.email)}. <a href="{escape(next_url)}">Continue</a>, or sign in as '
+            "someone else below.</div>"
+        )
     email = email[:320]
     typed = f' value="{escape(email)}"' if email else " autofocus"
     again = " autofocus" if email else ""

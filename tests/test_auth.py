@@ -182,7 +182,12 @@ def test_expired_session_is_signed_out(app, executive, demo) -> None:
 
 def test_sign_out(app, executive) -> None:
     client = app.server.test_client()
+    assert "You are signed in as" not in client.get("/sign-in").get_data(as_text=True)
     client_sign_in(client, *executive)
+    # Back on the sign-in page while signed in: it says so, with the way on, and the form.
+    page = client.get("/sign-in?next=/requests").get_data(as_text=True)
+    assert f"You are signed in as {executive[0]}." in page
+    assert '<a href="/requests">Continue</a>' in page and 'name="password"' in page
     form = client.get("/sign-out").get_data(as_text=True)
     assert "Sign out of\nstat311 on this device?" in form and 'href="/">Cancel</a>' in form
     token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
