@@ -39,10 +39,11 @@ from layouts.department import (
     announcement,
     heading,
     problem_heading,
-    tier_badge,
+    tier_cell,
     tier_label,
 )
 from layouts.figures import empty_figure, plural
+from layouts.tables import Cell, static_table
 
 log = logging.getLogger(__name__)
 
@@ -358,26 +359,25 @@ def overdue_frame(cases: pd.DataFrame) -> pd.DataFrame:
 def _plain_table(frame: pd.DataFrame, headers: dict[str, str]) -> Any:
     if frame.empty:
         return html.P("No rows.")
-    head = html.Thead(html.Tr([html.Th(label) for label in headers.values()]))
-    body = html.Tbody(
-        [html.Tr([_td(row[key]) for key in headers]) for row in frame.to_dict("records")]
+    return static_table(
+        list(headers.values()),
+        ([_td(row[key]) for key in headers] for row in frame.to_dict("records")),
     )
-    return dbc.Table([head, body], size="sm", striped=True)
 
 
 #: A cell that starts with a date ("2011-11-28 (partial: 4 days)") keeps it on one line too.
 _STARTS_WITH_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _td(value: Any) -> html.Td:
+def _td(value: Any) -> Cell | str:
     """A table cell of ``value`` as :func:`_cell` writes it. A date never breaks across lines
     (the browser would break "2011-12-01" at a hyphen when a long neighbour squeezes its
     column); the table scrolls sideways instead (``table-responsive``)."""
     if isinstance(_none(value), pd.Timestamp | date) or (
         isinstance(value, str) and _STARTS_WITH_DATE.match(value)
     ):
-        return html.Td(_cell(value), className="text-nowrap")
-    return html.Td(_cell(value))
+        return Cell(_cell(value), class_name="text-nowrap")
+    return _cell(value)
 
 
 def _cell(value: Any) -> str:
@@ -568,17 +568,15 @@ def repeats_view(
         "last": "Last",
     }
     # The address is each row's header, so a screen reader reads a count with its place.
-    head = html.Thead(html.Tr([html.Th(label, scope="col") for label in headers.values()]))
-    body = html.Tbody(
-        [
-            html.Tr(
-                [html.Th(_cell(row["address"]), scope="row", className="repeat-address")]
-                + [_td(row[key]) for key in list(headers)[1:]]
-            )
+    table = static_table(
+        list(headers.values()),
+        (
+            [Cell(_cell(row["address"]), class_name="repeat-address")]
+            + [_td(row[key]) for key in list(headers)[1:]]
             for row in frame.to_dict("records")
-        ]
+        ),
+        row_headers=True,
     )
-    table = dbc.Table([head, body], size="sm", striped=True)
     return {"summary": summary, "table": table}
 
 
@@ -715,43 +713,30 @@ def map_view(
         else "",
     ]
     shown = frame.assign(
-        tier_label=[tier_badge(t) for t in frame["tier"]],
+        tier_label=[tier_cell(t) for t in frame["tier"]],
         compliance=100 * frame["compliance"],
     )
-    rows = [
-        html.Tr(
-            [
-                html.Td(row["area"]),
-                html.Td(row["tier_label"]),
-                html.Td(_cell(row["compliance"])),
-                html.Td(f"{row['due']:,}"),
-                html.Td(f"{row['on_time']:,}"),
-            ]
-        )
+    rows: list[list[Any]] = [
+        [
+            row["area"],
+            row["tier_label"],
+            _cell(row["compliance"]),
+            f"{row['due']:,}",
+            f"{row['on_time']:,}",
+        ]
         for row in shown.to_dict("records")
     ]
     if unplaced["due"]:
         rows.append(
-            html.Tr(
-                [
-                    html.Td(html.Em("Outside every area / no location")),
-                    html.Td("–"),
-                    html.Td("–"),
-                    html.Td(f"{unplaced['due']:,}"),
-                    html.Td(f"{unplaced['on_time']:,}"),
-                ]
-            )
+            [
+                Cell("Outside every area / no location", em=True),
+                "–",
+                "–",
+                f"{unplaced['due']:,}",
+                f"{unplaced['on_time']:,}",
+            ]
         )
-    table = dbc.Table(
-        [
-            html.Thead(
-                html.Tr([html.Th(h) for h in ("Area", "Tier", "Compliance (%)", "Due", "On time")])
-            ),
-            html.Tbody(rows),
-        ],
-        size="sm",
-        striped=True,
-    )
+    table = static_table(("Area", "Tier", "Compliance (%)", "Due", "On time"), rows)
     return {
         "figure": figures.compliance_map(
             frame,

@@ -30,6 +30,7 @@ from layouts.overview import (
     week_compliance,
     week_label,
 )
+from layouts.tables import static_table
 
 log = logging.getLogger(__name__)
 
@@ -280,24 +281,20 @@ def _changes(model: dict[str, Any]) -> Any:
 def _weekly_table(weeks: pd.DataFrame, min_count: int) -> Any:
     if weeks.empty:
         return html.P("No rows.")
-    header = html.Thead(
-        html.Tr([html.Th(h) for h in ("Week", "Due", "On time", "Compliance", "Opened")])
-    )
-    body = html.Tbody(
-        [
-            html.Tr(
-                [
-                    html.Th(week_label(r), scope="row"),
-                    html.Td(f"{r.due:,}"),
-                    html.Td(f"{r.on_time:,}"),
-                    html.Td(week_compliance(r, min_count)),
-                    html.Td(f"{r.volume:,}"),
-                ]
-            )
+    return static_table(
+        ("Week", "Due", "On time", "Compliance", "Opened"),
+        (
+            [
+                week_label(r),
+                f"{r.due:,}",
+                f"{r.on_time:,}",
+                week_compliance(r, min_count),
+                f"{r.volume:,}",
+            ]
             for r in weeks.itertuples()
-        ]
+        ),
+        row_headers=True,
     )
-    return dbc.Table([header, body], size="sm", striped=True)
 
 
 def outside_the_data(period: Period, totals: dict[str, int], options: dict[str, Any]) -> bool:

@@ -27,6 +27,7 @@ from dashboard.urlstate import FilterState, from_query
 from layouts.components import date_range_outputs, date_range_values
 from layouts.figures import empty_figure, plural, requests_over_time
 from layouts.requests import Ids, layer_choices
+from layouts.tables import static_table
 
 log = logging.getLogger(__name__)
 
@@ -214,14 +215,14 @@ def _table(frame: Any, *, period: str = "week", limit: int = TABLE_ROWS) -> Any:
         return html.P("No rows.")
     pivot = _pivot(frame)
     shown = pivot.iloc[-limit:]
-    header = html.Thead(html.Tr([html.Th("Period"), *[html.Th(str(c)) for c in pivot.columns]]))
-    body = html.Tbody(
-        [
-            html.Tr([html.Th(idx, scope="row"), *[html.Td(f"{v:,}") for v in row]])
+    table = static_table(
+        ["Period", *[str(c) for c in pivot.columns]],
+        (
+            [idx, *[f"{v:,}" for v in row]]
             for idx, row in zip(shown.index, shown.to_numpy().tolist(), strict=True)
-        ]
+        ),
+        row_headers=True,
     )
-    table = dbc.Table([header, body], bordered=False, striped=True, size="sm")
     if len(shown) == len(pivot):
         return table
     unit = period if period in PERIODS else "period"

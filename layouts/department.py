@@ -30,6 +30,7 @@ from layouts.components import (
 )
 from layouts.department_figures import MODEBAR_REMOVE
 from layouts.figures import plural
+from layouts.tables import Cell
 
 
 def page_title(
@@ -164,6 +165,13 @@ def tier_badge(tier: str | Tier, *, large: bool = False) -> html.Span:
         className=f"badge rounded-pill {'fs-5' if large else ''} department-tier",
         style={"backgroundColor": style["color"], "color": "white"},
     )
+
+
+def tier_cell(tier: str | Tier) -> Cell:
+    """:func:`tier_badge` as a cell of a :func:`layouts.tables.static_table`."""
+    t = Tier(tier)
+    style = TIER_STYLE[t]
+    return Cell(str(t), icon=style["icon"], badge=style["color"])
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
@@ -357,8 +365,11 @@ WRAP = {"wrapText": True, "autoHeight": True}
 
 TYPE_COLUMNS = [
     _text("Request type", "type", minWidth=200, flex=2, **WRAP),
-    _text("Tier", "tier", minWidth=240, cellStyle=_tier_colours()),
-    _numeric("Compliance", "compliance", PERCENT),
+    # Wide enough for "✖ Problem That Needs a Plan" in bold on one line (at 240 px it was cut
+    # to "Problem That Needs a P…" at 1366 px); wraps rather than being cut in a narrower grid.
+    _text("Tier", "tier", minWidth=270, cellStyle=_tier_colours(), **WRAP),
+    # "Compliance" whole on one line (at 80 px its heading broke inside the word).
+    _numeric("Compliance", "compliance", PERCENT, minWidth=120),
     _numeric("Target", "target", PERCENT),
     _numeric("Due", "due"),
     _numeric("On time", "on_time"),

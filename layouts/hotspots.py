@@ -29,6 +29,7 @@ from dashboard.hotspots import (
 )
 from dashboard.hotspots_emerging import CATEGORIES, CATEGORY_DESCRIPTIONS, NO_PATTERN
 from layouts.components import download_status, labelled, requested_between
+from layouts.tables import Cell, static_table
 
 PAGE = {"path": "/hotspots", "name": "Hot spots", "title": "Hot spots · stat311"}
 
@@ -792,57 +793,45 @@ def ranked_table(rows: pd.DataFrame, *, mode: str, limit: int = TABLE_ROWS) -> A
     body = []
     for rank, row in enumerate(rows.head(limit).to_dict("records"), start=1):
         if emerging:
-            what = [
-                _swatch(
-                    CATEGORY_COLOURS.get(row["category"], CATEGORY_COLOURS[NO_PATTERN]),
-                    CATEGORY_OUTLINES.get(row["category"], NEUTRAL_OUTLINE),
-                ),
-                row["category"],
-            ]
+            colour = CATEGORY_COLOURS.get(row["category"], CATEGORY_COLOURS[NO_PATTERN])
+            line = CATEGORY_OUTLINES.get(row["category"], NEUTRAL_OUTLINE)
+            label = row["category"]
         else:
             b = int(row["bin"])
-            what = [_swatch(BIN_COLOURS[b], BIN_OUTLINES[b]), BIN_LABELS[b]]
-        cells = [html.Td(rank), html.Td(what)]
+            colour, line, label = BIN_COLOURS[b], BIN_OUTLINES[b], BIN_LABELS[b]
+        border = line["color"] if line and line is not SEPARATOR else ""
+        cells: list[Any] = [rank, Cell(label, swatch=colour, swatch_border=border)]
         if mode == "late":
-            cells.append(html.Td(f"{int(row['late']):,}", className="text-end"))
+            cells.append(Cell(f"{int(row['late']):,}", class_name="text-end"))
         elif mode == "share":
             late, judged = int(row["late"]), int(row["judged"])
             cells += [
-                html.Td(f"{row['share_smoothed']:.0%}", className="text-end"),
-                html.Td(
+                Cell(f"{row['share_smoothed']:.0%}", class_name="text-end"),
+                Cell(
                     f"{late:,} of {judged:,} ({late / judged:.0%})" if judged else "—",
-                    className="text-end text-nowrap",
+                    class_name="text-end text-nowrap",
                 ),
             ]
         cells += [
-            html.Td(f"{int(row['count']):,}", className="text-end"),
-            html.Td(f"{int(row['open']):,}", className="text-end"),
+            Cell(f"{int(row['count']):,}", class_name="text-end"),
+            Cell(f"{int(row['open']):,}", class_name="text-end"),
         ]
         addresses = _text(row.get("addresses"), "no address on file").split(" | ")
         cells += [
-            html.Td(_text(row.get("trend"))),
-            html.Td(_text(row.get("area"))),
-            html.Td(html.Ul([html.Li(a) for a in addresses], className="list-unstyled mb-0")),
-            html.Td(f"{row['z']:.2f}", className="text-end"),
-            html.Td(q_text(row["q"]), className="text-end text-nowrap"),
-            html.Td(html.Code(row["cell"])),
+            _text(row.get("trend")),
+            _text(row.get("area")),
+            Cell(addresses),
+            Cell(f"{row['z']:.2f}", class_name="text-end"),
+            Cell(q_text(row["q"]), class_name="text-end text-nowrap"),
+            Cell(row["cell"], code=True),
         ]
-        body.append(html.Tr(cells))
-    return dbc.Table(
-        [
-            html.Thead(
-                html.Tr(
-                    [
-                        html.Th(h, title=HEADING_TITLES[h]) if h in HEADING_TITLES else html.Th(h)
-                        for h in head
-                    ]
-                )
-            ),
-            html.Tbody(body),
-        ],
-        striped=True,
-        size="sm",
-        hover=True,
+        body.append(cells)
+    # One component for the whole list (layouts.tables): fifty rows of Dash cells kept the
+    # browser busy for seconds after each answer.
+    return static_table(
+        [Cell(h, title=HEADING_TITLES.get(h, "")) for h in head],
+        body,
+        class_name="table table-sm table-striped table-hover",
     )
 
 

@@ -27,6 +27,7 @@ from dashboard.public import span_words
 from layouts import shell
 from layouts.components import department_title, labelled
 from layouts.figures import compliance_and_volume, empty_figure, plain_figure
+from layouts.tables import static_table
 
 BASE = "/public/"
 TITLE = "311 public portal"
@@ -793,20 +794,17 @@ def table(frame: pd.DataFrame, columns: Sequence[tuple[str, str]], *, limit: int
     row header."""
     if frame.empty:
         return html.P("No rows.")
-    head = html.Thead(html.Tr([html.Th(h, scope="col") for _, h in columns]))
     shown = frame.head(limit)
-    # Column by column as plain lists of Python scalars (not itertuples, per row).
+    # Column by column as plain lists of Python scalars (not itertuples, per row); one
+    # component for the whole table (layouts.tables).
     texts = [[_cell_text(v) for v in shown[column].tolist()] for column, _ in columns]
-    body = [
-        html.Tr([html.Th(row[0], scope="row"), *(html.Td(text) for text in row[1:])])
-        for row in zip(*texts, strict=True)
-    ]
+    body = static_table([h for _, h in columns], zip(*texts, strict=True), row_headers=True)
     note = (
         html.P(f"The first {limit:,} of {len(frame):,} rows.", className="text-muted")
         if len(frame) > limit
         else None
     )
-    return html.Div([dbc.Table([head, html.Tbody(body)], size="sm", striped=True), note])
+    return html.Div([body, note])
 
 
 # -- city performance --------------------------------------------------------------------------------

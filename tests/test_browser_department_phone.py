@@ -204,3 +204,45 @@ def test_the_department_grids_say_when_columns_are_hidden(served, width: int) ->
         else:
             assert not any(g["more"] for g in grids), grids
             assert all(g["marked"] is None and g["label"] == "none" for g in grids)
+
+
+#: For each element of a selector: its text, whether all of it is in view (no "…"), and the
+#: number of lines its text takes (a range over its text alone: one box per line).
+LINES = """(selector) => [...document.querySelectorAll(selector)].map(e => {
+  const walker = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+  const tops = new Set();
+  let whole = true;
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (!n.textContent.trim()) continue;
+    const range = document.createRange(); range.selectNodeContents(n);
+    for (const r of range.getClientRects()) tops.add(Math.round(r.top));
+    const box = n.parentElement;
+    if (box.scrollWidth > box.clientWidth + 1) whole = false;
+  }
+  return [e.textContent.trim(), whole, tops.size];
+})"""
+
+
+def test_tiers_and_headings_are_whole_at_a_laptop_width(served) -> None:
+    """At 1366 px (a laptop in a stat meeting) the request types grid showed "✖ Problem That
+    Needs a P…" and broke its "Compliance" heading inside the word. Every tier now shows whole
+    on one line, and no heading breaks inside a word."""
+    url, passwords = served
+    with chromium_browser() as browser:
+        page = _page(
+            browser, url, "exec", passwords["exec"], viewport={"width": 1366, "height": 900}
+        )
+        page.goto(url + f"/department/PWDx{DECEMBER}")
+        tiers = page.locator("#department-types .ag-cell[col-id='tier']")
+        expect(tiers.first).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(300)
+        cells = page.evaluate(LINES, "#department-types .ag-cell[col-id='tier']")
+        assert any("Problem That Needs a Plan" in text for text, _, _ in cells)  # the long one
+        assert [c for c in cells if not (c[1] and c[2] == 1)] == []
+        words = [
+            [text, lines, len(text.split())]
+            for text, _, lines in page.evaluate(LINES, "#department-types .ag-header-cell-text")
+        ]
+        # a heading takes at most one line a word ("Median days to close" may wrap; "Compliance"
+        # must not break into two lines)
+        assert [w for w in words if w[1] > w[2]] == []

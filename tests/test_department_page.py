@@ -158,7 +158,7 @@ def test_tables_are_ag_grids_with_the_columns_the_callbacks_fill(view) -> None:
     assert getattr(types, "rowModelType", None) in (None, "clientSide")
     assert types.dashGridOptions["paginationPageSize"] == page.TYPES_PAGE_SIZE == 20
     by_field = {c["field"]: c for c in types.columnDefs}
-    assert by_field["type"]["minWidth"] == 200 and by_field["tier"]["minWidth"] == 240
+    assert by_field["type"]["minWidth"] == 200 and by_field["tier"]["minWidth"] == 270
     # Overdue list: the server's rows, a page (one block) at a time, longest overdue first.
     assert overdue.rowModelType == "infinite"
     options = overdue.dashGridOptions

@@ -15,7 +15,7 @@ from dashboard import department as dept
 from dashboard import periods
 from dashboard.services import Services
 from layouts.department import Ids, layout
-from tests.support.components import walk
+from tests.support.components import table_cells, walk
 
 AS_OF = pd.Timestamp("2026-01-01", tz="UTC")
 SEPTEMBER = periods.period_of("month", date(2011, 9, 1))
@@ -102,8 +102,12 @@ def test_the_section_says_what_it_shows(demo) -> None:
     view = repeats_view(services, "PWDx", "?period=month&date=2011-09-01", as_of=AS_OF)
     assert "addresses had 3 or more of PWDx's requests in September 2011" in view["summary"]
     assert "the 25 busiest" in view["summary"]
-    rows = [c for c in walk(view["table"]) if type(c).__name__ == "Tr"]
+    rows = table_cells(view["table"])
     assert len(rows) == 1 + dept.REPEAT_ROWS
+    # each row is headed by its address (a screen reader names each count by its place)
+    assert all(
+        row[0][:2] == ("th", {"scope": "row", "class": "repeat-address"}) for row in rows[1:]
+    )
     empty = repeats_view(services, "PWDx", "?period=month&date=2019-09-01", as_of=AS_OF)
     assert empty["summary"].startswith("No address had 3 or more of PWDx's requests")
     unknown = repeats_view(services, "NOPE", "?period=month&date=2011-09-01", as_of=AS_OF)

@@ -34,6 +34,7 @@ from layouts import department_figures as figures
 from layouts.figures import OTHER_COLOUR, SERIES_COLOURS
 from layouts.requests import Ids as RequestIds
 from tests.conftest import make_settings
+from tests.support.components import table_cells, table_rows
 
 QUERY = "?period=month&date=2011-12-01"
 AS_OF = pd.Timestamp("2030-01-01", tz="UTC")
@@ -240,16 +241,15 @@ def test_the_page_shows_the_filter_notice(reset_dash_registries, tmp_path) -> No
 # -- 3. repeat locations: dates on one line --------------------------------------------------------
 def test_repeat_location_dates_do_not_wrap(executive) -> None:
     table = cb.repeats_view(executive, "PWDx", QUERY, as_of=AS_OF)["table"]
-    rows = table.children[1].children
+    rows = table_cells(table)[1:]
     assert rows
-    for row in rows:
-        cells = row.children
+    for cells in rows:
         first, last = cells[-2], cells[-1]
-        for cell in (first, last):
-            assert pd.Timestamp(cell.children).strftime("%Y-%m-%d") == cell.children
-            assert "text-nowrap" in getattr(cell, "className", "").split()
+        for _, attributes, text in (first, last):
+            assert pd.Timestamp(text).strftime("%Y-%m-%d") == text
+            assert "text-nowrap" in attributes.get("class", "").split()
         # the text columns may wrap
-        assert "text-nowrap" not in getattr(cells[3], "className", "")
+        assert "text-nowrap" not in cells[3][1].get("class", "")
 
 
 # -- 4. the department figures -----------------------------------------------------------------------
@@ -403,7 +403,7 @@ def test_the_requests_legend_and_table_name_departments(executive, cases) -> Non
     assert not set(names) & set(counts.index)  # no bare code
     total = sum(sum(t.y) for t in go.Figure(view["figure"]).data)
     assert total == len(cases)
-    headings = [text_of(th) for th in view["table"].children[0].children.children]
+    headings = table_rows(view["table"])[0]
     assert "Public Works Department (PWDx)" in headings and "PWDx" not in headings
     # the link keeps the codes
     filtered = rq.requests_view(

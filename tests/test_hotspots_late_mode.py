@@ -30,6 +30,7 @@ from dashboard.departments import load_names
 from dashboard.hotspots_emerging import HOT_CATEGORIES
 from dashboard.queries import ReadModel
 from dashboard.services import Services
+from tests.support.components import table_cells, table_rows
 
 POTHOLES = "Request for Pothole Repair"
 STREETLIGHTS = "Street Light Outages"
@@ -121,9 +122,8 @@ def _texts(node: Any) -> list[str]:
 
 
 def _table(view: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    head, body = view["table"].children
-    headings = ["".join(_texts(th)) for th in head.children.children]
-    return headings, [["".join(_texts(td)) for td in tr.children] for tr in body.children]
+    rows = table_rows(view["table"])
+    return rows[0], rows[1:]
 
 
 def _legend(view: dict[str, Any]) -> tuple[list[str], dict[str, list[str]]]:
@@ -184,9 +184,9 @@ def test_late_mode_legend_and_work_list_are_about_late_requests(boston, rows) ->
     # "Still open": of each cell's requests in the window, those open now (pandas, above).
     assert [_number(r[4]) for r in table] == [int(r.open) for r in expected]
     assert any(int(r.open) for r in expected) and any(not int(r.open) for r in expected)
-    head = view["table"].children[0].children.children
-    assert "open now" in head[4].title and "Overview's backlog" in head[4].title
-    assert not any(getattr(th, "title", None) for th in head[:4])
+    head = [attributes for _, attributes, _ in table_cells(view["table"])[0]]
+    assert "open now" in head[4]["title"] and "Overview's backlog" in head[4]["title"]
+    assert not any(th.get("title") for th in head[:4])
     # The review's complaint: a cell with fewer late requests above one with more, same bin.
     ranked = [(int(r.bin), int(r.late)) for r in expected]
     assert ranked == sorted(ranked, reverse=True)
@@ -408,11 +408,7 @@ def test_addresses_have_single_spaces_in_the_table_and_the_csv(boston, rows) -> 
     # The page shows the same text as the CSV.
     view = hotspot_view(services, REVIEWED)
     _, table = _table(view)
-    _, body = view["table"].children
-    shown = {
-        tr.children[-1].children.children: [li.children for li in tr.children[-4].children.children]
-        for tr in body.children
-    }
+    shown = {row[-1]: row[-4].split("\n") for row in table}
     assert len(shown) == len(table)
     for cell, items in shown.items():
         assert " | ".join(items) == by_hex[cell]

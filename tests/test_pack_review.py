@@ -23,7 +23,7 @@ from dashboard.sla import Tier
 from layouts import pack as ui
 from tests.conftest import make_settings
 from tests.support.browser import chromium_browser, serve_wsgi
-from tests.support.components import walk
+from tests.support.components import table_cells, walk
 from tests.support.signin import browser_sign_in, make_user
 
 AS_OF = pd.Timestamp("2026-01-01", tz="UTC")
@@ -193,9 +193,10 @@ def test_departments_in_the_link_choose_the_pages(services) -> None:
 
 def test_the_repeat_locations_table_has_row_and_column_headers(services) -> None:
     view = repeats_view(services, "PWDx", SEPTEMBER, as_of=AS_OF)
-    headers = [n for n in walk(view["table"]) if isinstance(n, html.Th)]
-    assert headers and all(h.scope in ("col", "row") for h in headers)
-    assert sum(h.scope == "row" for h in headers) == len(_rows(view["table"])) - 1
+    cells = table_cells(view["table"])
+    headers = [attributes for row in cells for tag, attributes, _ in row if tag == "th"]
+    assert headers and all(h["scope"] in ("col", "row") for h in headers)
+    assert sum(h["scope"] == "row" for h in headers) == len(cells) - 1
 
 
 @pytest.mark.browser

@@ -5,18 +5,17 @@ geopandas' spatial index, as loads do)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import h3
 import pytest
-from plotly.utils import PlotlyJSONEncoder
 from shapely.geometry import Point, shape
 
 from callbacks.public import map_view
 from dashboard.public import CELL_OUTSIDE_AREAS
 from dashboard.store import Store
 from geodata import boundaries
+from tests.support.components import table_rows
 from tests.support.public import public_data
 
 
@@ -47,13 +46,10 @@ def test_each_cell_is_named_by_the_area_its_centre_is_in(data) -> None:
 
 def test_the_table_and_the_hover_say_where_each_cell_is(data) -> None:
     figure, _, table = map_view(data, None, "90", "cell")
-    tree = json.loads(json.dumps(table, cls=PlotlyJSONEncoder))
-    rows = tree["props"]["children"][0]["props"]["children"]
-    head = [th["props"]["children"] for th in rows[0]["props"]["children"]["props"]["children"]]
-    assert head == ["H3 cell", "Requests", "Still open", "Area (neighborhood)"]
-    body = rows[1]["props"]["children"]
+    rows = table_rows(table)
+    assert rows[0] == ["H3 cell", "Requests", "Still open", "Area (neighborhood)"]
     frame = data.map_data(service_name=None, days=90, view="cell")["frame"]
-    shown = [[c["props"]["children"] for c in tr["props"]["children"]] for tr in body]
+    shown = rows[1:]
     assert [[r[0], r[3]] for r in shown] == frame[["name", "area"]].head(200).values.tolist()
     (trace,) = [t for t in figure["data"] if t.get("hovertemplate")]
     by_cell = dict(zip(frame["cell"], zip(frame["area"], frame["name"], strict=True), strict=True))

@@ -7,7 +7,6 @@ from datetime import date
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from dash import html
 
 from callbacks.requests import NO_DATA, filter_options, requests_view, state_from_controls
 from dashboard.app_factory import create_app
@@ -15,7 +14,7 @@ from dashboard.queries import CaseFilter, ReadModel
 from dashboard.urlstate import FilterState
 from layouts.requests import Ids, layout
 from tests.conftest import make_settings
-from tests.support.components import component_ids
+from tests.support.components import component_ids, table_cells, table_rows
 
 _ids = component_ids
 
@@ -130,13 +129,13 @@ def test_table_behind_the_chart(demo) -> None:
     model = ReadModel(settings.snapshot_dir)
     view = requests_view(model, FilterState(department=("PWDx",), period="month"))
     table = view["table"]
-    rows = table.children[1].children
+    cells = table_cells(table)[1:]
     counts = model.counts(CaseFilter(departments=("PWDx",)), by=("department",), period="month")
-    assert len(rows) == len(counts)
-    first = rows[0].children
-    assert isinstance(first[0], html.Th)
-    assert first[1].children == f"{int(counts['count'].iloc[0]):,}"
-    assert pd.Timestamp(first[0].children) == counts["period"].iloc[0]
+    assert len(cells) == len(counts)
+    first = cells[0]
+    assert first[0][:2] == ("th", {"scope": "row"})  # each period heads its row
+    assert first[1][2] == f"{int(counts['count'].iloc[0]):,}"
+    assert pd.Timestamp(first[0][2]) == counts["period"].iloc[0]
 
 
 # -- axis ticks, the data's range, wording ------------------------------------------------------------
@@ -159,8 +158,8 @@ def test_month_bars_are_labelled_with_their_month(demo) -> None:
     xaxis = go.Figure(view["figure"]).layout.xaxis
     assert list(xaxis.tickvals) == ["2011-08-01", "2011-09-01", "2011-10-01"]
     assert list(xaxis.ticktext) == ["Aug 2011", "Sep 2011", "Oct 2011"]
-    rows = view["table"].children[1].children
-    assert [r.children[0].children for r in rows] == list(xaxis.tickvals)
+    rows = table_rows(view["table"])[1:]
+    assert [r[0] for r in rows] == list(xaxis.tickvals)
 
 
 def test_few_requests_have_whole_number_ticks(demo) -> None:
@@ -227,11 +226,11 @@ def test_a_long_table_shows_the_latest_periods_and_says_so(demo) -> None:
     assert note.children == (
         f"The latest {TABLE_ROWS} of {len(per_day):,} days; the CSV download below has every one."
     )
-    rows = table.children[1].children
+    rows = table_rows(table)[1:]
     assert len(rows) == TABLE_ROWS < len(per_day)
     latest = per_day.iloc[-TABLE_ROWS:]
-    assert [r.children[0].children for r in rows] == [f"{d:%Y-%m-%d}" for d in latest.index]
-    totals = [sum(int(td.children.replace(",", "")) for td in r.children[1:]) for r in rows]
+    assert [r[0] for r in rows] == [f"{d:%Y-%m-%d}" for d in latest.index]
+    totals = [sum(int(td.replace(",", "")) for td in r[1:]) for r in rows]
     assert totals == latest.tolist()
     # a short table is whole, with no note
     week = requests_view(ReadModel(settings.snapshot_dir), FilterState(period="week"))["table"]
