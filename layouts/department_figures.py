@@ -260,8 +260,8 @@ def aging_histogram(frame: pd.DataFrame, *, as_of_label: str) -> go.Figure | dic
     return plain_figure(data, layout, template="plotly_white")
 
 
-def _view(geojson: dict[str, Any]) -> tuple[dict[str, float], float]:
-    """Centre and zoom that fit every feature (approximate Web Mercator fit for ~700x460 px)."""
+def _extent(geojson: dict[str, Any]) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) of every feature's coordinates; None for none."""
     xs: list[float] = []
     ys: list[float] = []
 
@@ -275,9 +275,26 @@ def _view(geojson: dict[str, Any]) -> tuple[dict[str, float], float]:
 
     for feature in geojson.get("features", []):
         walk((feature.get("geometry") or {}).get("coordinates", []))
-    if not xs:
+    return (min(xs), min(ys), max(xs), max(ys)) if xs else None
+
+
+def _fit_box(extent: tuple[float, float, float, float] | None) -> list[float] | None:
+    """``extent`` widened by 7.5% each side (the margin :func:`_view` leaves), for the browser
+    to fit the map to at its real width (``assets/map-fit.js``)."""
+    if extent is None:
+        return None
+    west, south, east, north = extent
+    dx, dy = (east - west) * 0.075, (north - south) * 0.075
+    return [west - dx, south - dy, east + dx, north + dy]
+
+
+def _view(
+    extent: tuple[float, float, float, float] | None,
+) -> tuple[dict[str, float], float]:
+    """Centre and zoom that fit ``extent`` (approximate Web Mercator fit for ~700x460 px)."""
+    if extent is None:
         return {"lon": 0.0, "lat": 0.0}, 1.0
-    west, east, south, north = min(xs), max(xs), min(ys), max(ys)
+    west, south, east, north = extent
     centre = {"lon": (west + east) / 2, "lat": (south + north) / 2}
     lon_span = max(east - west, 1e-4) * 1.15
     lat_span = max(north - south, 1e-4) * 1.15
@@ -321,7 +338,8 @@ def compliance_map(
     areas."""
     if not geojson.get("features"):
         return empty_figure(f"The boundary layer {layer!r} has no areas to draw.")
-    centre, zoom = _view(geojson)
+    extent = _extent(geojson)
+    centre, zoom = _view(extent)
     data: list[dict[str, Any]] = []
     for tier in MAP_TIERS:
         part = frame[frame["tier"] == str(tier)]
@@ -380,6 +398,9 @@ def compliance_map(
         )
     layout = {
         "map": {"style": "white-bg", "center": centre, "zoom": zoom},
+        # The box the browser fits the map to at its real width (assets/map-fit.js): the zoom
+        # above is for a desktop-wide map and cut off the city's edges on a phone.
+        "meta": {"fit": _fit_box(extent)},
         # A strip above the map for the tool bar: on a phone its icons covered the legend.
         "margin": {"l": 0, "r": 0, "t": MODEBAR_ROOM, "b": 0},
         "height": 480 + MODEBAR_ROOM,

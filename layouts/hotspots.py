@@ -555,6 +555,9 @@ def hotspot_map(
         "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
         "uirevision": uirevision,
         "height": MAP_HEIGHT,
+        # The box the browser fits the map to at its real width (assets/map-fit.js): the zoom
+        # above is for a desktop-wide map and cut off the city's edges on a phone.
+        "meta": {"fit": list(bounds)},
     }
     return {"data": data, "layout": layout}
 
