@@ -24,7 +24,7 @@ SHOWN = """(id) => {
   const gd = document.querySelector('#' + id + ' .js-plotly-plot');
   if (!gd || !gd._fullLayout || !gd._fullLayout.map || !gd.layout.meta) return null;
   const map = gd._fullLayout.map._subplot.map;
-  if (!map.loaded()) return null;
+  if (!map.loaded() || map.isMoving() || !gd.dataset.mapFit) return null;
   const b = map.getBounds();
   return {fit: gd.layout.meta.fit, zoom: map.getZoom(),
           bounds: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]};
@@ -42,7 +42,7 @@ def served(demo, reset_dash_registries):
 
 def _shown(page, id_: str) -> dict:
     page.wait_for_function(f"() => ({SHOWN})({id_!r}) !== null", timeout=30_000)
-    page.wait_for_timeout(1000)  # the fit's relayout drawn
+    page.wait_for_timeout(300)
     return page.evaluate(SHOWN, id_)
 
 

@@ -25,29 +25,58 @@
     if (!Array.isArray(box) || box.length !== 4 || !full || !full.map || !window.Plotly) {
       return;
     }
+    const subplot = full.map._subplot;
+    const map = subplot && subplot.map;
+    if (!map) {
+      return; // not drawn yet: plotly_afterplot comes again
+    }
+    if (!map.loaded()) {
+      // MapLibre still loading (plotly creates it asynchronously): a relayout now fails
+      // inside plotly ("reading 'layers'"); try again when the map is idle.
+      map.once('idle', function () {
+        schedule(gd);
+      });
+      return;
+    }
     const size = full._size;
     const domain = full.map.domain;
     const width = size.w * (domain.x[1] - domain.x[0]);
     const height = size.h * (domain.y[1] - domain.y[0]);
     const key = JSON.stringify(box) + '@' + Math.round(width) + 'x' + Math.round(height);
+    const layout = gd.layout;
     const done = gd.__stat311MapFit;
-    if (done && done.layout === gd.layout && done.key === key) {
+    if (done && done.layout === layout && done.key === key) {
       return; // fitted already (a new figure is a new layout object)
     }
-    gd.__stat311MapFit = { layout: gd.layout, key: key };
-    gd.dataset.mapFit = key; // for tests
+    gd.__stat311MapFit = { layout: layout, key: key };
     const west = box[0], south = box[1], east = box[2], north = box[3];
     const zoomX = Math.log2((width * 360) / (WORLD * Math.max(east - west, 1e-6)));
     const spanY = Math.max(mercator(north) - mercator(south), 1e-9);
     const zoomY = Math.log2((height * 2 * Math.PI) / (WORLD * spanY));
     const zoom = Math.round(Math.max(0, Math.min(zoomX, zoomY, 16) - 0.1) * 100) / 100;
     const centre = { lon: (west + east) / 2, lat: (south + north) / 2 };
-    const now = full.map.zoom;
     const at = full.map.center || {};
-    if (Math.abs(now - zoom) < 0.02 && at.lon === centre.lon && at.lat === centre.lat) {
+    if (Math.abs(full.map.zoom - zoom) < 0.02 && at.lon === centre.lon && at.lat === centre.lat) {
+      gd.dataset.mapFit = key; // for tests: the map shows the box
       return;
     }
-    window.Plotly.relayout(gd, { 'map.zoom': zoom, 'map.center': centre });
+    Promise.resolve(window.Plotly.relayout(gd, { 'map.zoom': zoom, 'map.center': centre }))
+      .then(function () {
+        if (gd.layout === layout) {
+          gd.dataset.mapFit = key;
+        }
+      })
+      .catch(function () {
+        gd.__stat311MapFit = null; // a new figure came meanwhile: its own afterplot refits
+      });
+  }
+
+  // Outside plotly's drawing: plotly_afterplot is emitted from inside it, and Dash may be
+  // giving the graph a new figure at the same moment.
+  function schedule(gd) {
+    window.setTimeout(function () {
+      fit(gd);
+    }, 0);
   }
 
   function watch(gd) {
@@ -56,9 +85,9 @@
     }
     gd.dataset.mapFitWatched = 'true';
     gd.on('plotly_afterplot', function () {
-      fit(gd);
+      schedule(gd);
     });
-    fit(gd);
+    schedule(gd);
   }
 
   let queued = false;
