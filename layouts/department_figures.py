@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.sla import TIER_STYLE, Tier
+from geodata.geojson import geojson_bbox
 from layouts.figures import (
     FOOT_LEGEND,
     STACK_SEPARATOR,
@@ -261,21 +262,13 @@ def aging_histogram(frame: pd.DataFrame, *, as_of_label: str) -> go.Figure | dic
 
 
 def _extent(geojson: dict[str, Any]) -> tuple[float, float, float, float] | None:
-    """(west, south, east, north) of every feature's coordinates; None for none."""
-    xs: list[float] = []
-    ys: list[float] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, list | tuple) and value and isinstance(value[0], int | float):
-            xs.append(float(value[0]))
-            ys.append(float(value[1]))
-        elif isinstance(value, list | tuple):
-            for v in value:
-                walk(v)
-
-    for feature in geojson.get("features", []):
-        walk((feature.get("geometry") or {}).get("coordinates", []))
-    return (min(xs), min(ys), max(xs), max(ys)) if xs else None
+    """(west, south, east, north) of every feature's coordinates; None for none. The
+    collection's own ``bbox`` when it has one (the area GeoJSON carries it), else walked."""
+    box = geojson.get("bbox") or geojson_bbox(geojson.get("features", []))
+    if not box or len(box) != 4:
+        return None
+    west, south, east, north = (float(v) for v in box)
+    return west, south, east, north
 
 
 def _fit_box(extent: tuple[float, float, float, float] | None) -> list[float] | None:

@@ -32,10 +32,14 @@
     }
     if (!map.loaded()) {
       // MapLibre still loading (plotly creates it asynchronously): a relayout now fails
-      // inside plotly ("reading 'layers'"); try again when the map is idle.
-      map.once('idle', function () {
-        schedule(gd);
-      });
+      // inside plotly ("reading 'layers'"); try again when the map is idle (one wait a map).
+      if (map.__stat311FitWaits !== true) {
+        map.__stat311FitWaits = true;
+        map.once('idle', function () {
+          map.__stat311FitWaits = false;
+          schedule(gd);
+        });
+      }
       return;
     }
     const size = full._size;
