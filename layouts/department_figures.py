@@ -297,6 +297,10 @@ def _view(
     return centre, max(0.0, min(zoom_x, zoom_y, 16.0))
 
 
+#: Height added under the department map for its legend (title and tiers: two lines on a
+#: desktop, up to five on a phone; plotly takes what it needs from the map's height).
+MAP_LEGEND_ROOM = 90
+
 #: The map's tiers, in legend order.
 MAP_TIERS = (Tier.ON_TARGET, Tier.CLOSE, Tier.PROBLEM, Tier.NOT_ENOUGH)
 
@@ -396,15 +400,14 @@ def compliance_map(
         "meta": {"fit": _fit_box(extent)},
         # A strip above the map for the tool bar: on a phone its icons covered the legend.
         "margin": {"l": 0, "r": 0, "t": MODEBAR_ROOM, "b": 0},
-        "height": 480 + MODEBAR_ROOM,
+        "height": 480 + MODEBAR_ROOM + MAP_LEGEND_ROOM,
         "showlegend": True,
+        # Below the map, never over it: drawn over the map's top left corner, the legend hid
+        # the city's northern areas on a phone (four long lines across a 390 px map).
         "legend": {
-            "title": {"text": "Tier (share of due cases on time)"},
-            "x": 0.01,
-            "y": 0.99,
-            "xanchor": "left",
-            "yanchor": "top",
-            "bgcolor": "rgba(255,255,255,0.85)",
+            **FOOT_LEGEND,
+            "title": {"text": "Tier (share of due cases on time)", "side": "top"},
+            "traceorder": "normal",
         },
     }
     return plain_figure(data, layout)

@@ -31,6 +31,21 @@ SHOWN = """(id) => {
 }"""
 
 
+#: The boxes of a map figure's legend and of the map MapLibre draws, the legend's entries and
+#: those whose text is wider than the figure (cut by its edge).
+LEGEND_AND_MAP = """(id) => {
+  const root = document.querySelector('#' + id);
+  const box = (el) => { const r = el.getBoundingClientRect();
+                        return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
+  const figure = box(root.querySelector('.main-svg'));
+  const texts = [...root.querySelectorAll('.legend .legendtext')];
+  const gd = root.querySelector('.js-plotly-plot');
+  return {legend: box(root.querySelector('.legend')), map: box(root.querySelector('.maplibregl-map')),
+          entries: texts.length, traces: gd.data.length,
+          cut: texts.filter((t) => box(t).right > figure.right + 0.5).map((t) => t.textContent)};
+}"""
+
+
 @pytest.fixture
 def served(demo, reset_dash_registries):
     settings, _ = demo
@@ -74,6 +89,13 @@ def test_the_staff_maps_show_their_whole_area(served, width: int) -> None:
             fit_w, fit_h = shown["fit"][2] - shown["fit"][0], shown["fit"][3] - shown["fit"][1]
             assert (east - west) < 3 * fit_w or (north - south) < 3 * fit_h, (path, shown)
             zooms[id_] = shown["zoom"]
+        # the department map's legend is under the map, whole, never over it (drawn over the
+        # map's top left corner, it hid the northern areas on a phone)
+        boxes = page.evaluate(LEGEND_AND_MAP, "department-map")
+        legend, drawn = boxes["legend"], boxes["map"]
+        assert legend["top"] >= drawn["bottom"] - 1, boxes
+        assert legend["left"] >= 0 and legend["right"] <= width, boxes
+        assert boxes["entries"] == boxes["traces"] >= 2 and boxes["cut"] == [], boxes
         if width < 576:
             # the server's desktop zoom, which cut the area off on a phone: the map zoomed out
             for id_, zoom in server_zooms(settings).items():
