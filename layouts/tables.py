@@ -3,7 +3,8 @@
 A table built of ``html.Tr``/``html.Td`` is a Dash component per cell, and the Dash renderer's
 work on each callback grows with the number of components on the page: on the department page
 a period's tables (the weekly series, the areas, the repeat locations, the ages; about 1,000
-cells) kept the browser busy for about five seconds after the server had answered. A table
+cells) kept Chromium's main thread busy for 3.1-9.1 s of long tasks per change of period after
+the server had answered (0.7-1.4 s as one component each). A table
 here is one :class:`dash.dcc.Markdown` holding the table's HTML, written by :func:`table_html`
 from escaped text only: every value goes through :func:`html.escape`, the markup (tags and
 attributes) is this module's own, and the whole table is one line, so Markdown reads it as one

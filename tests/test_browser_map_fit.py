@@ -10,9 +10,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.app_factory import create_app
-from tests.support.browser import chromium_browser, serve_wsgi
-from tests.support.signin import browser_sign_in, make_user
+from tests.support.browser import chromium_browser
+from tests.support.signin import A11Y_USER, browser_sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -46,15 +45,6 @@ LEGEND_AND_MAP = """(id) => {
 }"""
 
 
-@pytest.fixture
-def served(demo, reset_dash_registries):
-    settings, _ = demo
-    password = make_user(settings, "fit@team.test", role="executive")
-    app = create_app(settings)
-    with serve_wsgi(app.server) as url:
-        yield url, password, settings
-
-
 def _shown(page, id_: str) -> dict:
     page.wait_for_function(f"() => ({SHOWN})({id_!r}) !== null", timeout=30_000)
     page.wait_for_timeout(300)
@@ -73,11 +63,11 @@ def _holds(bounds: list[float], box: list[float]) -> bool:
 
 
 @pytest.mark.parametrize("width", [390, 1366])
-def test_the_staff_maps_show_their_whole_area(served, width: int) -> None:
-    url, password, settings = served
+def test_the_staff_maps_show_their_whole_area(demo, served_demo, width: int) -> None:
+    (settings, _), (url, password) = demo, served_demo
     with chromium_browser() as browser:
         page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
-        browser_sign_in(page, url, "fit@team.test", password)
+        browser_sign_in(page, url, A11Y_USER, password)
         zooms = {}
         for path, id_ in ((HOTSPOTS, "hotspots-map"), (DEPARTMENT, "department-map")):
             page.goto(url + path)
