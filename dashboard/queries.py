@@ -79,6 +79,18 @@ class Question:
     before: Sequence[Any] = ()
     after: Sequence[Any] = ()
     open_at: datetime | None = None
+    #: Answer as columns of values (``{name: [values]}``, from ``fetchall``) instead of a
+    #: DataFrame: for a small answer read by plain Python. The Overview's seven questions
+    #: took 63.8 ms as frames and 55.8 ms as rows at 1M cases (a script; building a frame
+    #: holds the GIL, so the questions asked at the same time wait for each other).
+    columns: bool = False
+
+
+def _as_columns(result: duckdb.DuckDBPyConnection) -> dict[str, list[Any]]:
+    """A query's result as ``{column: [values]}`` (every column, even with no rows)."""
+    rows = result.fetchall()
+    names = [d[0] for d in result.description]
+    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
 
 
 class ReadModel:
@@ -243,6 +255,14 @@ class ReadModel:
     def _query(self, sql: str, params: Sequence[Any]) -> pd.DataFrame:
         return self._answer("q", sql, params, lambda result: result.df())
 
+    def _column_values(self, sql: str, params: Sequence[Any]) -> dict[str, list[Any]]:
+        """:meth:`_query`'s answer as columns of values (see :attr:`Question.columns`)."""
+        return self._answer("c", sql, params, _as_columns)
+
+    def _ask(self, question: Question, sql: str, params: Sequence[Any]) -> Any:
+        """A prepared question's answer, as a frame or as columns of values."""
+        return (self._column_values if question.columns else self._query)(sql, params)
+
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """:meth:`_query` for a small answer wanted as plain rows: no DataFrame is built (for
         a few dozen rows, building one cost more than the query's own grouping)."""
@@ -293,19 +313,20 @@ class ReadModel:
         question = Question(template, flt=flt, before=before, after=after, open_at=open_at)
         return self._query(*self._prepare(question))
 
-    def select_all(self, questions: Sequence[Question]) -> list[pd.DataFrame]:
+    def select_all(self, questions: Sequence[Question]) -> list[Any]:
         """:meth:`select` for each question, answered at the same time (each on its own cursor,
-        at most :data:`CONCURRENT_QUESTIONS` at once); the frames in the questions' order. The
+        at most :data:`CONCURRENT_QUESTIONS` at once); the frames in the questions' order (or
+        columns of values, for a question that asks for them: :attr:`Question.columns`). The
         first error raised by any of them is raised.
 
         The SQL of every question, with the caller's scope in it, is written here, in the
         caller's thread: the pool's threads only run it. (The scope comes from the web request,
         which a pool thread does not have: asked there, it said "no restriction".)"""
-        prepared = [self._prepare(q) for q in questions]
+        prepared = [(q, *self._prepare(q)) for q in questions]
         if len(prepared) < 2:
-            return [self._query(sql, params) for sql, params in prepared]
+            return [self._ask(*p) for p in prepared]
         pool = self._executor()
-        futures = [pool.submit(self._query, sql, params) for sql, params in prepared]
+        futures = [pool.submit(self._ask, *p) for p in prepared]
         return [f.result() for f in futures]
 
     def _prepare(self, question: Question) -> tuple[str, list[Any]]:
@@ -644,19 +665,19 @@ class _Focused(ReadModel):
         )
         return _FOCUS, [], " AND ".join(clauses) or "TRUE", params
 
-    def select_all(self, questions: Sequence[Question]) -> list[pd.DataFrame]:
+    def select_all(self, questions: Sequence[Question]) -> list[Any]:
         """At the same time, as :meth:`ReadModel.select_all` does: the first question in this
         thread, the others on the read model's threads, each on a cursor of its own over the
         same focused cases. (Questions about a few thousand cases in memory left the second
         core partly idle: the hot-spot page's took 37 ms at once against 43-50 ms one after
         another on a 1M store; docs/BENCHMARKS-HISTORY.md.)"""
-        prepared = [self._prepare(q) for q in questions]
+        prepared = [(q, *self._prepare(q)) for q in questions]
         if len(prepared) < 2:
-            return [self._query(sql, params) for sql, params in prepared]
+            return [self._ask(*p) for p in prepared]
         pool = self._parent._executor()
-        futures = [pool.submit(self._query, sql, params) for sql, params in prepared[1:]]
+        futures = [pool.submit(self._ask, *p) for p in prepared[1:]]
         try:
-            first = self._query(*prepared[0])
+            first = self._ask(*prepared[0])
         finally:
             wait(futures)  # none outlives this focus's cursors, whatever the first did
         return [first, *(f.result() for f in futures)]

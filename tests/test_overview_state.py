@@ -237,6 +237,50 @@ def test_weeks_without_due_cases_are_gaps_and_every_week_is_there(services) -> N
     assert merged.loc[merged["due"] == 0, "compliance"].isna().all()
 
 
+def _every_week_in_pandas(weeks, *, end, start=None, min_count=1, first_day=None):
+    """``every_week`` restated with a pandas reindex (as it was first written)."""
+    if weeks.empty and start is None:
+        return weeks
+    last = pd.Timestamp(periods.week_start(end))
+    weeks = weeks.assign(week=pd.to_datetime(weeks["week"]))
+    first = weeks["week"].min() if start is None else pd.Timestamp(start)
+    stop = last if weeks.empty else max(last, weeks["week"].max())
+    index = pd.date_range(first, stop, freq="7D", name="week")
+    frame = weeks.set_index("week").reindex(index).reset_index()
+    for name in ("due", "on_time", "volume"):
+        frame[name] = frame[name].fillna(0).astype("int64")
+    frame["compliance"] = (frame["on_time"] / frame["due"]).where(frame["due"] >= max(1, min_count))
+    frame["through"] = (frame["week"] + pd.Timedelta(days=6)).clip(upper=pd.Timestamp(end))
+    if first_day is not None:
+        sunday = frame["week"] + pd.Timedelta(days=6)
+        frame = frame[sunday >= pd.Timestamp(first_day)].reset_index(drop=True)
+    return frame[[*weeks.columns, "through"]]
+
+
+@pytest.mark.parametrize("gaps", [False, True])
+@pytest.mark.parametrize("start", [None, "2011-04-04", "2011-06-13"])
+@pytest.mark.parametrize("min_count", [1, 25])
+@pytest.mark.parametrize("first_day", [None, date(2011, 5, 4)])
+def test_every_week_is_a_pandas_reindex_of_the_weeks(services, gaps, start, min_count, first_day):
+    """``every_week`` (built as arrays) gives the frame a pandas reindex gives: the same
+    weeks, counts, gaps, ``through`` and dtypes, from the demo's weekly series (with every
+    other week taken out when ``gaps``) and a week the period ends in partway."""
+    raw = weekly(services.sla, start=date(2011, 5, 2), end=date(2011, 9, 21), as_of=AS_OF)
+    if gaps:
+        raw = raw.iloc[::2].reset_index(drop=True)
+    assert len(raw) > 5
+    start = None if start is None else pd.Timestamp(start)
+    gaps_seen = 0
+    for end in (date(2011, 9, 21), date(2011, 12, 4)):
+        got = every_week(raw, end=end, start=start, min_count=min_count, first_day=first_day)
+        want = _every_week_in_pandas(
+            raw, end=end, start=start, min_count=min_count, first_day=first_day
+        )
+        pd.testing.assert_frame_equal(got, want)
+        gaps_seen += int(got["compliance"].isna().sum())
+    assert gaps_seen > 0  # weeks without compliance were made (at least after the data)
+
+
 def test_every_week_inserts_missing_weeks_as_gaps() -> None:
     weeks = pd.DataFrame(
         {

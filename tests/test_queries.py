@@ -399,3 +399,31 @@ def test_select_all_answers_each_question_as_select_does(model, raw) -> None:
         one, two = f.select_all(questions[:2])  # one after another on the focus's cursor
         pd.testing.assert_frame_equal(one, got[0])
         pd.testing.assert_frame_equal(two, got[1])
+
+
+def test_questions_answered_as_columns_are_the_frames_values(model) -> None:
+    """``Question(columns=True)``: the same answer as the frame, as ``{column: [values]}``
+    (every column, also with no rows), from the snapshot and from a focus."""
+    from dashboard.queries import Question
+
+    by_status = (
+        "SELECT status, department, count(*) AS n, min(requested_local) AS first "
+        "FROM {cases} WHERE {where} AND status <> ? GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    flt = CaseFilter(start=date(2011, 7, 1), end=date(2011, 9, 30))
+    questions = [
+        Question(by_status, flt=flt, after=["none"]),
+        Question(by_status, flt=flt, after=["none"], columns=True),
+        Question(by_status.replace("<>", "="), flt=flt, after=["none"], columns=True),
+    ]
+    for reader in (model, None):
+        if reader is None:
+            with model.focus(flt, ["status", "department"]) as focused:
+                frame, columns, empty = focused.select_all(questions)
+        else:
+            frame, columns, empty = reader.select_all(questions)
+        assert len(frame) > 3
+        assert list(columns) == list(frame.columns) == list(empty)
+        for name in frame.columns:
+            assert columns[name] == frame[name].tolist(), name
+        assert all(values == [] for values in empty.values())

@@ -484,3 +484,58 @@ def test_both_reports_in_one_round_are_the_two_reports(demo, expected_cases, typ
         assert sorted(frame.index) == sorted(want.index)
         for name in ("due", "on_time", "volume", "open_backlog", "overdue_open"):
             assert frame[name].to_dict() == want[name].to_dict(), (key, name)
+
+
+@pytest.mark.parametrize("types", ["department_type", "type"])
+@pytest.mark.parametrize("department", [None, "PWDx"])
+def test_the_comparison_plan_is_the_reports_without_backlog(
+    demo, expected_cases, types, department
+):
+    """``comparison_plan`` (what the Overview compares a period with): two questions in one
+    round, and each report is :meth:`department_reports_plan`'s restricted to
+    ``COMPARISON_COLUMNS`` (no volume in the types report), for the groups with anything due
+    or opened; its due and on-time counts are pandas'."""
+    from dashboard.queries import CaseFilter
+    from dashboard.sla import COMPARISON_COLUMNS
+
+    settings, _ = demo
+    model = ReadModel(settings.snapshot_dir)
+    counted = CountedRounds(model)
+    engine = SlaEngine(counted, load_policy(None), TZ)
+    flt = CaseFilter(departments=(department,)) if department else None
+    start, end = date(2011, 8, 1), date(2011, 8, 31)
+    by_department, by_types = engine.comparison_plan(
+        start=start, end=end, flt=flt, as_of=AS_OF, types=types
+    ).run(counted)
+    assert counted.rounds == [2]
+    full_department, full_types = (
+        SlaEngine(model, load_policy(None), TZ)
+        .department_reports_plan(start=start, end=end, flt=flt, as_of=AS_OF, types=types)
+        .run(model)
+    )
+    names = ["department"] if types == "department_type" else []
+    type_columns = [*names, *(c for c in COMPARISON_COLUMNS if c != "volume")]
+    assert list(by_department.columns) == list(COMPARISON_COLUMNS)
+    assert list(by_types.columns) == type_columns
+    for got, full, columns, has_volume in (
+        (by_department, full_department, list(COMPARISON_COLUMNS), True),
+        (by_types, full_types, type_columns, False),
+    ):
+        # (Ordered as tier_order orders them; ties on due are ordered by volume, which the
+        # types report does not have: compared in the order of their names.)
+        keys = [*names, "group"] if not has_volume else ["group"]
+        active = (full["due"] > 0) | (full["volume"] > 0) if has_volume else full["due"] > 0
+        want = full.loc[active, columns].sort_values(keys).reset_index(drop=True)
+        shown = got[(got["due"] > 0) | (got["volume"] > 0)] if has_volume else got[got["due"] > 0]
+        assert len(want) > 0
+        pd.testing.assert_frame_equal(shown.sort_values(keys).reset_index(drop=True), want)
+        # A group present only through its open cases is "Not enough data" in both.
+        assert set(got.loc[got.index.difference(shown.index), "tier"]) <= {"Not enough data"}
+    cases = expected_cases[expected_cases["department"] != ""]
+    if department:
+        cases = cases[cases["department"] == department]
+    expected = _expected_report(cases, start, end, "department")
+    expected = expected[expected["due"] > 0]
+    got = by_department.set_index("group")
+    for name in ("due", "on_time", "volume"):
+        assert got.loc[expected.index, name].to_dict() == expected[name].to_dict(), name
