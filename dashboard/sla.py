@@ -514,7 +514,7 @@ GROUP BY department
 COMPARISON_COLUMNS = ("group", "due", "on_time", "compliance", "target", "tier", "volume")
 
 
-def _as_lists(answer: pd.DataFrame | Mapping[str, list[Any]]) -> Mapping[str, list[Any]]:
+def answer_columns(answer: pd.DataFrame | Mapping[str, list[Any]]) -> Mapping[str, list[Any]]:
     """An answer as columns of values (see ``dashboard.queries.Question.columns``)."""
     if isinstance(answer, Mapping):
         return answer
@@ -529,7 +529,7 @@ def _split_sets(
     (``grp``; and ``dept`` in the ``compliance`` answer), and by ``types``:
     ``department_type`` (``grp`` the type, ``dept``) or ``type`` (``grp``; and in the
     ``compliance`` answer ``dept``, the department most of the type's cases belong to)."""
-    columns = _as_lists(frame)
+    columns = answer_columns(frame)
     whole = [w == 1 for w in columns["whole"]]
     values = [c for c in columns if c not in ("dept", "svc", "whole", "dept_mode")]
 
@@ -820,7 +820,7 @@ class SlaEngine:
         def finish(answers: Sequence[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
             counts, volume = answers
             c_dept, c_type = _split_sets(counts, types=types, compliance=True)
-            v_dept = _as_lists(volume)
+            v_dept = answer_columns(volume)
             return (
                 self._report_from(
                     [c_dept, v_dept],
@@ -910,7 +910,7 @@ def _rows_by_group(
     measured by a script)."""
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for frame in frames:
-        columns = _as_lists(frame)
+        columns = answer_columns(frame)
         keys = list(zip(*(columns[k] for k in merge_on), strict=True))
         for i, key in enumerate(keys):
             if any(_missing(k) for k in key):
@@ -1066,7 +1066,7 @@ def _weekly_from(answers: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """:func:`weekly`'s frame from its two answers (due and on time; volume): one row per week
     in either, in order. A few dozen weeks: joined over plain values (a pandas outer merge,
     its fills and sort took 3.0 ms of the Overview's callback at 1M cases)."""
-    due, volume = _as_lists(answers[0]), _as_lists(answers[1])
+    due, volume = answer_columns(answers[0]), answer_columns(answers[1])
     counts: dict[Any, list[int]] = {}
     for week, d, on_time in zip(due["week"], due["due"], due["on_time"], strict=True):
         counts[week] = [_count(d), _count(on_time), 0]
