@@ -726,9 +726,10 @@ class SlaEngine:
     ) -> Plan:
         """:meth:`report` ``by="department"`` and ``by=types`` (``department_type`` or
         ``type``) for the same period, as one :class:`Plan` whose result is the pair: three
-        questions, each answering both as two grouping sets (the Overview asks both for two
-        periods: 12 questions before, 6 now; the department page 6 before, 3 now). Each
-        report is what :meth:`report` returns."""
+        questions, each answering both as two grouping sets (the department page asked 6
+        questions for them before, 3 now; the Overview asks these for its period and
+        :meth:`comparison_plan` for the previous one). Each report is what :meth:`report`
+        returns."""
         if types not in ("department_type", "type"):
             raise ConfigError("types must be department_type or type")
         sets = _SETS[types]
@@ -764,7 +765,7 @@ class SlaEngine:
             ),
         ]
 
-        def finish(answers: Sequence[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        def finish(answers: Sequence[Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
             compliance, backlog, volume = answers
             c_dept, c_type = _split_sets(compliance, types=types, compliance=True)
             b_dept, b_type = _split_sets(backlog, types=types, compliance=False)
@@ -817,7 +818,7 @@ class SlaEngine:
             ),
         ]
 
-        def finish(answers: Sequence[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        def finish(answers: Sequence[Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
             counts, volume = answers
             c_dept, c_type = _split_sets(counts, types=types, compliance=True)
             v_dept = answer_columns(volume)
@@ -1062,7 +1063,7 @@ def weekly_plan(
     return Plan(questions, _weekly_from)
 
 
-def _weekly_from(answers: Sequence[pd.DataFrame]) -> pd.DataFrame:
+def _weekly_from(answers: Sequence[Any]) -> pd.DataFrame:
     """:func:`weekly`'s frame from its two answers (due and on time; volume): one row per week
     in either, in order. A few dozen weeks: joined over plain values (a pandas outer merge,
     its fills and sort took 3.0 ms of the Overview's callback at 1M cases)."""
