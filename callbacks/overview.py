@@ -232,8 +232,9 @@ def overview_model(
     compared = not before_the_data(previous, first_day)
     # The four reports and the weekly series in one round of 7 small questions: each
     # period's reports by department and by (department, type) answered together as two
-    # grouping sets (the previous period's without its backlog and days to close). Each (department, type) line is the type as its department's page judges
-    # it, so the list for all departments is the union of the departments' lists.
+    # grouping sets (the previous period's without its backlog and days to close). Each
+    # (department, type) line is the type as its department's page judges it, so the list
+    # for all departments is the union of the departments' lists.
     (now, types_now), (before, types_before), weekly_rows = run_plans(
         services.read_model,
         [

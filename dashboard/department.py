@@ -374,8 +374,8 @@ def _weekly_frame(
     data_first = catalogue(services.read_model)["min_date"]
     if data_first is not None and data_first > first:
         first = week_start(data_first)
-    # Weeks in microseconds, whatever the answers hold (merges on the week gave the finer of
-    # the grid's seconds and the due answer's microseconds, or seconds when it was empty).
+    # Weeks in microseconds, whatever the answers hold (the unit the frame has had since it
+    # was made by merges on the week); looked up in the answers as dates.
     weeks = pd.date_range(first, scope.period.end, freq="7D").astype("datetime64[us]")
     week_days = weeks.to_numpy().astype("datetime64[D]").tolist()  # as datetime.date
     # The answers' counts looked up per (type, week), types as given, then weeks (pandas
