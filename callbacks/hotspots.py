@@ -454,7 +454,7 @@ def hotspot_view(services: Services, params: hs.HotspotParams) -> dict[str, Any]
     # A cell can be hot for its neighbours' requests alone; with none of its own (in the late
     # and share modes: no late request of its own) there is nothing to act on there: on the map
     # and in the downloads, not in the work list.
-    hot = result.work_list()
+    hot = result.work_list(every_hot)
     without = len(every_hot) - len(hot)
     noun = result.measure.noun
     table_note = (

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import duckdb
@@ -448,3 +448,70 @@ def test_the_trend_column_follows_the_measure(boston, rows, mode: str) -> None:
     headings, _ = _table(hotspot_view(services, params))
     weekly = "weekly requests" if mode == "count" else "weekly late requests"
     assert f"Trend ({weekly})" in headings
+
+
+@pytest.mark.parametrize("mode", ["late", "count"])
+def test_the_weekly_question_gives_every_cells_trend(boston, rows, mode: str) -> None:
+    """The trends' one question (weekly counts of every located cell, asked beside the cell
+    counts) gives, for any sorted list of cells, the Mann–Kendall z and p of each cell's weekly
+    series counted in plain pandas: cells with many cases, cells with none, and cells picked
+    out of the middle of the answer."""
+    from tests.test_stats_review import _mann_kendall
+
+    _, services = boston
+    params = REVIEWED.with_(mode=mode)
+    as_of = pd.Timestamp.now(tz="UTC")  # the fixture's late flags are as of now
+    question, weeks = hs._trend_question(
+        params.to_filter(),
+        8,
+        params.start,
+        params.end,
+        late_as_of=as_of if mode == "late" else None,
+    )
+    assert question is not None and weeks == 8
+    (answer,) = services.read_model.select_all([question])
+    asked = _asked(rows, params)
+    if mode == "late":
+        asked = asked[asked["late"]]
+    first = pd.Timestamp(params.end) + pd.Timedelta(days=1 - 7 * weeks)
+    step = (asked["requested_local"].dt.normalize() - first).dt.days // 7
+    asked = asked.assign(step=step)[(step >= 0) & (step < weeks)]
+    counts = asked.groupby(["cell", "step"]).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=range(weeks), fill_value=0)
+    busy = counts.index.to_numpy(np.int64)
+    assert len(busy) >= 20
+    # Every other cell with cases, and two cells with none.
+    cells = np.sort(np.r_[busy[::2], 0, np.iinfo(np.int64).max])
+    got = hs._trends_from(answer, cells, weeks)
+    assert got["h3"].tolist() == cells.tolist()
+    varying = 0
+    for h3, z_got, p_got in zip(got["h3"], got["trend_z"], got["trend_p"], strict=True):
+        series = counts.loc[h3].to_numpy(float) if h3 in counts.index else np.zeros(weeks)
+        z, p = _mann_kendall(series)
+        assert z_got == pytest.approx(z, abs=1e-9) and p_got == pytest.approx(p), h3
+        varying += z != 0
+    assert varying >= 3
+
+
+@pytest.mark.parametrize("days", [1, 20, 27])
+def test_fewer_than_four_weeks_are_too_short_for_a_trend(boston, days: int) -> None:
+    """A window shorter than four whole weeks gives no trend test: every hot cell's trend says
+    it is too short to tell; from four weeks on the cells are tested."""
+    settings, services = boston
+
+    def hot(length: int) -> pd.DataFrame:
+        params = hs.HotspotParams(
+            type=REVIEWED.type,
+            start=REVIEWED.end - timedelta(days=length - 1),
+            end=REVIEWED.end,
+            resolution=8,
+        )
+        cells = hs.analyse(services.read_model, params, database_url=settings.database_url).cells
+        return cells[cells["bin"] > 0]
+
+    short = hot(days)
+    if days > 1:  # one day's cases are too few to test at all
+        assert len(short) > 0
+    assert set(short["trend"]) <= {"too short to tell"}
+    four = hot(28)
+    assert len(four) > 0 and "too short to tell" not in set(four["trend"])
