@@ -774,6 +774,13 @@ HEADING_TITLES: dict[str, str] = {
 }
 
 
+#: The columns of the cells' frame that the work list reads.
+_WORK_LIST_COLUMNS = (
+    "category", "bin", "late", "judged", "share_smoothed", "count", "open", "addresses",
+    "trend", "area", "z", "q", "cell",
+)  # fmt: skip
+
+
 def ranked_table(rows: pd.DataFrame, *, mode: str, limit: int = TABLE_ROWS) -> Any:
     """The planner's work list, in the order given (``HotspotResult.work_list``: surest first,
     then the most of the measure the map analyses). The measure's column comes first after the
@@ -794,7 +801,8 @@ def ranked_table(rows: pd.DataFrame, *, mode: str, limit: int = TABLE_ROWS) -> A
     )
     head += [trend, "Area", "Most requested addresses", "z", "q", "H3 cell"]
     body = []
-    for rank, row in enumerate(rows.head(limit).to_dict("records"), start=1):
+    shown = [c for c in _WORK_LIST_COLUMNS if c in rows]  # only these: the rest cost to convert
+    for rank, row in enumerate(rows.head(limit)[shown].to_dict("records"), start=1):
         if emerging:
             colour = CATEGORY_COLOURS.get(row["category"], CATEGORY_COLOURS[NO_PATTERN])
             line = CATEGORY_OUTLINES.get(row["category"], NEUTRAL_OUTLINE)
