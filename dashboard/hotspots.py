@@ -1073,13 +1073,15 @@ def _trends_from(answer: pd.DataFrame | None, cells: np.ndarray, weeks: int | No
     if weeks < 4 or answer is None:
         out["trend"] = "too short to tell"
         return out
-    series = np.zeros((cells.size, weeks))
-    h3 = np.asarray(answer["h3"], dtype=np.int64)
-    if h3.size:
-        pos = np.minimum(np.searchsorted(cells, h3), cells.size - 1)
-        steps = np.asarray(answer["step"], dtype=np.int64)
-        ok = (cells[pos] == h3) & (steps >= 0) & (steps < weeks)
-        np.add.at(series, (pos[ok], steps[ok]), np.asarray(answer["n"], np.float64)[ok])
+    h3 = answer["h3"].to_numpy(np.int64)
+    pos = np.minimum(np.searchsorted(cells, h3), cells.size - 1)
+    steps = answer["step"].to_numpy(np.int64)
+    ok = (cells[pos] == h3) & (steps >= 0) & (steps < weeks)
+    series = np.bincount(
+        pos[ok] * weeks + steps[ok],
+        weights=answer["n"].to_numpy(np.float64)[ok],
+        minlength=cells.size * weeks,
+    ).reshape(cells.size, weeks)
     _, z, p = mann_kendall(series)
     out["trend_z"], out["trend_p"] = z, p
     out["trend"] = trend_words(z, p)
