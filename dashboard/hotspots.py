@@ -1037,7 +1037,7 @@ def _trend_question(
     Every cell, not the hot ones: it is then asked beside the counts, before the analysis says
     which cells are hot, on the other core instead of after them (asked after them, for the
     ~1,000 hot cells' cases only, the hot-spot analysis took 7 ms longer in the count mode and
-    15 ms in the late mode at 1M cases: a paired script, docs/BENCHMARKS.md)."""
+    15 ms in the late mode at 1M cases: a paired script, docs/BENCHMARKS-HISTORY.md)."""
     if start is None or end is None:
         return None, None
     weeks = ((end - start).days + 1) // 7
@@ -1180,17 +1180,14 @@ def _analyse(
         *within_data(read_model, params.start, params.end),
         late_as_of=as_of if params.mode in ("late", "share") else None,
     )
-    every_address, *count_frames, weekly = cases.select_all(
+    every_address, count_frame, totals, *weekly = cases.select_all(
         [
             _address_question(flt, resolution),
             *_count_questions(cases, flt, resolution, area.layer, as_of),
             *([trend_question] if trend_question is not None else []),
         ]
     )
-    if trend_question is None:
-        count_frames.append(weekly)
-        weekly = None
-    counts, located, unlocated, duplicates = _counted(*count_frames)
+    counts, located, unlocated, duplicates = _counted(count_frame, totals)
     pos = grid.index_of(counts["h3"].to_numpy(np.int64)) if not counts.empty else np.zeros(0, int)
     inside = pos >= 0
     outside = int(counts.loc[~inside, "count"].sum()) if not counts.empty else 0
@@ -1245,7 +1242,7 @@ def _analyse(
         every_address["h3"],
         [a.split(" | ")[0] for a in _listed(every_address["addresses"])],
     )
-    trends = _trends_from(weekly, np.sort(hot_cells).astype(np.int64), weeks)
+    trends = _trends_from(weekly[0] if weekly else None, np.sort(hot_cells), weeks)
     cols["trend"] = _by_cell(grid, trends["h3"], trends["trend"])
     cells = pd.DataFrame(cols)
     result = HotspotResult(

@@ -767,10 +767,26 @@ def category_legend_rows(cells: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 STILL_OPEN = "Still open"
-# What a heading counts, where two pages could read as counting the same thing.
+TREND_REQUESTS = "Trend (weekly requests)"
+TREND_LATE = "Trend (weekly late requests)"
+# What a heading counts, where two pages could read as counting the same thing, and the
+# statistics' columns in words (a planner hovering "z" or "q" is told what they are).
 HEADING_TITLES: dict[str, str] = {
     STILL_OPEN: "Of the cell's requests in this window, those open now (at the store's last "
     "load). The Overview's backlog counts every request open at the end of its period.",
+    "z": "Gi* z-score: how far the cell's neighbourhood is above (positive) or below "
+    "(negative) the citywide average, in standard deviations. Larger means a stronger hot "
+    "spot.",
+    "q": "How likely a result this strong is by chance alone, adjusted for the many cells "
+    "tested at once (false-discovery-rate q-value). Below 0.01 is 99% confidence, below 0.05 "
+    "is 95%, below 0.10 is 90%.",
+    "H3 cell": "The hexagon's id in Uber's H3 grid: the same id is in the downloads and in "
+    "any GIS tool that reads H3.",
+    TREND_REQUESTS: "Whether the cell's weekly requests rise or fall over the window "
+    "(Mann–Kendall test at 95% confidence); fewer than four whole weeks are too short to tell.",
+    TREND_LATE: "Whether the cell's weekly late requests rise or fall over the window, by the "
+    "week they were requested (Mann–Kendall test at 95% confidence); fewer than four whole "
+    "weeks are too short to tell.",
 }
 
 
@@ -796,9 +812,7 @@ def ranked_table(rows: pd.DataFrame, *, mode: str, limit: int = TABLE_ROWS) -> A
         head += ["Share late (smoothed)", "Late of due", "Requests", STILL_OPEN]
     else:
         head += ["Requests", STILL_OPEN]
-    trend = (
-        "Trend (weekly late requests)" if mode in ("late", "share") else "Trend (weekly requests)"
-    )
+    trend = TREND_LATE if mode in ("late", "share") else TREND_REQUESTS
     head += [trend, "Area", "Most requested addresses", "z", "q", "H3 cell"]
     body = []
     shown = [c for c in _WORK_LIST_COLUMNS if c in rows]  # only these: the rest cost to convert

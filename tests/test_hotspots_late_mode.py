@@ -187,6 +187,12 @@ def test_late_mode_legend_and_work_list_are_about_late_requests(boston, rows) ->
     head = [attributes for _, attributes, _ in table_cells(view["table"])[0]]
     assert "open now" in head[4]["title"] and "Overview's backlog" in head[4]["title"]
     assert not any(th.get("title") for th in head[:4])
+    # The statistics' columns say in words what they are.
+    titles = {text: a.get("title", "") for _, a, text in table_cells(view["table"])[0]}
+    assert "standard deviations" in titles["z"] and "99% confidence" in titles["q"]
+    assert "late requests" in titles["Trend (weekly late requests)"]
+    assert "too short to tell" in titles["Trend (weekly late requests)"]
+    assert "H3" in titles["H3 cell"] and not titles["Most requested addresses"]
     # The review's complaint: a cell with fewer late requests above one with more, same bin.
     ranked = [(int(r.bin), int(r.late)) for r in expected]
     assert ranked == sorted(ranked, reverse=True)
