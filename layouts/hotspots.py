@@ -399,7 +399,10 @@ def layout(**query: Any) -> html.Div:
             html.P(id=Ids.TABLE_NOTE, className="small text-muted mb-1"),
             html.Div(id=Ids.TABLE, className="table-responsive small"),
             html.Details(
-                [html.Summary("How hot spots are found"), html.Div(METHOD, className="small")],
+                [
+                    html.Summary("How hot spots are found"),
+                    html.Div([*METHOD, work_list_help()], className="small"),
+                ],
                 className="mt-4 mb-5",
             ),
         ]
@@ -788,6 +791,25 @@ HEADING_TITLES: dict[str, str] = {
     "week they were requested (Mann–Kendall test at 95% confidence); fewer than four whole "
     "weeks are too short to tell.",
 }
+
+
+def work_list_help() -> html.Div:
+    """The work list's statistics headings explained in text, for readers who cannot hover
+    over a heading to see its title (keyboard and touch): the same words as the titles."""
+    explained = ("z", "q", TREND_REQUESTS, TREND_LATE, "H3 cell")
+    return html.Div(
+        [
+            html.Strong("Reading the work list."),
+            html.Dl(
+                [
+                    part
+                    for heading in explained
+                    for part in (html.Dt(heading), html.Dd(HEADING_TITLES[heading]))
+                ],
+                className="mb-0",
+            ),
+        ]
+    )
 
 
 #: The columns of the cells' frame that the work list reads.

@@ -521,3 +521,26 @@ def test_fewer_than_four_weeks_are_too_short_for_a_trend(boston, days: int) -> N
     assert set(short["trend"]) <= {"too short to tell"}
     four = hot(28)
     assert len(four) > 0 and "too short to tell" not in set(four["trend"])
+
+
+def test_the_method_section_explains_the_headings_without_hovering(reset_dash_registries) -> None:
+    """What the work list's statistics headings mean is in the page's text too (the "How hot
+    spots are found" section), word for word as their titles: a keyboard or touch user cannot
+    hover over a heading."""
+    from layouts.hotspots import HEADING_TITLES, layout
+
+    def find(node: Any, kind: str) -> list[Any]:
+        found = [node] if type(node).__name__ == kind else []
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, list) else [children]:
+            if child is not None and not isinstance(child, str | int | float):
+                found += find(child, kind)
+        return found
+
+    (details,) = [d for d in find(layout(), "Details") if "How hot spots" in _texts(d)[0]]
+    (terms,) = find(details, "Dl")
+    pairs = dict(zip(_texts(find(terms, "Dt")), _texts(find(terms, "Dd")), strict=True))
+    statistics = {"z", "q", "H3 cell", "Trend (weekly requests)", "Trend (weekly late requests)"}
+    assert set(pairs) == statistics
+    for heading in statistics:
+        assert pairs[heading] == HEADING_TITLES[heading] and len(pairs[heading]) > 40
