@@ -780,9 +780,9 @@ HEADING_TITLES: dict[str, str] = {
     "z": "Gi* z-score: how far the cell's neighbourhood is above (positive) or below "
     "(negative) the citywide average, in standard deviations. Larger means a stronger hot "
     "spot.",
-    "q": "How likely a result this strong is by chance alone, adjusted for the many cells "
-    "tested at once (false-discovery-rate q-value). Below 0.01 is 99% confidence, below 0.05 "
-    "is 95%, below 0.10 is 90%.",
+    "q": "The false-discovery-rate q-value: among cells called hot or cold at this level, the "
+    "share expected to be so by chance alone, allowing for the many cells tested at once. "
+    "Below 0.01 is 99% confidence, below 0.05 is 95%, below 0.10 is 90%.",
     "H3 cell": "The hexagon's id in Uber's H3 grid: the same id is in the downloads and in "
     "any GIS tool that reads H3.",
     TREND_REQUESTS: "Whether the cell's weekly requests rise or fall over the window "

@@ -30,7 +30,7 @@ from dashboard.departments import load_names
 from dashboard.hotspots_emerging import HOT_CATEGORIES
 from dashboard.queries import ReadModel
 from dashboard.services import Services
-from tests.support.components import table_cells, table_rows
+from tests.support.components import table_cells, table_rows, walk
 
 POTHOLES = "Request for Pothole Repair"
 STREETLIGHTS = "Street Light Outages"
@@ -530,12 +530,7 @@ def test_the_method_section_explains_the_headings_without_hovering(reset_dash_re
     from layouts.hotspots import HEADING_TITLES, layout
 
     def find(node: Any, kind: str) -> list[Any]:
-        found = [node] if type(node).__name__ == kind else []
-        children = getattr(node, "children", None)
-        for child in children if isinstance(children, list) else [children]:
-            if child is not None and not isinstance(child, str | int | float):
-                found += find(child, kind)
-        return found
+        return [c for c in walk(node) if type(c).__name__ == kind]
 
     (details,) = [d for d in find(layout(), "Details") if "How hot spots" in _texts(d)[0]]
     (terms,) = find(details, "Dl")
